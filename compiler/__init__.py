@@ -1,0 +1,1 @@
+"""tether's compiler: orchestrator source -> checked, lowered state machine -> emitted module."""

@@ -1,0 +1,1 @@
+"""tether's determinism rules, used by `tether lint` and by the compiler."""

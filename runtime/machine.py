@@ -1,0 +1,178 @@
+"""The protocol between emitted modules and the runtime.
+
+The compiler turns each `@orchestrator async def f(ctx, input)` into a *machine*: a
+plain function `f(ctx, frame) -> Step`, registered with `@machine(...)`. A call runs
+the orchestration from `frame.state` until its next suspension or its end:
+
+- `Suspend(task)`: the machine saved the locals live at its resume state into
+  `frame.slots` (`frame.suspend`) and waits for `task`. The runtime checkpoints the
+  frame, makes progress, delivers the task's outcome (`frame.deliver`) and calls the
+  machine again.
+- `Return(value)`: the orchestration finished with `value`.
+- an exception: the orchestration failed with it.
+
+A machine never re-executes code from its start: a call restores only the slots of
+the state it resumes at. Values in slots are what `runtime.values` can save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from runtime.api import REGISTRY, OrchestratorDef, Task, TaskFailedError
+
+
+class _Unbound:
+    """Stands for a local that has no value yet; never saved in a checkpoint."""
+
+    _instance: _Unbound | None = None
+
+    def __new__(cls) -> _Unbound:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNBOUND"
+
+
+UNBOUND: Final = _Unbound()
+
+
+@dataclass(frozen=True)
+class Suspend:
+    task: Task[Any]
+
+
+@dataclass(frozen=True)
+class Return:
+    value: Any
+
+
+Step = Suspend | Return
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an awaited task ended: its value, or the error to raise at the await."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class Frame:
+    """The resumable state of one orchestration: where it is and the locals it needs."""
+
+    state: int = 0
+    slots: dict[str, Any] = field(default_factory=dict)
+    input: Any = None
+    awaiting: Task[Any] | None = None
+    outcome: Outcome | None = None
+
+    def suspend(self, state: int, task: Task[Any], **slots: Any) -> Suspend:
+        """Save the live locals and wait for `task`; the machine resumes at `state`."""
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"await of {type(task).__name__} value: an orchestrator may only await "
+                "tasks from its context (call_activity, create_timer, when_all, ...)"
+            )
+        self.state = state
+        self.slots = {k: v for k, v in slots.items() if v is not UNBOUND}
+        self.awaiting = task
+        self.outcome = None
+        return Suspend(task)
+
+    def restore(self, *names: str) -> tuple[Any, ...]:
+        """The saved values of `names`, in order (UNBOUND for any never assigned)."""
+        return tuple(self.slots.get(n, UNBOUND) for n in names)
+
+    def deliver(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def received(self) -> Any:
+        """The awaited task's result; raises its error at the `await`."""
+        outcome = self.outcome
+        if outcome is None:
+            raise RuntimeError(
+                f"machine resumed at state {self.state} before its task had an outcome"
+            )
+        self.outcome = None
+        self.awaiting = None
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
+
+
+MachineFn = Callable[[Any, Frame], Step]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the runtime and `tether graph` need to know about one resumable state."""
+
+    state: int
+    line: int
+    label: str
+
+
+@dataclass(frozen=True)
+class MachineDef:
+    name: str
+    fn: MachineFn
+    graph_hash: str
+    takes_input: bool
+    source: str
+    steps: tuple[StepInfo, ...] = ()
+
+    def step(self, state: int) -> StepInfo | None:
+        for info in self.steps:
+            if info.state == state:
+                return info
+        return None
+
+
+def machine(
+    *, name: str, graph_hash: str, takes_input: bool, source: str,
+    steps: tuple[tuple[int, int, str], ...] = (),
+) -> Callable[[MachineFn], MachineFn]:
+    """Register a compiled orchestrator (used by emitted modules)."""
+
+    def register(fn: MachineFn) -> MachineFn:
+        mdef = MachineDef(
+            name, fn, graph_hash, takes_input, source,
+            tuple(StepInfo(s, line, label) for s, line, label in steps),
+        )
+        entry = REGISTRY.orchestrators.get(name)
+        if entry is None:
+            entry = OrchestratorDef(name, None, takes_input, fn.__module__)
+            REGISTRY.orchestrators[name] = entry
+        entry.machine = mdef
+        fn.__tether_orchestrator__ = name  # type: ignore[attr-defined]
+        fn.__tether_machine__ = mdef  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def iter_source(value: Any) -> Any:
+    """What a lowered `for` loop indexes into across suspensions.
+
+    Lists, tuples, strings and bytes are indexed in place, so a loop sees appends
+    made by its own body exactly as a list iterator would; any other finite
+    iterable is materialised once, at loop entry.
+    """
+    if isinstance(value, list | tuple | str | bytes):
+        return value
+    return list(value)
+
+
+def raise_(error: BaseException) -> None:
+    """Re-raise a saved exception (the end of a `finally` entered by an exception)."""
+    raise error
+
+
+def failed(error: BaseException) -> bool:
+    return isinstance(error, TaskFailedError)

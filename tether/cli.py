@@ -1,0 +1,63 @@
+"""The `tether` command: one argparse parser, one function per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tether.errors import ExitCode, UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tether.commands import compile_cmd, graph_cmd, lint_cmd, run_cmd, serve_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="tether",
+        description="Compile, lint, draw and run durable orchestrations written as async def.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd):
+        module.register(sub)
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (see `ExitCode`)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code) if isinstance(exc.code, int) else ExitCode.ERROR
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
+    except _compile_error_type() as exc:
+        print(str(exc), file=sys.stderr)
+        return ExitCode.ERROR
+
+
+def _compile_error_type() -> type[Exception]:
+    try:
+        from compiler.errors import CompileError
+    except ImportError:  # a runtime-only deployment
+        return UsageError
+    return CompileError
+
+
+def console_main() -> None:
+    """Entry point of the console script."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = ExitCode.OK
+    raise SystemExit(code)
