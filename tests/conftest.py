@@ -1,0 +1,20 @@
+"""Suite-wide options: `--soak` runs the long randomized profiles, `--update-golden`
+rewrites the compiler's golden IR files."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="run long soak tests")
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="soak test: run with --soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
