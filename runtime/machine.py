@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from runtime.api import REGISTRY, OrchestratorDef, Task, TaskFailedError
+from runtime.api import REGISTRY, OrchestratorDef, Task
 
 
 class _Unbound:
@@ -169,10 +169,24 @@ def iter_source(value: Any) -> Any:
     return list(value)
 
 
-def raise_(error: BaseException) -> None:
-    """Re-raise a saved exception (the end of a `finally` entered by an exception)."""
-    raise error
+# Completion records of a lowered `finally`: how the protected code ended.
+NEXT: Final = 0  # fell off the end: continue after the try statement
+RETURN: Final = 1  # `return value`: finish the machine (or hand to an enclosing finally)
+JUMP: Final = 2  # `break`/`continue`: go to a state
+RAISE: Final = 3  # an exception: re-raise it
 
 
-def failed(error: BaseException) -> bool:
-    return isinstance(error, TaskFailedError)
+def catch(error: Exception, handlers: dict[int, int], state: int) -> int:
+    """The handler state for an exception raised in `state`; re-raises when there is none."""
+    handler = handlers.get(state)
+    if handler is None:
+        raise error
+    return handler
+
+
+def unknown_state(name: str, state: int) -> RuntimeError:
+    """A frame names a state its machine lacks: the journal and the code disagree."""
+    return RuntimeError(
+        f"orchestrator {name} has no state {state}; the instance was checkpointed by "
+        "different code (see the graph hash in its history)"
+    )

@@ -1,0 +1,207 @@
+"""The compiler's IR: blocks of straight-line Python joined by explicit terminators.
+
+A `MachineIR` is one orchestrator lowered into blocks. Each block is a list of `Code`
+operations (source text that runs unchanged, apart from rewritten jumps) ending in one
+terminator. A block's id is the value of `_state` that selects it in the emitted dispatch
+loop. Blocks entered by resuming a suspension are *resume states*; their live variables
+are the frame slots saved at that suspension.
+
+Invariants after `split` (checked by `verify`): every block has a terminator, every target
+names a block, the entry block is 0, every block is reachable from it, and every block has
+a handler (the block an escaping exception goes to) or None (it propagates out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+
+@dataclass
+class Code:
+    """Python statements emitted as written. `exits` are states that rewritten jumps inside
+    the text may go to; `returns` says the text may finish the machine."""
+
+    text: str
+    line: int | None
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    exits: tuple[int, ...] = ()
+    returns: bool = False
+
+
+@dataclass
+class Goto:
+    target: int
+    label: str = "next"
+
+
+@dataclass
+class Branch:
+    """`if cond` -> if_true else if_false; `label` says which construct: if, while, for, and, or."""
+
+    cond: str
+    reads: frozenset[str]
+    if_true: int
+    if_false: int
+    line: int | None
+    label: str = "if"
+
+
+@dataclass
+class Suspend:
+    """`await task`; the machine resumes at `resume`. `kind`/`name` describe the awaited work
+    (activity say_hello, timer, when_all, ...) for graphs and messages."""
+
+    task: str
+    reads: frozenset[str]
+    resume: int
+    line: int | None
+    kind: str
+    name: str | None = None
+    live: tuple[str, ...] = ()
+
+
+@dataclass
+class Ret:
+    value: str | None
+    reads: frozenset[str]
+    line: int | None
+
+
+@dataclass
+class Raise:
+    """A `raise` statement (`text`) that ends the block."""
+
+    text: str
+    reads: frozenset[str]
+    line: int | None
+
+
+@dataclass
+class Case:
+    test: str  # a match pattern (with guard), or an isinstance class tuple
+    target: int
+    reads: frozenset[str] = frozenset()
+    bind: str | None = None  # `except E as name`
+
+
+@dataclass
+class Switch:
+    """Multiway dispatch: `match` (subject + patterns) or `except` (subject is the caught
+    exception, tests are exception classes; no match re-raises unless `default`)."""
+
+    kind: str
+    subject: str
+    reads: frozenset[str]
+    cases: list[Case]
+    default: int | None
+    line: int | None
+
+
+@dataclass
+class FinallyEnd:
+    """The end of a lowered `finally`: continue as the completion record in `record` says:
+    fall through to `after`, jump to a state, return (or hand the return to the enclosing
+    finally `outer_record`/`outer_entry`), or re-raise."""
+
+    record: str
+    after: int
+    jump_targets: tuple[int, ...]
+    outer_record: str | None
+    outer_entry: int | None
+    line: int | None
+
+
+Terminator = Goto | Branch | Suspend | Ret | Raise | Switch | FinallyEnd
+
+
+@dataclass
+class Block:
+    id: int
+    ops: list[Code] = field(default_factory=list)
+    term: Terminator | None = None
+    handler: int | None = None
+    line: int | None = None
+    label: str = ""
+    resume: bool = False
+
+
+def successors(term: Terminator) -> list[tuple[int, str]]:
+    """Normal-flow successors of a terminator with edge labels."""
+    if isinstance(term, Goto):
+        return [(term.target, term.label)]
+    if isinstance(term, Branch):
+        return [(term.if_true, "true"), (term.if_false, "false")]
+    if isinstance(term, Suspend):
+        return [(term.resume, "resume")]
+    if isinstance(term, Switch):
+        out = [(c.target, c.test) for c in term.cases]
+        if term.default is not None:
+            out.append((term.default, "default"))
+        return out
+    if isinstance(term, FinallyEnd):
+        out = [(term.after, "next")]
+        out.extend((t, "jump") for t in term.jump_targets)
+        if term.outer_entry is not None:
+            out.append((term.outer_entry, "return"))
+        return out
+    return []
+
+
+def block_successors(block: Block) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for op in block.ops:
+        out.extend((t, "jump") for t in op.exits)
+    if block.term is not None:
+        out.extend(successors(block.term))
+    return out
+
+
+@dataclass
+class MachineIR:
+    """One orchestrator, lowered."""
+
+    name: str
+    reg_name: str
+    path: str
+    line: int
+    ctx_param: str
+    ctx_annotation: str | None
+    input_param: str | None
+    blocks: dict[int, Block]
+    locals: list[str]
+    hoisted_defs: list[str]  # nested `def` source recreated at every machine entry
+    names: dict[str, str]  # internal names: frame, state, exc, err
+    # locals bound to values a frame cannot hold: name -> (line, col, what)
+    unsaveable: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
+    def_counts: dict[str, int] = field(default_factory=dict)
+    graph: nx.DiGraph | None = None
+    graph_hash: str = ""
+
+
+@dataclass
+class Found:
+    """An `@orchestrator` function as `collect` found it."""
+
+    node: Any  # libcst.FunctionDef
+    reg_name: str
+    start_line: int  # first line of its decorators
+    end_line: int
+
+
+@dataclass
+class Unit:
+    """What the pipeline passes along: one source module and its orchestrators."""
+
+    path: str
+    source: str
+    module: Any = None  # libcst.Module
+    positions: Callable[[Any], Any] | None = None  # node -> libcst CodeRange
+    found: list[Found] = field(default_factory=list)
+    machines: list[MachineIR] = field(default_factory=list)
+    text: str = ""  # the emitted module

@@ -1,0 +1,273 @@
+"""emit: machines -> the text of a Python module (templates/module.py.j2, machine.py.j2).
+
+Consumes hoisted, verified machines with their graph hashes. Produces `Unit.text`: the
+user's module, unchanged except that each orchestrator's lines are replaced by its
+machine, plus two imports. The text depends only on the source (same source, same
+bytes), imports `runtime` and nothing of the compiler, and type-checks under mypy: every
+machine local is declared `Any`, and annotations on locals are dropped.
+
+The layout is one `if _state == N:` branch per state, each with a comment naming the
+source line, inside a dispatch loop; a `try` around it sends exceptions to the lowered
+handler of the state they were raised in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from compiler.ir import (
+    Block,
+    Branch,
+    FinallyEnd,
+    Goto,
+    MachineIR,
+    Raise,
+    Ret,
+    Suspend,
+    Switch,
+    Unit,
+)
+
+_STATE = re.compile("\x00(\\d+)\x00")
+HEADER = "# Compiled by tether from {path}; do not edit: recompile instead.\n"
+IMPORTS = "import runtime.machine as _rt\nfrom typing import Any as _Any\n"
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("compiler", "templates"),
+        keep_trailing_newline=True,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@dataclass
+class _Chunk:
+    text: str = ""
+    machine: dict[str, Any] | None = None
+
+
+def run(unit: Unit) -> Unit:
+    lines = unit.source.splitlines()
+    chunks: list[_Chunk] = []
+    cursor = 0
+    insert_at = _import_line(unit)
+    by_start = sorted(zip(unit.found, unit.machines, strict=True), key=lambda p: p[0].start_line)
+    pieces: list[str] = []
+    for found, _machine in by_start:
+        pieces.append("\n".join(lines[cursor: found.start_line - 1]))
+        pieces.append("\x01")  # where the machine goes
+        cursor = found.end_line
+    pieces.append("\n".join(lines[cursor:]))
+    machines = iter(by_start)
+    prefix_done = False
+    for piece in pieces:
+        if piece == "\x01":
+            _found, machine = next(machines)
+            chunks.append(_Chunk(machine=machine_data(machine)))
+            continue
+        if not prefix_done and insert_at is not None:
+            # our imports go after the module docstring and __future__ imports
+            before = piece.split("\n")
+            head, tail = before[: insert_at], before[insert_at:]
+            piece = "\n".join([*head, IMPORTS.rstrip("\n"), *tail]) if head else \
+                "\n".join([IMPORTS.rstrip("\n"), *tail])
+            prefix_done = True
+        chunks.append(_Chunk(text=piece.strip("\n")))
+    template = _env().get_template("module.py.j2")
+    text = template.render(head=HEADER.format(path=unit.path).rstrip("\n"), chunks=chunks)
+    unit.text = text.rstrip("\n") + "\n"
+    return unit
+
+
+def _import_line(unit: Unit) -> int:
+    """Index of the source line before which our imports go."""
+    import libcst as cst
+
+    module = unit.module
+    get = unit.positions
+    line = 0
+    if module is None or get is None:
+        return 0
+    for i, stmt in enumerate(module.body):
+        is_doc = i == 0 and isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+            stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+        is_future = isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+            stmt.body[0], cst.ImportFrom) and isinstance(stmt.body[0].module, cst.Name) \
+            and stmt.body[0].module.value == "__future__"
+        if not (is_doc or is_future):
+            break
+        rng = get(stmt)
+        if rng is None:
+            break
+        line = rng.end.line
+    return line
+
+
+def _num(text: str) -> str:
+    return _STATE.sub(lambda m: m.group(1), text)
+
+
+def machine_data(machine: MachineIR) -> dict[str, Any]:
+    names = machine.names
+    frame, state = names["frame"], names["state"]
+    handlers = {b.id: b.handler for b in machine.blocks.values() if b.handler is not None}
+    restores: list[dict[str, object]] = []
+    steps: list[str] = []
+    for block in machine.blocks.values():
+        term = block.term
+        if isinstance(term, Suspend):
+            if term.live:
+                restores.append({
+                    "state": term.resume,
+                    "targets": ", ".join(term.live) + ("," if len(term.live) == 1 else ""),
+                    "names": ", ".join(repr(n) for n in term.live),
+                })
+            label = f"await {term.kind} {term.name}" if term.name else f"await {term.kind}"
+            steps.append(repr((term.resume, term.line or machine.line, label)))
+    restores.sort(key=lambda r: int(str(r["state"])))
+    steps.sort(key=lambda s: int(s[1:].split(",")[0]))
+    skip = set(machine.closures) | set(machine.names.values()) | {machine.ctx_param}
+    skip |= {n for n, (_l, _c, what) in machine.unsaveable.items()
+             if what in ("an imported module", "a class")}
+    pad = " " * (12 if handlers else 8)
+    rendered = {b.id: block_lines(machine, b) for b in machine.blocks.values()}
+    counts: dict[str, int] = {}
+    for lines in rendered.values():
+        for line in lines:
+            for tmp in re.findall(r"\b_a\d+\b", line):
+                counts[tmp] = counts.get(tmp, 0) + 1
+    final = {b: _peephole(lines, frame, counts) for b, lines in rendered.items()}
+    used: set[str] = set()
+    for lines in final.values():
+        for line in lines:
+            used.update(re.findall(r"\b\w+\b", line))
+    locals_ = set(machine.locals) | {n for b in machine.blocks.values()
+                                     if isinstance(b.term, Suspend) for n in b.term.live}
+    declared = sorted(n for n in locals_ if n not in skip and n in used)
+    return {
+        "name": machine.name,
+        "reg_name": repr(machine.reg_name),
+        "path": machine.path,
+        "line": machine.line,
+        "graph_hash": machine.graph_hash,
+        "graph_hash_repr": repr(machine.graph_hash),
+        "takes_input": machine.input_param is not None,
+        "source_repr": repr(machine.path),
+        "steps": steps,
+        "ctx": machine.ctx_param,
+        "ctx_annotation": machine.ctx_annotation or "_Any",
+        "frame": frame,
+        "state": state,
+        "exc": names["exc"],
+        "err": names["err"],
+        "declared": declared,
+        "hoisted_defs": machine.hoisted_defs,
+        "restores": restores,
+        "handlers": repr(handlers) if handlers else "",
+        "pad": pad,
+        "blocks": [
+            {"id": b.id, "comment": _comment(machine, b),
+             "lines": final[b.id]}
+            for b in sorted(machine.blocks.values(), key=lambda b: b.id)
+        ],
+    }
+
+
+def _comment(machine: MachineIR, block: Block) -> str:
+    where = f"line {block.line}" if block.line is not None else "no source line"
+    return f"{where}: {block.label}" if block.label else where
+
+
+def block_lines(machine: MachineIR, block: Block) -> list[str]:
+    names = machine.names
+    state, frame = names["state"], names["frame"]
+    out: list[str] = []
+    for op in block.ops:
+        out.extend(_num(op.text).split("\n"))
+    term = block.term
+    if isinstance(term, Goto):
+        out += [f"{state} = {term.target}", "continue"]
+    elif isinstance(term, Branch):
+        out += [f"{state} = {term.if_true} if {term.cond} else {term.if_false}", "continue"]
+    elif isinstance(term, Suspend):
+        slots = "".join(f", {n}={n}" for n in term.live)
+        out.append(f"return {frame}.suspend({term.resume}, {term.task}{slots})")
+    elif isinstance(term, Ret):
+        out.append(f"return _rt.Return({term.value if term.value is not None else 'None'})")
+    elif isinstance(term, Raise):
+        out.append(term.text)
+    elif isinstance(term, Switch):
+        out += _switch_lines(machine, term)
+    elif isinstance(term, FinallyEnd):
+        rec = term.record
+        out += [
+            f"if {rec}[0] == _rt.NEXT:",
+            f"    {state} = {term.after}",
+            f"elif {rec}[0] == _rt.JUMP:",
+            f"    {state} = {rec}[1]",
+            f"elif {rec}[0] == _rt.RETURN:",
+        ]
+        if term.outer_record is not None:
+            out += [f"    {term.outer_record} = {rec}", f"    {state} = {term.outer_entry}"]
+        else:
+            out.append(f"    return _rt.Return({rec}[1])")
+        out += ["else:", f"    raise {rec}[1]", "continue"]
+    return out
+
+
+def _switch_lines(machine: MachineIR, term: Switch) -> list[str]:
+    state = machine.names["state"]
+    out: list[str] = []
+    if term.kind == "match":
+        out.append(f"match {term.subject}:")
+        for case in term.cases:
+            out += [f"    case {case.test}:", f"        {state} = {case.target}"]
+        if term.default is not None:
+            out += ["    case _:", f"        {state} = {term.default}"]
+        out.append("continue")
+        return out
+    for i, case in enumerate(term.cases):
+        out.append(f"{'if' if i == 0 else 'elif'} isinstance({term.subject}, {case.test}):")
+        if case.bind:
+            out.append(f"    {case.bind} = {term.subject}")
+        out.append(f"    {state} = {case.target}")
+    out.append("else:")
+    if term.default is not None:
+        out.append(f"    {state} = {term.default}")
+    else:
+        out.append(f"    raise {term.subject}")
+    out.append("continue")
+    return out
+
+
+_RECEIVED = re.compile(r"^(_a\d+) = (\w+)\.received\(\)$")
+
+
+def _peephole(lines: list[str], frame: str, counts: dict[str, int]) -> list[str]:
+    """`_a0 = _f.received()` followed by one use of `_a0` reads the result in place:
+    exact, since everything evaluated before `_a0` in that statement was already
+    evaluated (or spilled) before the await."""
+    out = list(lines)
+    i = 0
+    while i < len(out) - 1:
+        m = _RECEIVED.match(out[i])
+        if m and m.group(2) == frame:
+            tmp = m.group(1)
+            uses_next = re.findall(rf"\b{tmp}\b", out[i + 1])
+            uses_rest = counts.get(tmp, 0) - 1 - len(uses_next)
+            if len(uses_next) == 1 and uses_rest == 0:
+                out[i + 1] = re.sub(rf"\b{tmp}\b", f"{frame}.received()", out[i + 1])
+                del out[i]
+                continue
+            if not uses_next and uses_rest == 0:
+                out[i] = f"{frame}.received()"
+        i += 1
+    return out

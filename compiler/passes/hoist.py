@@ -1,0 +1,133 @@
+"""hoist: locals live across an await become frame slots.
+
+Consumes the blocks of `split` (after `optimize`). Computes liveness over the block
+graph (exception edges included: whatever a handler needs is live throughout the blocks
+it guards) and records, on every `Suspend`, the locals that must be saved: those live
+where the machine resumes. A nested `def` live across an await is not saved (functions
+cannot be) but recreated at every machine entry, closing over the same locals. A local
+that can never be saved (a lambda, a generator, an imported module, a class) yet is live
+across an await is a `CompileError` naming it.
+
+Afterwards: every `Suspend.live` is sorted and excludes the context parameter and the
+machine's own names; `MachineIR.hoisted_defs` holds the recreated defs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from compiler.errors import CompileError
+from compiler.ir import (
+    Block,
+    Branch,
+    Code,
+    FinallyEnd,
+    MachineIR,
+    Raise,
+    Ret,
+    Suspend,
+    Switch,
+    Unit,
+    block_successors,
+)
+
+
+def run(unit: Unit) -> Unit:
+    for machine in unit.machines:
+        _hoist(machine)
+    return unit
+
+
+def _term_reads(block: Block) -> set[str]:
+    term = block.term
+    if isinstance(term, Branch | Suspend | Ret | Switch):
+        out = set(term.reads)
+        if isinstance(term, Switch):
+            for case in term.cases:
+                out |= case.reads
+        return out
+    if isinstance(term, Raise):
+        return set(term.reads)
+    if isinstance(term, FinallyEnd):
+        return {term.record}
+    return set()
+
+
+def liveness(machine: MachineIR, closures: dict[str, set[str]]) -> dict[int, set[str]]:
+    """live_in of every block (a fixpoint over the block graph, exception edges included)."""
+    blocks = machine.blocks
+
+    def expand(names: frozenset[str] | set[str]) -> set[str]:
+        out = set(names)
+        for name in names & closures.keys():
+            out |= closures[name]
+        return out
+
+    live_in: dict[int, set[str]] = {b: set() for b in blocks}
+    changed = True
+    order = sorted(blocks, reverse=True)
+    while changed:
+        changed = False
+        for bid in order:
+            block = blocks[bid]
+            live: set[str] = set()
+            if block.term is not None:
+                for succ, _label in block_successors(Block(-1, [], block.term)):
+                    live |= live_in[succ]
+                live |= expand(_term_reads(block))
+            for op in reversed(block.ops):
+                live = (live - op.writes) | expand(op.reads)
+                for target in op.exits:
+                    live |= live_in[target]
+            if block.handler is not None:
+                live |= live_in[block.handler]
+            if live != live_in[bid]:
+                live_in[bid] = live
+                changed = True
+    return live_in
+
+
+def _hoist(machine: MachineIR) -> None:
+    unsaveable, closures, def_counts = machine.unsaveable, machine.closures, machine.def_counts
+    live_in = liveness(machine, closures)
+    internal = set(machine.names.values()) | {machine.ctx_param}
+    hoisted: set[str] = set()
+    for block in machine.blocks.values():
+        term = block.term
+        if not isinstance(term, Suspend):
+            continue
+        live = live_in[term.resume] - internal
+        for name in sorted(live & set(closures)):
+            if def_counts.get(name, 0) != 1:
+                raise CompileError(machine.path, term.line or machine.line, 1,
+                                   f"nested function `{name}` is defined more than once and "
+                                   "used across an await", "give each definition its own name")
+            hoisted.add(name)
+        live -= set(closures)
+        for name in sorted(live):
+            if name in unsaveable:
+                line, col, what = unsaveable[name]
+                raise CompileError(
+                    machine.path, line, col,
+                    f"local `{name}` holds {what}, which cannot be saved in the frame, and is "
+                    f"used after the await at line {term.line}",
+                    "recreate it after the await, or keep only JSON-like values across awaits",
+                )
+        term.live = tuple(sorted(live))
+    if hoisted:
+        machine.hoisted_defs = _take_defs(machine, hoisted)
+
+
+def _take_defs(machine: MachineIR, names: set[str]) -> list[str]:
+    """Move the defs of `names` out of the blocks; they are emitted at machine entry."""
+    out: list[str] = []
+    for block in machine.blocks.values():
+        kept: list[Code] = []
+        for op in block.ops:
+            match = re.match(r"(?:@.*\n)*def (\w+)\(", op.text)
+            if match and match.group(1) in names:
+                out.append(op.text)
+            else:
+                kept.append(op)
+        block.ops = kept
+    return out

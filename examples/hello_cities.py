@@ -1,0 +1,29 @@
+"""Function chaining: say hello to three cities, one after another.
+
+The seed sample of Durable Functions: each activity's result is collected in order.
+
+    tether run examples/hello_cities.py:hello_cities --input '["Tokyo", "London", "Seattle"]'
+"""
+
+from __future__ import annotations
+
+from tether import OrchestrationContext, activity, orchestrator
+
+
+@activity
+def say_hello(city: str) -> str:
+    return f"Hello, {city}!"
+
+
+@orchestrator
+async def hello_cities(ctx: OrchestrationContext, cities: list[str]) -> list[str]:
+    out = []
+    for city in cities:  # ordinary control flow, across awaits
+        out.append(await ctx.call_activity(say_hello, city))
+    return out
+
+
+DIFFERENTIAL_CASES = [
+    ("hello_cities", ["Tokyo", "London", "Seattle"], []),
+    ("hello_cities", [], []),
+]
