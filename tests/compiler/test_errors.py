@@ -1,0 +1,101 @@
+"""Unsupported code is one located line, `path:line:col: error: message`, never a
+traceback; the CLI exits 2."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import compiler
+from compiler.errors import CompileError
+from tether.cli import main
+
+PRELUDE = "from tether import activity, orchestrator\n\n\n@activity\ndef work(x):\n    return x\n\n\n"
+
+
+def first_error(body: str) -> CompileError:
+    source = PRELUDE + "@orchestrator\nasync def orch(ctx, n):\n" + textwrap.indent(
+        textwrap.dedent(body), "    ")
+    with pytest.raises(CompileError) as info:
+        compiler.compile_source(source, "bad.py")
+    return info.value
+
+
+# (body, line within body (1-based), column, expected message fragment)
+BAD = {
+    "yield": ("x = 1\nyield x\n", 2, 5, "`yield` is not allowed"),
+    "global": ("global COUNTER\nawait ctx.call_activity(work, 1)\n", 1, 5, "`global` is not allowed"),
+    "nonlocal_in_helper": ("def h():\n    nonlocal n\nawait ctx.call_activity(work, 1)\n", 2, 9,
+                           "`nonlocal` is not allowed"),
+    "async_for": ("async for x in ctx.items():\n    await ctx.call_activity(work, x)\n", 1, 5,
+                  "`async for` is not supported"),
+    "async_with": ("async with lock:\n    await ctx.call_activity(work, 1)\n", 1, 5,
+                   "`async with` cannot span an await"),
+    "with_spanning_await": ("with open('f') as fh:\n    await ctx.call_activity(work, fh.read())\n",
+                            1, 5, "a `with` block cannot span an await"),
+    "await_coroutine": ("await helper()\n", 1, 11, "only durable tasks from the context"),
+    "await_non_task_ctx_method": ("await ctx.set_custom_status(1)\n", 1, 11,
+                                  "`ctx.set_custom_status()` is not a durable task"),
+    "await_in_comprehension": ("xs = [await ctx.call_activity(work, i) for i in range(3)]\n", 1, 10,
+                               "await inside a comprehension is not supported"),
+    "lambda_across_await": ("f = lambda v: v + 1\nawait ctx.call_activity(work, 1)\nreturn f(2)\n",
+                            1, 5, "local `f` holds a lambda"),
+    "generator_across_await": ("g = (i for i in range(3))\nawait ctx.call_activity(work, 1)\n"
+                               "return list(g)\n", 1, 5, "local `g` holds a generator"),
+    "nested_async_def": ("async def inner():\n    return 1\nawait ctx.call_activity(work, 1)\n",
+                         1, 5, "nested `async def`"),
+    "chained_comparison": ("if 0 < n < await ctx.call_activity(work, 5):\n    return 1\n", 1, 8,
+                           "chained comparison"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_unsupported_construct_is_located(name: str) -> None:
+    body, line, col, fragment = BAD[name]
+    err = first_error(body)
+    header_lines = PRELUDE.count("\n") + 2
+    assert (err.path, err.line, err.col) == ("bad.py", header_lines + line, col), str(err)
+    assert fragment in err.message
+    assert str(err).startswith(f"bad.py:{header_lines + line}:{col}: error: ")
+
+
+def test_syntax_error_is_located() -> None:
+    with pytest.raises(CompileError) as info:
+        compiler.compile_source("x = (\n", "broken.py")
+    assert str(info.value).startswith("broken.py:")
+    assert "syntax error" in str(info.value)
+
+
+def test_not_async_orchestrator() -> None:
+    source = "from tether import orchestrator\n\n@orchestrator\ndef orch(ctx):\n    return 1\n"
+    with pytest.raises(CompileError, match="must be an `async def`"):
+        compiler.compile_source(source, "sync.py")
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(PRELUDE + "@orchestrator\nasync def orch(ctx):\n    yield 1\n")
+    code = main(["compile", str(bad), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"{bad}:11:5: error: `yield` is not allowed")
+    assert "Traceback" not in err
+
+
+def test_cli_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "does/not/exist.py"]) == 2
+    assert capsys.readouterr().err.strip() == "error: does/not/exist.py: no such file"
+
+
+def test_internal_names_do_not_collide_with_user_names() -> None:
+    source = PRELUDE + textwrap.dedent('''
+        @orchestrator
+        async def orch(ctx, _f):
+            _state = 1
+            _a0 = await ctx.call_activity(work, _f)
+            return [_state, _a0]
+    ''')
+    from tests.compiler.eager import assert_same
+    assert_same(source, "orch", [5])
