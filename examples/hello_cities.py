@@ -23,7 +23,8 @@ async def hello_cities(ctx: OrchestrationContext, cities: list[str]) -> list[str
     return out
 
 
-DIFFERENTIAL_CASES = [
+# Inputs the differential tests try: (orchestrator, input, external events).
+DIFFERENTIAL_CASES: list[tuple[str, object, list[tuple[str, object]]]] = [
     ("hello_cities", ["Tokyo", "London", "Seattle"], []),
     ("hello_cities", [], []),
 ]
