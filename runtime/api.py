@@ -115,6 +115,16 @@ class Task(Generic[T]):
         label = f" {self.name}" if self.name else ""
         return f"<Task {self.id} {self.kind}{label}>"
 
+    # A task is its id within its orchestration: a handle restored from a checkpoint equals
+    # the handle `when_any` hands back for the same work.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Task):
+            return NotImplemented
+        return self.id == other.id and self.kind == other.kind
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.kind))
+
 
 class OrchestrationContext:
     """What an orchestrator can do. Every method is deterministic by construction."""
