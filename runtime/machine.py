@@ -72,7 +72,7 @@ class Frame:
     awaiting: Task[Any] | None = None
     outcome: Outcome | None = None
 
-    def suspend(self, state: int, task: Task[Any], **slots: Any) -> Suspend:
+    def suspend(self, state: int, task: Task[Any], /, **slots: Any) -> Suspend:
         """Save the live locals and wait for `task`; the machine resumes at `state`."""
         if not isinstance(task, Task):
             raise TypeError(
