@@ -1,0 +1,495 @@
+"""The plain driver: run an orchestrator as an ordinary `async def` against a fake context.
+
+This is the reference semantics tether's differential tests hold the compiled, journaled
+runtime to, and a testing utility for users (`tether.testing.run_direct`). Nothing is
+journaled and nothing is compiled: the coroutine yields each awaited `Task`, and the driver
+sends back its result or throws its `TaskFailedError`.
+
+Semantics (the journal runtime implements the same; keep the two identical):
+
+- Task ids come from a counter in creation order, starting at 0 in each generation; group
+  tasks (`when_all`, `when_any`) take ids too.
+- Activities run eagerly and synchronously when scheduled (async ones with `asyncio.run`).
+  Inputs, results, event data, custom status and the orchestration's input and output cross
+  a JSON boundary: each is round-tripped through `json`, so a tuple comes back as a list.
+  A non-JSON activity input raises `OrchestrationError` at the `call_activity`; a non-JSON
+  result fails the task. An activity exception becomes `TaskFailedError(str(exc),
+  error_type=type(exc).__name__, details=<traceback>, task_name=<activity name>)`; a failed
+  attempt with a `RetryPolicy` waits `delay_before(n)` on the virtual clock (like a timer)
+  and runs again, until `max_attempts` or `retry_timeout` (measured from the first attempt).
+  An unregistered activity fails its task with error type `OrchestrationError`.
+- The clock is virtual. `current_utc_datetime` is the time of the event being processed:
+  `start`, then the fire time of each fired timer (never earlier than the clock already is).
+- While the orchestrator waits on a task that is not complete, the driver processes one
+  event at a time until it is: first a timer already due (earliest `fire_at`, then lowest
+  id); else the next external event from `events`, delivered to the earliest-created
+  pending `wait_for_external_event` of that name or buffered for a later one; else the
+  earliest future timer, moving the clock to its fire time. With nothing left, the run
+  ends as "Stuck".
+- `when_all` completes once every child completed: with the children's results in task
+  order, or with the lowest-index failed child's error. `when_any` completes as soon as a
+  child has completed, with that child Task; children that completed by the same event
+  tie, and the lowest index wins.
+- Awaiting a task again gives its result again (a fresh copy, as a journal decodes it).
+- `new_uuid()` is `uuid5(NAMESPACE_URL, f"{instance_id}:{n}")`, n counting from 0 in each
+  generation.
+- `continue_as_new(input)`: when the orchestrator returns, the run starts over with the
+  new input, the same instance id, no tasks and the external events not yet consumed
+  (delivered and buffered ones included); each generation's input is recorded.
+- Sub-orchestrations run to their end when scheduled, recursively, on a clock starting
+  at the parent's current time, with no external events, under `instance_id` or
+  `f"{parent_id}:{task_id}"`. Their activity calls go into the same call list. A failed
+  child fails its task with the child's error type and message; a stuck child never
+  completes its task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from runtime.api import (
+    REGISTRY,
+    OrchestrationContext,
+    OrchestrationError,
+    RetryPolicy,
+    Task,
+    TaskFailedError,
+    activity_name,
+    orchestrator_name,
+)
+from runtime.machine import Outcome
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+MAX_GENERATIONS = 100
+MAX_AWAITS = 100_000
+
+
+@dataclass
+class DirectResult:
+    """How a direct run ended. `error` is (type name, message) when status is "Failed"."""
+
+    status: str
+    output: Any = None
+    error: tuple[str, str] | None = None
+    activity_calls: list[tuple[str, Any]] = field(default_factory=list)
+    custom_status: Any = None
+    instance_id: str = "direct"
+    generations: list[Any] = field(default_factory=list)
+    waiting_on: str | None = None
+
+
+def json_copy(value: Any, what: str) -> Any:
+    """`value` after a trip through JSON, as it would come back from a journal."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise OrchestrationError(f"{what} is not a JSON value: {exc}") from None
+
+
+def fresh_outcome(outcome: Outcome) -> Outcome:
+    """A copy of `outcome` to hand to the program: mutations of a delivered value, or a
+    caught error, must not change what a later await of the same task sees."""
+    error = outcome.error
+    if isinstance(error, TaskFailedError):
+        return Outcome(error=TaskFailedError(
+            error.message, error_type=error.error_type, details=error.details,
+            task_name=error.task_name,
+        ))
+    if error is not None:
+        return outcome
+    return Outcome(value=_copy_value(outcome.value))
+
+
+def _copy_value(value: Any) -> Any:
+    # Values are JSON-clean by now, except that group results may hold Task handles,
+    # which keep their identity.
+    if isinstance(value, list):
+        return [_copy_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    return value
+
+
+def _accepts_input(fn: Callable[..., Any], skip: int) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    )
+
+
+@dataclass
+class _Pending:
+    """Work that completes at a virtual time: a timer, or the next attempt of a retry."""
+
+    fire_at: datetime
+    task_id: int
+    fire: Callable[[], None]
+
+
+class DirectContext(OrchestrationContext):
+    """The fake context: schedules and completes tasks on a virtual clock, eagerly."""
+
+    def __init__(
+        self, instance_id: str, *, activities: Mapping[str, Callable[..., Any]],
+        events: deque[tuple[str, Any]], start: datetime, calls: list[tuple[str, Any]],
+    ) -> None:
+        self._instance_id = instance_id
+        self._activities = activities
+        self._events = events
+        self._now = start
+        self.calls = calls
+        self._next_id = 0
+        self._uuids = 0
+        self._outcomes: dict[int, Outcome] = {}
+        self._groups: list[Task[Any]] = []
+        self._pending: list[_Pending] = []
+        self._waiters: dict[str, list[Task[Any]]] = {}
+        self._buffered: dict[str, deque[Any]] = {}
+        self.custom_status: Any = None
+        self.continued: tuple[Any] | None = None
+        self.closed = False
+
+    # -- the OrchestrationContext face -------------------------------------------------
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        return self._now
+
+    def call_activity(
+        self, activity: Callable[..., Any] | str, input: Any = None, *,
+        retry: RetryPolicy | None = None,
+    ) -> Task[Any]:
+        name = activity_name(activity)
+        data = json_copy(input, f"input of activity {name}")
+        task = self._new_task("activity", name, data)
+        if not self.closed:
+            self._attempt(task, lambda: self._run_activity(name, data), retry, self._now, 1)
+        return task
+
+    def call_sub_orchestrator(
+        self, orchestrator: Callable[..., Any] | str, input: Any = None, *,
+        instance_id: str | None = None, retry: RetryPolicy | None = None,
+    ) -> Task[Any]:
+        name = orchestrator_name(orchestrator)
+        data = json_copy(input, f"input of sub-orchestration {name}")
+        task = self._new_task("sub_orchestration", name, data)
+        child_id = instance_id if instance_id is not None else f"{self._instance_id}:{task.id}"
+        fn = _plain_orchestrator(orchestrator)
+        if not self.closed:
+            self._attempt(task, lambda: self._run_child(fn, name, data, child_id), retry,
+                          self._now, 1)
+        return task
+
+    def create_timer(self, fire_at: datetime) -> Task[None]:
+        if not isinstance(fire_at, datetime) or fire_at.tzinfo is None:
+            raise OrchestrationError(
+                f"create_timer needs a timezone-aware datetime, got {fire_at!r}"
+            )
+        task: Task[None] = self._new_task("timer", None, fire_at.isoformat())
+        self._pending.append(_Pending(fire_at, task.id, lambda: self._complete(task, Outcome())))
+        return task
+
+    def wait_for_external_event(self, name: str) -> Task[Any]:
+        task = self._new_task("event", name, None)
+        buffered = self._buffered.get(name)
+        if buffered:
+            self._complete(task, Outcome(value=buffered.popleft()))
+        else:
+            self._waiters.setdefault(name, []).append(task)
+        return task
+
+    def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
+        return self._group("when_all", tasks)
+
+    def when_any(self, tasks: Iterable[Task[Any]]) -> Task[Task[Any]]:
+        return self._group("when_any", tasks)
+
+    def new_uuid(self) -> uuid.UUID:
+        value = uuid.uuid5(uuid.NAMESPACE_URL, f"{self._instance_id}:{self._uuids}")
+        self._uuids += 1
+        return value
+
+    def set_custom_status(self, value: Any) -> None:
+        self.custom_status = json_copy(value, "custom status")
+
+    def continue_as_new(self, input: Any = None) -> None:
+        self.continued = (json_copy(input, "continue_as_new input"),)
+
+    # -- driving -----------------------------------------------------------------------
+
+    def outcome(self, task: Task[Any]) -> Outcome | None:
+        """`task`'s outcome, as a fresh copy, or None while it is not complete."""
+        out = self._outcomes.get(task.id)
+        return None if out is None else fresh_outcome(out)
+
+    def wait(self, task: Task[Any]) -> Outcome | None:
+        """Process events until `task` completes; None if it never can (stuck)."""
+        while task.id not in self._outcomes:
+            if not self._process_one_event():
+                return None
+        return self.outcome(task)
+
+    def undelivered_events(self) -> deque[tuple[str, Any]]:
+        """Events not yet consumed: buffered ones first, then those not yet delivered."""
+        left: deque[tuple[str, Any]] = deque()
+        for name, items in self._buffered.items():
+            left.extend((name, data) for data in items)
+        left.extend(self._events)
+        return left
+
+    def _process_one_event(self) -> bool:
+        due = [p for p in self._pending if p.fire_at <= self._now]
+        if due:
+            self._fire(min(due, key=lambda p: (p.fire_at, p.task_id)))
+            return True
+        if self._events:
+            name, data = self._events.popleft()
+            waiters = self._waiters.get(name)
+            if waiters:
+                self._complete(waiters.pop(0), Outcome(value=data))
+            else:
+                self._buffered.setdefault(name, deque()).append(data)
+            return True
+        if self._pending:
+            self._fire(min(self._pending, key=lambda p: (p.fire_at, p.task_id)))
+            return True
+        return False
+
+    def _fire(self, pending: _Pending) -> None:
+        self._pending.remove(pending)
+        self._now = max(self._now, pending.fire_at)
+        pending.fire()
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def _new_task(
+        self, kind: str, name: str | None, input: Any, children: tuple[Task[Any], ...] = (),
+    ) -> Task[Any]:
+        task: Task[Any] = Task(self._next_id, kind, name, input, children)
+        self._next_id += 1
+        return task
+
+    def _group(self, kind: str, tasks: Iterable[Task[Any]]) -> Task[Any]:
+        children = tuple(tasks)
+        for child in children:
+            if not isinstance(child, Task):
+                raise OrchestrationError(
+                    f"{kind} takes tasks from this context, got {type(child).__name__}"
+                )
+        task = self._new_task(kind, None, None, children)
+        self._groups.append(task)
+        self._settle_groups()
+        return task
+
+    def _complete(self, task: Task[Any], outcome: Outcome) -> None:
+        self._outcomes[task.id] = outcome
+        self._settle_groups()
+
+    def _settle_groups(self) -> None:
+        # Groups are created after their children, so one pass in creation order settles
+        # nested groups bottom-up within the same event.
+        for group in list(self._groups):
+            outcome = self._group_outcome(group)
+            if outcome is not None:
+                self._groups.remove(group)
+                self._outcomes[group.id] = outcome
+
+    def _group_outcome(self, group: Task[Any]) -> Outcome | None:
+        done = [self._outcomes.get(child.id) for child in group.children]
+        if group.kind == "when_any":
+            for child, out in zip(group.children, done, strict=True):
+                if out is not None:
+                    return Outcome(value=child)
+            return None
+        if any(out is None for out in done):
+            return None
+        for out in done:
+            assert out is not None
+            if out.error is not None:
+                return Outcome(error=out.error)
+        return Outcome(value=[out.value for out in done if out is not None])
+
+    def _attempt(
+        self, task: Task[Any], run: Callable[[], Outcome | None], retry: RetryPolicy | None,
+        first_at: datetime, attempt: int,
+    ) -> None:
+        outcome = run()
+        if outcome is None:  # a stuck sub-orchestration: its task never completes
+            return
+        if outcome.error is None or retry is None or attempt >= retry.max_attempts:
+            self._complete(task, outcome)
+            return
+        fire_at = self._now + retry.delay_before(attempt + 1)
+        if retry.retry_timeout is not None and fire_at - first_at > retry.retry_timeout:
+            self._complete(task, outcome)
+            return
+        self._pending.append(_Pending(
+            fire_at, task.id, lambda: self._attempt(task, run, retry, first_at, attempt + 1),
+        ))
+
+    def _run_activity(self, name: str, data: Any) -> Outcome:
+        self.calls.append((name, _copy_value(data)))
+        fn = self._activities.get(name)
+        if fn is None:
+            entry = REGISTRY.activities.get(name)
+            if entry is None:
+                return Outcome(error=TaskFailedError(
+                    f"no activity named {name!r} is registered",
+                    error_type="OrchestrationError", task_name=name,
+                ))
+            fn = entry.fn
+        try:
+            result = fn(data) if _accepts_input(fn, 0) else fn()
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+            return Outcome(value=json_copy(result, f"result of activity {name}"))
+        except Exception as exc:
+            return Outcome(error=TaskFailedError(
+                str(exc), error_type=type(exc).__name__, details=traceback.format_exc(),
+                task_name=name,
+            ))
+
+    def _run_child(
+        self, fn: Callable[..., Any] | None, name: str, data: Any, child_id: str,
+    ) -> Outcome | None:
+        if fn is None:
+            return Outcome(error=TaskFailedError(
+                f"no plain orchestrator named {name!r} is registered",
+                error_type="OrchestrationError", task_name=name,
+            ))
+        child = _run(fn, data, activities=self._activities, events=deque(), start=self._now,
+                     instance_id=child_id, calls=self.calls)
+        if child.status == "Completed":
+            return Outcome(value=child.output)
+        if child.status == "Failed" and child.error is not None:
+            error_type, message = child.error
+            return Outcome(error=TaskFailedError(message, error_type=error_type, task_name=name))
+        return None
+
+
+def _plain_orchestrator(ref: Callable[..., Any] | str) -> Callable[..., Any] | None:
+    if not isinstance(ref, str) and inspect.iscoroutinefunction(ref):
+        return ref
+    entry = REGISTRY.orchestrators.get(orchestrator_name(ref))
+    return None if entry is None else entry.fn
+
+
+def run_direct(
+    orchestrator_fn: Callable[..., Coroutine[Any, Any, Any]] | str,
+    input: Any = None,
+    *,
+    activities: Mapping[str, Callable[..., Any]] | None = None,
+    events: Sequence[tuple[str, Any]] = (),
+    start: datetime = DEFAULT_START,
+    instance_id: str = "direct",
+) -> DirectResult:
+    """Run an `@orchestrator async def` to its end as plain Python against `DirectContext`.
+
+    `activities` overrides registered activities by name.
+    """
+    fn = _plain_orchestrator(orchestrator_fn)
+    if fn is None:
+        raise OrchestrationError(f"no orchestrator named {orchestrator_fn!r} is registered")
+    return _run(fn, input, activities=dict(activities or {}), events=deque(events),
+                start=start, instance_id=instance_id, calls=[])
+
+
+def _run(
+    fn: Callable[..., Any], input: Any, *, activities: Mapping[str, Callable[..., Any]],
+    events: deque[tuple[str, Any]], start: datetime, instance_id: str,
+    calls: list[tuple[str, Any]],
+) -> DirectResult:
+    result = DirectResult("Running", activity_calls=calls, instance_id=instance_id)
+    try:
+        current = json_copy(input, f"input of orchestrator {fn.__name__}")
+    except OrchestrationError as exc:
+        return _failed(result, exc)
+    takes_input = _accepts_input(fn, 1)
+    now = start
+    while True:
+        result.generations.append(current)
+        ctx = DirectContext(instance_id, activities=activities, events=events, start=now,
+                            calls=calls)
+        coro = fn(ctx, current) if takes_input else fn(ctx)
+        _drive(coro, ctx, result)
+        result.custom_status = ctx.custom_status
+        if result.status != "Completed" or ctx.continued is None:
+            return result
+        if len(result.generations) >= MAX_GENERATIONS:
+            return _failed(result, OrchestrationError(
+                f"continue_as_new ran {MAX_GENERATIONS} generations; stopping the direct run"
+            ))
+        current = ctx.continued[0]
+        events = ctx.undelivered_events()
+        now = ctx.current_utc_datetime
+        result.output = None
+
+
+def _drive(coro: Coroutine[Any, Any, Any], ctx: DirectContext, result: DirectResult) -> None:
+    """Send results into / throw errors into `coro` until it returns, fails or is stuck."""
+    to_send = Outcome()
+    for _ in range(MAX_AWAITS):
+        try:
+            if to_send.error is not None:
+                awaited = coro.throw(to_send.error)
+            else:
+                awaited = coro.send(to_send.value)
+        except StopIteration as stop:
+            try:
+                result.output = json_copy(stop.value, "orchestration output")
+            except OrchestrationError as exc:
+                _failed(result, exc)
+                return
+            result.status = "Completed"
+            return
+        except Exception as exc:
+            _failed(result, exc)
+            return
+        if not isinstance(awaited, Task):
+            to_send = Outcome(error=TypeError(
+                f"await of {type(awaited).__name__} value: an orchestrator may only await "
+                "tasks from its context (call_activity, create_timer, when_all, ...)"
+            ))
+            continue
+        outcome = ctx.wait(awaited)
+        if outcome is None:
+            result.status = "Stuck"
+            result.waiting_on = repr(awaited)
+            _abandon(coro, ctx)
+            return
+        to_send = outcome
+    _failed(result, OrchestrationError(f"more than {MAX_AWAITS} awaits; stopping the direct run"))
+    _abandon(coro, ctx)
+
+
+def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:
+    # Closing runs the program's `finally` clauses; with the context closed they schedule
+    # nothing, and a `finally` that awaits makes close() raise, which is expected here.
+    ctx.closed = True
+    with contextlib.suppress(RuntimeError):
+        coro.close()
+
+
+def _failed(result: DirectResult, exc: Exception) -> DirectResult:
+    result.status = "Failed"
+    result.output = None
+    result.error = (type(exc).__name__, str(exc))
+    return result
+
