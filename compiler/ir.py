@@ -13,7 +13,6 @@ a handler (the block an escaping exception goes to) or None (it propagates out).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +200,7 @@ class Unit:
     path: str
     source: str
     module: Any = None  # libcst.Module
-    positions: Callable[[Any], Any] | None = None  # node -> libcst CodeRange
+    positions: Any = None  # compiler.passes.positions.Positions
     found: list[Found] = field(default_factory=list)
     machines: list[MachineIR] = field(default_factory=list)
     text: str = ""  # the emitted module

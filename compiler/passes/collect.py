@@ -10,10 +10,11 @@ an `await` inside a nested function, a decorator other than `@orchestrator`.
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from compiler.errors import CompileError, DeterminismErrors
 from compiler.ir import Found, Unit
+from compiler.passes.names import children
+from compiler.passes.positions import build as build_positions
 
 DECORATOR_NAMES = {"orchestrator"}
 
@@ -24,27 +25,24 @@ def run(unit: Unit) -> Unit:
     except cst.ParserSyntaxError as exc:
         raise CompileError(unit.path, exc.raw_line, exc.raw_column + 1,
                            f"syntax error: {exc.message}") from None
+    positions = build_positions(module, unit.source)
     if not any(name in unit.source for name in DECORATOR_NAMES):
         unit.module = module
-        unit.positions = lambda node: None
+        unit.positions = positions
         return unit
     _run_rules(unit)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    unit.module = wrapper.module
-    unit.positions = positions.get
-    for stmt in wrapper.module.body:
+    unit.module = module
+    unit.positions = positions
+    for stmt in module.body:
         if not isinstance(stmt, cst.FunctionDef):
             continue
         reg_name = _orchestrator_name(stmt)
         if reg_name is None:
             continue
-        rng = positions[stmt]
-        first = rng.start.line
-        if stmt.decorators:
-            first = min(first, positions[stmt.decorators[0]].start.line)
-        found = Found(stmt, reg_name, first, rng.end.line)
-        _refuse(unit, found, positions.get)
+        rng = positions(stmt)
+        assert rng is not None
+        found = Found(stmt, reg_name, rng.start.line, rng.end.line)
+        _refuse(unit, found)
         unit.found.append(found)
     return unit
 
@@ -77,45 +75,26 @@ def _orchestrator_name(fn: cst.FunctionDef) -> str | None:
     return None
 
 
-class _Refuser(cst.CSTVisitor):
-    def __init__(self, unit: Unit, positions: object) -> None:
-        self.unit = unit
-        self.positions = positions
-        self.depth = 0
-        self.errors: list[tuple[cst.CSTNode, str, str | None]] = []
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if self.depth == 0:
-            self.errors.append((node, "`yield` is not allowed in an orchestrator",
-                                "orchestrators are `async def` functions that await tasks"))
-
-    def visit_Global(self, node: cst.Global) -> None:
-        self.errors.append((node, "`global` is not allowed in an orchestrator (DET006)",
-                            "keep state in locals; they are saved in the frame"))
-
-    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-        self.errors.append((node, "`nonlocal` is not allowed in an orchestrator (DET006)",
-                            "return values from helpers instead of rebinding outer names"))
-
-    def visit_Await(self, node: cst.Await) -> None:
-        if self.depth > 0:
-            self.errors.append((node, "`await` inside a nested function is not supported",
-                                "await in the orchestrator itself"))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.depth += 1
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.depth -= 1
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.depth += 1
-
-    def leave_Lambda(self, node: cst.Lambda) -> None:
-        self.depth -= 1
+def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
+    """What no orchestrator may contain, in source order (depth: nested function level)."""
+    if isinstance(node, cst.Yield) and depth == 0:
+        out.append((node, "`yield` is not allowed in an orchestrator",
+                    "orchestrators are `async def` functions that await tasks"))
+    elif isinstance(node, cst.Global):
+        out.append((node, "`global` is not allowed in an orchestrator (DET006)",
+                    "keep state in locals; they are saved in the frame"))
+    elif isinstance(node, cst.Nonlocal):
+        out.append((node, "`nonlocal` is not allowed in an orchestrator (DET006)",
+                    "return values from helpers instead of rebinding outer names"))
+    elif isinstance(node, cst.Await) and depth > 0:
+        out.append((node, "`await` inside a nested function is not supported",
+                    "await in the orchestrator itself"))
+    inner = depth + 1 if isinstance(node, cst.FunctionDef | cst.Lambda) else depth
+    for child in children(node):
+        _refusals(child, inner, out)
 
 
-def _refuse(unit: Unit, found: Found, positions: object) -> None:
+def _refuse(unit: Unit, found: Found) -> None:
     fn: cst.FunctionDef = found.node
     get = unit.positions
     assert get is not None
@@ -130,10 +109,10 @@ def _refuse(unit: Unit, found: Found, positions: object) -> None:
             raise CompileError(unit.path, rng.start.line if rng else found.start_line, 1,
                                f"orchestrator {fn.name.value} has a decorator other than "
                                "@orchestrator, which compiled code cannot keep")
-    refuser = _Refuser(unit, positions)
-    fn.body.visit(refuser)
-    if refuser.errors:
-        node, message, hint = refuser.errors[0]
+    errors: list[tuple[cst.CSTNode, str, str | None]] = []
+    _refusals(fn.body, 0, errors)
+    if errors:
+        node, message, hint = errors[0]
         rng = get(node)
         line, col = (rng.start.line, rng.start.column + 1) if rng else (found.start_line, 1)
         raise CompileError(unit.path, line, col, message, hint)

@@ -6,205 +6,166 @@ be said to read a name it does not, never the reverse.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+
 import libcst as cst
 
 NESTED_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
-class _AwaitFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found = False
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
-    def visit_Await(self, node: cst.Await) -> bool:
-        self.found = True
-        return False
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Direct child nodes, in field order (source order). LibCST's visitor machinery is
+    five times slower than reading the dataclass fields, and the compiler walks a lot."""
+    kind = type(node)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind)  # type: ignore[arg-type]
+            if not f.name.startswith(("whitespace", "lpar", "rpar", "comma", "semicolon"))
+        )
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, tuple | list):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
 
 
 class AwaitIndex:
-    """Memoised "does this subtree await?" (regenerator's meta.js containsLeap)."""
+    """Memoised "does this subtree await?" (regenerator's meta.js containsLeap). Awaits in
+    nested functions and lambdas belong to them, not to the orchestrator."""
 
     def __init__(self) -> None:
         self._memo: dict[int, bool] = {}
 
     def __call__(self, node: cst.CSTNode) -> bool:
-        key = id(node)
-        hit = self._memo.get(key)
+        hit = self._memo.get(id(node))
         if hit is None:
-            finder = _AwaitFinder()
-            node.visit(finder)
-            hit = self._memo[key] = finder.found
+            hit = self._compute(node)
         return hit
 
+    def _compute(self, node: cst.CSTNode) -> bool:
+        found = isinstance(node, cst.Await)
+        for child in children(node):
+            if isinstance(child, NESTED_SCOPES):
+                self._memo[id(child)] = False
+                continue
+            hit = self._memo.get(id(child))
+            if hit is None:
+                hit = self._compute(child)
+            found = found or hit
+        self._memo[id(node)] = found
+        return found
 
-class _NameReads(cst.CSTVisitor):
-    """Every identifier used as a name (not an attribute, keyword or import path)."""
 
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+def _reads_into(node: cst.CSTNode, out: set[str]) -> None:
+    if isinstance(node, cst.Name):
+        out.add(node.value)
+        return
+    if isinstance(node, cst.Attribute):
+        _reads_into(node.value, out)
+        return
+    if isinstance(node, cst.Arg):
+        _reads_into(node.value, out)
+        return
+    if isinstance(node, cst.Import | cst.ImportFrom):
+        return
+    if isinstance(node, cst.FunctionDef):
         # A nested def reads its decorators and defaults now and its free names when
         # called; the caller accounts for the latter (see `closure_reads`).
         for d in node.decorators:
-            d.visit(self)
-        node.params.visit(self)
-        return False
+            _reads_into(d, out)
+        _reads_into(node.params, out)
+        return
+    for child in children(node):
+        _reads_into(child, out)
 
 
 def reads(node: cst.CSTNode) -> set[str]:
-    visitor = _NameReads()
-    node.visit(visitor)
-    return visitor.names
+    """Every identifier `node` uses as a name (not attributes, keywords or import paths)."""
+    out: set[str] = set()
+    _reads_into(node, out)
+    return out
 
 
-class _Binder(cst.CSTVisitor):
-    """Names bound in a function body's own scope."""
+class Bindings:
+    """Names bound in a function body's own scope, by kind."""
 
     def __init__(self) -> None:
         self.bound: set[str] = set()
         self.imports: set[str] = set()
         self.defs: dict[str, int] = {}
         self.classes: set[str] = set()
+        self.def_nodes: dict[str, cst.FunctionDef] = {}
 
-    def _targets(self, node: cst.BaseExpression) -> None:
+    def target(self, node: cst.CSTNode) -> None:
         if isinstance(node, cst.Name):
             self.bound.add(node.value)
         elif isinstance(node, cst.Tuple | cst.List):
             for el in node.elements:
-                self._targets(el.value)
+                self.target(el.value)
         elif isinstance(node, cst.StarredElement):
-            self._targets(node.value)
+            self.target(node.value)
 
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._targets(node.target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._targets(node.target)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._targets(node.target)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._targets(node.target)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._targets(node.target)
-
-    def visit_AsName(self, node: cst.AsName) -> None:
-        if isinstance(node.name, cst.Name | cst.Tuple | cst.List):
-            self._targets(node.name)
-
-    def visit_Del(self, node: cst.Del) -> None:
-        self._targets(node.target)
-
-    def visit_MatchAs(self, node: cst.MatchAs) -> None:
-        if node.name is not None:
+    def walk(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.FunctionDef):
+            name = node.name.value
+            self.defs[name] = self.defs.get(name, 0) + 1
+            self.def_nodes[name] = node
+            return
+        if isinstance(node, cst.ClassDef):
+            self.classes.add(node.name.value)
+            return
+        if isinstance(node, cst.Lambda | cst.ListComp | cst.SetComp | cst.DictComp
+                      | cst.GeneratorExp):
+            return  # their own scopes
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                self.imports.add(_import_binding(alias))
+            return
+        if isinstance(node, cst.ImportFrom):
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    self.imports.add(_import_binding(alias))
+            return
+        if isinstance(node, cst.AssignTarget | cst.AnnAssign | cst.AugAssign | cst.For
+                      | cst.NamedExpr | cst.Del):
+            self.target(node.target)
+        elif isinstance(node, cst.AsName):
+            self.target(node.name)
+        elif isinstance(node, cst.MatchAs | cst.MatchStar) and node.name is not None:
             self.bound.add(node.name.value)
-
-    def visit_MatchStar(self, node: cst.MatchStar) -> None:
-        if node.name is not None:
-            self.bound.add(node.name.value)
-
-    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
-        if node.rest is not None:
+        elif isinstance(node, cst.MatchMapping) and node.rest is not None:
             self.bound.add(node.rest.value)
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        for alias in node.names:
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.imports.add(alias.asname.name.value)
-            else:
-                top = alias.name
-                while isinstance(top, cst.Attribute):
-                    top = top.value  # type: ignore[assignment]
-                if isinstance(top, cst.Name):
-                    self.imports.add(top.value)
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        if isinstance(node.names, cst.ImportStar):
-            return False
-        for alias in node.names:
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.imports.add(alias.asname.name.value)
-            elif isinstance(alias.name, cst.Name):
-                self.imports.add(alias.name.value)
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.defs[node.name.value] = self.defs.get(node.name.value, 0) + 1
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.classes.add(node.name.value)
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    # Comprehension variables live in their own scope (walrus inside one is rejected).
-    def visit_ListComp(self, node: cst.ListComp) -> bool:
-        return False
-
-    def visit_SetComp(self, node: cst.SetComp) -> bool:
-        return False
-
-    def visit_DictComp(self, node: cst.DictComp) -> bool:
-        return False
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
-        return False
+        for child in children(node):
+            self.walk(child)
 
 
-def bindings(body: cst.CSTNode) -> _Binder:
-    binder = _Binder()
-    body.visit(binder)
-    return binder
+def _import_binding(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    top: cst.BaseExpression = alias.name
+    while isinstance(top, cst.Attribute):
+        top = top.value
+    return top.value if isinstance(top, cst.Name) else ""
+
+
+def bindings(body: cst.CSTNode) -> Bindings:
+    out = Bindings()
+    for child in children(body):
+        out.walk(child)
+    return out
 
 
 def collect_nested_defs(body: cst.BaseSuite) -> dict[str, cst.FunctionDef]:
-    out: dict[str, cst.FunctionDef] = {}
-
-    class _Defs(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            out[node.name.value] = node
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-    body.visit(_Defs())
-    return out
+    return bindings(body).def_nodes
 
 
 def closure_reads(defs: dict[str, cst.FunctionDef], local_names: set[str]) -> dict[str, set[str]]:

@@ -20,11 +20,10 @@ Liveness and frame slots are `hoist`'s job.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import CodeRange
 
 from compiler.errors import CompileError, InternalCompilerError
 from compiler.ir import (
@@ -45,6 +44,7 @@ from compiler.passes.names import (
     COMPREHENSIONS,
     AwaitIndex,
     bindings,
+    children,
     closure_reads,
     collect_nested_defs,
     reads,
@@ -89,7 +89,8 @@ class Lowerer:
 
     def __init__(
         self, fn: cst.FunctionDef, module: cst.Module, path: str,
-        positions: Callable[[cst.CSTNode], CodeRange | None], reg_name: str,
+        positions: Positions, reg_name: str,
+        module_names: set[str],
     ) -> None:
         self.fn = fn
         self.module = module
@@ -116,12 +117,13 @@ class Lowerer:
         self.local_names = binder.bound | binder.imports | set(binder.defs) | binder.classes
         if self.input:
             self.local_names.add(self.input)
-        self.taken = reads(fn) | self.local_names | _module_names(module)
+        self.taken = reads(fn) | self.local_names | module_names
         self.names = {
             "frame": self.fresh("_f"), "state": self.fresh("_state"),
             "exc": self.fresh("_exc"), "err": self.fresh("_err"),
         }
         self.cur: Block | None = None
+        self.stmt_line = self.fn_line()
         self.unsaveable: dict[str, tuple[int, int, str]] = {}
         for name in binder.imports:
             self.unsaveable[name] = (self.fn_line(), 1, "an imported module")
@@ -151,12 +153,17 @@ class Lowerer:
             return (self.fn_line(), 1)
         return rng.start.line, rng.start.column + 1
 
+    def line_cheap(self, node: cst.CSTNode) -> int:
+        """The node's line if known without the exact (slow) lookup, else the current
+        statement's line."""
+        rng = self._positions.cheap(node)
+        return rng.start.line if rng is not None else self.stmt_line
+
     def fn_line(self) -> int:
-        rng = self._positions(self.fn)
-        return rng.start.line if rng else 1
+        return self._positions.def_lines.get(id(self.fn), 1)
 
     def line(self, node: cst.CSTNode) -> int:
-        return self.pos(node)[0]
+        return self.line_cheap(node)
 
     def error(self, node: cst.CSTNode, message: str, hint: str | None = None) -> CompileError:
         line, col = self.pos(node)
@@ -251,7 +258,7 @@ class Lowerer:
     # -- statements --------------------------------------------------------------------
 
     def lower_stmt(self, stmt: cst.CSTNode) -> None:
-        line = self.line(stmt)
+        line = self.stmt_line = self.line(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             if not self.awaits(stmt) and not self._has_jump(stmt) and not self._has_del(stmt):
                 self.emit_passthrough(stmt, line)
@@ -323,6 +330,10 @@ class Lowerer:
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
                 self.note_unsaveable(small)
+        if not _has_jumps(node):
+            self.emit(_clean(self.code(node)), line, self.reads_of(node),
+                      writes if writes is not None else _definite_writes(node))
+            return
         rewriter = _JumpRewriter(self)
         new = node.visit(rewriter)
         if not isinstance(new, cst.CSTNode):
@@ -1063,6 +1074,15 @@ def _definite_writes(node: cst.CSTNode) -> set[str]:
     return set()
 
 
+def _has_jumps(node: cst.CSTNode) -> bool:
+    """Might `node` hold a break/continue/return/raise the jump rewriter must see?"""
+    if isinstance(node, cst.Break | cst.Continue | cst.Return | cst.Raise):
+        return True
+    if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
+        return False
+    return any(_has_jumps(child) for child in children(node))
+
+
 def _returns_inside_loop(node: cst.CSTNode) -> bool:
     class _Finder(cst.CSTVisitor):
         def __init__(self) -> None:
@@ -1123,8 +1143,10 @@ def _module_names(module: cst.Module) -> set[str]:
 
 def run(unit: Unit) -> Unit:
     assert unit.positions is not None
+    module_names = _module_names(unit.module) if unit.found else set()
     for found in unit.found:
-        lowerer = Lowerer(found.node, unit.module, unit.path, unit.positions, found.reg_name)
+        lowerer = Lowerer(found.node, unit.module, unit.path, unit.positions, found.reg_name,
+                          module_names)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
         defs = collect_nested_defs(found.node.body)
