@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import inspect
 import json
 import traceback
@@ -67,7 +68,7 @@ from runtime.api import (
     activity_name,
     orchestrator_name,
 )
-from runtime.machine import Outcome
+from runtime.machine import Frame, MachineDef, Outcome, Return
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_GENERATIONS = 100
@@ -145,7 +146,9 @@ class DirectContext(OrchestrationContext):
     def __init__(
         self, instance_id: str, *, activities: Mapping[str, Callable[..., Any]],
         events: deque[tuple[str, Any]], start: datetime, calls: list[tuple[str, Any]],
+        compiled: bool = False,
     ) -> None:
+        self.compiled = compiled
         self._instance_id = instance_id
         self._activities = activities
         self._events = events
@@ -191,9 +194,9 @@ class DirectContext(OrchestrationContext):
         data = json_copy(input, f"input of sub-orchestration {name}")
         task = self._new_task("sub_orchestration", name, data)
         child_id = instance_id if instance_id is not None else f"{self._instance_id}:{task.id}"
-        fn = _plain_orchestrator(orchestrator)
+        target = _resolve(orchestrator, self.compiled)
         if not self.closed:
-            self._attempt(task, lambda: self._run_child(fn, name, data, child_id), retry,
+            self._attempt(task, lambda: self._run_child(target, name, data, child_id), retry,
                           self._now, 1)
         return task
 
@@ -366,16 +369,15 @@ class DirectContext(OrchestrationContext):
                 task_name=name,
             ))
 
-    def _run_child(
-        self, fn: Callable[..., Any] | None, name: str, data: Any, child_id: str,
-    ) -> Outcome | None:
-        if fn is None:
+    def _run_child(self, target: _Target | None, name: str, data: Any, child_id: str) -> Outcome | None:
+        if target is None:
+            kind = "compiled" if self.compiled else "plain"
             return Outcome(error=TaskFailedError(
-                f"no plain orchestrator named {name!r} is registered",
+                f"no {kind} orchestrator named {name!r} is registered",
                 error_type="OrchestrationError", task_name=name,
             ))
-        child = _run(fn, data, activities=self._activities, events=deque(), start=self._now,
-                     instance_id=child_id, calls=self.calls)
+        child = _run(target, data, activities=self._activities, events=deque(),
+                     start=self._now, instance_id=child_id, calls=self.calls)
         if child.status == "Completed":
             return Outcome(value=child.output)
         if child.status == "Failed" and child.error is not None:
@@ -384,15 +386,28 @@ class DirectContext(OrchestrationContext):
         return None
 
 
-def _plain_orchestrator(ref: Callable[..., Any] | str) -> Callable[..., Any] | None:
-    if not isinstance(ref, str) and inspect.iscoroutinefunction(ref):
-        return ref
+_Target = Callable[..., Any] | MachineDef
+
+
+def _resolve(ref: Callable[..., Any] | str | MachineDef, compiled: bool) -> _Target | None:
+    """The plain coroutine function, or the compiled machine, that `ref` names."""
+    if isinstance(ref, MachineDef):
+        return ref if compiled else _resolve(ref.name, compiled)
+    if not isinstance(ref, str):
+        mdef = getattr(ref, "__tether_machine__", None)
+        if compiled and isinstance(mdef, MachineDef):
+            return mdef
+        if not compiled and inspect.iscoroutinefunction(ref):
+            return ref
     entry = REGISTRY.orchestrators.get(orchestrator_name(ref))
-    return None if entry is None else entry.fn
+    if entry is None:
+        return None
+    target = entry.machine if compiled else entry.fn
+    return target if isinstance(target, MachineDef) or callable(target) else None
 
 
 def run_direct(
-    orchestrator_fn: Callable[..., Coroutine[Any, Any, Any]] | str,
+    orchestrator_fn: Callable[..., Coroutine[Any, Any, Any]] | str | MachineDef,
     input: Any = None,
     *,
     activities: Mapping[str, Callable[..., Any]] | None = None,
@@ -402,33 +417,38 @@ def run_direct(
 ) -> DirectResult:
     """Run an `@orchestrator async def` to its end as plain Python against `DirectContext`.
 
-    `activities` overrides registered activities by name.
+    `activities` overrides registered activities by name. Given a compiled `MachineDef`,
+    runs the machine instead, on the same context, its frame deep-copied at every
+    suspension as a checkpoint and restore would (sub-orchestrations then run compiled).
     """
-    fn = _plain_orchestrator(orchestrator_fn)
-    if fn is None:
+    target = _resolve(orchestrator_fn, isinstance(orchestrator_fn, MachineDef))
+    if target is None:
         raise OrchestrationError(f"no orchestrator named {orchestrator_fn!r} is registered")
-    return _run(fn, input, activities=dict(activities or {}), events=deque(events),
+    return _run(target, input, activities=dict(activities or {}), events=deque(events),
                 start=start, instance_id=instance_id, calls=[])
 
 
 def _run(
-    fn: Callable[..., Any], input: Any, *, activities: Mapping[str, Callable[..., Any]],
+    target: _Target, input: Any, *, activities: Mapping[str, Callable[..., Any]],
     events: deque[tuple[str, Any]], start: datetime, instance_id: str,
     calls: list[tuple[str, Any]],
 ) -> DirectResult:
     result = DirectResult("Running", activity_calls=calls, instance_id=instance_id)
+    name = target.name if isinstance(target, MachineDef) else target.__name__
     try:
-        current = json_copy(input, f"input of orchestrator {fn.__name__}")
+        current = json_copy(input, f"input of orchestrator {name}")
     except OrchestrationError as exc:
         return _failed(result, exc)
-    takes_input = _accepts_input(fn, 1)
     now = start
     while True:
         result.generations.append(current)
         ctx = DirectContext(instance_id, activities=activities, events=events, start=now,
-                            calls=calls)
-        coro = fn(ctx, current) if takes_input else fn(ctx)
-        _drive(coro, ctx, result)
+                            calls=calls, compiled=isinstance(target, MachineDef))
+        if isinstance(target, MachineDef):
+            _drive_machine(target, current, ctx, result)
+        else:
+            coro = target(ctx, current) if _accepts_input(target, 1) else target(ctx)
+            _drive(coro, ctx, result)
         result.custom_status = ctx.custom_status
         if result.status != "Completed" or ctx.continued is None:
             return result
@@ -442,6 +462,15 @@ def _run(
         result.output = None
 
 
+def _completed(result: DirectResult, value: Any) -> None:
+    try:
+        result.output = json_copy(value, "orchestration output")
+    except OrchestrationError as exc:
+        _failed(result, exc)
+        return
+    result.status = "Completed"
+
+
 def _drive(coro: Coroutine[Any, Any, Any], ctx: DirectContext, result: DirectResult) -> None:
     """Send results into / throw errors into `coro` until it returns, fails or is stuck."""
     to_send = Outcome()
@@ -452,12 +481,7 @@ def _drive(coro: Coroutine[Any, Any, Any], ctx: DirectContext, result: DirectRes
             else:
                 awaited = coro.send(to_send.value)
         except StopIteration as stop:
-            try:
-                result.output = json_copy(stop.value, "orchestration output")
-            except OrchestrationError as exc:
-                _failed(result, exc)
-                return
-            result.status = "Completed"
+            _completed(result, stop.value)
             return
         except Exception as exc:
             _failed(result, exc)
@@ -478,6 +502,28 @@ def _drive(coro: Coroutine[Any, Any, Any], ctx: DirectContext, result: DirectRes
     _failed(result, OrchestrationError(f"more than {MAX_AWAITS} awaits; stopping the direct run"))
     _abandon(coro, ctx)
 
+
+def _drive_machine(mdef: MachineDef, input: Any, ctx: DirectContext, result: DirectResult) -> None:
+    """Call the machine until it returns, fails or is stuck; only the frame survives a
+    suspension, copied (aliasing kept) as a checkpoint and restore would copy it."""
+    frame = Frame(input=input)
+    for _ in range(MAX_AWAITS):
+        try:
+            step = mdef.fn(ctx, frame)
+        except Exception as exc:
+            _failed(result, exc)
+            return
+        if isinstance(step, Return):
+            _completed(result, step.value)
+            return
+        outcome = ctx.wait(step.task)
+        if outcome is None:
+            result.status = "Stuck"
+            result.waiting_on = repr(step.task)
+            return
+        frame = Frame(state=frame.state, slots=copy.deepcopy(frame.slots), input=frame.input)
+        frame.deliver(outcome)
+    _failed(result, OrchestrationError(f"more than {MAX_AWAITS} awaits; stopping the direct run"))
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:
     # Closing runs the program's `finally` clauses; with the context closed they schedule
