@@ -75,8 +75,17 @@ def _orchestrator_name(fn: cst.FunctionDef) -> str | None:
     return None
 
 
+_REFUSED_KINDS = frozenset({cst.Yield, cst.Global, cst.Nonlocal, cst.Await, cst.FunctionDef,
+                            cst.Lambda})
+
+
 def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
     """What no orchestrator may contain, in source order (depth: nested function level)."""
+    kind = type(node)
+    if kind not in _REFUSED_KINDS:
+        for child in children(node):
+            _refusals(child, depth, out)
+        return
     if isinstance(node, cst.Yield) and depth == 0:
         out.append((node, "`yield` is not allowed in an orchestrator",
                     "orchestrators are `async def` functions that await tasks"))

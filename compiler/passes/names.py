@@ -16,11 +16,20 @@ COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    hit = _IS_NODE.get(kind)
+    if hit is None:
+        hit = _IS_NODE[kind] = issubclass(kind, cst.CSTNode)
+    return hit
 
 
 def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Direct child nodes, in field order (source order). LibCST's visitor machinery is
-    five times slower than reading the dataclass fields, and the compiler walks a lot."""
+    five times slower than reading the dataclass fields, and the compiler walks a lot.
+    (Exact-type lookups, not isinstance: LibCST's classes are ABCs, whose checks are slow.)"""
     kind = type(node)
     names = _FIELDS.get(kind)
     if names is None:
@@ -30,12 +39,16 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         )
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, tuple | list):
+        vkind = type(value)
+        if vkind is tuple or vkind is list:
             for item in value:
-                if isinstance(item, cst.CSTNode):
+                if _is_node(type(item)):
                     yield item
+        elif _is_node(vkind):
+            yield value
+
+
+_SCOPE_KINDS = frozenset(NESTED_SCOPES)
 
 
 class AwaitIndex:
@@ -52,9 +65,9 @@ class AwaitIndex:
         return hit
 
     def _compute(self, node: cst.CSTNode) -> bool:
-        found = isinstance(node, cst.Await)
+        found = type(node) is cst.Await
         for child in children(node):
-            if isinstance(child, NESTED_SCOPES):
+            if type(child) in _SCOPE_KINDS:
                 self._memo[id(child)] = False
                 continue
             hit = self._memo.get(id(child))
@@ -66,6 +79,10 @@ class AwaitIndex:
 
 
 def _reads_into(node: cst.CSTNode, out: set[str]) -> None:
+    if type(node) not in _READ_KINDS:
+        for child in children(node):
+            _reads_into(child, out)
+        return
     if isinstance(node, cst.Name):
         out.add(node.value)
         return
@@ -86,6 +103,10 @@ def _reads_into(node: cst.CSTNode, out: set[str]) -> None:
         return
     for child in children(node):
         _reads_into(child, out)
+
+
+_READ_KINDS = frozenset({cst.Name, cst.Attribute, cst.Arg, cst.Import, cst.ImportFrom,
+                         cst.FunctionDef})
 
 
 def reads(node: cst.CSTNode) -> set[str]:
@@ -115,6 +136,13 @@ class Bindings:
             self.target(node.value)
 
     def walk(self, node: cst.CSTNode) -> None:
+        # Exact-type checks first: isinstance on LibCST's ABC-based classes is slow, and
+        # most nodes bind nothing.
+        kind = type(node)
+        if kind not in _BINDING_KINDS:
+            for child in children(node):
+                self.walk(child)
+            return
         if isinstance(node, cst.FunctionDef):
             name = node.name.value
             self.defs[name] = self.defs.get(name, 0) + 1
@@ -146,6 +174,14 @@ class Bindings:
             self.bound.add(node.rest.value)
         for child in children(node):
             self.walk(child)
+
+
+_BINDING_KINDS = frozenset({
+    cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp,
+    cst.GeneratorExp, cst.Import, cst.ImportFrom, cst.AssignTarget, cst.AnnAssign,
+    cst.AugAssign, cst.For, cst.NamedExpr, cst.Del, cst.AsName, cst.MatchAs, cst.MatchStar,
+    cst.MatchMapping,
+})
 
 
 def _import_binding(alias: cst.ImportAlias) -> str:

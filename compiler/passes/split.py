@@ -46,7 +46,6 @@ from compiler.passes.names import (
     bindings,
     children,
     closure_reads,
-    collect_nested_defs,
     reads,
 )
 
@@ -113,7 +112,7 @@ class Lowerer:
         ann = params[0].annotation
         self.ctx_annotation = self.code(ann.annotation) if ann is not None else None
         self.input = params[1].name.value if len(params) == 2 else None
-        binder = bindings(fn.body)
+        binder = self.binder = bindings(fn.body)
         self.local_names = binder.bound | binder.imports | set(binder.defs) | binder.classes
         if self.input:
             self.local_names.add(self.input)
@@ -1149,8 +1148,7 @@ def run(unit: Unit) -> Unit:
                           module_names)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
-        defs = collect_nested_defs(found.node.body)
-        machine.closures = closure_reads(defs, lowerer.local_names)
-        machine.def_counts = bindings(found.node.body).defs
+        machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
+        machine.def_counts = lowerer.binder.defs
         unit.machines.append(machine)
     return unit
