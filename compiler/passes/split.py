@@ -48,6 +48,7 @@ from compiler.passes.names import (
     closure_reads,
     reads,
 )
+from compiler.passes.positions import Positions
 
 TASK_METHODS = {
     "call_activity": "activity",
