@@ -34,7 +34,7 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     names = _FIELDS.get(kind)
     if names is None:
         names = _FIELDS[kind] = tuple(
-            f.name for f in dataclasses.fields(kind)  # type: ignore[arg-type]
+            f.name for f in dataclasses.fields(kind)
             if not f.name.startswith(("whitespace", "lpar", "rpar", "comma", "semicolon"))
         )
     for name in names:
