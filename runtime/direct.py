@@ -10,10 +10,10 @@ Semantics (the journal runtime implements the same; keep the two identical):
 - Task ids come from a counter in creation order, starting at 0 in each generation; group
   tasks (`when_all`, `when_any`) take ids too.
 - Activities run eagerly and synchronously when scheduled (async ones with `asyncio.run`).
-  Inputs, results, event data, custom status and the orchestration's input and output cross
-  a JSON boundary: each is round-tripped through `json`, so a tuple comes back as a list.
-  A non-JSON activity input raises `OrchestrationError` at the `call_activity`; a non-JSON
-  result fails the task. An activity exception becomes `TaskFailedError(str(exc),
+  Inputs, results, custom status and the orchestration's input and output cross a JSON
+  boundary (`runtime.values.check_json`: plain JSON values only, no tuples) and are copied.
+  A non-JSON activity input raises `NotJSONError` at the `call_activity`; a non-JSON result
+  fails the task (error type `NotJSONError`); a non-JSON output fails the run. An activity exception becomes `TaskFailedError(str(exc),
   error_type=type(exc).__name__, details=<traceback>, task_name=<activity name>)`; a failed
   attempt with a `RetryPolicy` waits `delay_before(n)` on the virtual clock (like a timer)
   and runs again, until `max_attempts` or `retry_timeout` (measured from the first attempt).
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import inspect
 import json
 import traceback
@@ -58,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime import values
 from runtime.api import (
     REGISTRY,
     OrchestrationContext,
@@ -90,11 +90,10 @@ class DirectResult:
 
 
 def json_copy(value: Any, what: str) -> Any:
-    """`value` after a trip through JSON, as it would come back from a journal."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise OrchestrationError(f"{what} is not a JSON value: {exc}") from None
+    """A fresh copy of `value`, which must be a plain JSON value (`NotJSONError` naming
+    `what` otherwise): what a journal would give back."""
+    values.check_json(value, what)
+    return values.json_copy(value)
 
 
 def fresh_outcome(outcome: Outcome) -> Outcome:
@@ -157,6 +156,7 @@ class DirectContext(OrchestrationContext):
         self._next_id = 0
         self._uuids = 0
         self._outcomes: dict[int, Outcome] = {}
+        self.tasks: dict[int, Task[Any]] = {}
         self._groups: list[Task[Any]] = []
         self._pending: list[_Pending] = []
         self._waiters: dict[str, list[Task[Any]]] = {}
@@ -286,6 +286,7 @@ class DirectContext(OrchestrationContext):
         self, kind: str, name: str | None, input: Any, children: tuple[Task[Any], ...] = (),
     ) -> Task[Any]:
         task: Task[Any] = Task(self._next_id, kind, name, input, children)
+        self.tasks[task.id] = task
         self._next_id += 1
         return task
 
@@ -359,7 +360,7 @@ class DirectContext(OrchestrationContext):
                 ))
             fn = entry.fn
         try:
-            result = fn(data) if _accepts_input(fn, 0) else fn()
+            result = fn(values.json_copy(data)) if _accepts_input(fn, 0) else fn()
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
             return Outcome(value=json_copy(result, f"result of activity {name}"))
@@ -418,8 +419,8 @@ def run_direct(
     """Run an `@orchestrator async def` to its end as plain Python against `DirectContext`.
 
     `activities` overrides registered activities by name. Given a compiled `MachineDef`,
-    runs the machine instead, on the same context, its frame deep-copied at every
-    suspension as a checkpoint and restore would (sub-orchestrations then run compiled).
+    runs the machine instead, on the same context, its frame saved and restored through
+    the frame codec at every suspension (sub-orchestrations then run compiled).
     """
     target = _resolve(orchestrator_fn, isinstance(orchestrator_fn, MachineDef))
     if target is None:
@@ -437,7 +438,7 @@ def _run(
     name = target.name if isinstance(target, MachineDef) else target.__name__
     try:
         current = json_copy(input, f"input of orchestrator {name}")
-    except OrchestrationError as exc:
+    except values.NotJSONError as exc:
         return _failed(result, exc)
     now = start
     while True:
@@ -465,7 +466,7 @@ def _run(
 def _completed(result: DirectResult, value: Any) -> None:
     try:
         result.output = json_copy(value, "orchestration output")
-    except OrchestrationError as exc:
+    except values.NotJSONError as exc:
         _failed(result, exc)
         return
     result.status = "Completed"
@@ -505,7 +506,7 @@ def _drive(coro: Coroutine[Any, Any, Any], ctx: DirectContext, result: DirectRes
 
 def _drive_machine(mdef: MachineDef, input: Any, ctx: DirectContext, result: DirectResult) -> None:
     """Call the machine until it returns, fails or is stuck; only the frame survives a
-    suspension, copied (aliasing kept) as a checkpoint and restore would copy it."""
+    suspension, saved and restored through the frame codec as a checkpoint would be."""
     frame = Frame(input=input)
     for _ in range(MAX_AWAITS):
         try:
@@ -521,9 +522,20 @@ def _drive_machine(mdef: MachineDef, input: Any, ctx: DirectContext, result: Dir
             result.status = "Stuck"
             result.waiting_on = repr(step.task)
             return
-        frame = Frame(state=frame.state, slots=copy.deepcopy(frame.slots), input=frame.input)
+        try:
+            frame = _checkpoint_and_restore(frame, ctx)
+        except values.FrameValueError as exc:
+            _failed(result, exc)
+            return
         frame.deliver(outcome)
     _failed(result, OrchestrationError(f"more than {MAX_AWAITS} awaits; stopping the direct run"))
+
+def _checkpoint_and_restore(frame: Frame, ctx: DirectContext) -> Frame:
+    """The frame as a resumed process sees it: slots through the frame codec and JSON."""
+    saved = json.loads(json.dumps(values.encode_slots(frame.slots), sort_keys=True))
+    slots = values.decode_slots(saved, lambda task_id: ctx.tasks[task_id])
+    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input))
+
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:
     # Closing runs the program's `finally` clauses; with the context closed they schedule

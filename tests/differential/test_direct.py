@@ -112,19 +112,35 @@ def test_plain_exception_fails_the_run() -> None:
     assert run_direct(prog, activities=ACTS).error == ("KeyError", "'k'")
 
 
-def test_values_cross_a_json_boundary() -> None:
-    def pair(x: Any) -> Any:
-        return (x, x)
+def test_values_crossing_the_json_boundary_are_copies() -> None:
+    received: list[Any] = []
+
+    def keep(x: Any) -> Any:
+        received.append(x)
+        x.append("activity's")
+        return x
 
     async def prog(ctx: OrchestrationContext, data: Any) -> Any:
-        got = await ctx.call_activity("pair", data)
+        got = await ctx.call_activity("keep", data)
         got.append("mine")
-        again = await ctx.when_all([ctx.call_activity("pair", 1)])
-        return [data, got, again]
+        return [data, got]
 
-    result = run_direct(prog, (1, 2), activities={"pair": pair})
-    assert result.output == [[1, 2], [[1, 2], [1, 2], "mine"], [[1, 1]]]
-    assert result.activity_calls == [("pair", [1, 2]), ("pair", 1)]
+    result = run_direct(prog, [1], activities={"keep": keep})
+    assert result.output == [[1], [1, "activity's", "mine"]]
+    assert result.activity_calls == [("keep", [1])]
+
+
+def test_a_tuple_is_not_a_json_value() -> None:
+    async def prog(ctx: OrchestrationContext) -> Any:
+        try:
+            await ctx.call_activity("pair", 1)
+        except TaskFailedError as exc:
+            return [exc.error_type, exc.message]
+        return None
+
+    result = run_direct(prog, activities={"pair": lambda x: (x, x)})
+    assert result.output is not None and result.output[0] == "NotJSONError"
+    assert "result of activity pair is a tuple" in result.output[1]
 
 
 def test_awaiting_a_task_twice_gives_a_fresh_copy() -> None:
@@ -143,8 +159,8 @@ def test_non_json_activity_input_is_refused_at_the_call() -> None:
 
     result = run_direct(prog, activities=ACTS)
     assert result.status == "Failed"
-    assert result.error is not None and result.error[0] == "OrchestrationError"
-    assert "input of activity echo" in result.error[1]
+    assert result.error is not None and result.error[0] == "NotJSONError"
+    assert "input of activity echo is a set" in result.error[1]
 
 
 def test_non_json_activity_result_fails_the_task() -> None:
@@ -155,7 +171,7 @@ def test_non_json_activity_result_fails_the_task() -> None:
             return exc.error_type
         return None
 
-    assert run_direct(prog, activities={"obj": lambda x: object()}).output == "OrchestrationError"
+    assert run_direct(prog, activities={"obj": lambda x: object()}).output == "NotJSONError"
 
 
 def test_unknown_activity_fails_its_task() -> None:
