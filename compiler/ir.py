@@ -173,11 +173,12 @@ class MachineIR:
     input_param: str | None
     blocks: dict[int, Block]
     locals: list[str]
-    hoisted_defs: list[str]  # nested `def` source recreated at every machine entry
+    hoisted_defs: list[str]  # nested defs and imports recreated at every machine entry
     names: dict[str, str]  # internal names: frame, state, exc, err
     # locals bound to values a frame cannot hold: name -> (line, col, what)
     unsaveable: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
+    imports: dict[str, str] = field(default_factory=dict)  # local bound by import -> statement
     def_counts: dict[str, int] = field(default_factory=dict)
     graph: nx.DiGraph | None = None
     graph_hash: str = ""

@@ -135,8 +135,8 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
     restores.sort(key=lambda r: int(str(r["state"])))
     steps.sort(key=lambda s: int(s[1:].split(",")[0]))
     skip = set(machine.closures) | set(machine.names.values()) | {machine.ctx_param}
-    skip |= {n for n, (_l, _c, what) in machine.unsaveable.items()
-             if what in ("an imported module", "a class")}
+    skip |= set(machine.imports) | {n for n, (_l, _c, what) in machine.unsaveable.items()
+                                    if what == "a class"}
     pad = " " * (12 if handlers else 8)
     rendered = {b.id: block_lines(machine, b) for b in machine.blocks.values()}
     counts: dict[str, int] = {}

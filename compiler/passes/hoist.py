@@ -5,8 +5,9 @@ graph (exception edges included: whatever a handler needs is live throughout the
 it guards) and records, on every `Suspend`, the locals that must be saved: those live
 where the machine resumes. A nested `def` live across an await is not saved (functions
 cannot be) but recreated at every machine entry, closing over the same locals. A local
-that can never be saved (a lambda, a generator, an imported module, a class) yet is live
-across an await is a `CompileError` naming it.
+imported inside the body is imported again at machine entry instead. A local that can
+never be saved (a lambda, a generator, an open file, a class) yet is live across an await
+is a `CompileError` naming it.
 
 Afterwards: every `Suspend.live` is sorted and excludes the context parameter and the
 machine's own names; `MachineIR.hoisted_defs` holds the recreated defs.
@@ -92,6 +93,7 @@ def _hoist(machine: MachineIR) -> None:
     live_in = liveness(machine, closures)
     internal = set(machine.names.values()) | {machine.ctx_param}
     hoisted: set[str] = set()
+    reimport: list[str] = []
     for block in machine.blocks.values():
         term = block.term
         if not isinstance(term, Suspend):
@@ -104,6 +106,9 @@ def _hoist(machine: MachineIR) -> None:
                                    "used across an await", "give each definition its own name")
             hoisted.add(name)
         live -= set(closures)
+        for name in sorted(live & machine.imports.keys()):
+            reimport.append(machine.imports[name])
+        live -= machine.imports.keys()
         for name in sorted(live):
             if name in unsaveable:
                 line, col, what = unsaveable[name]
@@ -114,8 +119,9 @@ def _hoist(machine: MachineIR) -> None:
                     "recreate it after the await, or keep only JSON-like values across awaits",
                 )
         term.live = tuple(sorted(live))
+    machine.hoisted_defs = list(dict.fromkeys(reimport))
     if hoisted:
-        machine.hoisted_defs = _take_defs(machine, hoisted)
+        machine.hoisted_defs += _take_defs(machine, hoisted)
 
 
 def _take_defs(machine: MachineIR, names: set[str]) -> list[str]:

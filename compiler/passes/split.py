@@ -125,10 +125,9 @@ class Lowerer:
         self.cur: Block | None = None
         self.stmt_line = self.fn_line()
         self.unsaveable: dict[str, tuple[int, int, str]] = {}
-        for name in binder.imports:
-            self.unsaveable[name] = (self.fn_line(), 1, "an imported module")
-        for name in binder.classes:
-            self.unsaveable[name] = (self.fn_line(), 1, "a class")
+        # imports inside the body, by bound name: re-run at machine entry when live across
+        # an await (a module cannot be saved, but importing it again is free and the same)
+        self.imports: dict[str, str] = {}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -273,6 +272,7 @@ class Lowerer:
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
             return
         if isinstance(stmt, cst.ClassDef):
+            self.note_unsaveable(stmt)
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
             return
         if not self._needs_lowering(stmt):
@@ -309,6 +309,15 @@ class Lowerer:
 
     def note_unsaveable(self, node: cst.CSTNode) -> None:
         """Remember locals bound to values no frame can hold (reported only if live)."""
+        if isinstance(node, cst.Import | cst.ImportFrom):
+            names = bindings(cst.SimpleStatementLine(body=[node])).imports
+            for name in names:
+                self.imports[name] = _clean(self.code(node))
+            return
+        if isinstance(node, cst.ClassDef):
+            line, col = self.pos(node)
+            self.unsaveable[node.name.value] = (line, col, "a class")
+            return
         if not isinstance(node, cst.Assign):
             return
         what = None
@@ -1149,6 +1158,7 @@ def run(unit: Unit) -> Unit:
                           module_names)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
+        machine.imports = lowerer.imports
         machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
         machine.def_counts = lowerer.binder.defs
         unit.machines.append(machine)

@@ -212,6 +212,101 @@ CASES = {
     await ctx.call_activity(echo, y)
     return y
 ''',
+    "walrus_await": """
+    if (x := await ctx.call_activity(double, n)) > 4:
+        return x
+    return -x
+""",
+    "fstring_and_dict_display": """
+    def key(v):
+        return f"k{v}"
+    d = {key(n): await ctx.call_activity(double, n), "s": f"<{await ctx.call_activity(echo, n)}>"}
+    return d
+""",
+    "closure_across_await": """
+    total = [0]
+    def add(v):
+        total[0] += v
+        return total[0]
+    add(await ctx.call_activity(double, n))
+    add(await ctx.call_activity(double, n + 1))
+    return add(0)
+""",
+    "await_in_while_condition": """
+    i = 0
+    while await ctx.call_activity(double, i) < n:
+        i += 1
+    return i
+""",
+    "mutating_iterated_list": """
+    items = [1, 2]
+    seen = []
+    for it in items:
+        seen.append(await ctx.call_activity(double, it))
+        if it < n and len(items) < 6:
+            items.append(it + 10)
+    return seen
+""",
+    "iterate_dict_and_string": """
+    out = []
+    for k in {"a": 1, "b": 2}:
+        out.append(await ctx.call_activity(echo, k))
+    for ch in "xy":
+        out.append(await ctx.call_activity(echo, ch * n))
+    return out
+""",
+    "task_handles_in_containers": """
+    pending = {"a": ctx.call_activity(double, n), "b": ctx.call_activity(double, n + 1)}
+    first = await pending["a"]
+    both = await ctx.when_all([pending["b"], pending["a"]])
+    again = await pending["a"]
+    return [first, both, again]
+""",
+    "finally_replaces_exception": """
+    try:
+        try:
+            await ctx.call_activity(fail_on_3, n)
+            raise KeyError("plain")
+        finally:
+            if n == 3:
+                raise ValueError("from finally")
+    except (KeyError, ValueError) as e:
+        return type(e).__name__ + ":" + str(e)
+""",
+    "locals_named_like_internals": """
+    state = n
+    task = await ctx.call_activity(double, state)
+    slots = {"state": state}
+    frame = await ctx.call_activity(echo, task)
+    return [state, task, slots, frame]
+""",
+    "return_inside_with": """
+    import contextlib
+    x = await ctx.call_activity(double, n)
+    with contextlib.suppress(ZeroDivisionError):
+        if x > 2:
+            return x
+        y = 1 // 0
+    return -1
+""",
+    "when_any_timer_vs_activity": """
+    from datetime import timedelta
+    slow = ctx.create_timer(ctx.current_utc_datetime + timedelta(hours=1))
+    fast = ctx.call_activity(double, n)
+    winner = await ctx.when_any([slow, fast])
+    if winner == fast:
+        return ["activity", await fast]
+    return "timer"
+""",
+    "class_pattern_match": """
+    v = await ctx.call_activity(echo, [n, "x"])
+    match v:
+        case [int(a), str(b)] if a > 2:
+            r = await ctx.call_activity(echo, b * a)
+        case [a, *rest]:
+            r = [a, rest]
+    return r
+""",
 }
 
 
