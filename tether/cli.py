@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,10 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Parser(argparse.ArgumentParser):
-    pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (see `ExitCode`)."""
     parser = build_parser()
@@ -41,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
     except _compile_error_type() as exc:
         print(str(exc), file=sys.stderr)
+        return ExitCode.ERROR
+    except Exception as exc:
+        # Our bug, not the user's: one line, and the traceback only on request.
+        if os.environ.get("TETHER_DEBUG") == "1":
+            raise
+        print(f"error: internal error in tether {args.command}: {type(exc).__name__}: {exc} "
+              "(set TETHER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return ExitCode.ERROR
 
 
