@@ -1,0 +1,1 @@
+"""One module per determinism rule; `lint.registry` is the table of codes."""

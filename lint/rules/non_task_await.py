@@ -1,0 +1,87 @@
+'''DET007 non-task-await
+
+## What it does
+Flags an `await` in an orchestrator of anything but a durable task: a task is the
+result of a call on the context parameter (`ctx.call_activity`,
+`ctx.call_sub_orchestrator`, `ctx.create_timer`, `ctx.sleep`,
+`ctx.wait_for_external_event`, `ctx.when_all`, `ctx.when_any`), or a variable, item
+or attribute that may hold one. `await asyncio.sleep(1)` and `await some_coroutine()`
+are flagged. A direct call of an activity or orchestrator is DET009's finding instead.
+
+## Why is this bad?
+tether turns each `await` into a checkpoint that the runtime resumes when the awaited
+task's result is in the journal. A coroutine or future from elsewhere has no journal
+entry: its result is lost on a crash and cannot be resumed, and the compiler refuses it.
+
+## Example
+```python
+import httpx
+
+@orchestrator
+async def check_site(ctx: OrchestrationContext, url: str) -> int:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    return response.status_code
+```
+
+## Use instead
+```python
+@activity
+async def fetch_status(url: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(url)).status_code
+
+@orchestrator
+async def check_site(ctx: OrchestrationContext, url: str) -> int:
+    return await ctx.call_activity(fetch_status, url)
+```
+'''
+
+from __future__ import annotations
+
+import ast
+
+from lint.names import dotted
+from lint.rules.base import Fix, Rule, rule
+
+TASK_METHODS = frozenset({
+    "call_activity", "call_sub_orchestrator", "create_timer", "sleep",
+    "wait_for_external_event", "when_all", "when_any", "call_entity",
+})
+
+
+@rule("DET007", "non-task-await", fix=Fix.NEVER)
+class NonTaskAwait(Rule):
+    message = "`await {what}` does not await a durable task"
+    help = ("await a task from the context (`ctx.call_activity`, `ctx.sleep`, "
+            "`ctx.when_all`, ...) or move the coroutine into an activity")
+    in_helpers = False
+
+    def visit_Await(self, node: ast.Await) -> None:
+        bad = self._non_task(node.value)
+        if bad is not None:
+            self.report(node, what=_describe(bad))
+
+    def _non_task(self, value: ast.expr) -> ast.expr | None:
+        if isinstance(value, ast.Name | ast.Subscript | ast.Attribute):
+            return None  # may hold a task made earlier
+        if isinstance(value, ast.IfExp):
+            return self._non_task(value.body) or self._non_task(value.orelse)
+        if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Attribute) and func.attr in TASK_METHODS \
+                    and isinstance(func.value, ast.Name) and func.value.id == self.check.context_name:
+                return None
+            target = self.check.target(func)
+            if target is not None and target.kind != "function":
+                return None
+        return value
+
+
+def _describe(expr: ast.expr) -> str:
+    if isinstance(expr, ast.Call):
+        name = dotted(expr.func)
+        return f"{name}(...)" if name else "a call"
+    if isinstance(expr, ast.Constant):
+        return repr(expr.value)
+    return type(expr).__name__.lower()
