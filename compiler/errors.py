@@ -33,9 +33,9 @@ class DeterminismErrors(CompileError):
     """The determinism rules found problems; the compiler refuses to emit code (exit 1)."""
 
     def __init__(self, findings: list[str], first: CompileError) -> None:
+        self.findings = findings
         super().__init__(first.path, first.line, first.col, first.message, first.hint,
                          code=first.code)
-        self.findings = findings
 
     def __str__(self) -> str:
         return "\n".join(self.findings)

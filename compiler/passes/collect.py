@@ -130,7 +130,7 @@ def _refuse(unit: Unit, found: Found) -> None:
 def _run_rules(unit: Unit) -> None:
     """The determinism rules (`lint`); any finding refuses the module."""
     try:
-        from lint import check_source  # type: ignore[attr-defined]
+        from lint import check_source
     except ImportError:  # lint not installed: a runtime-only deployment never compiles
         return
     findings = check_source(unit.source, unit.path)

@@ -23,42 +23,50 @@ def first_error(body: str) -> CompileError:
     return info.value
 
 
-# (body, line within body (1-based), column, expected message fragment)
+# (body, line within body (1-based), column, code, expected message fragment); a code other
+# than "error" means the determinism rules (lint) refuse the code before lowering does.
 BAD = {
-    "yield": ("x = 1\nyield x\n", 2, 5, "`yield` is not allowed"),
-    "global": ("global COUNTER\nawait ctx.call_activity(work, 1)\n", 1, 5, "`global` is not allowed"),
+    "yield": ("x = 1\nyield x\n", 2, 5, "error", "`yield` is not allowed"),
+    "global": ("global COUNTER\nawait ctx.call_activity(work, 1)\n", 1, 5, "DET006",
+               "`global COUNTER` rebinds module state"),
     "nonlocal_in_helper": ("def h():\n    nonlocal n\nawait ctx.call_activity(work, 1)\n", 2, 9,
-                           "`nonlocal` is not allowed"),
+                           "DET006", "`nonlocal n` rebinds an outer variable"),
     "async_for": ("async for x in ctx.items():\n    await ctx.call_activity(work, x)\n", 1, 5,
-                  "`async for` is not supported"),
-    "async_with": ("async with lock:\n    await ctx.call_activity(work, 1)\n", 1, 5,
+                  "error", "`async for` is not supported"),
+    "async_with": ("async with lock:\n    await ctx.call_activity(work, 1)\n", 1, 5, "error",
                    "`async with` cannot span an await"),
-    "with_spanning_await": ("with open('f') as fh:\n    await ctx.call_activity(work, fh.read())\n",
-                            1, 5, "a `with` block cannot span an await"),
-    "await_coroutine": ("await helper()\n", 1, 11, "only durable tasks from the context"),
-    "await_non_task_ctx_method": ("await ctx.set_custom_status(1)\n", 1, 11,
-                                  "`ctx.set_custom_status()` is not a durable task"),
-    "await_in_comprehension": ("xs = [await ctx.call_activity(work, i) for i in range(3)]\n", 1, 10,
-                               "await inside a comprehension is not supported"),
+    "with_spanning_await": ("with contextlib.suppress(KeyError):\n"
+                            "    await ctx.call_activity(work, 1)\n",
+                            1, 5, "error", "a `with` block cannot span an await"),
+    "open_is_io": ("with open('f') as fh:\n    await ctx.call_activity(work, fh.read())\n",
+                   1, 10, "DET003", "does I/O in orchestrator code"),
+    "await_coroutine": ("await helper()\n", 1, 5, "DET007", "does not await a durable task"),
+    "await_non_task_ctx_method": ("await ctx.set_custom_status(1)\n", 1, 5, "DET007",
+                                  "does not await a durable task"),
+    "await_in_comprehension": ("xs = [await ctx.call_activity(work, i) for i in range(3)]\n",
+                               1, 10, "error", "await inside a comprehension is not supported"),
     "lambda_across_await": ("f = lambda v: v + 1\nawait ctx.call_activity(work, 1)\nreturn f(2)\n",
-                            1, 5, "local `f` holds a lambda"),
+                            1, 5, "error", "local `f` holds a lambda"),
     "generator_across_await": ("g = (i for i in range(3))\nawait ctx.call_activity(work, 1)\n"
-                               "return list(g)\n", 1, 5, "local `g` holds a generator"),
+                               "return list(g)\n", 1, 5, "error", "local `g` holds a generator"),
+    "class_across_await": ("class Box:\n    pass\nawait ctx.call_activity(work, 1)\n"
+                           "return str(Box)\n", 1, 5, "error", "local `Box` holds a class"),
     "nested_async_def": ("async def inner():\n    return 1\nawait ctx.call_activity(work, 1)\n",
-                         1, 5, "nested `async def`"),
+                         1, 5, "error", "nested `async def`"),
     "chained_comparison": ("if 0 < n < await ctx.call_activity(work, 5):\n    return 1\n", 1, 8,
-                           "chained comparison"),
+                           "error", "chained comparison"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_unsupported_construct_is_located(name: str) -> None:
-    body, line, col, fragment = BAD[name]
+    body, line, col, code, fragment = BAD[name]
     err = first_error(body)
     header_lines = PRELUDE.count("\n") + 2
     assert (err.path, err.line, err.col) == ("bad.py", header_lines + line, col), str(err)
     assert fragment in err.message
-    assert str(err).startswith(f"bad.py:{header_lines + line}:{col}: error: ")
+    assert err.code == code
+    assert str(err).startswith(f"bad.py:{header_lines + line}:{col}: {code}")
 
 
 def test_syntax_error_is_located() -> None:
@@ -99,3 +107,22 @@ def test_internal_names_do_not_collide_with_user_names() -> None:
     ''')
     from tests.compiler.eager import assert_same
     assert_same(source, "orch", [5])
+
+
+def test_cli_determinism_findings_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "clock.py"
+    src.write_text(PRELUDE + textwrap.dedent('''
+        import datetime
+
+
+        @orchestrator
+        async def orch(ctx):
+            if datetime.datetime.now().hour > 17:
+                return await ctx.call_activity(work, 1)
+            return 0
+    '''))
+    code = main(["compile", str(src), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"{src}:16:8: DET001 ")
+    assert not (tmp_path / "out").exists()
