@@ -124,5 +124,5 @@ def test_cli_determinism_findings_exit_1(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["compile", str(src), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith(f"{src}:16:8: DET001 ")
+    assert err.startswith(f"{src}:15:8: DET001 ")
     assert not (tmp_path / "out").exists()
