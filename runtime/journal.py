@@ -1,0 +1,254 @@
+"""One instance's append-only, self-checking journal (docs/journal.md, "Records").
+
+Each record is one line of JSON whose first member is a CRC-32 chained over the record
+before it, so a torn or corrupted tail is detected and dropped, never parsed, and no
+record can be silently spliced out of the middle. A checkpoint record carries everything
+needed to continue, and the `head` side file names its byte offset, so opening reads the
+first record, the last checkpoint and what follows it: O(1) in history length. When the
+hint is missing or wrong, opening falls back to a full scan.
+
+Durability: `append` writes and flushes to the OS; `sync` fsyncs. The executor syncs
+before acting on a record (a result is durable before it is delivered), and lets a
+checkpoint ride along with the next sync: a crash before then re-runs the step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+JOURNAL = "journal"
+HEAD = "head"
+PREFIX = b'{"crc":"'
+PREFIX_LEN = len(PREFIX) + 8 + 2  # '{"crc":"' + 8 hex digits + '",'
+HEAD_SIZE = 64
+
+
+class JournalError(Exception):
+    """The journal cannot be used at all (its first record is unreadable)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    kind: str
+    ts: str
+    data: dict[str, Any]
+    offset: int  # byte offset of the line in the journal
+    crc: int  # this record's chained CRC
+    prev_crc: int
+
+
+def encode_line(seq: int, kind: str, ts: str, data: dict[str, Any], prev_crc: int) -> tuple[bytes, int]:
+    """The bytes of one record and its chained CRC."""
+    body = json.dumps({"seq": seq, "kind": kind, "ts": ts, "data": data},
+                      separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+    crc = zlib.crc32(body, prev_crc)
+    return b'{"crc":"%08x",' % crc + body[1:] + b"\n", crc
+
+
+def decode_line(line: bytes, offset: int, prev_crc: int, seq: int) -> Record | None:
+    """The record in `line` if it is whole, checks out and has sequence number `seq`."""
+    if not line.endswith(b"\n") or not line.startswith(PREFIX) or len(line) < PREFIX_LEN + 2:
+        return None
+    try:
+        crc = int(line[len(PREFIX):len(PREFIX) + 8], 16)
+    except ValueError:
+        return None
+    if line[len(PREFIX) + 8:PREFIX_LEN] != b'",':
+        return None
+    body = b"{" + line[PREFIX_LEN:-1]
+    if zlib.crc32(body, prev_crc) != crc:
+        return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or obj.get("seq") != seq or not isinstance(obj.get("data"), dict):
+        return None
+    return Record(seq, str(obj["kind"]), str(obj["ts"]), obj["data"], offset, crc, prev_crc)
+
+
+def read_records(fh: Any, offset: int, prev_crc: int, seq: int) -> tuple[list[Record], int]:
+    """Records from `offset` up to the first bad or partial one; and the end of the good part."""
+    fh.seek(offset)
+    out: list[Record] = []
+    for line in fh:
+        rec = decode_line(line, offset, prev_crc, seq)
+        if rec is None:
+            break
+        out.append(rec)
+        offset += len(line)
+        prev_crc, seq = rec.crc, seq + 1
+    return out, offset
+
+
+@dataclass
+class Opened:
+    """What opening found: the first record, the last checkpoint and the records after it."""
+
+    first: Record
+    checkpoint: Record | None
+    tail: list[Record]
+    dropped_bytes: int = 0
+    used_hint: bool = False
+    last: Record | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """An open journal, positioned at its end, for appending (the caller holds the lock)."""
+
+    def __init__(self, folder: Path, opened: Opened, end: int) -> None:
+        self.folder = folder
+        self.path = folder / JOURNAL
+        self.opened = opened
+        last = opened.last or opened.first
+        self.next_seq = last.seq + 1
+        self.last_crc = last.crc
+        self.end = end
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self.writes = 0
+
+    @classmethod
+    def create(cls, folder: Path, ts: str, data: dict[str, Any]) -> Journal:
+        """Write a new journal whose first record is `created` (fsynced)."""
+        line, crc = encode_line(0, "created", ts, data, 0)
+        path = folder / JOURNAL
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        first = Record(0, "created", ts, data, 0, crc, 0)
+        return cls(folder, Opened(first, None, [], last=first), len(line))
+
+    @classmethod
+    def open(cls, folder: Path) -> Journal:
+        """Open for appending: recover (dropping a bad tail on disk) and position at the end."""
+        opened, end, size = recover(folder)
+        if end < size:
+            with open(folder / JOURNAL, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
+        opened.dropped_bytes = size - end
+        return cls(folder, opened, end)
+
+    def append(self, kind: str, data: dict[str, Any], ts: str) -> Record:
+        """Write and flush one record (not fsynced: call `sync` before acting on it)."""
+        line, crc = encode_line(self.next_seq, kind, ts, data, self.last_crc)
+        written = os.write(self.fd, line)
+        if written != len(line):  # a short write: make the tail unmistakably partial
+            raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+        rec = Record(self.next_seq, kind, ts, data, self.end, crc, self.last_crc)
+        self.end += len(line)
+        self.next_seq += 1
+        self.last_crc = crc
+        self.writes += 1
+        if kind == "checkpoint":
+            self.write_head(rec)
+        return rec
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def write_head(self, rec: Record) -> None:
+        """Point the `head` hint at checkpoint `rec` (overwritten in place, never fsynced:
+        a stale or torn hint only costs a full scan)."""
+        text = f"{rec.offset} {rec.seq} {rec.prev_crc:08x}"
+        line = f"{text} {zlib.crc32(text.encode()):08x}".ljust(HEAD_SIZE - 1) + "\n"
+        fd = os.open(self.folder / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, line.encode("ascii"), 0)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def read_head(folder: Path) -> tuple[int, int, int] | None:
+    """(offset, seq, prev_crc) from the `head` hint, or None if missing or damaged."""
+    try:
+        raw = (folder / HEAD).read_bytes()[:HEAD_SIZE].decode("ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(raw) != 4:
+        return None
+    text = " ".join(raw[:3])
+    try:
+        if int(raw[3], 16) != zlib.crc32(text.encode()):
+            return None
+        return int(raw[0]), int(raw[1]), int(raw[2], 16)
+    except ValueError:
+        return None
+
+
+def recover(folder: Path) -> tuple[Opened, int, int]:
+    """Read a journal without changing it: (what was found, end of the good part, file size)."""
+    path = folder / JOURNAL
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise JournalError(f"{folder.name}: no journal") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        first_line = fh.readline()
+        first = decode_line(first_line, 0, 0, 0)
+        if first is None or first.kind != "created":
+            raise JournalError(f"instance {folder.name}: the journal's first record is damaged")
+        hint = read_head(folder)
+        if hint is not None:
+            offset, seq, prev_crc = hint
+            records, end = read_records(fh, offset, prev_crc, seq) if offset < size else ([], 0)
+            if records and records[0].kind == "checkpoint":
+                # A crash between appending a checkpoint and moving the hint leaves the
+                # hint one checkpoint behind: take the last one read.
+                last_cp = max(i for i, r in enumerate(records) if r.kind == "checkpoint")
+                return (Opened(first, records[last_cp], records[last_cp + 1:], used_hint=True,
+                               last=records[-1]), end, size)
+        return _full_scan(fh, first, len(first_line), size)
+
+
+def _full_scan(fh: Any, first: Record, start: int, size: int) -> tuple[Opened, int, int]:
+    checkpoint: Record | None = None
+    tail: list[Record] = []
+    last = first
+    fh.seek(start)
+    offset, prev_crc, seq = start, first.crc, 1
+    for line in fh:
+        rec = decode_line(line, offset, prev_crc, seq)
+        if rec is None:
+            break
+        if rec.kind == "checkpoint":
+            checkpoint, tail = rec, []
+        else:
+            tail.append(rec)
+        last = rec
+        offset += len(line)
+        prev_crc, seq = rec.crc, seq + 1
+    if checkpoint is None:
+        tail = [r for r in tail if r.seq > 0]
+    return Opened(first, checkpoint, tail, last=last), offset, size
+
+
+def iter_records(folder: Path) -> Iterator[Record]:
+    """Every good record from the start, stopping at the first bad one (read-only)."""
+    with open(folder / JOURNAL, "rb") as fh:
+        offset, prev_crc, seq = 0, 0, 0
+        for line in fh:
+            rec = decode_line(line, offset, prev_crc, seq)
+            if rec is None:
+                return
+            yield rec
+            offset += len(line)
+            prev_crc, seq = rec.crc, seq + 1
