@@ -1,0 +1,315 @@
+"""The journal runtime's OrchestrationContext and its task table.
+
+Semantics match `runtime.direct` (the reference the differential tests compare with):
+task ids from a counter kept in the checkpoint; `current_utc_datetime` is the journaled
+time of the event being processed; `new_uuid()` is uuid5 of the instance id and a
+counter; boundary values are JSON; `when_all` reports the lowest-index failure once all
+children completed; `when_any` completes with the first child to complete in journal
+order (ties to the lowest index).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from runtime.api import (
+    OrchestrationContext,
+    OrchestrationError,
+    RetryPolicy,
+    Task,
+    TaskFailedError,
+    activity_name,
+    orchestrator_name,
+)
+from runtime.clock import iso, parse_iso
+from runtime.machine import Outcome
+from runtime.values import NotJSONError, check_json, json_copy
+
+
+def boundary(value: Any, what: str) -> Any:
+    """`value` as it comes back from JSON (tuples become lists); OrchestrationError if it
+    is not a JSON value, naming `what` and the place inside it."""
+    value = _lists(value)
+    try:
+        check_json(value, what)
+    except NotJSONError as exc:
+        raise OrchestrationError(str(exc)) from None
+    return json_copy(value)
+
+
+def _lists(value: Any) -> Any:
+    if type(value) is tuple or type(value) is list:
+        return [_lists(v) for v in value]
+    if type(value) is dict:
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+def policy_to_json(policy: RetryPolicy | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "max_attempts": policy.max_attempts,
+        "first_retry_interval": policy.first_retry_interval.total_seconds(),
+        "backoff_coefficient": policy.backoff_coefficient,
+        "max_retry_interval": _secs(policy.max_retry_interval),
+        "retry_timeout": _secs(policy.retry_timeout),
+    }
+
+
+def policy_from_json(data: dict[str, Any] | None) -> RetryPolicy | None:
+    if data is None:
+        return None
+    return RetryPolicy(
+        data["max_attempts"], timedelta(seconds=data["first_retry_interval"]),
+        data["backoff_coefficient"], _delta(data["max_retry_interval"]),
+        _delta(data["retry_timeout"]),
+    )
+
+
+def _secs(delta: timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
+
+
+def _delta(secs: float | None) -> timedelta | None:
+    return None if secs is None else timedelta(seconds=secs)
+
+
+@dataclass
+class TaskState:
+    """One task in the instance's table: what it is, and how it ended once it has."""
+
+    id: int
+    kind: str  # activity, sub_orchestration, timer, event, when_all, when_any
+    name: str | None = None
+    input: Any = None
+    children: tuple[int, ...] = ()
+    retry: RetryPolicy | None = None
+    attempt: int = 1
+    first_at: str | None = None  # when the task was scheduled (retry_timeout counts from it)
+    fire_at: str | None = None  # a timer's fire time, or when the next retry attempt runs
+    child_id: str | None = None  # sub-orchestration instance id
+    done: bool = False
+    value: Any = None
+    error: dict[str, Any] | None = None
+    seq: int | None = None  # journal seq of the record that completed it
+    ts: str | None = None  # and that record's time
+    started: bool = field(default=False, compare=False)  # work begun in this process
+    handle: Task[Any] | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind}
+        for key in ("name", "input", "child_id", "first_at", "fire_at"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.children:
+            out["children"] = list(self.children)
+        if self.retry is not None:
+            out["retry"] = policy_to_json(self.retry)
+            out["attempt"] = self.attempt
+        if self.done:
+            out["done"] = {"seq": self.seq, "ts": self.ts}
+            if self.error is not None:
+                out["done"]["error"] = self.error
+            else:
+                out["done"]["value"] = self.value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskState:
+        t = cls(data["id"], data["kind"], data.get("name"), data.get("input"),
+                tuple(data.get("children", ())), policy_from_json(data.get("retry")),
+                data.get("attempt", 1), data.get("first_at"), data.get("fire_at"),
+                data.get("child_id"))
+        done = data.get("done")
+        if done is not None:
+            t.done, t.seq, t.ts = True, done["seq"], done["ts"]
+            t.error, t.value = done.get("error"), done.get("value")
+        return t
+
+
+def error_json(error: TaskFailedError) -> dict[str, Any]:
+    return {"message": error.message, "error_type": error.error_type,
+            "details": error.details, "task_name": error.task_name}
+
+
+def error_from_json(data: dict[str, Any]) -> TaskFailedError:
+    return TaskFailedError(data["message"], error_type=data["error_type"],
+                           details=data.get("details"), task_name=data.get("task_name"))
+
+
+class TaskTable:
+    """The tasks of one generation of an instance, with group outcomes derived on demand."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, TaskState] = {}
+        self.next_id = 0
+
+    def new(self, kind: str, **fields: Any) -> TaskState:
+        state = TaskState(self.next_id, kind, **fields)
+        self.tasks[state.id] = state
+        self.next_id += 1
+        return state
+
+    def handle(self, task_id: int) -> Task[Any]:
+        """The one Task object for `task_id` (frames decode their handles through this)."""
+        state = self.tasks.get(task_id)
+        if state is None:
+            raise OrchestrationError(f"the frame refers to task {task_id}, which the checkpoint lacks")
+        if state.handle is None:
+            state.handle = Task(state.id, state.kind, state.name, state.input,
+                                tuple(self.handle(c) for c in state.children))
+        return state.handle
+
+    def completion(self, task_id: int) -> tuple[int, str] | None:
+        """(seq, ts) of the record that completed the task; None while it is pending."""
+        t = self.tasks[task_id]
+        if t.kind == "when_all":
+            marks = [self.completion(c) for c in t.children]
+            if any(m is None for m in marks):
+                return None
+            return max((m for m in marks if m is not None), default=(-1, ""))
+        if t.kind == "when_any":
+            found: list[tuple[int, str]] = []
+            for child in t.children:
+                mark = self.completion(child)
+                if mark is not None:
+                    found.append(mark)
+            return min(found) if found else None
+        if not t.done:
+            return None
+        assert t.seq is not None and t.ts is not None
+        return t.seq, t.ts
+
+    def outcome(self, task_id: int) -> Outcome:
+        """A fresh outcome of a completed task (a new copy for every await)."""
+        t = self.tasks[task_id]
+        if t.kind == "when_all":
+            for child in t.children:
+                out = self.outcome(child)
+                if out.error is not None:
+                    return out
+            return Outcome(value=[self.outcome(c).value for c in t.children])
+        if t.kind == "when_any":
+            best: tuple[int, int] | None = None
+            for index, child in enumerate(t.children):
+                mark = self.completion(child)
+                if mark is not None and (best is None or mark[0] < best[0]):
+                    best = (mark[0], index)
+            assert best is not None
+            return Outcome(value=self.handle(t.children[best[1]]))
+        if t.error is not None:
+            return Outcome(error=error_from_json(t.error))
+        return Outcome(value=json_copy(t.value))
+
+    def live(self, roots: Iterable[int]) -> list[TaskState]:
+        """Tasks a checkpoint must keep: pending ones, `roots`, and their children."""
+        keep: set[int] = set()
+        stack = [t.id for t in self.tasks.values() if not t.done and t.kind not in (
+            "when_all", "when_any")]
+        stack.extend(roots)
+        while stack:
+            tid = stack.pop()
+            if tid in keep or tid not in self.tasks:
+                continue
+            keep.add(tid)
+            stack.extend(self.tasks[tid].children)
+        return [self.tasks[i] for i in sorted(keep)]
+
+
+class JournalContext(OrchestrationContext):
+    """What a machine sees while the executor runs one of its steps."""
+
+    def __init__(self, instance_id: str, table: TaskTable, now: datetime,
+                 buffered: dict[str, deque[tuple[Any, int, str]]], next_uuid: int = 0) -> None:
+        self._instance_id = instance_id
+        self.table = table
+        self.now = now
+        self.buffered = buffered
+        self.next_uuid = next_uuid
+        self.custom_status: Any = None
+        self.continued: tuple[Any] | None = None
+        self.on_new: Callable[[TaskState], None] = lambda t: None
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        return self.now
+
+    def _new(self, kind: str, **fields: Any) -> Task[Any]:
+        state = self.table.new(kind, **fields)
+        self.on_new(state)
+        return self.table.handle(state.id)
+
+    def call_activity(self, activity: Callable[..., Any] | str, input: Any = None, *,
+                      retry: RetryPolicy | None = None) -> Task[Any]:
+        name = activity_name(activity)
+        data = boundary(input, f"input of activity {name}")
+        return self._new("activity", name=name, input=data, retry=retry, first_at=iso(self.now))
+
+    def call_sub_orchestrator(self, orchestrator: Callable[..., Any] | str, input: Any = None, *,
+                              instance_id: str | None = None,
+                              retry: RetryPolicy | None = None) -> Task[Any]:
+        name = orchestrator_name(orchestrator)
+        data = boundary(input, f"input of sub-orchestration {name}")
+        child = instance_id if instance_id is not None else f"{self._instance_id}:{self.table.next_id}"
+        return self._new("sub_orchestration", name=name, input=data, retry=retry,
+                         first_at=iso(self.now), child_id=child)
+
+    def create_timer(self, fire_at: datetime) -> Task[None]:
+        if not isinstance(fire_at, datetime) or fire_at.tzinfo is None:
+            raise OrchestrationError(f"create_timer needs a timezone-aware datetime, got {fire_at!r}")
+        return self._new("timer", input=fire_at.isoformat(), fire_at=iso(fire_at))
+
+    def wait_for_external_event(self, name: str) -> Task[Any]:
+        task = self._new("event", name=name)
+        queue = self.buffered.get(name)
+        if queue:
+            data, seq, ts = queue.popleft()
+            if not queue:
+                del self.buffered[name]
+            complete(self.table.tasks[task.id], seq, ts, value=data)
+        return task
+
+    def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
+        return self._group("when_all", tasks)
+
+    def when_any(self, tasks: Iterable[Task[Any]]) -> Task[Task[Any]]:
+        return self._group("when_any", tasks)
+
+    def _group(self, kind: str, tasks: Iterable[Task[Any]]) -> Task[Any]:
+        children = tuple(tasks)
+        for child in children:
+            if not isinstance(child, Task) or self.table.tasks.get(child.id) is None:
+                raise OrchestrationError(
+                    f"{kind} takes tasks from this context, got {type(child).__name__}")
+        return self._new(kind, children=tuple(c.id for c in children))
+
+    def new_uuid(self) -> uuid.UUID:
+        value = uuid.uuid5(uuid.NAMESPACE_URL, f"{self._instance_id}:{self.next_uuid}")
+        self.next_uuid += 1
+        return value
+
+    def set_custom_status(self, value: Any) -> None:
+        self.custom_status = boundary(value, "custom status")
+
+    def continue_as_new(self, input: Any = None) -> None:
+        self.continued = (boundary(input, "continue_as_new input"),)
+
+
+def complete(t: TaskState, seq: int, ts: str, *, value: Any = None,
+             error: dict[str, Any] | None = None) -> None:
+    t.done, t.seq, t.ts, t.value, t.error = True, seq, ts, value, error
+
+
+def later(a: datetime, ts: str) -> datetime:
+    when = parse_iso(ts)
+    return when if when > a else a

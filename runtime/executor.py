@@ -1,0 +1,742 @@
+"""The executor: drives compiled machines on a store.
+
+One thread owns every instance this process has locked. It runs machine steps,
+checkpoints at suspensions, hands activities to a thread pool (sync ones directly,
+async ones under `asyncio.run`), journals what comes back and delivers it. Each round:
+
+1. journal the activity outcomes that arrived (a result, or a `retry` timer when a
+   RetryPolicy allows another attempt), fsync every journal touched once (group commit),
+   then apply the records and advance the instances;
+2. fire due timers (the virtual clock only when no activity is in flight, as in
+   `runtime.direct`): a `timer` record per timer, then a retry attempt starts;
+3. deliver one external event to each instance that waits (inbox, or `run_inline`'s
+   list), and apply control messages (terminate, suspend, resume);
+4. with nothing to do: move the virtual clock to the next timer, or wait.
+
+A record is fsynced before the instance acts on it; a checkpoint is not (it reaches
+the disk with the next fsync; losing it re-runs one deterministic step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import inspect
+import json
+import os
+import queue
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.api import REGISTRY, OrchestrationError, TaskFailedError
+from runtime.clock import Clock, VirtualClock, iso, parse_iso
+from runtime.context import JournalContext, TaskState, boundary, error_json
+from runtime.instance import FINAL, Instance, VersionMismatchError
+from runtime.journal import Journal, JournalError, Record, iter_records
+from runtime.machine import MachineDef, Return
+from runtime.store import Lock, Store, validate_id
+from runtime.values import FrameValueError, encode_slots
+
+__all__ = ["Engine", "RunResult", "SimulatedCrash", "VersionMismatchError", "run_inline"]
+
+POLL = 0.05  # seconds between inbox and store scans when idle
+
+
+class SimulatedCrash(Exception):
+    """`crash_after_writes` was reached: the store is left as a killed process leaves it."""
+
+
+@dataclass
+class RunResult:
+    status: str  # a runtime status, or "Stuck" when nothing can ever complete (virtual clock)
+    output: Any = None
+    error: tuple[str, str] | None = None  # (error type name, message)
+    instance_id: str = ""
+    activity_calls: list[tuple[str, Any]] = field(default_factory=list)
+    custom_status: Any = None
+
+
+@dataclass
+class _Done:
+    """An activity attempt finished (sent from a pool thread to the engine thread)."""
+
+    instance: str
+    generation: int
+    task: int
+    attempt: int
+    value: Any = None
+    error: TaskFailedError | None = None
+
+
+def machine_for(name: str) -> MachineDef | None:
+    entry = REGISTRY.orchestrators.get(name)
+    machine = entry.machine if entry is not None else None
+    return machine if isinstance(machine, MachineDef) else None
+
+
+def _accepts_input(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+               for p in params)
+
+
+def run_activity(name: str, fn: Callable[..., Any] | None, data: Any) -> tuple[Any, TaskFailedError | None]:
+    """Run one attempt; an exception becomes TaskFailedError(message, type, traceback)."""
+    if fn is None:
+        return None, TaskFailedError(f"no activity named {name!r} is registered",
+                                     error_type="OrchestrationError", task_name=name)
+    try:
+        result = fn(data) if _accepts_input(fn) else fn()
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return boundary(result, f"result of activity {name}"), None
+    except Exception as exc:
+        return None, TaskFailedError(str(exc), error_type=type(exc).__name__,
+                                     details=traceback.format_exc(), task_name=name)
+
+
+class Engine:
+    """Runs the instances this process owns (see the module docstring)."""
+
+    def __init__(self, store: Store, *, clock: Clock | None = None,
+                 activities: Mapping[str, Callable[..., Any]] | None = None,
+                 concurrency: int = 16, crash_after_writes: int | None = None,
+                 machines: Callable[[str], MachineDef | None] = machine_for) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store = store
+        self.clock = clock or Clock()
+        self.overrides = dict(activities or {})
+        self.machines = machines
+        self.crash_after = crash_after_writes
+        self.writes = 0
+        self.instances: dict[str, Instance] = {}
+        self.locks: dict[str, Lock] = {}
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
+        self.done: queue.Queue[_Done] = queue.Queue()
+        self.inflight = 0
+        self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
+        self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
+        self.errors: list[str] = []  # instances that could not be loaded, reported once
+        self.last_poll = 0.0
+
+    # -- owning instances ---------------------------------------------------------------
+
+    def adopt(self, instance_id: str, *, blocking: bool = False) -> Instance | None:
+        """Lock and load an instance; None if another process holds it."""
+        if instance_id in self.instances:
+            return self.instances[instance_id]
+        lock = self.store.lock(instance_id, blocking=blocking)
+        if lock is None:
+            return None
+        try:
+            journal = Journal.open(self.store.folder(instance_id))
+            name = journal.opened.first.data.get("name", "")
+            mdef = self.machines(name)
+            inst = Instance.restore(instance_id, journal, mdef)
+        except BaseException:
+            lock.release()
+            raise
+        if mdef is None and not inst.ended:
+            journal.close()
+            lock.release()
+            raise OrchestrationError(f"instance {instance_id}: no orchestrator named {name!r} is registered")
+        self.instances[instance_id] = inst
+        self.locks[instance_id] = lock
+        if inst.ended:
+            self._notify_parent(inst)
+        else:
+            self._start_pending(inst)
+            self.advance(inst)
+        return inst
+
+    def release(self, instance_id: str) -> None:
+        inst = self.instances.pop(instance_id, None)
+        if inst is not None and inst.journal is not None:
+            inst.journal.close()
+        lock = self.locks.pop(instance_id, None)
+        if lock is not None:
+            lock.release()
+
+    def close(self, *, wait: bool = True) -> None:
+        for instance_id in list(self.instances):
+            self.release(instance_id)
+        self.pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- journal writes -----------------------------------------------------------------
+
+    def _append(self, inst: Instance, kind: str, data: dict[str, Any]) -> Record:
+        assert inst.journal is not None
+        rec = inst.journal.append(kind, data, iso(self._now(inst)))
+        self.writes += 1
+        if self.crash_after is not None and self.writes >= self.crash_after:
+            raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
+        return rec
+
+    def _now(self, inst: Instance) -> Any:
+        now = self.clock.now()
+        return now if now > inst.now else inst.now
+
+    def _sync(self, insts: Iterable[Instance]) -> None:
+        for inst in insts:
+            if inst.journal is not None:
+                inst.journal.sync()
+
+    # -- stepping -----------------------------------------------------------------------
+
+    def advance(self, inst: Instance) -> None:
+        """Run steps while the awaited task is complete; checkpoint when it blocks."""
+        while inst.ready():
+            if inst.awaiting is None:
+                inst.status = "Running"
+            else:
+                mark = inst.table.completion(inst.awaiting)
+                assert mark is not None
+                inst.now = inst.time_of(mark[1])
+                inst.frame.deliver(inst.table.outcome(inst.awaiting))
+            if not self._step(inst):
+                return
+        if not inst.ended and inst.awaiting is not None and inst.unsaved_step:
+            self._checkpoint(inst)
+
+    def _step(self, inst: Instance) -> bool:
+        """One machine call; False once the instance ended or started a new generation."""
+        assert inst.mdef is not None
+        ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
+        ctx.custom_status = inst.custom_status
+        ctx.on_new = inst.unsaved.append
+        try:
+            step = inst.mdef.fn(ctx, inst.frame)
+        except Exception as exc:
+            inst.custom_status = ctx.custom_status
+            self._finish(inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
+            return False
+        inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
+        if isinstance(step, Return):
+            if ctx.continued is not None:
+                self._continue_as_new(inst, ctx.continued[0])
+                return False
+            try:
+                output = boundary(step.value, "orchestration output")
+            except OrchestrationError as exc:
+                self._finish(inst, "failed", error={"type": "OrchestrationError", "message": str(exc)})
+                return False
+            self._finish(inst, "completed", output=output)
+            return False
+        inst.awaiting = step.task.id
+        inst.unsaved_step = True
+        return True
+
+    def _checkpoint(self, inst: Instance) -> None:
+        referenced: set[int] = set()
+        try:
+            slots = encode_slots(inst.frame.slots, referenced)
+        except FrameValueError as exc:
+            self._finish(inst, "failed", error={"type": "FrameValueError", "message": str(exc)})
+            return
+        self._append(inst, "checkpoint", inst.checkpoint_data(slots, referenced))
+        inst.checkpointed, inst.unsaved_step = True, False
+        inst.unsaved = []
+        inst.consumed.clear()
+        if inst.status == "Pending":
+            inst.status = "Running"
+        self._start_pending(inst)
+
+    def _start_pending(self, inst: Instance) -> None:
+        if not inst.checkpointed:
+            return
+        for t in list(inst.table.tasks.values()):
+            if t.done or t.started:
+                continue
+            if t.kind == "activity":
+                self._start_activity(inst, t)
+            elif t.kind == "timer":
+                t.started = True
+                assert t.fire_at is not None
+                heapq.heappush(self.timers, (t.fire_at, inst.id, t.id, inst.generation))
+            elif t.kind == "sub_orchestration":
+                self._start_child(inst, t)
+
+    def _start_activity(self, inst: Instance, t: TaskState) -> None:
+        t.started = True
+        if t.fire_at is not None:  # waiting for a retry attempt
+            heapq.heappush(self.timers, (t.fire_at, inst.id, t.id, inst.generation))
+            return
+        assert t.name is not None
+        fn = self.overrides.get(t.name)
+        if fn is None and t.name in REGISTRY.activities:
+            fn = REGISTRY.activities[t.name].fn
+        key = (inst.id, inst.generation, t.id, t.attempt)
+        self.inflight += 1
+        future = self.pool.submit(run_activity, t.name, fn, t.input)
+
+        def finished(f: Any) -> None:
+            try:
+                value, error = f.result()
+            except BaseException as exc:  # cancelled at shutdown, or a bug in run_activity
+                value, error = None, TaskFailedError(str(exc), error_type=type(exc).__name__)
+            self.done.put(_Done(*key, value=value, error=error))
+
+        future.add_done_callback(finished)
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def collect(self, timeout: float | None) -> bool:
+        """Journal the activity outcomes that arrived (waiting up to `timeout` for one)."""
+        batch: list[_Done] = []
+        try:
+            batch.append(self.done.get(timeout=timeout) if timeout else self.done.get_nowait())
+        except queue.Empty:
+            return False
+        while True:
+            try:
+                batch.append(self.done.get_nowait())
+            except queue.Empty:
+                break
+        self.inflight -= len(batch)
+        records: dict[str, list[Record]] = {}
+        for d in batch:
+            inst = self.instances.get(d.instance)
+            if inst is None or inst.ended or inst.generation != d.generation:
+                continue
+            t = inst.table.tasks.get(d.task)
+            if t is None or t.done or t.attempt != d.attempt:
+                continue
+            records.setdefault(inst.id, []).append(self._outcome_record(inst, t, d.value, d.error))
+        self._commit(records)
+        return True
+
+    def _outcome_record(self, inst: Instance, t: TaskState, value: Any,
+                        error: TaskFailedError | None) -> Record:
+        if error is not None and t.retry is not None and t.attempt < t.retry.max_attempts:
+            now = self._now(inst)
+            fire_at = now + t.retry.delay_before(t.attempt + 1)
+            first = parse_iso(t.first_at) if t.first_at else now
+            timeout = t.retry.retry_timeout
+            if timeout is None or fire_at - first <= timeout:
+                return self._append(inst, "retry", {"task": t.id, "attempt": t.attempt + 1,
+                                                    "fire_at": iso(fire_at), "error": error_json(error)})
+        if error is not None:
+            return self._append(inst, "result", {"task": t.id, "error": error_json(error)})
+        return self._append(inst, "result", {"task": t.id, "value": value})
+
+    def _commit(self, records: dict[str, list[Record]]) -> None:
+        """fsync the touched journals once, then apply and advance (group commit)."""
+        insts = [self.instances[i] for i in records]
+        self._sync(insts)
+        for inst in insts:
+            for rec in records[inst.id]:
+                inst.apply(rec)
+            self._start_pending(inst)
+            self.advance(inst)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def fire_due(self) -> bool:
+        """Fire every due timer and retry wait; False if none was due."""
+        if self.clock.virtual and self.inflight:
+            return False
+        now = iso(self.clock.now())
+        records: dict[str, list[Record]] = {}
+        fired = False
+        while self.timers and self.timers[0][0] <= now:
+            fire_at, instance_id, task_id, generation = heapq.heappop(self.timers)
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.ended or inst.generation != generation:
+                continue
+            t = inst.table.tasks.get(task_id)
+            if t is None or t.done or t.fire_at != fire_at:
+                continue
+            fired = True
+            if t.kind == "timer":
+                records.setdefault(inst.id, []).append(self._append(inst, "timer", {"task": t.id}))
+            else:  # a retry wait is over: the next attempt runs (no record needed)
+                t.fire_at = None
+                self._start_activity(inst, t)
+        if records:
+            self._commit(records)
+        return fired
+
+    def next_deadline(self) -> str | None:
+        while self.timers:
+            fire_at, instance_id, task_id, generation = self.timers[0]
+            inst = self.instances.get(instance_id)
+            t = inst.table.tasks.get(task_id) if inst is not None else None
+            if (inst is not None and not inst.ended and inst.generation == generation
+                    and t is not None and not t.done and t.fire_at == fire_at):
+                return fire_at
+            heapq.heappop(self.timers)
+        return None
+
+    # -- events and control messages ------------------------------------------------------------
+
+    def deliver_events(self) -> bool:
+        """Journal one waiting event for each blocked instance; True if any was delivered."""
+        records: dict[str, list[Record]] = {}
+        discard: list[tuple[str, str]] = []
+        for inst in list(self.instances.values()):
+            if not inst.blocked():
+                continue
+            feed = self.feeds.get(inst.id)
+            if feed and inst.events_in < len(feed):
+                name, data = feed[inst.events_in]
+                records[inst.id] = [self._append(inst, "event", {"name": name, "data": data})]
+                continue
+            message = self._next_inbox_event(inst)
+            if message is not None:
+                msg_name, body = message
+                records[inst.id] = [self._append(inst, "event", {
+                    "name": body["name"], "data": body.get("data"), "msg": msg_name})]
+                discard.append((inst.id, msg_name))
+        if not records:
+            return False
+        self._sync(self.instances[i] for i in records)
+        for instance_id, msg_name in discard:
+            self.store.discard(instance_id, msg_name)
+        self._commit(records)
+        return True
+
+    def _next_inbox_event(self, inst: Instance) -> tuple[str, dict[str, Any]] | None:
+        for msg_name, body in inst.pending_events:
+            if msg_name in inst.consumed:
+                self.store.discard(inst.id, msg_name)
+                continue
+            return msg_name, body
+        return None
+
+    def poll_inboxes(self) -> None:
+        """Read every owned instance's inbox: control messages act now, events queue up."""
+        for inst in list(self.instances.values()):
+            if inst.ended or not self.store.has_inbox(inst.id):
+                inst.pending_events = []
+                continue
+            events: list[tuple[str, dict[str, Any]]] = []
+            for msg_name, body in self.store.inbox(inst.id):
+                kind = body.get("type")
+                if kind == "event":
+                    events.append((msg_name, body))
+                elif kind == "sub_done":
+                    self.store.discard(inst.id, msg_name)
+                    self._check_child(inst, body.get("task"))
+                else:
+                    self._control(inst, kind, body)
+                    self.store.discard(inst.id, msg_name)
+                if inst.ended:
+                    break
+            inst.pending_events = events
+
+    def _control(self, inst: Instance, kind: Any, body: dict[str, Any]) -> None:
+        if inst.ended:
+            return
+        if kind == "terminate":
+            self._finish(inst, "terminated", output=body.get("reason"))
+        elif kind == "suspend" and not inst.suspended:
+            self._commit({inst.id: [self._append(inst, "suspended", {"reason": body.get("reason")})]})
+        elif kind == "resume" and inst.suspended:
+            self._commit({inst.id: [self._append(inst, "resumed", {"reason": body.get("reason")})]})
+
+    # -- ending, continuing, children ------------------------------------------------------------
+
+    def _finish(self, inst: Instance, kind: str, *, output: Any = None,
+                error: dict[str, Any] | None = None) -> None:
+        data: dict[str, Any] = {"custom_status": inst.custom_status}
+        if kind == "failed":
+            data["error"] = error
+        else:
+            data["output"] = output
+        unsaved = [{"name": t.name, "input": t.input} for t in inst.unsaved if t.kind == "activity"]
+        if unsaved:
+            data["unsaved_calls"] = unsaved
+        rec = self._append(inst, kind, data)
+        self._sync([inst])
+        inst.apply(rec)
+        self._notify_parent(inst)
+
+    def _continue_as_new(self, inst: Instance, new_input: Any) -> None:
+        """Start the next generation: a fresh journal (same id), unconsumed events carried."""
+        assert inst.journal is not None and inst.mdef is not None
+        folder = inst.journal.folder
+        calls = activity_calls_of(folder) + [
+            (t.name or "", t.input) for t in inst.unsaved if t.kind == "activity"]
+        line = json.dumps({"generation": inst.generation, "input": inst.input,
+                           "calls": [list(c) for c in calls]})
+        with open(folder / "generations.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        carry = [[name, data] for name, q in inst.buffered.items() for data, _, _ in q]
+        data = {"name": inst.name, "input": new_input, "graph_hash": inst.mdef.graph_hash,
+                "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
+                "generation": inst.generation + 1, "carry": carry,
+                "events_in": inst.events_in, "start": iso(inst.now)}
+        staging = folder / "next"
+        staging.mkdir(exist_ok=True)
+        Journal.create(staging, iso(self._now(inst)), data).close()
+        inst.journal.close()
+        os.replace(staging / "journal", folder / "journal")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / "head")
+        os.rmdir(staging)
+        self.writes += 1
+        journal = Journal.open(folder)
+        fresh = Instance.restore(inst.id, journal, inst.mdef)
+        fresh.pending_events = inst.pending_events
+        self.instances[inst.id] = fresh
+        if self.crash_after is not None and self.writes >= self.crash_after:
+            raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
+        self.advance(fresh)
+
+    def _start_child(self, parent: Instance, t: TaskState) -> None:
+        t.started = True
+        assert t.child_id is not None and t.name is not None
+        child_id = t.child_id
+        mdef = self.machines(t.name)
+        if mdef is None:
+            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
+                "message": f"no orchestrator named {t.name!r} is registered",
+                "error_type": "OrchestrationError", "details": None, "task_name": t.name}})]})
+            return
+        try:
+            validate_id(child_id)
+        except ValueError as exc:
+            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
+                "message": str(exc), "error_type": "OrchestrationError", "details": None,
+                "task_name": t.name}})]})
+            return
+        data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
+                "source": mdef.source, "parent": {"id": parent.id, "task": t.id},
+                "attempt": t.attempt, "generation": 0, "start": iso(parent.now)}
+        if not self.store.create(child_id, iso(parent.now), data):
+            if self._stale_attempt(child_id, t.attempt):
+                lock = self.store.lock(child_id, blocking=True)
+                if lock is not None:
+                    self.store.purge(child_id)
+                    lock.release()
+                self.store.create(child_id, iso(parent.now), data)
+        if child_id not in self.instances:
+            try:
+                self.adopt(child_id)
+            except (JournalError, VersionMismatchError, OrchestrationError) as exc:
+                self.errors.append(str(exc))
+        self._check_child(parent, t.id)
+
+    def _stale_attempt(self, child_id: str, attempt: int) -> bool:
+        try:
+            first = next(iter_records(self.store.folder(child_id)))
+        except (StopIteration, OSError):
+            return False
+        return int(first.data.get("attempt", 1)) < attempt
+
+    def _check_child(self, parent: Instance, task_id: Any) -> None:
+        """If the child of sub-orchestration `task_id` has ended, journal its outcome."""
+        t = parent.table.tasks.get(task_id) if isinstance(task_id, int) else None
+        if t is None or t.done or t.kind != "sub_orchestration" or t.child_id is None:
+            return
+        child = self.instances.get(t.child_id)
+        status = read_status(self.store, t.child_id) if child is None else _status_of(child)
+        if status is None or status["runtimeStatus"] not in FINAL.values():
+            return
+        if status.get("attempt", 1) != t.attempt:
+            return
+        if status["runtimeStatus"] == "Completed":
+            rec = self._outcome_record(parent, t, status["output"], None)
+        else:
+            err = status.get("error") or {"type": "Terminated", "message": "terminated"}
+            if status["runtimeStatus"] == "Terminated":
+                err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
+            rec = self._outcome_record(parent, t, None, TaskFailedError(
+                err["message"], error_type=err["type"], task_name=t.name))
+        self._commit({parent.id: [rec]})
+
+    def _notify_parent(self, inst: Instance) -> None:
+        if inst.parent is None:
+            return
+        parent = self.instances.get(inst.parent["id"])
+        if parent is not None:
+            self._check_child(parent, inst.parent["task"])
+            return
+        if self.store.exists(inst.parent["id"]):
+            status = read_status(self.store, inst.parent["id"])
+            if status is not None and status["runtimeStatus"] not in FINAL.values():
+                self.store.post(inst.parent["id"], {"type": "sub_done", "task": inst.parent["task"],
+                                                    "child": inst.id})
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, until: Callable[[], bool], on_idle: Callable[[], None] | None = None) -> bool:
+        """Work until `until()`; False if nothing can ever progress (virtual clock, stuck)."""
+        while not until():
+            if self.collect(None) or self.fire_due():
+                continue
+            if time.monotonic() - self.last_poll > POLL or not self.inflight:
+                self.last_poll = time.monotonic()
+                self.poll_inboxes()
+                if on_idle is not None:
+                    on_idle()
+                if until():
+                    break
+                if self.deliver_events():
+                    continue
+            if self.inflight:
+                self.collect(self._wait_time())
+                continue
+            deadline = self.next_deadline()
+            if self.clock.virtual:
+                if deadline is None:
+                    return False
+                self.clock.advance_to(parse_iso(deadline))
+                continue
+            self.collect(self._wait_time())
+        return True
+
+    def _wait_time(self) -> float:
+        deadline = self.next_deadline()
+        if deadline is None or self.clock.virtual:
+            return POLL
+        left = (parse_iso(deadline) - self.clock.now()).total_seconds()
+        return max(0.001, min(POLL, left))
+
+
+# -- reading instances (no lock needed) -------------------------------------------------------
+
+
+def _status_of(inst: Instance) -> dict[str, Any]:
+    return {"runtimeStatus": inst.status, "output": inst.output, "error": inst.error,
+            "attempt": inst.attempt}
+
+
+def read_status(store: Store, instance_id: str) -> dict[str, Any] | None:
+    """The status document of an instance, read without its lock; None if it is unknown."""
+    from runtime.journal import recover
+
+    try:
+        opened, _, _ = recover(store.folder(instance_id))
+    except (JournalError, OSError):
+        return None
+    created = opened.first
+    c = created.data
+    status, output, error, custom = "Pending", None, None, None
+    last = created.ts
+    if opened.checkpoint is not None:
+        cp = opened.checkpoint.data
+        status = "Suspended" if cp.get("suspended") else "Running"
+        custom = cp.get("custom_status")
+        last = opened.checkpoint.ts
+    for rec in opened.tail:
+        last = rec.ts
+        if rec.kind == "suspended":
+            status = "Suspended"
+        elif rec.kind == "resumed":
+            status = "Running" if opened.checkpoint is not None else "Pending"
+        elif rec.kind in FINAL:
+            status = FINAL[rec.kind]
+            output, error = rec.data.get("output"), rec.data.get("error")
+            custom = rec.data.get("custom_status", custom)
+    return {"name": c.get("name"), "instanceId": instance_id, "runtimeStatus": status,
+            "input": c.get("input"), "output": output, "customStatus": custom,
+            "createdTime": c.get("created", created.ts), "lastUpdatedTime": last,
+            "error": error, "attempt": c.get("attempt", 1), "parent": c.get("parent")}
+
+
+def activity_calls_of(folder: Path) -> list[tuple[str, Any]]:
+    """(name, input) of each activity execution in this generation's journal, by task id."""
+    activities: dict[int, tuple[str, Any]] = {}
+    children: dict[int, str] = {}
+    attempts: dict[int, int] = {}
+    tail: list[tuple[str, Any]] = []
+    for rec in iter_records(folder):
+        if rec.kind == "checkpoint":
+            for t in rec.data["tasks"]:
+                if t["kind"] == "activity":
+                    activities.setdefault(t["id"], (t.get("name", ""), t.get("input")))
+                elif t["kind"] == "sub_orchestration" and t.get("child_id"):
+                    children.setdefault(t["id"], t["child_id"])
+        elif rec.kind == "retry":
+            attempts[rec.data["task"]] = rec.data["attempt"]
+        elif rec.kind in FINAL:
+            tail = [(c["name"], c["input"]) for c in rec.data.get("unsaved_calls", [])]
+    out: list[tuple[str, Any]] = []
+    for task_id in sorted(activities.keys() | children.keys()):
+        if task_id in activities:
+            out.extend([activities[task_id]] * attempts.get(task_id, 1))
+        elif (folder.parent / children[task_id] / "journal").exists():
+            out.extend(all_activity_calls(folder.parent / children[task_id]))
+    return out + tail
+
+
+def all_activity_calls(folder: Path) -> list[tuple[str, Any]]:
+    """Activity calls of every generation of an instance (and of its sub-orchestrations)."""
+    out: list[tuple[str, Any]] = []
+    with contextlib.suppress(FileNotFoundError):
+        seen: set[int] = set()
+        for line in (folder / "generations.jsonl").read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                gen = json.loads(line)
+                if gen["generation"] not in seen:
+                    seen.add(gen["generation"])
+                    out.extend((name, data) for name, data in gen["calls"])
+    return out + activity_calls_of(folder)
+
+
+# -- in-process runs ---------------------------------------------------------------------------
+
+
+def create_instance(store: Store, mdef: MachineDef, input: Any, instance_id: str, ts: str) -> bool:
+    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+            "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+    return store.create(instance_id, ts, data)
+
+
+def run_inline(
+    mdef: MachineDef, input: Any = None, *, store: Path | str, instance_id: str | None = None,
+    activities: Mapping[str, Callable[..., Any]] | None = None,
+    events: Sequence[tuple[str, Any]] = (), clock: Clock | None = None,
+    crash_after_writes: int | None = None, concurrency: int = 16,
+) -> RunResult:
+    """Run (or resume, when the id exists) an instance to its end in this process.
+
+    `activities` overrides registered activities by name. `events` are delivered one at a
+    time while the instance waits (as `runtime.direct` does); on resume, those already
+    journaled are skipped. The clock defaults to a virtual one, so timers never sleep.
+    `crash_after_writes=n` raises SimulatedCrash right after the n-th journal write.
+    """
+    st = Store(store)
+    st.ensure()
+    clock = clock if clock is not None else VirtualClock()
+    instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+    engine = Engine(st, clock=clock, activities=activities, concurrency=concurrency,
+                    crash_after_writes=crash_after_writes,
+                    machines=lambda name: mdef if name == mdef.name else machine_for(name))
+    crashed = False
+    try:
+        if not st.exists(instance_id):
+            create_instance(st, mdef, boundary(input, f"input of orchestrator {mdef.name}"),
+                            instance_id, iso(clock.now()))
+        engine.feeds[instance_id] = list(events)
+        inst = engine.adopt(instance_id, blocking=True)
+        assert inst is not None
+        if clock.virtual and inst.now > clock.now():
+            clock.advance_to(inst.now)
+        progressed = engine.run(lambda: engine.instances[instance_id].ended)
+        inst = engine.instances[instance_id]
+    except SimulatedCrash:
+        crashed = True
+        raise
+    finally:
+        engine.close(wait=not crashed)
+    folder = st.folder(instance_id)
+    error = (inst.error["type"], inst.error["message"]) if inst.error else None
+    status = inst.status if progressed or inst.ended else "Stuck"
+    output = inst.output if inst.status != "Terminated" else None
+    return RunResult(status, output, error, instance_id, all_activity_calls(folder),
+                     inst.custom_status)
