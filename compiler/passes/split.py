@@ -339,6 +339,13 @@ class Lowerer:
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
                 self.note_unsaveable(small)
+        if isinstance(node, cst.SimpleStatementLine) and any(
+                isinstance(small, cst.AnnAssign) for small in node.body):
+            for small in node.body:
+                self.lower_small(small, line)
+            return
+        if _has_annotations(node):
+            node = _strip_annotations(node)
         if not _has_jumps(node):
             self.emit(_clean(self.code(node)), line, self.reads_of(node),
                       writes if writes is not None else _definite_writes(node))
@@ -390,6 +397,14 @@ class Lowerer:
                              "keep state in locals; they are saved in the frame")
         if isinstance(node, cst.Raise) and not self.awaits(node):
             self.terminate(Raise(_clean(self.code(node)), frozenset(self.reads_of(node)), line))
+            return
+        if isinstance(node, cst.AnnAssign) and not self.awaits(node):
+            # machine locals are declared once, as Any; an annotation here would redeclare
+            if node.value is None:
+                return
+            node_ = cst.Assign(targets=[cst.AssignTarget(node.target)], value=node.value)
+            self.emit(_clean(self.code(node_)), line, self.reads_of(node.value),
+                      _definite_writes(node_))
             return
         if not self.awaits(node):
             self.note_unsaveable(node)
@@ -1081,6 +1096,38 @@ def _definite_writes(node: cst.CSTNode) -> set[str]:
     if isinstance(node, cst.AnnAssign) and node.value is not None:
         return _target_names(node.target)
     return set()
+
+
+def _has_annotations(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.AnnAssign):
+        return True
+    if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
+        return False
+    return any(_has_annotations(child) for child in children(node))
+
+
+class _StripAnnotations(cst.CSTTransformer):
+    """`x: T = v` -> `x = v` and `x: T` -> `pass`, outside nested functions and classes."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def leave_AnnAssign(
+        self, original: cst.AnnAssign, updated: cst.AnnAssign
+    ) -> cst.BaseSmallStatement:
+        if updated.value is None:
+            return cst.Pass()
+        return cst.Assign(targets=[cst.AssignTarget(updated.target)], value=updated.value)
+
+
+def _strip_annotations(node: cst.CSTNode) -> cst.CSTNode:
+    result = node.visit(_StripAnnotations())
+    if not isinstance(result, cst.CSTNode):
+        raise InternalCompilerError("split", "stripping annotations removed a statement")
+    return result
 
 
 def _has_jumps(node: cst.CSTNode) -> bool:
