@@ -15,6 +15,7 @@ import time
 import libcst as cst
 
 from compiler.pipeline import compile_unit
+from lint import check_source
 
 ORCH = '''
 
@@ -75,19 +76,34 @@ def main() -> None:
     args = parser.parse_args()
     source = generate(args.lines)
     n = source.count("\n")
-    parse_times, compile_times = [], []
+    parse_times, compile_times, lint_times = [], [], []
+    stages: dict[str, list[float]] = {}
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         cst.parse_module(source)
         t1 = time.perf_counter()
-        compile_unit(source, "bench.py")
+        last = [time.perf_counter()]
+
+        def tick(name: str, _unit: object, last: list[float] = last) -> None:
+            now = time.perf_counter()
+            stages.setdefault(name, []).append(now - last[0])
+            last[0] = now
+
+        compile_unit(source, "bench.py", on_pass=tick)
         t2 = time.perf_counter()
+        check_source(source, "bench.py")
+        t3 = time.perf_counter()
         parse_times.append(t1 - t0)
         compile_times.append(t2 - t1)
+        lint_times.append(t3 - t2)
     p, c = statistics.median(parse_times), statistics.median(compile_times)
+    lint = statistics.median(lint_times)
     print(f"{n} lines, {source.count('@orchestrator')} orchestrators, median of {args.repeat}")
     print(f"libcst parse only : {p:.3f} s  {n / p:,.0f} lines/s")
     print(f"tether compile    : {c:.3f} s  {n / c:,.0f} lines/s  ({c / p:.2f}x parse)")
+    print(f"  of which lint   : {lint:.3f} s  (measured separately, same source)")
+    for name, times in stages.items():
+        print(f"  pass {name:<9}: {statistics.median(times):.3f} s")
 
 
 if __name__ == "__main__":
