@@ -90,10 +90,11 @@ class Lowerer:
     def __init__(
         self, fn: cst.FunctionDef, module: cst.Module, path: str,
         positions: Positions, reg_name: str,
-        module_names: set[str],
+        module_names: set[str], source_lines: list[str],
     ) -> None:
         self.fn = fn
         self.module = module
+        self.lines = source_lines
         self.path = path
         self._positions = positions
         self.reg_name = reg_name
@@ -145,6 +146,16 @@ class Lowerer:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    def source_text(self, node: cst.CSTNode) -> str:
+        """An unchanged statement's text, comments above it included, sliced from the
+        source (LibCST's code generation costs as much as a third of lowering)."""
+        span = self._positions.cheap(node)
+        if span is None or not isinstance(node, cst.BaseStatement):
+            return _clean(self.code(node))
+        leading = getattr(node, "leading_lines", ())
+        first = span.start.line - len(leading)
+        return _clean("\n".join(self.lines[first - 1: span.end.line]))
 
     def pos(self, node: cst.CSTNode) -> tuple[int, int]:
         rng = self._positions(node)
@@ -346,6 +357,10 @@ class Lowerer:
             return
         if _has_annotations(node):
             node = _strip_annotations(node)
+        elif not _has_jumps(node):
+            self.emit(self.source_text(node), line, self.reads_of(node),
+                      writes if writes is not None else _definite_writes(node))
+            return
         if not _has_jumps(node):
             self.emit(_clean(self.code(node)), line, self.reads_of(node),
                       writes if writes is not None else _definite_writes(node))
@@ -1200,9 +1215,10 @@ def _module_names(module: cst.Module) -> set[str]:
 def run(unit: Unit) -> Unit:
     assert unit.positions is not None
     module_names = _module_names(unit.module) if unit.found else set()
+    lines = unit.source.split("\n")
     for found in unit.found:
         lowerer = Lowerer(found.node, unit.module, unit.path, unit.positions, found.reg_name,
-                          module_names)
+                          module_names, lines)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
         machine.imports = lowerer.imports
