@@ -161,10 +161,11 @@ def iter_source(value: Any) -> Any:
     """What a lowered `for` loop indexes into across suspensions.
 
     Lists, tuples, strings and bytes are indexed in place, so a loop sees appends
-    made by its own body exactly as a list iterator would; any other finite
-    iterable is materialised once, at loop entry.
+    made by its own body exactly as a list iterator would; a range is kept as a range
+    (three numbers in a checkpoint, whatever its length); any other finite iterable is
+    materialised once, at loop entry.
     """
-    if isinstance(value, list | tuple | str | bytes):
+    if isinstance(value, list | tuple | str | bytes | range):
         return value
     return list(value)
 

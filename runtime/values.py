@@ -238,6 +238,8 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$uuid": str(value)}
     if kind is Decimal:
         return {"$decimal": str(value)}
+    if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
+        return {"$range": [value.start, value.stop, value.step]}
     return None
 
 
@@ -398,4 +400,7 @@ def _decode_leaf(node: dict[str, Any]) -> Any:
         return UUID(node["$uuid"])
     if "$decimal" in node:
         return Decimal(node["$decimal"])
+    if "$range" in node:
+        start, stop, step = node["$range"]
+        return range(start, stop, step)
     raise ValueError(f"frame data has an unknown node {sorted(node)}")
