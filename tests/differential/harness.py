@@ -1,0 +1,117 @@
+"""The differential harness: one program, run three ways, must be observed the same.
+
+1. plain: the `async def` run by `run_direct` (the reference);
+2. compiled, direct: the compiled machine on the same fake context, its frame through the
+   frame codec at every suspension (isolates the compiler from the journal runtime);
+3. compiled, journaled: `runtime.executor.run_inline` on a store in a temporary folder,
+   with a simulated crash after the k-th journal write, resumed until it ends.
+
+Observed: status, output, error (type name and message) and the activity call sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.direct import DirectResult, run_direct
+from runtime.machine import MachineDef
+
+_names = itertools.count()
+MAX_RESUMES = 1000
+
+
+@dataclass(frozen=True)
+class Observed:
+    status: str
+    output: Any
+    error: tuple[str, str] | None
+    calls: list[tuple[str, Any]]
+
+
+def observe(result: DirectResult) -> Observed:
+    return Observed(result.status, result.output, result.error, list(result.activity_calls))
+
+
+def plain_module(source: str, path: str = "prog.py") -> types.ModuleType:
+    """`source` imported as written, not compiled."""
+    module = types.ModuleType(f"_tether_diff_plain_{next(_names)}")
+    module.__file__ = path
+    exec(compile(source, path, "exec"), module.__dict__)
+    return module
+
+
+def compiled_module(source: str, path: str = "prog.py") -> types.ModuleType:
+    """`source` compiled and imported; raises `compiler.CompileError` if refused."""
+    import compiler
+
+    name = f"_tether_diff_compiled_{next(_names)}"
+    try:
+        return compiler.load_source(source, path, name)
+    finally:
+        sys.modules.pop(name, None)  # thousands of programs: keep sys.modules small
+
+
+def activities_of(module: types.ModuleType) -> dict[str, Callable[..., Any]]:
+    """The module's @activity functions by registered name (overrides, so programs that
+    reuse names do not see each other's registrations)."""
+    return {
+        value.__tether_activity__: value
+        for value in vars(module).values()
+        if callable(value) and hasattr(value, "__tether_activity__")
+    }
+
+
+def machine_of(module: types.ModuleType, orchestrator: str) -> MachineDef:
+    mdef = getattr(getattr(module, orchestrator), "__tether_machine__", None)
+    assert isinstance(mdef, MachineDef), f"{orchestrator} was not compiled to a machine"
+    return mdef
+
+
+def run_plain(
+    module: types.ModuleType, orchestrator: str, input: Any,
+    events: Sequence[tuple[str, Any]] = (),
+) -> Observed:
+    return observe(run_direct(getattr(module, orchestrator), input,
+                              activities=activities_of(module), events=events))
+
+
+def run_compiled_direct(
+    module: types.ModuleType, orchestrator: str, input: Any,
+    events: Sequence[tuple[str, Any]], activities: dict[str, Callable[..., Any]],
+) -> Observed:
+    return observe(run_direct(machine_of(module, orchestrator), input,
+                              activities=activities, events=events))
+
+
+def run_journaled(
+    mdef: MachineDef, input: Any, events: Sequence[tuple[str, Any]],
+    activities: dict[str, Callable[..., Any]], store: Path, crash_after: int | None,
+) -> tuple[Observed, int]:
+    """Run on the journal runtime, crashing once after `crash_after` journal writes (None:
+    never) and resuming until the run ends. Returns what was observed and the number of
+    crashes that happened."""
+    from runtime import executor
+
+    crashes = 0
+    instance_id = "diff"
+    crash: int | None = crash_after
+    for _ in range(MAX_RESUMES):
+        try:
+            result = executor.run_inline(
+                mdef, input, store=store, instance_id=instance_id, activities=activities,
+                events=list(events), crash_after_writes=crash,
+            )
+        except executor.SimulatedCrash:
+            crashes += 1
+            crash = None
+            continue
+        # the journal's account of every execution, across crashes and generations
+        error = None if result.error is None else (result.error[0], result.error[1])
+        return Observed(result.status, result.output, error, list(result.activity_calls)), crashes
+    raise AssertionError(f"no end after {MAX_RESUMES} resumes")

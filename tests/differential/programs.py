@@ -1,0 +1,314 @@
+"""Hypothesis strategy for orchestrator programs built from the constructs the compiler
+supports.
+
+A program is the source of one module: three deterministic integer activities (each fails
+on a generated set of inputs), a plain helper `mix`, and one `@orchestrator async def prog(
+ctx, n)` whose body is drawn from a small grammar: nested bounded loops (`for` over
+`range`/lists, `while` on a counter bumped first thing in the body), `if/elif/else`,
+`break`/`continue`, early `return`, `raise`, `try/except/else/finally` with awaits in any
+clause, `match`, fan-out with `when_all`/`when_any`, comprehensions without awaits, aliased
+lists, timers, and awaits inside expressions (call arguments, `and`/`or`, conditional
+expressions, list displays, f-strings, subscripts, augmented assignments).
+
+Every program terminates: loops are bounded by constants and nesting depth, and every
+while counter is bumped before anything can `continue`. Outputs are JSON values. Choices
+are drawn simplest-first, so hypothesis shrinks towards short, flat programs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hypothesis import strategies as st
+
+ACTIVITIES = ("act_a", "act_b", "act_c")
+MAX_DEPTH = 3  # nesting of compound statements
+RESULT = "return [acc, v0, v1, v2, box]"
+
+
+@dataclass(frozen=True)
+class Program:
+    source: str
+    input: int
+    events: tuple[tuple[str, Any], ...] = ()
+    orchestrator: str = "prog"
+
+    def __repr__(self) -> str:
+        # hypothesis prints this on failure: the source as it reads, ready to paste
+        return f"Program(input={self.input!r}, events={self.events!r}, source='''\n{self.source}''')"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+@dataclass(frozen=True)
+class Scope:
+    ints: tuple[str, ...] = ("n", "v0", "v1", "v2")
+    depth: int = 0
+    loops: int = 0  # enclosing loops; break/continue only when > 0
+
+
+class _Writer:
+    def __init__(self, draw: st.DrawFn, budget: int) -> None:
+        self.draw = draw
+        self.budget = budget
+        self.lines: list[str] = []
+        self.fresh = 0
+        self.in_fstring = False  # f-strings do not nest with the same quotes before 3.12
+
+    def name(self, prefix: str) -> str:
+        self.fresh += 1
+        return f"{prefix}{self.fresh}"
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def pick(self, n: int) -> int:
+        return self.draw(st.integers(0, n - 1))
+
+    # -- expressions -------------------------------------------------------------------
+
+    def call(self, sc: Scope, depth: int) -> str:
+        act = ACTIVITIES[self.pick(len(ACTIVITIES))]
+        return f"ctx.call_activity({act}, {self.expr(sc, depth - 1)})"
+
+    def expr(self, sc: Scope, depth: int = 2) -> str:
+        kind = self.pick(2 if depth <= 0 else 13)
+        if kind == 0:
+            return str(self.draw(st.integers(0, 9)))
+        if kind == 1:
+            return sc.ints[self.pick(len(sc.ints))]
+        if kind in (2, 3):  # the most common shape: a plain awaited activity
+            return f"await {self.call(sc, depth)}"
+        d = depth - 1
+        if kind == 4:
+            op = "+-"[self.pick(2)]
+            return f"({self.expr(sc, d)} {op} {self.expr(sc, d)})"
+        if kind == 5:
+            return f"mix({self.expr(sc, d)}, {self.expr(sc, d)}, {self.expr(sc, d)})"
+        if kind == 6:
+            op = ("and", "or")[self.pick(2)]
+            return f"({self.expr(sc, d)} {op} {self.expr(sc, d)})"
+        if kind == 7:
+            return f"({self.expr(sc, d)} if {self.cond(sc, d)} else {self.expr(sc, d)})"
+        if kind == 8:
+            return f"sum([{self.expr(sc, d)}, {self.expr(sc, d)}, {self.expr(sc, d)}])"
+        if kind == 9:
+            return f"[3, 1, 4][{self.expr(sc, d)} % 3]"
+        if kind == 10 and not self.in_fstring:
+            self.in_fstring = True
+            text = f"len(f'{{{self.expr(sc, d)}}}-{{{self.expr(sc, d)}}}')"
+            self.in_fstring = False
+            return text
+        if kind == 10:
+            return f"await {self.call(sc, depth)}"
+        if kind == 11:
+            return "box[0]"
+        return "ctx.current_utc_datetime.minute"
+
+    def cond(self, sc: Scope, depth: int = 1) -> str:
+        kind = self.pick(5) if depth > 0 else self.pick(3)
+        if kind == 0:
+            return f"{self.expr(sc, depth)} > {self.draw(st.integers(0, 15))}"
+        if kind == 1:
+            return f"{self.expr(sc, depth)} % 2 == 0"
+        if kind == 2:
+            return f"{self.expr(sc, depth)} != {self.draw(st.integers(0, 9))}"
+        if kind == 3:
+            return f"not ({self.cond(sc, depth - 1)})"
+        op = ("and", "or")[self.pick(2)]
+        return f"({self.cond(sc, depth - 1)} {op} {self.cond(sc, depth - 1)})"
+
+    # -- statements --------------------------------------------------------------------
+
+    def block(self, sc: Scope, indent: int) -> None:
+        before = len(self.lines)
+        for _ in range(self.draw(st.integers(1, 3))):
+            if self.budget <= 0:
+                break
+            self.stmt(sc, indent)
+        if len(self.lines) == before:
+            self.emit(indent, "pass")
+
+    def stmt(self, sc: Scope, indent: int) -> None:
+        self.budget -= 1
+        compound = sc.depth < MAX_DEPTH and self.budget >= 2
+        kind = self.pick(20 if compound else 10)
+        target = ("v0", "v1", "v2")[self.pick(3)]
+        if kind == 0:
+            self.emit(indent, f"{target} = {self.expr(sc)}")
+        elif kind == 1:
+            self.emit(indent, f"acc.append({self.expr(sc)})")
+        elif kind == 2:
+            op = "+-"[self.pick(2)]
+            self.emit(indent, f"{target} {op}= {self.expr(sc)}")
+        elif kind == 3:
+            self.emit(indent, f"box[0] += {self.expr(sc)}")
+        elif kind == 4:
+            self.emit(indent, f'alias.append(f"{{{self.expr(sc)}}}:{{{self.expr(sc)}}}")')
+        elif kind == 5:
+            self.emit(indent, f"acc.append([x * 2 for x in range({target} % 4) if x != {target}])")
+        elif kind == 6:
+            self.emit(indent, f"await ctx.sleep(timedelta(minutes={self.draw(st.integers(1, 30))}))")
+        elif kind == 7:
+            self.leave(sc, indent)
+        elif kind == 8:
+            self.emit(indent, f"if {self.cond(sc)}:")
+            self.emit(indent + 1, f'raise ValueError(f"stop at {{{target}}}")')
+        elif kind == 9:
+            self.aliasing(sc, indent)
+        else:
+            inner = replace(sc, depth=sc.depth + 1)
+            [self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt, self.try_stmt,
+             self.fan_out, self.fan_out_any, self.match_stmt, self.for_stmt,
+             self.if_stmt][kind - 10](inner, indent)
+
+    def leave(self, sc: Scope, indent: int) -> None:
+        """`break`, `continue` or `return`, guarded by a condition."""
+        options = ["return"] + (["break", "continue"] if sc.loops else [])
+        word = options[self.pick(len(options))]
+        self.emit(indent, f"if {self.cond(sc)}:")
+        self.emit(indent + 1, RESULT if word == "return" else word)
+
+    def aliasing(self, sc: Scope, indent: int) -> None:
+        b, c = self.name("b"), self.name("c")
+        self.emit(indent, f"{b} = [{self.expr(sc, 0)}]")
+        self.emit(indent, f"{c} = {b}")
+        self.emit(indent, f"v1 = await {self.call(sc, 1)}")
+        self.emit(indent, f"{c}.append(v1)")
+        self.emit(indent, f"acc.append({b})")
+
+    def if_stmt(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"if {self.cond(sc)}:")
+        self.block(sc, indent + 1)
+        for _ in range(self.pick(2)):
+            self.emit(indent, f"elif {self.cond(sc)}:")
+            self.block(sc, indent + 1)
+        if self.pick(2):
+            self.emit(indent, "else:")
+            self.block(sc, indent + 1)
+
+    def for_stmt(self, sc: Scope, indent: int) -> None:
+        var = self.name("i")
+        kind = self.pick(3)
+        if kind == 0:
+            source = f"range({self.draw(st.integers(0, 3))})"
+        elif kind == 1:
+            source = f"[{self.expr(sc, 0)}, {self.draw(st.integers(0, 9))}]"
+        else:
+            source = f"range({sc.ints[self.pick(len(sc.ints))]} % 3)"
+        self.emit(indent, f"for {var} in {source}:")
+        self.block(replace(sc, ints=(*sc.ints, var), loops=sc.loops + 1), indent + 1)
+        self.loop_else(sc, indent)
+
+    def while_stmt(self, sc: Scope, indent: int) -> None:
+        var = self.name("w")
+        self.emit(indent, f"{var} = 0")
+        self.emit(indent, f"while {var} < {self.draw(st.integers(1, 3))}:")
+        self.emit(indent + 1, f"{var} += 1")  # first, so `continue` cannot loop forever
+        self.block(replace(sc, ints=(*sc.ints, var), loops=sc.loops + 1), indent + 1)
+        self.loop_else(sc, indent)
+
+    def loop_else(self, sc: Scope, indent: int) -> None:
+        if self.pick(3) == 2:
+            self.emit(indent, "else:")
+            self.block(sc, indent + 1)
+
+    def try_stmt(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, "try:")
+        self.block(sc, indent + 1)
+        handlers = self.pick(3)
+        for h in range(handlers):
+            err = self.name("e")
+            kind = self.pick(3)
+            caught = ("TaskFailedError", "ValueError", "(TaskFailedError, ValueError)")[kind]
+            self.emit(indent, f"except {caught} as {err}:")
+            shown = f"{err}.message" if kind == 0 else f"str({err})"
+            self.emit(indent + 1, f"acc.append({shown})")
+            if self.budget > 0 and (h == 0 or self.pick(2)):
+                self.block(sc, indent + 1)
+        if handlers and self.pick(2):
+            self.emit(indent, "else:")
+            self.block(sc, indent + 1)
+        if not handlers or self.pick(2):
+            self.emit(indent, "finally:")
+            self.emit(indent + 1, f"acc.append(await {self.call(sc, 1)})")
+            if self.budget > 0 and self.pick(2):
+                self.block(sc, indent + 1)
+
+    def fan_out(self, sc: Scope, indent: int) -> None:
+        tasks, results = self.name("tasks"), self.name("results")
+        act = ACTIVITIES[self.pick(3)]
+        self.emit(indent, f"{tasks} = [ctx.call_activity({act}, {self.expr(sc, 0)} + x) "
+                          f"for x in range({self.draw(st.integers(0, 3))})]")
+        if self.pick(2):
+            self.emit(indent, f"{results} = await ctx.when_all({tasks})")
+            self.emit(indent, f"v2 += sum({results})")
+        else:
+            self.emit(indent, f"acc.append(await ctx.when_all({tasks}))")
+
+    def fan_out_any(self, sc: Scope, indent: int) -> None:
+        tasks, first = self.name("tasks"), self.name("first")
+        self.emit(indent, f"{tasks} = []")
+        self.emit(indent, f"for x in range({self.draw(st.integers(1, 3))}):")
+        self.emit(indent + 1, f"{tasks}.append(ctx.call_activity({ACTIVITIES[self.pick(3)]}, "
+                              f"{self.expr(sc, 0)} + x))")
+        self.emit(indent, f"{first} = await ctx.when_any({tasks})")
+        self.emit(indent, f"acc.append([{tasks}.index({first}), await {first}])")
+
+    def match_stmt(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"match {self.expr(sc)} % 3:")
+        self.emit(indent + 1, "case 0:")
+        self.block(sc, indent + 2)
+        if self.pick(2):
+            self.emit(indent + 1, f"case 1 if {self.cond(sc, 0)}:")
+            self.block(sc, indent + 2)
+        self.emit(indent + 1, "case _:")
+        self.block(sc, indent + 2)
+
+
+@st.composite
+def activity_sources(draw: st.DrawFn, name: str) -> str:
+    mul = draw(st.integers(1, 5))
+    add = draw(st.integers(0, 9))
+    fails = sorted(draw(st.sets(st.integers(0, 19), max_size=3)))
+    lines = ["@activity", f"def {name}(x):"]
+    if fails:
+        shown = ", ".join(map(str, fails)) + ("," if len(fails) == 1 else "")
+        lines += [f"    if x % 20 in ({shown}):",
+                  f'        raise ValueError(f"{name} rejects {{x}}")']
+    lines.append(f"    return (x * {mul} + {add}) % 20")
+    return "\n".join(lines)
+
+
+HEADER = '''from datetime import timedelta
+
+from tether import TaskFailedError, activity, orchestrator
+
+
+def mix(a, b, c):
+    return a * 2 + b - c
+'''
+
+PREAMBLE = """\
+@orchestrator
+async def prog(ctx, n):
+    v0 = n
+    v1 = n + 1
+    v2 = 0
+    acc = []
+    alias = acc
+    box = [0]"""
+
+
+@st.composite
+def programs(draw: st.DrawFn, max_statements: int = 14) -> Program:
+    """A module with activities act_a/act_b/act_c, helper `mix` and orchestrator `prog`."""
+    acts = [draw(activity_sources(name)) for name in ACTIVITIES]
+    writer = _Writer(draw, draw(st.integers(1, max_statements)))
+    while writer.budget > 0:
+        writer.stmt(Scope(), 1)
+    body = "\n".join(writer.lines)
+    source = "\n\n\n".join([HEADER.rstrip(), *acts, f"{PREAMBLE}\n{body}\n    {RESULT}"]) + "\n"
+    return Program(source, draw(st.integers(0, 19)))

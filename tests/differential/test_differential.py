@@ -1,0 +1,149 @@
+"""Generated programs: the compiled run must be observed exactly as the plain run.
+
+The plain half (generated programs terminate, deterministically, with JSON results, and
+the grammar reaches every construct) always runs. The compiled halves need the compiler
+and, for the journaled run with crashes, `runtime.executor`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import pytest
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
+
+from runtime.values import check_json
+from tests.differential.harness import (
+    Observed,
+    activities_of,
+    compiled_module,
+    machine_of,
+    plain_module,
+    run_compiled_direct,
+    run_journaled,
+    run_plain,
+)
+from tests.differential.programs import Program, programs
+
+CI = settings(max_examples=60, deadline=None, derandomize=False,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SOAK = settings(CI, max_examples=3000)
+
+needs_executor = pytest.mark.skipif(
+    importlib.util.find_spec("runtime.executor") is None,
+    reason="runtime.executor (the journal runtime) has not landed yet",
+)
+
+
+def reference(program: Program) -> tuple[Observed, dict[str, object]]:
+    plain = plain_module(program.source)
+    expected = run_plain(plain, program.orchestrator, program.input, program.events)
+    return expected, activities_of(plain)
+
+
+def compile_or_fail(program: Program) -> object:
+    from compiler import CompileError
+
+    try:
+        return compiled_module(program.source)
+    except CompileError as exc:
+        pytest.fail(f"the compiler refused a program of the supported grammar:\n{exc}")
+
+
+def check_compiled_direct(program: Program) -> None:
+    expected, activities = reference(program)
+    module = compile_or_fail(program)
+    got = run_compiled_direct(module, program.orchestrator, program.input,  # type: ignore[arg-type]
+                              program.events, activities)  # type: ignore[arg-type]
+    assert got == expected
+
+
+def check_journaled(program: Program, crash_after: int | None) -> None:
+    expected, activities = reference(program)
+    module = compile_or_fail(program)
+    mdef = machine_of(module, program.orchestrator)  # type: ignore[arg-type]
+    with TemporaryDirectory() as store:
+        got, _ = run_journaled(mdef, program.input, program.events, activities,  # type: ignore[arg-type]
+                               Path(store), crash_after)
+    assert got == expected, f"crash after write {crash_after}"
+
+
+# -- the plain half ----------------------------------------------------------------------
+
+
+@CI
+@given(programs())
+def test_generated_programs_terminate_deterministically_with_json_results(program: Program) -> None:
+    first, _ = reference(program)
+    second, _ = reference(program)
+    assert first == second
+    assert first.status in ("Completed", "Failed")
+    check_json(first.output, "output")
+
+
+CONSTRUCTS = {
+    "nested loops": lambda s: "    for " in s and "        while " in s,
+    "elif": lambda s: "elif " in s,
+    "break": lambda s: "break" in s,
+    "continue": lambda s: "continue" in s,
+    "early return": lambda s: "            return [acc" in s,
+    "except else finally": lambda s: "except" in s and "else:" in s and "finally:" in s,
+    "await in finally": lambda s: "finally:\n" in s and "break" in s.split("finally:")[0],
+    "await in call args": lambda s: "mix(await" in s,
+    "short circuit": lambda s: " and await" in s,
+    "conditional expression": lambda s: " if " in s and " else await" in s,
+    "await in list display": lambda s: "sum([await" in s,
+    "await in f-string": lambda s: 'f"{await' in s,
+    "await in subscript": lambda s: "[3, 1, 4][await" in s,
+    "augmented assignment": lambda s: "box[0] += await" in s,
+    "when_all": lambda s: "when_all" in s,
+    "when_any": lambda s: "when_any" in s,
+    "match": lambda s: "match " in s,
+    "comprehension": lambda s: "for x in range(v" in s,
+    "aliasing": lambda s: ".append(v1)" in s,
+    "timer": lambda s: "ctx.sleep" in s,
+    "failing activity": lambda s: "rejects" in s,
+}
+
+
+@pytest.mark.parametrize("construct", sorted(CONSTRUCTS))
+def test_the_grammar_reaches(construct: str) -> None:
+    found = find(programs(), lambda p: CONSTRUCTS[construct](p.source),
+                 settings=settings(max_examples=5000, database=None, deadline=None))
+    assert CONSTRUCTS[construct](found.source)
+
+
+# -- the compiled halves -----------------------------------------------------------------
+
+
+@CI
+@given(programs())
+def test_compiled_machine_matches_plain_run(program: Program) -> None:
+    check_compiled_direct(program)
+
+
+@needs_executor
+@CI
+@given(programs(), st.one_of(st.none(), st.integers(1, 40)))
+def test_journaled_run_with_a_crash_matches_plain_run(program: Program, crash: int | None) -> None:
+    check_journaled(program, crash)
+
+
+@pytest.mark.soak
+@SOAK
+@given(programs(max_statements=24))
+def test_soak_compiled_machine_matches_plain_run(program: Program) -> None:
+    check_compiled_direct(program)
+
+
+@pytest.mark.soak
+@needs_executor
+@SOAK
+@given(programs(max_statements=24), st.one_of(st.none(), st.integers(1, 80)))
+def test_soak_journaled_run_with_a_crash_matches_plain_run(
+    program: Program, crash: int | None,
+) -> None:
+    check_journaled(program, crash)
