@@ -101,12 +101,48 @@ def _reads_into(node: cst.CSTNode, out: set[str]) -> None:
             _reads_into(d, out)
         _reads_into(node.params, out)
         return
+    # Binding a name does not read it (else liveness would keep every assigned local
+    # alive across the await before its assignment); subscripts and attributes in a
+    # target do read their operands.
+    if isinstance(node, cst.AssignTarget):
+        _target_reads(node.target, out)
+        return
+    if isinstance(node, cst.AnnAssign):  # local annotations are never evaluated
+        _target_reads(node.target, out)
+        if node.value is not None:
+            _reads_into(node.value, out)
+        return
+    if isinstance(node, cst.For):
+        _target_reads(node.target, out)
+        for part in (node.iter, node.body, node.orelse):
+            if part is not None:
+                _reads_into(part, out)
+        return
+    if isinstance(node, cst.NamedExpr):
+        _reads_into(node.value, out)
+        return
+    if isinstance(node, cst.AsName):
+        _target_reads(node.name, out)
+        return
     for child in children(node):
         _reads_into(child, out)
 
 
+def _target_reads(target: cst.CSTNode, out: set[str]) -> None:
+    if isinstance(target, cst.Name):
+        return
+    if isinstance(target, cst.Tuple | cst.List):
+        for el in target.elements:
+            _target_reads(el.value, out)
+    elif isinstance(target, cst.StarredElement):
+        _target_reads(target.value, out)
+    else:
+        _reads_into(target, out)
+
+
 _READ_KINDS = frozenset({cst.Name, cst.Attribute, cst.Arg, cst.Import, cst.ImportFrom,
-                         cst.FunctionDef})
+                         cst.FunctionDef, cst.AssignTarget, cst.AnnAssign, cst.For,
+                         cst.NamedExpr, cst.AsName})
 
 
 def reads(node: cst.CSTNode) -> set[str]:
