@@ -153,6 +153,8 @@ class Lowerer:
         span = self._positions.cheap(node)
         if span is None or not isinstance(node, cst.BaseStatement):
             return _clean(self.code(node))
+        if isinstance(node, cst.If) and self.lines[span.start.line - 1].lstrip().startswith("elif"):
+            return _clean(self.code(node))  # an `elif` standing alone is rendered as an `if`
         leading = getattr(node, "leading_lines", ())
         first = span.start.line - len(leading)
         return _clean("\n".join(self.lines[first - 1: span.end.line]))

@@ -313,3 +313,16 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_compiled_equals_plain(name: str) -> None:
     assert_same(case(CASES[name]), "orch", [0, 1, 2, 3, 4, 5])
+
+
+def test_elif_without_await_after_if_with_await() -> None:
+    assert_same(case('''
+    box = [n]
+    if box[0] > 3:
+        box[0] = await ctx.call_activity(double, n)
+    elif box[0] > 0:
+        box[0] = -1
+    else:
+        box[0] = 0
+    return box
+'''), "orch", [0, 1, 5])
