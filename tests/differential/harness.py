@@ -92,10 +92,11 @@ def run_compiled_direct(
 def run_journaled(
     mdef: MachineDef, input: Any, events: Sequence[tuple[str, Any]],
     activities: dict[str, Callable[..., Any]], store: Path, crash_after: int | None,
+    *, every_time: bool = False,
 ) -> tuple[Observed, int]:
-    """Run on the journal runtime, crashing once after `crash_after` journal writes (None:
-    never) and resuming until the run ends. Returns what was observed and the number of
-    crashes that happened."""
+    """Run on the journal runtime, crashing after `crash_after` journal writes (None:
+    never), once or (`every_time`) on every resume, and resuming until the run ends.
+    Returns what was observed and the number of crashes that happened."""
     from runtime import executor
 
     crashes = 0
@@ -109,9 +110,36 @@ def run_journaled(
             )
         except executor.SimulatedCrash:
             crashes += 1
-            crash = None
+            crash = crash_after if every_time else None
             continue
         # the journal's account of every execution, across crashes and generations
         error = None if result.error is None else (result.error[0], result.error[1])
         return Observed(result.status, result.output, error, list(result.activity_calls)), crashes
     raise AssertionError(f"no end after {MAX_RESUMES} resumes")
+
+
+def check_case(
+    plain: types.ModuleType, compiled: types.ModuleType, orchestrator: str, input: Any,
+    events: Sequence[tuple[str, Any]], store_root: Path, *, max_crash_points: int = 200,
+) -> int:
+    """All three runs of one case must agree; the journaled one is repeated with a crash
+    after write 1, 2, ... until a run ends before its crash point, then once crashing
+    after every single write. Returns the number of crash points tried."""
+    activities = activities_of(plain)
+    expected = run_plain(plain, orchestrator, input, events)
+    where = f"{orchestrator}({input!r}, events={list(events)!r})"
+    got = run_compiled_direct(compiled, orchestrator, input, events, activities)
+    assert got == expected, f"{where}: compiled machine on the direct context differs"
+    mdef = machine_of(compiled, orchestrator)
+    tried = 0
+    for crash in [None, *range(1, max_crash_points + 1)]:
+        got, crashes = run_journaled(mdef, input, events, activities,
+                                     store_root / f"crash-{crash}", crash)
+        assert got == expected, f"{where}: journaled run differs (crash after write {crash})"
+        tried += 1
+        if crash is not None and crashes == 0:
+            break  # past the last write: later crash points change nothing
+    got, _ = run_journaled(mdef, input, events, activities, store_root / "crash-every",
+                           1, every_time=True)
+    assert got == expected, f"{where}: journaled run differs (crash after every write)"
+    return tried
