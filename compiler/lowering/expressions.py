@@ -1,0 +1,250 @@
+"""Lowering of expressions that await: suspensions, spills of operands evaluated before
+an await (so side effects keep Python's order), and branches for `and`/`or` and
+conditional expressions.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from compiler.errors import InternalCompilerError
+from compiler.ir import (
+    Branch,
+    Suspend,
+)
+from compiler.lowering.jumps import JumpLowering
+from compiler.passes.names import (
+    COMPREHENSIONS,
+)
+
+TASK_METHODS = {
+    "call_activity": "activity",
+    "call_sub_orchestrator": "sub_orchestration",
+    "create_timer": "timer",
+    "sleep": "timer",
+    "wait_for_external_event": "event",
+    "when_all": "when_all",
+    "when_any": "when_any",
+}
+
+
+class ExpressionLowering(JumpLowering):
+    # -- expressions -------------------------------------------------------------------------
+
+    def lin(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """Emit the suspensions and spills `node` needs; return what is left to evaluate."""
+        if not self.awaits(node):
+            return node
+        if isinstance(node, cst.Await):
+            return self.lower_await(node)
+        if isinstance(node, cst.IfExp):
+            return self.lower_ifexp(node)
+        if isinstance(node, cst.BooleanOperation):
+            return self.lower_boolop(node)
+        if isinstance(node, COMPREHENSIONS):
+            raise self.error(node, "await inside a comprehension is not supported",
+                             "write a `for` loop, or fan out with ctx.when_all([...])")
+        if isinstance(node, cst.Comparison) and len(node.comparisons) > 1 and any(
+            self.awaits(c.comparator) for c in node.comparisons[1:]
+        ):
+            raise self.error(node, "await inside a chained comparison is not supported",
+                             "await into a variable first")
+        if isinstance(node, cst.NamedExpr):
+            return node.with_changes(value=self.lin(node.value))
+        children = eval_children(node)
+        if children is None:
+            raise self.error(node, f"await inside `{type(node).__name__}` is not supported")
+        last = max(i for i, c in enumerate(children) if self.awaits(c))
+        mapping: dict[int, cst.CSTNode] = {}
+        for child in children[: last + 1]:
+            if self.awaits(child):
+                mapping[id(child)] = self.lin(child)
+            elif isinstance(node, cst.Call) and child is node.func:
+                mapping[id(child)] = self.spill_parts(child)
+            elif not is_stable(child):
+                mapping[id(child)] = self.spill(child)
+        return replace_nodes(node, mapping)
+
+    def spill(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        if is_stable(node):
+            return node
+        tmp = self.fresh("_t")
+        self.local_names.add(tmp)
+        self.emit(f"{tmp} = {self.code(node)}", self.line(node), self.reads_of(node), {tmp})
+        return cst.Name(tmp)
+
+    def spill_parts(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """Spill the operands of a callee or assignment target, not the value itself (a bound
+        method cannot be saved; the object it is bound to can)."""
+        if is_stable(node):
+            return node
+        if isinstance(node, cst.Attribute):
+            return node.with_changes(value=self.spill(node.value))
+        if isinstance(node, cst.Subscript):
+            value = self.spill(node.value)
+            mapping: dict[int, cst.CSTNode] = {}
+            for el in node.slice:
+                if isinstance(el.slice, cst.Index):
+                    mapping[id(el.slice.value)] = self.spill(el.slice.value)
+            return replace_nodes(node.with_changes(value=value), mapping)
+        return self.spill(node)
+
+    def lower_await(self, node: cst.Await) -> cst.BaseExpression:
+        inner = self.lin(node.expression)
+        kind, name = self.task_kind(inner)
+        tmp = self.fresh("_a")
+        self.local_names.add(tmp)
+        line = self.line(node)
+        resume = self.new_block(line, f"after await {name or kind}")
+        resume.resume = True
+        self.terminate(Suspend(self.code(inner), frozenset(self.reads_of(inner)), resume.id,
+                               line, kind, name))
+        self.start(resume)
+        self.emit(f"{tmp} = {self.names['frame']}.received()", line, writes={tmp})
+        return cst.Name(tmp)
+
+    def task_kind(self, expr: cst.BaseExpression) -> tuple[str, str | None]:
+        """What an awaited expression waits for: (kind, name) for graphs and messages."""
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+                and isinstance(expr.func.value, cst.Name) and expr.func.value.value == self.ctx:
+            method = expr.func.attr.value
+            kind = TASK_METHODS.get(method)
+            if kind is None:
+                raise self.error(expr, f"`{self.ctx}.{method}()` is not a durable task",
+                                 "await call_activity, call_sub_orchestrator, create_timer, "
+                                 "sleep, wait_for_external_event, when_all or when_any")
+            name: str | None = None
+            if expr.args and kind in ("activity", "sub_orchestration", "event"):
+                first = expr.args[0].value
+                if isinstance(first, cst.Name | cst.Attribute):
+                    name = self.code(first)
+                elif isinstance(first, cst.SimpleString):
+                    name = first.evaluated_value if isinstance(first.evaluated_value, str) else None
+            return kind, name
+        if isinstance(expr, cst.Call):
+            raise self.error(
+                expr, f"`await {self.code(expr)}`: only durable tasks from the context can be "
+                "awaited in an orchestrator (DET007)",
+                "use ctx.call_activity(...) for work, ctx.sleep(...) for waiting")
+        if isinstance(expr, cst.Name | cst.Subscript | cst.Attribute):
+            return "task", self.code(expr)
+        raise self.error(expr, f"`await {self.code(expr)}` does not await a durable task (DET007)")
+
+    def lower_ifexp(self, node: cst.IfExp) -> cst.BaseExpression:
+        tmp = self.fresh("_t")
+        self.local_names.add(tmp)
+        line = self.line(node)
+        test = self.lin(node.test)
+        exit_b = self.new_block(line, "end conditional")
+        then_b = self.new_block(line, "conditional then")
+        else_b = self.new_block(line, "conditional else")
+        self.terminate(Branch(self.code(test), frozenset(self.reads_of(test)), then_b.id,
+                              else_b.id, line, "if"))
+        for blk, part in ((then_b, node.body), (else_b, node.orelse)):
+            self.start(blk)
+            value = self.lin(part)
+            self.emit(f"{tmp} = {self.code(value)}", line, self.reads_of(value), {tmp})
+            self.goto(exit_b.id)
+        self.start(exit_b)
+        return cst.Name(tmp)
+
+    def lower_boolop(self, node: cst.BooleanOperation) -> cst.BaseExpression:
+        tmp = self.fresh("_t")
+        self.local_names.add(tmp)
+        line = self.line(node)
+        left = self.lin(node.left)
+        self.emit(f"{tmp} = {self.code(left)}", line, self.reads_of(left), {tmp})
+        is_and = isinstance(node.operator, cst.And)
+        exit_b = self.new_block(line, "end " + ("and" if is_and else "or"))
+        right_b = self.new_block(line, "and" if is_and else "or")
+        cond = tmp if is_and else f"not {tmp}"
+        self.terminate(Branch(cond, frozenset({tmp}), right_b.id, exit_b.id, line,
+                              "and" if is_and else "or"))
+        self.start(right_b)
+        right = self.lin(node.right)
+        self.emit(f"{tmp} = {self.code(right)}", line, self.reads_of(right), {tmp})
+        self.goto(exit_b.id)
+        self.start(exit_b)
+        return cst.Name(tmp)
+
+
+
+# Expressions that read the same after a suspension as before it.
+STABLE = (
+    cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis,
+)
+
+
+def is_stable(node: cst.CSTNode) -> bool:
+    """Evaluating `node` after a suspension gives what evaluating it before would have."""
+    if isinstance(node, STABLE):
+        return True
+    if isinstance(node, cst.Attribute):
+        return isinstance(node.value, cst.Name)
+    if isinstance(node, cst.UnaryOperation):
+        return isinstance(node.expression, cst.Integer | cst.Float)
+    if isinstance(node, cst.ConcatenatedString):
+        return is_stable(node.left) and is_stable(node.right)
+    return False
+
+
+def eval_children(node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """Direct operand expressions of `node` in Python's evaluation order, or None for node
+    types the lowering does not take apart."""
+    if isinstance(node, cst.Call):
+        out: list[cst.BaseExpression] = [node.func]
+        out.extend(a.value for a in node.args)
+        return out
+    if isinstance(node, cst.Attribute):
+        return [node.value]
+    if isinstance(node, cst.Subscript):
+        out = [node.value]
+        for el in node.slice:
+            if isinstance(el.slice, cst.Index):
+                out.append(el.slice.value)
+            elif isinstance(el.slice, cst.Slice):
+                parts = (el.slice.lower, el.slice.upper, el.slice.step)
+                out.extend(p for p in parts if p is not None)
+        return out
+    if isinstance(node, cst.BinaryOperation):
+        return [node.left, node.right]
+    if isinstance(node, cst.UnaryOperation):
+        return [node.expression]
+    if isinstance(node, cst.Comparison):
+        return [node.left] + [c.comparator for c in node.comparisons]
+    if isinstance(node, cst.List | cst.Tuple | cst.Set):
+        return [el.value for el in node.elements]
+    if isinstance(node, cst.Dict):
+        items: list[cst.BaseExpression] = []
+        for item in node.elements:
+            if isinstance(item, cst.DictElement):
+                items.extend((item.key, item.value))
+            elif isinstance(item, cst.StarredDictElement):
+                items.append(item.value)
+        return items
+    if isinstance(node, cst.FormattedString):
+        return [p.expression for p in node.parts if isinstance(p, cst.FormattedStringExpression)]
+    if isinstance(node, cst.ConcatenatedString):
+        return [node.left, node.right]
+    if isinstance(node, cst.StarredElement):
+        return [node.value]
+    return None
+
+
+class ReplaceNodes(cst.CSTTransformer):
+    def __init__(self, mapping: dict[int, cst.CSTNode]) -> None:
+        self.mapping = mapping
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        return self.mapping.get(id(original), updated)
+
+
+def replace_nodes(node: cst.BaseExpression, mapping: dict[int, cst.CSTNode]) -> cst.BaseExpression:
+    if not mapping:
+        return node
+    result = node.visit(ReplaceNodes(mapping))
+    if not isinstance(result, cst.BaseExpression):
+        raise InternalCompilerError("split", "expression replacement produced a non-expression")
+    return result
+
+
