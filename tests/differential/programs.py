@@ -108,7 +108,9 @@ class _Writer:
         return "ctx.current_utc_datetime.minute"
 
     def cond(self, sc: Scope, depth: int = 1) -> str:
-        kind = self.pick(5) if depth > 0 else self.pick(3)
+        kind = self.pick(6) if depth > 0 else self.pick(3)
+        if kind == 5:
+            return f"(v2 := {self.expr(sc, depth)}) > {self.draw(st.integers(0, 15))}"
         if kind == 0:
             return f"{self.expr(sc, depth)} > {self.draw(st.integers(0, 15))}"
         if kind == 1:
@@ -122,47 +124,86 @@ class _Writer:
 
     # -- statements --------------------------------------------------------------------
 
+    def more(self) -> bool:
+        """Whether another statement follows. Drawn before each one, so the shrinker can
+        delete a statement with its flag and leave the rest of the program aligned."""
+        return self.budget > 0 and self.draw(st.integers(0, 3)) > 0
+
     def block(self, sc: Scope, indent: int) -> None:
-        before = len(self.lines)
-        for _ in range(self.draw(st.integers(1, 3))):
-            if self.budget <= 0:
+        """One to three statements (`pass` when the budget is spent)."""
+        if self.budget <= 0:
+            self.emit(indent, "pass")
+            return
+        self.stmt(sc, indent)
+        for _ in range(2):
+            if not self.more():
                 break
             self.stmt(sc, indent)
-        if len(self.lines) == before:
-            self.emit(indent, "pass")
 
     def stmt(self, sc: Scope, indent: int) -> None:
         self.budget -= 1
-        compound = sc.depth < MAX_DEPTH and self.budget >= 2
-        kind = self.pick(20 if compound else 10)
-        target = ("v0", "v1", "v2")[self.pick(3)]
-        if kind == 0:
-            self.emit(indent, f"{target} = {self.expr(sc)}")
-        elif kind == 1:
-            self.emit(indent, f"acc.append({self.expr(sc)})")
-        elif kind == 2:
-            op = "+-"[self.pick(2)]
-            self.emit(indent, f"{target} {op}= {self.expr(sc)}")
-        elif kind == 3:
-            self.emit(indent, f"box[0] += {self.expr(sc)}")
-        elif kind == 4:
-            self.emit(indent, f'alias.append(f"{{{self.expr(sc)}}}:{{{self.expr(sc)}}}")')
-        elif kind == 5:
-            self.emit(indent, f"acc.append([x * 2 for x in range({target} % 4) if x != {target}])")
-        elif kind == 6:
-            self.emit(indent, f"await ctx.sleep(timedelta(minutes={self.draw(st.integers(1, 30))}))")
-        elif kind == 7:
-            self.leave(sc, indent)
-        elif kind == 8:
-            self.emit(indent, f"if {self.cond(sc)}:")
-            self.emit(indent + 1, f'raise ValueError(f"stop at {{{target}}}")')
-        elif kind == 9:
-            self.aliasing(sc, indent)
+        simple = (self.assign, self.append, self.aug_assign, self.box_aug_assign,
+                  self.alias_fstring, self.comprehension, self.sleep, self.leave,
+                  self.raise_if, self.aliasing, self.event, self.maybe_unbound,
+                  self.helper)
+        compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
+                    self.fan_out, self.fan_out_any, self.match_stmt, self.race,
+                    self.try_stmt, self.for_stmt, self.if_stmt)
+        if sc.depth < MAX_DEPTH and self.budget >= 2:
+            kind = self.pick(len(simple) + len(compound))
         else:
-            inner = replace(sc, depth=sc.depth + 1)
-            [self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt, self.try_stmt,
-             self.fan_out, self.fan_out_any, self.match_stmt, self.for_stmt,
-             self.if_stmt][kind - 10](inner, indent)
+            kind = self.pick(len(simple))
+        if kind < len(simple):
+            simple[kind](sc, indent)
+        else:
+            compound[kind - len(simple)](replace(sc, depth=sc.depth + 1), indent)
+
+    def target(self) -> str:
+        return ("v0", "v1", "v2")[self.pick(3)]
+
+    def assign(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"{self.target()} = {self.expr(sc)}")
+
+    def append(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"acc.append({self.expr(sc)})")
+
+    def aug_assign(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"{self.target()} {'+-'[self.pick(2)]}= {self.expr(sc)}")
+
+    def box_aug_assign(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"box[0] += {self.expr(sc)}")
+
+    def alias_fstring(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f'alias.append(f"{{{self.expr(sc)}}}:{{{self.expr(sc)}}}")')
+
+    def comprehension(self, sc: Scope, indent: int) -> None:
+        v = self.target()
+        self.emit(indent, f"acc.append([x * 2 for x in range({v} % 4) if x != {v}])")
+
+    def sleep(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"await ctx.sleep(timedelta(minutes={self.draw(st.integers(1, 30))}))")
+
+    def raise_if(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"if {self.cond(sc)}:")
+        self.emit(indent + 1, f'raise ValueError(f"stop at {{{self.target()}}}")')
+
+    def event(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f'{self.target()} += await ctx.wait_for_external_event("go")')
+
+    def maybe_unbound(self, sc: Scope, indent: int) -> None:
+        # `u` is assigned by some statements only: reading it first must raise the same
+        # UnboundLocalError compiled as plain
+        if self.pick(2):
+            self.emit(indent, f"u = {self.expr(sc)}")
+        else:
+            self.emit(indent, "acc.append(u)")
+
+    def helper(self, sc: Scope, indent: int) -> None:
+        arg, fn = self.name("y"), self.name("helper")
+        self.emit(indent, f"{arg} = {self.expr(sc)}")
+        self.emit(indent, f"def {fn}(y):")
+        self.emit(indent + 1, "return y * 2 + v0")
+        self.emit(indent, f"acc.append({fn}({arg}))")
 
     def leave(self, sc: Scope, indent: int) -> None:
         """`break`, `continue` or `return`, guarded by a condition."""
@@ -195,7 +236,7 @@ class _Writer:
         if kind == 0:
             source = f"range({self.draw(st.integers(0, 3))})"
         elif kind == 1:
-            source = f"[{self.expr(sc, 0)}, {self.draw(st.integers(0, 9))}]"
+            source = f"[{self.expr(sc, 1)}, {self.draw(st.integers(0, 9))}]"
         else:
             source = f"range({sc.ints[self.pick(len(sc.ints))]} % 3)"
         self.emit(indent, f"for {var} in {source}:")
@@ -205,7 +246,8 @@ class _Writer:
     def while_stmt(self, sc: Scope, indent: int) -> None:
         var = self.name("w")
         self.emit(indent, f"{var} = 0")
-        self.emit(indent, f"while {var} < {self.draw(st.integers(1, 3))}:")
+        more = f" and {self.cond(sc)}" if self.pick(2) else ""
+        self.emit(indent, f"while {var} < {self.draw(st.integers(1, 3))}{more}:")
         self.emit(indent + 1, f"{var} += 1")  # first, so `continue` cannot loop forever
         self.block(replace(sc, ints=(*sc.ints, var), loops=sc.loops + 1), indent + 1)
         self.loop_else(sc, indent)
@@ -226,6 +268,9 @@ class _Writer:
             self.emit(indent, f"except {caught} as {err}:")
             shown = f"{err}.message" if kind == 0 else f"str({err})"
             self.emit(indent + 1, f"acc.append({shown})")
+            if self.pick(4) == 3:
+                self.emit(indent + 1, f"if {self.cond(sc)}:")
+                self.emit(indent + 2, "raise")
             if self.budget > 0 and (h == 0 or self.pick(2)):
                 self.block(sc, indent + 1)
         if handlers and self.pick(2):
@@ -257,12 +302,20 @@ class _Writer:
         self.emit(indent, f"{first} = await ctx.when_any({tasks})")
         self.emit(indent, f"acc.append([{tasks}.index({first}), await {first}])")
 
+    def race(self, sc: Scope, indent: int) -> None:
+        """An external event against a timer; a lost event stays the first in line."""
+        ev, won = self.name("ev"), self.name("won")
+        self.emit(indent, f'{ev} = ctx.wait_for_external_event("go")')
+        minutes = self.draw(st.integers(1, 30))
+        self.emit(indent, f"{won} = await ctx.when_any([{ev}, ctx.sleep(timedelta(minutes={minutes}))])")
+        self.emit(indent, f'acc.append(await {ev} if {won} == {ev} else "timeout")')
+
     def match_stmt(self, sc: Scope, indent: int) -> None:
         self.emit(indent, f"match {self.expr(sc)} % 3:")
         self.emit(indent + 1, "case 0:")
         self.block(sc, indent + 2)
         if self.pick(2):
-            self.emit(indent + 1, f"case 1 if {self.cond(sc, 0)}:")
+            self.emit(indent + 1, f"case 1 if {self.cond(sc)}:")
             self.block(sc, indent + 2)
         self.emit(indent + 1, "case _:")
         self.block(sc, indent + 2)
@@ -307,8 +360,9 @@ def programs(draw: st.DrawFn, max_statements: int = 14) -> Program:
     """A module with activities act_a/act_b/act_c, helper `mix` and orchestrator `prog`."""
     acts = [draw(activity_sources(name)) for name in ACTIVITIES]
     writer = _Writer(draw, draw(st.integers(1, max_statements)))
-    while writer.budget > 0:
+    while writer.more():
         writer.stmt(Scope(), 1)
     body = "\n".join(writer.lines)
     source = "\n\n\n".join([HEADER.rstrip(), *acts, f"{PREAMBLE}\n{body}\n    {RESULT}"]) + "\n"
-    return Program(source, draw(st.integers(0, 19)))
+    events = tuple(("go", value) for value in draw(st.lists(st.integers(0, 9), max_size=4)))
+    return Program(source, draw(st.integers(0, 19)), events)
