@@ -35,13 +35,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_lint(args: argparse.Namespace) -> int:
     import lint
-    from lint import registry, report
+    from lint import docs, registry, report
 
     if args.explain:
         rule = registry.get(args.explain)
         if rule is None:
             raise UsageError(f"--explain: unknown rule code {args.explain!r} (known: DET001-DET009)")
-        print(f"# {rule.code} {rule.name}\n\n{rule.doc().split(chr(10), 1)[1].strip()}")
+        sys.stdout.write(docs.explain(rule))
         return ExitCode.OK
     if not args.paths:
         raise UsageError("lint: give at least one PATH (a file or folder), or --explain CODE")

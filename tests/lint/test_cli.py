@@ -1,0 +1,172 @@
+"""`tether lint` through `tether.cli.main`: formats, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lint.registry import RULES
+from tether.cli import main
+
+Capsys = pytest.CaptureFixture[str]
+
+FLOW = textwrap.dedent("""\
+    import time
+    from tether import orchestrator
+
+    def _stamp():
+        return time.time()
+
+    @orchestrator
+    async def flow(ctx, n):
+        a = time.time()
+        return _stamp()
+""")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "bad.py").write_text(FLOW)
+    (tmp_path / "flows" / "good.py").write_text(
+        "from tether import orchestrator\n\n@orchestrator\nasync def ok(ctx):\n    return 1\n")
+    return tmp_path
+
+
+def test_text_format_with_help_lines_and_summary(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "flows"]) == 1
+    out, err = capsys.readouterr()
+    path = str(Path("flows/bad.py"))
+    assert out.splitlines() == [
+        f"{path}:5:12: DET001 `time.time()` reads the wall clock in orchestrator code "
+        "(via flow -> _stamp)",
+        "  help: use `ctx.current_utc_datetime`, which is journaled",
+        f"{path}:9:9: DET001 `time.time()` reads the wall clock in orchestrator code",
+        "  help: use `ctx.current_utc_datetime`, which is journaled",
+        "Found 2 findings in 1 file.",
+    ]
+    assert err == ""
+
+
+def test_clean_exit_0_and_silent(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "flows/good.py"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_parse_error_exit_2_located_on_stderr(project: Path, capsys: Capsys) -> None:
+    (project / "flows" / "broken.py").write_text("from tether import orchestrator\nif x\n")
+    assert main(["lint", "flows"]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"{Path('flows/broken.py')}:2:5: error: syntax error: expected ':'"]
+    assert "DET001" in out  # the other files are still reported
+
+
+def test_json_format(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--format", "json", "flows"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert [(d["line"], d["column"], d["code"], d["name"], d["chain"]) for d in data] == [
+        (5, 12, "DET001", "wall-clock-read", ["flow", "_stamp"]),
+        (9, 9, "DET001", "wall-clock-read", []),
+    ]
+    assert data[0]["help"].startswith("use `ctx.current_utc_datetime`")
+
+
+def test_sarif_format_is_what_github_code_scanning_reads(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--format", "sarif", "flows"]) == 1
+    log = json.loads(capsys.readouterr().out)
+    assert log["version"] == "2.1.0"
+    assert log["$schema"].endswith("sarif-2.1.0.json")
+    (run,) = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "tether"
+    assert [r["id"] for r in driver["rules"]] == [r.code for r in RULES]
+    for rule in driver["rules"]:
+        assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
+        assert "## Why is this bad?" in rule["help"]["markdown"]
+    results = run["results"]
+    assert len(results) == 2
+    for result in results:
+        assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "DET001"
+        assert result["level"] == "error" and result["message"]["text"]
+        (location,) = result["locations"]
+        physical = location["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] == "flows/bad.py"  # relative, forward slashes
+        assert set(physical["region"]) == {"startLine", "startColumn"}
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results] == [5, 9]
+
+
+def test_sarif_with_no_findings_still_lists_rules(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--format", "sarif", "flows/good.py"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert run["results"] == [] and len(run["tool"]["driver"]["rules"]) == 9
+
+
+def test_github_format_escapes_workflow_command_data(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--format", "github", "flows"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"::error file={Path('flows/bad.py')},line=9,col=9,title=DET001 wall-clock-read::"
+        "`time.time()` reads the wall clock in orchestrator code%0A"
+        "help: use `ctx.current_utc_datetime`, which is journaled"  # `,` escaped only in properties
+    )
+    assert "%0A" in lines[0] and "\n" not in lines[0]
+
+
+def test_statistics(project: Path, capsys: Capsys) -> None:
+    (project / "flows" / "more.py").write_text(
+        "import uuid\nfrom tether import orchestrator\n@orchestrator\nasync def m(ctx):\n"
+        "    return uuid.uuid4()\n")
+    assert main(["lint", "--statistics", "flows"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "    2  DET001  wall-clock-read", "    1  DET002  random-draw"]
+
+
+def test_select_and_ignore_flags(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--ignore", "DET001", "flows"]) == 0
+    assert main(["lint", "--select", "DET002,DET003", "flows"]) == 0
+    assert main(["lint", "--select", "DET001", "flows"]) == 1
+    capsys.readouterr()
+    assert main(["lint", "--select", "DET042", "flows"]) == 2
+    assert capsys.readouterr().err == \
+        "error: --select: unknown rule code 'DET042' (known: DET001-DET009)\n"
+
+
+def test_config_from_pyproject_and_bad_config(project: Path, capsys: Capsys) -> None:
+    (project / "pyproject.toml").write_text('[tool.tether]\nignore = ["DET001"]\n')
+    assert main(["lint", "flows"]) == 0
+    (project / "pyproject.toml").write_text('[tool.tether]\nignore = "DET001"\n')
+    assert main(["lint", "flows"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {project / 'pyproject.toml'}: [tool.tether] ignore: must be a list of strings\n"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_explain_prints_the_rule_doc(rule: type, capsys: Capsys) -> None:
+    assert main(["lint", "--explain", rule.code.lower()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"# {rule.code} {rule.name}\n")
+    assert rule.doc().split("\n", 1)[1].strip() in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["lint", "--explain", "DET010"], "error: --explain: unknown rule code 'DET010'"),
+    (["lint"], "error: lint: give at least one PATH"),
+    (["lint", "missing.py"], "error: missing.py: no such file or folder"),
+    (["lint", "--jobs", "0", "flows"], "error: --jobs: must be at least 1, got 0"),
+], ids=["explain-unknown", "no-path", "missing-path", "jobs-zero"])
+def test_usage_errors_are_one_line_exit_2(project: Path, capsys: Capsys, argv: list[str],
+                                          message: str) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_bad_format_is_an_argparse_usage_error(project: Path, capsys: Capsys) -> None:
+    assert main(["lint", "--format", "xml", "flows"]) == 2
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
