@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from lint.config import Config
 from lint.finding import Finding
-from lint.names import FunctionNode, FunctionScope, ModuleInfo, decorator_kind
+from lint.names import FunctionNode, FunctionScope, ModuleInfo, decorator_kind, flatten
 from lint.project import ProjectIndex, Target
 from lint.registry import RULES
 from lint.rules.base import Rule
@@ -43,7 +43,8 @@ class FunctionCheck:
         self.index = index
         self.config = config
         self.sink = sink
-        self.scope = FunctionScope(job.module, job.fn)
+        self.nodes = flatten(list(job.fn.body))
+        self.scope = FunctionScope(job.module, job.fn, self.nodes)
         self.context_name = _context_parameter(job.fn) if job.is_orchestrator else None
         self.callees: list[Target] = []
         self._names: dict[int, str | None] = {}
@@ -58,16 +59,12 @@ class FunctionCheck:
     def run(self) -> None:
         for instance in self.rules:
             instance.start(self.job.fn)
-        for stmt in self.job.fn.body:
-            self._walk(stmt)
-
-    def _walk(self, node: ast.AST) -> None:
-        handlers = self.dispatch.get(type(node))
-        if handlers is not None:
-            for handler in handlers:
-                handler(node)
-        for child in ast.iter_child_nodes(node):
-            self._walk(child)
+        dispatch = self.dispatch
+        for node in self.nodes:
+            handlers = dispatch.get(type(node))
+            if handlers is not None:
+                for handler in handlers:
+                    handler(node)
 
     def qualified_name(self, expr: ast.expr) -> str | None:
         key = id(expr)

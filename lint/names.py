@@ -239,23 +239,55 @@ def import_bindings(stmt: ast.Import | ast.ImportFrom, module: ModuleInfo) -> li
     return out
 
 
-class FunctionScope:
-    """Names inside one function (including functions and lambdas nested in it)."""
+_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
-    def __init__(self, module: ModuleInfo, fn: FunctionNode) -> None:
+
+def flatten(roots: list[ast.AST]) -> list[ast.AST]:
+    """Every node under `roots`, in the pre-order a recursive visit would take.
+
+    `ast.walk` and `ast.iter_child_nodes` spend most of their time in generators; one
+    explicit stack is about twice as fast, and the checker walks each function only once.
+    Expression contexts (`Load`/`Store`) are not visited.
+    """
+    out: list[ast.AST] = []
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        fields = _CHILD_FIELDS.get(type(node))
+        if fields is None:
+            fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f != "ctx")
+        children: list[ast.AST] = []
+        for name in fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                children.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                children.append(value)
+        children.reverse()
+        stack.extend(children)
+    return out
+
+
+class FunctionScope:
+    """Names inside one function (including functions and lambdas nested in it).
+
+    `nodes` is `flatten(fn.body)`; the parameters of `fn` are added here.
+    """
+
+    def __init__(self, module: ModuleInfo, fn: FunctionNode, nodes: list[ast.AST]) -> None:
         self.module = module
         self.locals: set[str] = set()
         self.imports: dict[str, str] = {}
         declared_global: set[str] = set()
-        for node in ast.walk(fn):
+        for node in (*flatten([fn.args]), *nodes):
             if isinstance(node, ast.Name):
                 if not isinstance(node.ctx, ast.Load):
                     self.locals.add(node.id)
             elif isinstance(node, ast.arg):
                 self.locals.add(node.arg)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                if node is not fn:
-                    self.locals.add(node.name)
+                self.locals.add(node.name)
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 for local, target in import_bindings(node, module):
                     if local != "*":
