@@ -65,6 +65,26 @@ def parse_rows(tree: Path, repeat: int) -> dict[str, float]:
     }
 
 
+def metadata_rows(tree: Path, lines: int) -> tuple[int, dict[str, float]]:
+    """LibCST's metadata providers over about `lines` lines of the dense tree (one run:
+    they are slow). Returns the lines used and the seconds per provider."""
+    import libcst
+    from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
+
+    sources: list[str] = []
+    for path in sorted(tree.rglob("flows_*.py")):
+        if sum(s.count("\n") for s in sources) >= lines:
+            break
+        sources.append(path.read_text())
+    modules = [libcst.parse_module(s) for s in sources]
+    rows = {}
+    for name, provider in (("LibCST PositionProvider only", PositionProvider),
+                           ("LibCST QualifiedNameProvider only", QualifiedNameProvider)):
+        rows[name] = best_in_process(
+            lambda provider=provider: [MetadataWrapper(m).resolve(provider) for m in modules], 1)
+    return sum(s.count("\n") for s in sources), rows
+
+
 def table(title: str, lines: int, rows: dict[str, float]) -> str:
     out = [f"### {title} ({lines:,} lines)", "", "| tool | seconds | lines/s |", "|---|---:|---:|"]
     for name, seconds in rows.items():
@@ -77,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines-plain", type=int, default=100_000)
     parser.add_argument("--lines-dense", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--metadata-lines", type=int, default=10_000,
+                        help="lines for the LibCST metadata rows (0 skips them)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         plain, dense = Path(tmp, "plain"), Path(tmp, "dense")
@@ -88,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         dense_rows = {name: best_wall(argv, args.repeat) for name, argv in tools(dense).items()}
         dense_rows.update(parse_rows(dense, args.repeat))
         print(table("Dense with orchestrators: generated flows", dense_lines, dense_rows))
+        if args.metadata_lines:
+            used, rows = metadata_rows(dense, args.metadata_lines)
+            print(table("LibCST metadata, in process, on part of the dense tree", used, rows))
     return 0
 
 
