@@ -64,7 +64,7 @@ class Config:
 
     def enabled(self, code: str) -> bool:
         """Is `code` selected and not ignored (ignoring per-file settings)?"""
-        return code.startswith(self.select) and not code.startswith(self.ignore or ("\0",))
+        return code.startswith(self.select) and not code.startswith(self.ignore)
 
     def enabled_for(self, code: str, path: str) -> bool:
         if not self.enabled(code):

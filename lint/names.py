@@ -45,6 +45,8 @@ def parse(source: str, path: str) -> ast.Module:
         raise ParseError(path, line, max(col, 1), f"syntax error: {exc.msg}") from None
     except ValueError as exc:  # e.g. NUL bytes
         raise ParseError(path, 1, 1, str(exc)) from None
+    except (RecursionError, MemoryError):
+        raise ParseError(path, 1, 1, "too deeply nested to parse") from None
 
 
 def dotted(expr: ast.expr) -> str | None:

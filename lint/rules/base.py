@@ -109,7 +109,3 @@ def rule(code: str, name: str, *, fix: Fix = Fix.NEVER) -> Callable[[R], R]:
 
     return decorate
 
-
-def call_name(check: Check, node: ast.Call) -> str | None:
-    """The qualified name of what a call calls, if it is a (dotted) name."""
-    return check.qualified_name(node.func)
