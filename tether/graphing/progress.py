@@ -1,0 +1,138 @@
+"""One instance's progress, read from its journal, and what it says about each graph node.
+
+The journal's `checkpoint` records carry `step`, the resume state the instance waits at,
+which is the graph node `s<step>`; every checkpoint is one visit. `result` records with an
+`error` are failed tasks, charged to the step waited at when they arrived; `retry`
+records are further attempts of a task. The last record says how the instance stands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
+
+# What a node shows: done, waiting (the instance is parked there), failed, or not reached.
+DONE, WAITING, FAILED, NOT_RUN = "done", "waiting", "failed", "not_run"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one instance has been: visits per `s` node, where it waits, what failed."""
+
+    instance_id: str
+    status: str  # Pending, Running, Suspended, Completed, Failed, Terminated
+    visits: Mapping[str, int] = field(default_factory=dict)
+    waiting: str | None = None
+    failed: frozenset[str] = frozenset()
+    retries: Mapping[str, int] = field(default_factory=dict)  # node -> extra attempts
+    name: str | None = None
+    graph_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeState:
+    state: str  # DONE, WAITING, FAILED or NOT_RUN
+    count: int  # how many times the node ran (0 when unknown, as for branches)
+    retries: int = 0
+
+
+def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]) -> Progress:
+    """Progress from (kind, data) journal records, oldest first."""
+    visits: Counter[str] = Counter()
+    retries: Counter[str] = Counter()
+    failed: set[str] = set()
+    status, at, name, graph_hash = "Pending", "s0", None, None
+    for kind, data in records:
+        if kind == "created":
+            name, graph_hash = data.get("name"), data.get("graph_hash")
+            visits["s0"] = 1
+        elif kind == "checkpoint":
+            at = f"s{data['step']}"
+            visits[at] += 1
+            status = "Suspended" if data.get("suspended") else "Running"
+        elif kind == "result" and data.get("error") is not None:
+            failed.add(at)
+        elif kind == "retry":
+            retries[at] += 1
+        elif kind == "suspended":
+            status = "Suspended"
+        elif kind == "resumed":
+            status = "Running" if visits.keys() - {"s0"} else "Pending"
+        elif kind in FINAL:
+            status = FINAL[kind]
+    ended = status in FINAL.values()
+    if status == "Failed":
+        failed.add(at)
+    elif status == "Completed":
+        visits["end"] = 1
+    return Progress(instance_id, status, dict(visits), None if ended else at,
+                    frozenset(failed), dict(retries), name, graph_hash)
+
+
+def from_store(store: Path, instance_id: str) -> Progress:
+    """Progress of `instance_id` in the store at `store` (read-only; the instance may run)."""
+    from runtime.journal import iter_records
+    from runtime.store import Store
+
+    folder = Store(store).folder(instance_id)
+    return from_records(instance_id, ((r.kind, r.data) for r in iter_records(folder)))
+
+
+def node_states(graph: nx.DiGraph, progress: Progress) -> dict[str, NodeState]:
+    """What each node of `graph` shows for `progress`.
+
+    Await and start nodes are known from the journal. A branch ran when the instance got
+    past it: one of its successors was reached. A scheduled (fan-out) task ran when its
+    join was reached, and failed when the join's step saw a failure.
+    """
+    out: dict[str, NodeState] = {}
+    for node in graph.nodes:
+        count = progress.visits.get(node, 0)
+        retries = progress.retries.get(node, 0)
+        if node in progress.failed:
+            state = FAILED
+        elif node == progress.waiting:
+            state = WAITING
+        elif count:
+            state = DONE
+        else:
+            state = NOT_RUN
+        out[node] = NodeState(state, count, retries)
+    for node, data in graph.nodes(data=True):
+        if data.get("scheduled"):
+            joins = [v for v in graph.successors(node)]
+            reached = [out[j] for j in joins if out[j].state != NOT_RUN]
+            if any(s.state == FAILED for s in reached):
+                out[node] = NodeState(FAILED, 0)
+            elif reached:
+                waiting = any(s.state == WAITING for s in reached)
+                out[node] = NodeState(WAITING if waiting else DONE, 0)
+    for node, data in graph.nodes(data=True):
+        if data["kind"] in ("branch", "finally"):
+            _branch_state(graph, node, out)
+    return out
+
+
+def _branch_state(graph: nx.DiGraph, node: str, out: dict[str, NodeState]) -> None:
+    """Mark a branch done when the flow went through it (through chains of branches too)."""
+    seen: set[str] = set()
+    frontier = [node]
+    while frontier:
+        current = frontier.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for succ in graph.successors(current):
+            kind = graph.nodes[succ]["kind"]
+            if kind in ("branch", "finally"):
+                frontier.append(succ)
+            elif out[succ].state != NOT_RUN and not graph.nodes[succ].get("scheduled"):
+                out[node] = NodeState(DONE, 0)
+                return
