@@ -76,6 +76,9 @@ class FunctionCheck:
         name = self.qualified_name(expr)
         return None if name is None else self.index.resolve(name, self.module)
 
+    def is_project_function(self, qname: str) -> bool:
+        return self.index.resolve(qname, self.module) is not None
+
     def _follow(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Name | ast.Attribute)
         if not isinstance(node.ctx, ast.Load):

@@ -41,6 +41,8 @@ class Check(Protocol):
 
     def target(self, expr: ast.expr) -> Target | None: ...
 
+    def is_project_function(self, qname: str) -> bool: ...
+
     def report(self, rule: Rule, node: ast.AST, message: str, help: str) -> None: ...
 
 
@@ -86,10 +88,12 @@ class Rule:
         config = self.check.config
         if qname in config.safe:
             return False
-        if qname in names or (prefixes and qname.startswith(prefixes)):
-            return True
         extra = config.nondeterministic.get(self.code)
-        return extra is not None and qname in extra
+        if not (qname in names or (prefixes and qname.startswith(prefixes))
+                or (extra is not None and qname in extra)):
+            return False
+        # the project's own module named like a standard one (a `random.py` of its own)
+        return not self.check.is_project_function(qname)
 
     def report(self, node: ast.AST, **fields: str) -> None:
         self.check.report(self, node, self.message.format(**fields), self.help.format(**fields))

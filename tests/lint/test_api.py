@@ -257,3 +257,16 @@ def test_public_names() -> None:
     assert set(lint.__all__) >= {"check_source", "Finding", "ParseError", "Config",
                                  "load_config", "lint_paths", "LintResult"}
     assert Finding.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_a_project_module_named_like_a_standard_one_is_not_the_standard_one(
+        tmp_path: Path) -> None:
+    (tmp_path / "random.py").write_text("def pick(items):\n    return sorted(items)[0]\n")
+    flow = tmp_path / "flow.py"
+    flow.write_text(src("""
+        import random
+        @orchestrator
+        async def o(ctx, items):
+            return random.pick(items)
+    """))
+    assert check_source(flow.read_text(), str(flow)) == []  # `random.*` would be DET002
