@@ -139,18 +139,14 @@ class ModuleInfo:
                     self.imported.add(local)
             elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                value = stmt.value
                 for target in targets:
                     for name in stored_names(target):
                         self._bind(name)
-                        is_set = isinstance(target, ast.Name) and value is not None \
-                            and is_set_display(value)
-                        if isinstance(stmt, ast.AugAssign):
-                            continue
-                        if is_set:
-                            self.set_names.add(name)
+                    if isinstance(target, ast.Name) and not isinstance(stmt, ast.AugAssign):
+                        if stmt.value is not None and is_set_display(stmt.value):
+                            self.set_names.add(target.id)
                         else:
-                            self.set_names.discard(name)
+                            self.set_names.discard(target.id)
             else:  # if/try/with/for/while/match at module level bind module names too
                 for name in _compound_targets(stmt):
                     self._bind(name)

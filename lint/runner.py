@@ -64,8 +64,7 @@ def _walk(top: str) -> list[str]:
     for folder, subfolders, files in os.walk(top):
         subfolders[:] = sorted(d for d in subfolders
                                if not d.startswith(".") and d not in SKIPPED_FOLDERS)
-        found.extend(os.path.join(folder, f) for f in sorted(files)
-                     if f.endswith((".py", ".pyi")) and not f.endswith(".pyi"))
+        found.extend(os.path.join(folder, f) for f in sorted(files) if f.endswith(".py"))
     return found
 
 
