@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ SCHEDULING = {
     "wait_for_external_event": "event",
 }
 JOINS = ("when_all", "when_any")
+RAISE = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
 def run(unit: Unit) -> Unit:
@@ -211,12 +213,15 @@ def _case_label(test: str) -> str:
 
 
 def _side_exits(block: Block) -> list[tuple[Any, str, str]]:
-    """Exits from inside the block's text: rewritten jumps, returns, and its handler."""
+    """Exits from inside the block's text: rewritten jumps, returns, `raise` statements
+    (plain code keeps them, so they are found in its lines), and its handler."""
     out: list[tuple[Any, str, str]] = []
     for op in block.ops:
         out.extend((t, "next", "") for t in op.exits)
         if op.returns:
             out.append(("end", "return", ""))
+        if RAISE.search(op.text):
+            out.append((block.handler if block.handler is not None else "fail", "raise", "raise"))
     # a block of no code (an await being scheduled) raises nothing a reader should see
     if block.handler is not None and block.ops:
         out.append((block.handler, "exception", "exception"))
@@ -289,7 +294,7 @@ def _add_scheduled(walk: _Walk) -> None:
             walk.graph.add_node(key, kind=kind, name=name, label=label, many=each is not None,
                                 each=each, line=line, end_line=line, scheduled=True)
             for owner in owners:
-                walk.graph.add_edge(owner, key, kind="fan_out", label=each or "")
+                walk.graph.add_edge(owner, key, kind="fan_out", label="")
             if join is not None:
                 walk.graph.add_edge(key, join, kind="fan_in", label="")
         # the way from the step that fans out to its join now leads through the branches

@@ -1,0 +1,157 @@
+"""The graph coloured by one instance: from hand-made journals, and from real instances
+that finished, wait for an event, or failed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compiler
+from runtime.executor import run_inline
+from runtime.machine import MachineDef
+from tests.graph.conftest import EXAMPLES, example_graph
+from tether.cli import main
+from tether.graphing import render
+from tether.graphing.progress import (
+    DONE,
+    FAILED,
+    NOT_RUN,
+    WAITING,
+    from_records,
+    from_store,
+    node_states,
+)
+
+_loaded = iter(range(1_000_000))
+
+
+def machine_def(source: str, name: str, tmp_path: Path) -> tuple[MachineDef, Path]:
+    path = tmp_path / "prog.py"
+    path.write_text(source)
+    module = compiler.load_source(source, str(path), f"_tether_graph_test_{next(_loaded)}")
+    mdef = getattr(module, name).__tether_machine__
+    assert isinstance(mdef, MachineDef)
+    return mdef, path
+
+
+def records(*steps: int, tail: list[tuple[str, dict[str, Any]]] | None = None
+            ) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = [("created", {"name": "hello_cities", "graph_hash": "h"})]
+    out += [("checkpoint", {"step": s}) for s in steps]
+    return out + (tail or [])
+
+
+def test_a_loop_that_ran_three_times_counts_its_visits() -> None:
+    graph = example_graph("hello_cities.py", "hello_cities")
+    progress = from_records("i1", records(3, 3, 3, tail=[("completed", {"output": []})]))
+    assert (progress.status, progress.waiting) == ("Completed", None)
+    states = node_states(graph, progress)
+    assert states["s3"].state == DONE and states["s3"].count == 3
+    assert states["b1"].state == DONE and states["end"].state == DONE
+    text = render(graph, "dot", progress)
+    assert isinstance(text, str)
+    assert "activity say_hello\\nline 22\\ndone, ran 3×" in text
+    assert "hello_cities · instance i1: Completed" in text
+
+
+def test_a_waiting_instance_marks_its_step_and_leaves_the_rest_unrun() -> None:
+    graph = example_graph("monitor.py", "monitor")
+    progress = from_records("m", records(3, 7, 3, tail=[("retry", {"task": 4})]))
+    states = node_states(graph, progress)
+    assert progress.waiting == "s3" and progress.status == "Running"
+    assert (states["s3"].state, states["s3"].count, states["s3"].retries) == (WAITING, 2, 1)
+    assert states["s7"].state == DONE and states["b3"].state == DONE
+    assert states["s5"].state == NOT_RUN and states["end"].state == NOT_RUN
+    text = render(graph, "mermaid", progress)
+    assert isinstance(text, str)
+    assert "waiting here, ran 2×, 1 retry" in text
+    assert "title: monitor · instance m: Running, waiting at activity get_job_status" in text
+
+
+def test_a_failed_task_marks_its_step_failed() -> None:
+    graph = example_graph("hello_cities.py", "hello_cities")
+    progress = from_records("f", records(3, 3, tail=[
+        ("result", {"task": 2, "error": {"type": "ValueError"}}), ("failed", {"error": {}})]))
+    assert progress.failed == {"s3"} and progress.status == "Failed"
+    assert node_states(graph, progress)["s3"].state == FAILED
+    assert node_states(graph, progress)["end"].state == NOT_RUN
+
+
+WAITER = '''
+from tether import activity, orchestrator
+
+@activity
+def fetch(x):
+    return x + 1
+
+@activity
+def send(x):
+    return x
+
+@orchestrator
+async def orch(ctx, n):
+    tasks = [ctx.call_activity(fetch, i) for i in range(n)]
+    values = await ctx.when_all(tasks)
+    answer = await ctx.wait_for_external_event("Approve")
+    if answer:
+        return await ctx.call_activity(send, sum(values))
+    return None
+'''
+
+
+def test_overlay_of_a_finished_and_of_a_waiting_instance(tmp_path: Path) -> None:
+    mdef, path = machine_def(WAITER, "orch", tmp_path)
+    store = tmp_path / "store"
+    waiting = run_inline(mdef, 3, store=store, instance_id="waits")
+    finished = run_inline(mdef, 3, store=store, instance_id="done", events=[("Approve", True)])
+    assert (waiting.status, finished.status) == ("Stuck", "Completed")
+    graph = compiler.compile_file(path).machine("orch").graph
+    event = next(n for n, d in graph.nodes(data=True) if d["kind"] == "event")
+    fanned = next(n for n, d in graph.nodes(data=True) if d.get("many"))
+
+    states = node_states(graph, from_store(store, "waits"))
+    assert states[event].state == WAITING
+    assert states[fanned].state == DONE  # its when_all was passed
+    assert {n for n, s in states.items() if s.state == NOT_RUN} >= {"end"}
+
+    states = node_states(graph, from_store(store, "done"))
+    assert {n: s.state for n, s in states.items()} == {n: DONE for n in graph.nodes}
+
+
+def test_cli_draws_an_instance_and_refuses_a_wrong_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mdef, path = machine_def(WAITER, "orch", tmp_path)
+    store = tmp_path / "store"
+    run_inline(mdef, 2, store=store, instance_id="waits")
+    spec = f"{path}:orch"
+    assert main(["graph", spec, "--instance", "waits", "--store", str(store), "-f", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    event = next(n for n in doc["nodes"] if n["kind"] == "event")
+    assert doc["instance"] == {"id": "waits", "status": "Running", "waiting": event["id"],
+                               "name": "orch"}
+    assert event["progress"] == {"state": WAITING, "count": 1, "retries": 0}
+
+    assert main(["graph", spec, "--instance", "nobody", "--store", str(store)]) == 2
+    assert capsys.readouterr().err == f"error: instance nobody: not found in store {store}\n"
+    assert main(["graph", spec, "--instance", "../x", "--store", str(store)]) == 2
+    assert "invalid instance id" in capsys.readouterr().err
+
+    path.write_text(WAITER.replace("sum(values)", "max(values)"))
+    assert main(["graph", spec, "--instance", "waits", "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: instance waits was started with graph ") and err.count("\n") == 1
+
+
+def test_overlay_picture_of_the_example_monitor(tmp_path: Path, graphviz: str) -> None:
+    source = (EXAMPLES / "monitor.py").read_text()
+    mdef, path = machine_def(source, "monitor", tmp_path)
+    job = {"job_id": "j", "ready_after": 3, "interval_seconds": 5, "timeout_seconds": 60}
+    assert run_inline(mdef, job, store=tmp_path / "s", instance_id="m1").status == "Completed"
+    out = tmp_path / "m1.svg"
+    assert main(["graph", f"{path}:monitor", "--instance", "m1", "--store",
+                 str(tmp_path / "s"), "-o", str(out)]) == 0
+    svg = out.read_text()
+    assert "done, ran 3×" in svg  # get_job_status: checked three times
