@@ -4,7 +4,8 @@ Most files of a project hold no orchestrator, and LibCST- or even `ast`-parsing 
 the bulk of a naive linter's time. A file can define an orchestrator only if the word
 "orchestrator" appears in it (the decorator is imported or referenced by that name), so
 files without it are never parsed: a byte search decides. Helper modules that such a
-file imports are parsed on demand, when an orchestrator reaches them.
+file imports are parsed on demand, when an orchestrator reaches them. A file named
+explicitly (as pre-commit and editors do) is always parsed, so its syntax errors show.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from lint.checker import check_module
 from lint.config import Config
 from lint.finding import Finding, ParseError
+from lint.names import parse
 from lint.project import ProjectIndex
 from tether.errors import ExitCode, UsageError
 
@@ -111,14 +113,20 @@ def lint_paths(paths: Sequence[str], config: Config | None = None,
     config = config or Config()
     files = discover(paths)
     result = LintResult(files=len(files))
+    named = {os.path.normpath(p) for p in paths if os.path.isfile(p)}
     candidates: list[str] = []
     for path in files:
         try:
             with open(path, "rb") as fh:
-                if MARKER in fh.read():
-                    candidates.append(path)
+                data = fh.read()
+            if MARKER in data:
+                candidates.append(path)
+            elif path in named:
+                parse(decode(data, path), path)  # syntax only: nothing here to check
         except OSError as exc:
             result.errors.append(ParseError(path, 1, 1, f"cannot read: {exc.strerror}"))
+        except ParseError as exc:
+            result.errors.append(exc)
     result.parsed = len(candidates)
     workers = min(jobs or os.cpu_count() or 1, len(candidates))
     if workers > 1 and len(candidates) >= PARALLEL_MIN_FILES:

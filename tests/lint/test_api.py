@@ -247,6 +247,14 @@ def test_prefilter_skips_files_that_cannot_hold_orchestrators(tmp_path: Path) ->
     assert result.exit_code == 0
 
 
+def test_a_file_named_explicitly_is_always_parsed(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("x = 1\ndef broken(:\n")
+    result = lint_paths([str(tmp_path / "plain.py")], jobs=1)
+    assert [str(e) for e in result.errors] == [
+        f"{tmp_path / 'plain.py'}:2:12: error: syntax error: invalid syntax"]
+    assert result.exit_code == 2
+
+
 def test_lint_result_exit_codes(tmp_path: Path) -> None:
     _write_flows(tmp_path, 1)
     assert lint_paths([str(tmp_path)]).exit_code == 1
