@@ -16,7 +16,10 @@ EXAMPLES = ROOT / "examples"
 
 
 def example_graph(file: str, name: str) -> nx.DiGraph:
-    path = EXAMPLES / file
+    return file_graph(EXAMPLES / file, name)
+
+
+def file_graph(path: Path, name: str) -> nx.DiGraph:
     graph = compiler.compile_file(path).machine(name).graph
     assert graph is not None
     return graph

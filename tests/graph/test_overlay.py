@@ -12,7 +12,7 @@ import pytest
 import compiler
 from runtime.executor import run_inline
 from runtime.machine import MachineDef
-from tests.graph.conftest import EXAMPLES, example_graph
+from tests.graph.conftest import EXAMPLES, example_graph, file_graph
 from tether.cli import main
 from tether.graphing import render
 from tether.graphing.progress import (
@@ -108,7 +108,7 @@ def test_overlay_of_a_finished_and_of_a_waiting_instance(tmp_path: Path) -> None
     waiting = run_inline(mdef, 3, store=store, instance_id="waits")
     finished = run_inline(mdef, 3, store=store, instance_id="done", events=[("Approve", True)])
     assert (waiting.status, finished.status) == ("Stuck", "Completed")
-    graph = compiler.compile_file(path).machine("orch").graph
+    graph = file_graph(path, "orch")
     event = next(n for n, d in graph.nodes(data=True) if d["kind"] == "event")
     fanned = next(n for n, d in graph.nodes(data=True) if d.get("many"))
 

@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 
 import compiler
-from tests.graph.conftest import EXAMPLES
+from tests.graph.conftest import EXAMPLES, file_graph
 from tether.graphing import render
 
 GRAPHS = [(path, m.reg_name) for path in sorted(EXAMPLES.glob("*.py"))
@@ -50,7 +50,7 @@ def check_mermaid(text: str, graph: nx.DiGraph) -> None:
 
 @pytest.mark.parametrize(("path", "name"), GRAPHS, ids=IDS)
 def test_mermaid_follows_the_flowchart_syntax(path: Path, name: str) -> None:
-    graph = compiler.compile_file(path).machine(name).graph
+    graph = file_graph(path, name)
     text = render(graph, "mermaid")
     assert isinstance(text, str)
     check_mermaid(text, graph)
@@ -70,7 +70,7 @@ def test_mermaid_escapes_what_would_end_a_label() -> None:
 
 @pytest.mark.parametrize(("path", "name"), GRAPHS, ids=IDS)
 def test_dot_is_drawn_by_graphviz(path: Path, name: str, graphviz: str) -> None:
-    graph = compiler.compile_file(path).machine(name).graph
+    graph = file_graph(path, name)
     text = render(graph, "dot")
     assert isinstance(text, str)
     done = subprocess.run([graphviz, "-Tjson"], input=text.encode(), capture_output=True,
@@ -85,7 +85,7 @@ def test_dot_is_drawn_by_graphviz(path: Path, name: str, graphviz: str) -> None:
 
 
 def test_png_and_svg_come_from_graphviz(graphviz: str) -> None:
-    graph = compiler.compile_file(EXAMPLES / "monitor.py").machine("monitor").graph
+    graph = file_graph(EXAMPLES / "monitor.py", "monitor")
     png = render(graph, "png")
     svg = render(graph, "svg")
     assert isinstance(png, bytes) and png.startswith(b"\x89PNG")
@@ -107,6 +107,7 @@ def test_dot_draws_failure_paths_dashed_and_red() -> None:
 def test_json_is_node_link_with_source_spans() -> None:
     path = EXAMPLES / "hello_cities.py"
     machine = compiler.compile_file(path).machine("hello_cities")
+    assert machine.graph is not None
     text = render(machine.graph, "json")
     assert isinstance(text, str)
     doc = json.loads(text)
@@ -120,7 +121,7 @@ def test_json_is_node_link_with_source_spans() -> None:
 
 
 def test_html_page_holds_the_drawing_and_a_step_table(graphviz: str) -> None:
-    graph = compiler.compile_file(EXAMPLES / "human_interaction.py").machine("approval").graph
+    graph = file_graph(EXAMPLES / "human_interaction.py", "approval")
     page = render(graph, "html")
     assert isinstance(page, str)
     assert page.startswith("<!doctype html>") and "<svg" in page and "<?xml" not in page
