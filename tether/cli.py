@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _compile_error_type() as exc:
         print(str(exc), file=sys.stderr)
         return ExitCode.ERROR
+    except BrokenPipeError:  # `tether lint | head`: the reader left; console_main ends quietly
+        raise
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
         if os.environ.get("TETHER_DEBUG") == "1":

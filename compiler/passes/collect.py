@@ -9,6 +9,8 @@ an `await` inside a nested function, a decorator other than `@orchestrator`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import libcst as cst
 
 from compiler.errors import CompileError, DeterminismErrors
@@ -130,10 +132,16 @@ def _refuse(unit: Unit, found: Found) -> None:
 def _run_rules(unit: Unit) -> None:
     """The determinism rules (`lint`); any finding refuses the module."""
     try:
-        from lint import check_source
+        from lint import ConfigError, check_source, load_config
     except ImportError:  # lint not installed: a runtime-only deployment never compiles
         return
-    findings = check_source(unit.source, unit.path)
+    try:
+        # the project's [tool.tether] (select, ignore, per-file ignores) applies to
+        # `tether compile` as it does to `tether lint`
+        config = load_config(Path(unit.path).resolve().parent)
+    except ConfigError as exc:
+        raise CompileError(unit.path, 1, 1, f"bad lint configuration: {exc}") from None
+    findings = check_source(unit.source, unit.path, config)
     if findings:
         first = findings[0]
         raise DeterminismErrors(
