@@ -114,7 +114,7 @@ def test_overlay_of_a_finished_and_of_a_waiting_instance(tmp_path: Path) -> None
 
     states = node_states(graph, from_store(store, "waits"))
     assert states[event].state == WAITING
-    assert states[fanned].state == DONE  # its when_all was passed
+    assert (states[fanned].state, states[fanned].count) == (DONE, 3)  # when_all passed; 3 items
     assert {n for n, s in states.items() if s.state == NOT_RUN} >= {"end"}
 
     states = node_states(graph, from_store(store, "done"))

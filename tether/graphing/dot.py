@@ -64,6 +64,7 @@ def _node_attrs(node: str, data: dict[str, Any], states: dict[str, NodeState] | 
         attrs["peripheries"] = "2"
     if family(kind) in ("branch", "finally", "wait"):
         attrs["style"] = quote("filled")
+        attrs["margin"] = quote("0.02,0.02")  # diamonds grow fast with long conditions
     if kind in ("start", "end", "fail"):
         attrs["style"] = quote("filled,rounded,bold")
     if data.get("many"):

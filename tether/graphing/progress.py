@@ -34,6 +34,9 @@ class Progress:
     retries: Mapping[str, int] = field(default_factory=dict)  # node -> extra attempts
     name: str | None = None
     graph_hash: str | None = None
+    # tasks that ended, by (kind, name): how a fan-out node counts its branches
+    tasks_done: Mapping[tuple[str, str | None], int] = field(default_factory=dict)
+    tasks_failed: Mapping[tuple[str, str | None], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
     visits: Counter[str] = Counter()
     retries: Counter[str] = Counter()
     failed: set[str] = set()
+    # checkpoints list the tasks alive at them; results and timers name only the task id
+    task_of: dict[int, tuple[str, str | None]] = {}
+    done: Counter[tuple[str, str | None]] = Counter()
+    broken: Counter[tuple[str, str | None]] = Counter()
     status, at, name, graph_hash = "Pending", "s0", None, None
     for kind, data in records:
         if kind == "created":
@@ -57,8 +64,14 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
             at = f"s{data['step']}"
             visits[at] += 1
             status = "Suspended" if data.get("suspended") else "Running"
-        elif kind == "result" and data.get("error") is not None:
-            failed.add(at)
+            for task in data.get("tasks", ()):
+                task_of[task["id"]] = (task["kind"], task.get("name"))
+        elif kind in ("result", "timer"):
+            what = task_of.get(data.get("task", -1))
+            if data.get("error") is not None:
+                failed.add(at)
+            if what is not None:
+                (broken if data.get("error") is not None else done)[what] += 1
         elif kind == "retry":
             retries[at] += 1
         elif kind == "suspended":
@@ -73,7 +86,7 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
     elif status == "Completed":
         visits["end"] = 1
     return Progress(instance_id, status, dict(visits), None if ended else at,
-                    frozenset(failed), dict(retries), name, graph_hash)
+                    frozenset(failed), dict(retries), name, graph_hash, dict(done), dict(broken))
 
 
 def from_store(store: Path, instance_id: str) -> Progress:
@@ -107,17 +120,27 @@ def node_states(graph: nx.DiGraph, progress: Progress) -> dict[str, NodeState]:
         out[node] = NodeState(state, count, retries)
     for node, data in graph.nodes(data=True):
         if data.get("scheduled"):
-            joins = [v for v in graph.successors(node)]
-            reached = [out[j] for j in joins if out[j].state != NOT_RUN]
-            if any(s.state == FAILED for s in reached):
-                out[node] = NodeState(FAILED, 0)
-            elif reached:
-                waiting = any(s.state == WAITING for s in reached)
-                out[node] = NodeState(WAITING if waiting else DONE, 0)
+            out[node] = _scheduled_state(graph, node, data, progress, out)
     for node, data in graph.nodes(data=True):
         if data["kind"] in ("branch", "finally"):
             _branch_state(graph, node, out)
     return out
+
+
+def _scheduled_state(graph: nx.DiGraph, node: str, data: dict[str, Any], progress: Progress,
+                     out: dict[str, NodeState]) -> NodeState:
+    """A fan-out branch: counted by the tasks of its kind and name that ended; done once
+    its join was passed, waiting while the join waits."""
+    what = (data["kind"], data.get("name"))
+    count = progress.tasks_done.get(what, 0) + progress.tasks_failed.get(what, 0)
+    joins = [out[j] for j in graph.successors(node)]
+    if progress.tasks_failed.get(what) or any(j.state == FAILED for j in joins):
+        return NodeState(FAILED, count)
+    if any(j.state == WAITING for j in joins):
+        return NodeState(WAITING, count)
+    if any(j.state == DONE for j in joins):
+        return NodeState(DONE, count)
+    return NodeState(NOT_RUN, count)
 
 
 def _branch_state(graph: nx.DiGraph, node: str, out: dict[str, NodeState]) -> None:

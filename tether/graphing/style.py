@@ -63,7 +63,8 @@ def node_text(node: str, data: dict[str, Any], state: NodeState | None) -> list[
     """The lines a node shows: what it is, where it is written, and how often it ran."""
     lines = [str(data["label"])]
     if data.get("each"):
-        lines.append(f"one per item: {data['each']}")
+        # `for item in batch` -> `for each item in batch`
+        lines.append(str(data["each"]).replace("for ", "for each ", 1))
     if data.get("line") is not None:
         lines.append(f"line {data['line']}")
     if state is not None:
