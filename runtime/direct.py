@@ -46,7 +46,6 @@ Semantics (the journal runtime implements the same; keep the two identical):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import traceback
@@ -539,10 +538,16 @@ def _checkpoint_and_restore(frame: Frame, ctx: DirectContext) -> Frame:
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:
     # Closing runs the program's `finally` clauses; with the context closed they schedule
-    # nothing, and a `finally` that awaits makes close() raise, which is expected here.
+    # nothing. A `finally` that awaits makes close() raise and leaves the coroutine
+    # suspended one level further out, so close again until it is done (otherwise the
+    # garbage collector closes it later and prints "Exception ignored").
     ctx.closed = True
-    with contextlib.suppress(RuntimeError):
-        coro.close()
+    for _ in range(MAX_AWAITS):
+        try:
+            coro.close()
+        except RuntimeError:
+            continue
+        return
 
 
 def _failed(result: DirectResult, exc: Exception) -> DirectResult:

@@ -433,3 +433,27 @@ def test_non_json_output_fails_the_run(value: Any) -> None:
     result = run_direct(prog)
     assert result.status == "Failed"
     assert result.error is not None and "orchestration output" in result.error[1]
+
+
+def test_a_stuck_program_with_awaiting_finallys_is_closed_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+    import sys
+
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    async def prog(ctx: OrchestrationContext) -> None:
+        try:
+            try:
+                await ctx.wait_for_external_event("never")
+            finally:
+                await ctx.call_activity("echo", 1)
+        finally:
+            await ctx.call_activity("echo", 2)
+
+    result = run_direct(prog, activities=ACTS)
+    gc.collect()
+    assert result.status == "Stuck"
+    assert unraisable == []
