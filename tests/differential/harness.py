@@ -32,10 +32,15 @@ class Observed:
     output: Any
     error: tuple[str, str] | None
     calls: list[tuple[str, Any]]
+    custom_status: Any = None
+
+
+INSTANCE_ID = "diff"  # every run uses it: programs may show ctx.instance_id
 
 
 def observe(result: DirectResult) -> Observed:
-    return Observed(result.status, result.output, result.error, list(result.activity_calls))
+    return Observed(result.status, result.output, result.error, list(result.activity_calls),
+                    result.custom_status)
 
 
 def plain_module(source: str, path: str = "prog.py") -> types.ModuleType:
@@ -78,7 +83,8 @@ def run_plain(
     events: Sequence[tuple[str, Any]] = (),
 ) -> Observed:
     return observe(run_direct(getattr(module, orchestrator), input,
-                              activities=activities_of(module), events=events))
+                              activities=activities_of(module), events=events,
+                              instance_id=INSTANCE_ID))
 
 
 def run_compiled_direct(
@@ -86,7 +92,7 @@ def run_compiled_direct(
     events: Sequence[tuple[str, Any]], activities: dict[str, Callable[..., Any]],
 ) -> Observed:
     return observe(run_direct(machine_of(module, orchestrator), input,
-                              activities=activities, events=events))
+                              activities=activities, events=events, instance_id=INSTANCE_ID))
 
 
 def run_journaled(
@@ -100,7 +106,7 @@ def run_journaled(
     from runtime import executor
 
     crashes = 0
-    instance_id = "diff"
+    instance_id = INSTANCE_ID
     crash: int | None = crash_after
     for _ in range(MAX_RESUMES):
         try:
@@ -114,7 +120,9 @@ def run_journaled(
             continue
         # the journal's account of every execution, across crashes and generations
         error = None if result.error is None else (result.error[0], result.error[1])
-        return Observed(result.status, result.output, error, list(result.activity_calls)), crashes
+        observed = Observed(result.status, result.output, error, list(result.activity_calls),
+                            result.custom_status)
+        return observed, crashes
     raise AssertionError(f"no end after {MAX_RESUMES} resumes")
 
 

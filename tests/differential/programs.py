@@ -145,7 +145,8 @@ class _Writer:
         simple = (self.assign, self.append, self.aug_assign, self.box_aug_assign,
                   self.alias_fstring, self.comprehension, self.sleep, self.leave,
                   self.raise_if, self.aliasing, self.event, self.maybe_unbound,
-                  self.helper)
+                  self.helper, self.sub_orchestration, self.retried, self.context_state,
+                  self.continue_as_new)
         compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
                     self.fan_out, self.fan_out_any, self.match_stmt, self.race,
                     self.try_stmt, self.for_stmt, self.if_stmt)
@@ -197,6 +198,27 @@ class _Writer:
             self.emit(indent, f"u = {self.expr(sc)}")
         else:
             self.emit(indent, "acc.append(u)")
+
+    def sub_orchestration(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"acc.append(await ctx.call_sub_orchestrator(child, {self.expr(sc)}))")
+
+    def retried(self, sc: Scope, indent: int) -> None:
+        act = ACTIVITIES[self.pick(3)]
+        seconds = self.draw(st.integers(1, 90))
+        self.emit(indent, f"acc.append(await ctx.call_activity({act}, {self.expr(sc, 1)}, "
+                          f"retry=RetryPolicy(2, timedelta(seconds={seconds}))))")
+
+    def context_state(self, sc: Scope, indent: int) -> None:
+        if self.pick(2):
+            self.emit(indent, "ctx.set_custom_status([v0, len(acc)])")
+        else:
+            self.emit(indent, "acc.append(str(ctx.new_uuid()))")
+
+    def continue_as_new(self, sc: Scope, indent: int) -> None:
+        # n grows by one per generation, so at most 20 generations
+        self.emit(indent, f"if n < 19 and {self.cond(sc)}:")
+        self.emit(indent + 1, "ctx.continue_as_new(n + 1)")
+        self.emit(indent + 1, RESULT)
 
     def helper(self, sc: Scope, indent: int) -> None:
         arg, fn = self.name("y"), self.name("helper")
@@ -338,12 +360,24 @@ def activity_sources(draw: st.DrawFn, name: str) -> str:
 
 HEADER = '''from datetime import timedelta
 
-from tether import TaskFailedError, activity, orchestrator
+from tether import RetryPolicy, TaskFailedError, activity, orchestrator
 
 
 def mix(a, b, c):
     return a * 2 + b - c
 '''
+
+@st.composite
+def child_sources(draw: st.DrawFn) -> str:
+    """A sub-orchestration that calls an activity and may fail."""
+    lines = ["@orchestrator", "async def child(ctx, x):",
+             f"    y = await ctx.call_activity({ACTIVITIES[draw(st.integers(0, 2))]}, x)"]
+    if draw(st.booleans()):
+        lines += [f"    if y % {draw(st.integers(2, 5))} == 0:",
+                  '        raise ValueError(f"child rejects {y}")']
+    lines.append("    return [ctx.instance_id, y, ctx.current_utc_datetime.minute]")
+    return "\n".join(lines)
+
 
 PREAMBLE = """\
 @orchestrator
@@ -358,8 +392,10 @@ async def prog(ctx, n):
 
 @st.composite
 def programs(draw: st.DrawFn, max_statements: int = 14) -> Program:
-    """A module with activities act_a/act_b/act_c, helper `mix` and orchestrator `prog`."""
+    """A module with activities act_a/act_b/act_c, helper `mix`, orchestrator `child` and
+    the orchestrator under test, `prog`."""
     acts = [draw(activity_sources(name)) for name in ACTIVITIES]
+    acts.append(draw(child_sources()))
     writer = _Writer(draw, draw(st.integers(1, max_statements)))
     while writer.more():
         writer.stmt(Scope(), 1)
