@@ -286,7 +286,9 @@ def _add_scheduled(walk: _Walk) -> None:
         tasks = [task for text, line in texts for task in _calls(text, ctx, line)]
         if not tasks:
             continue
-        owners = sorted(n for n, body in walk.body.items() if bid in body and n[0] == "s")
+        # made in an await's code, or on a branch's path (a loop body of plain code)
+        holders = sorted(n for n, body in walk.body.items() if bid in body)
+        owners = [n for n in holders if n[0] == "s"] or holders
         join = _join(walk.machine, bid)
         for n, (kind, name, each, line) in enumerate(tasks):
             key = f"t{bid}_{n}"
