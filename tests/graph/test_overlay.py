@@ -155,3 +155,39 @@ def test_overlay_picture_of_the_example_monitor(tmp_path: Path, graphviz: str) -
                  str(tmp_path / "s"), "-o", str(out)]) == 0
     svg = out.read_text()
     assert "done, ran 3×" in svg  # get_job_status: checked three times
+
+
+FLAKY = '''
+from datetime import timedelta
+
+from tether import RetryPolicy, activity, orchestrator
+
+@activity
+def flaky(x):
+    raise ValueError(f"down {x}")
+
+@activity
+def after(x):
+    return x
+
+@orchestrator
+async def orch(ctx, n):
+    first = await ctx.call_activity(after, n)
+    value = await ctx.call_activity(flaky, first, retry=RetryPolicy(3, timedelta(seconds=1)))
+    return await ctx.call_activity(after, value)
+'''
+
+
+def test_a_failed_instance_shows_the_failed_step_and_its_retries(tmp_path: Path) -> None:
+    mdef, path = machine_def(FLAKY, "orch", tmp_path)
+    result = run_inline(mdef, 1, store=tmp_path / "s", instance_id="f1")
+    assert result.status == "Failed"
+    graph = file_graph(path, "orch")
+    flaky = next(n for n, d in graph.nodes(data=True) if d.get("name") == "flaky")
+    progress = from_store(tmp_path / "s", "f1")
+    states = node_states(graph, progress)
+    assert (states[flaky].state, states[flaky].retries) == (FAILED, 2)
+    assert [n for n, s in states.items() if s.state == DONE] == ["s0", "s1"]
+    assert states["end"].state == NOT_RUN and progress.waiting is None
+    text = render(graph, "mermaid", progress)
+    assert isinstance(text, str) and "failed, 2 retries" in text
