@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pytest
 
 import compiler
@@ -191,3 +192,22 @@ def test_a_failed_instance_shows_the_failed_step_and_its_retries(tmp_path: Path)
     assert states["end"].state == NOT_RUN and progress.waiting is None
     text = render(graph, "mermaid", progress)
     assert isinstance(text, str) and "failed, 2 retries" in text
+
+
+def test_a_branch_counts_as_run_only_when_the_flow_went_through_it() -> None:
+    graph = nx.DiGraph(name="x")
+    for node, kind in (("s0", "start"), ("s1", "activity"), ("b2", "branch"), ("s3", "activity"),
+                       ("b4", "branch"), ("s5", "activity"), ("b6", "branch"), ("end", "end")):
+        graph.add_node(node, kind=kind, label=node, line=None)
+    # s0 -> b4 -> s1 -> s3 -> end ran; b2 also leads to s3, but from s1's other exit
+    for u, v in (("s0", "b4"), ("b4", "s1"), ("s1", "s3"), ("s1", "b2"), ("b2", "s3"),
+                 ("b2", "end"), ("s3", "end"), ("s5", "b6"), ("b6", "s3"), ("b6", "end")):
+        graph.add_edge(u, v, kind="next", label="")
+    ran = from_records("x", [("created", {"name": "x"}), ("checkpoint", {"step": 1}),
+                             ("checkpoint", {"step": 3}), ("completed", {})])
+    states = node_states(graph, ran)
+    assert states["b4"].state == DONE
+    assert states["b2"].state == DONE  # s1 ran before it and s3 after: it may have run
+    assert states["b6"].state == NOT_RUN  # s3 ran, but nothing before b6 did
+    waiting = from_records("x", [("created", {"name": "x"}), ("checkpoint", {"step": 1})])
+    assert node_states(graph, waiting)["b2"].state == NOT_RUN

@@ -9,7 +9,7 @@ records are further attempts of a task. The last record says how the instance st
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,15 @@ def _scheduled_state(graph: nx.DiGraph, node: str, data: dict[str, Any], progres
 
 
 def _branch_state(graph: nx.DiGraph, node: str, out: dict[str, NodeState]) -> None:
-    """Mark a branch done when the flow went through it (through chains of branches too)."""
+    """Mark a branch done when the flow went through it: a step before it and a step after
+    it ran (looking through chains of branches)."""
+    if _ran_beyond(graph, node, out, graph.predecessors) and \
+            _ran_beyond(graph, node, out, graph.successors):
+        out[node] = NodeState(DONE, 0)
+
+
+def _ran_beyond(graph: nx.DiGraph, node: str, out: dict[str, NodeState],
+                neighbours: Callable[[str], Iterable[str]]) -> bool:
     seen: set[str] = set()
     frontier = [node]
     while frontier:
@@ -152,10 +160,10 @@ def _branch_state(graph: nx.DiGraph, node: str, out: dict[str, NodeState]) -> No
         if current in seen:
             continue
         seen.add(current)
-        for succ in graph.successors(current):
-            kind = graph.nodes[succ]["kind"]
-            if kind in ("branch", "finally"):
-                frontier.append(succ)
-            elif out[succ].state != NOT_RUN and not graph.nodes[succ].get("scheduled"):
-                out[node] = NodeState(DONE, 0)
-                return
+        for other in neighbours(current):
+            data = graph.nodes[other]
+            if data["kind"] in ("branch", "finally"):
+                frontier.append(other)
+            elif out[other].state != NOT_RUN and not data.get("scheduled"):
+                return True
+    return False
