@@ -211,3 +211,18 @@ def test_a_branch_counts_as_run_only_when_the_flow_went_through_it() -> None:
     assert states["b6"].state == NOT_RUN  # s3 ran, but nothing before b6 did
     waiting = from_records("x", [("created", {"name": "x"}), ("checkpoint", {"step": 1})])
     assert node_states(graph, waiting)["b2"].state == NOT_RUN
+
+
+def test_the_instance_names_the_orchestrator_when_the_file_has_several(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = (EXAMPLES / "sub_orchestration.py").read_text()
+    mdef, path = machine_def(source, "provision_fleet", tmp_path)
+    assert run_inline(mdef, ["a", "b"], store=tmp_path / "s", instance_id="fleet").status == "Completed"
+    argv = ["graph", str(path), "--instance", "fleet", "--store", str(tmp_path / "s")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "title: provision_fleet · instance fleet: Completed" in out
+    assert "sub_orchestration provision_device<br/>for each d in device_ids<br/>line 35<br/>done, ran 2×" in out
+    assert main(["graph", f"{path}:provision_device", *argv[2:]]) == 2
+    assert capsys.readouterr().err == ("error: instance fleet runs orchestrator 'provision_fleet', "
+                                       "not 'provision_device'\n")

@@ -44,9 +44,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from tether.graphing import render
 
     fmt = args.format or _format_of(args.output)
-    machine = _machine(args.spec)
+    progress = _progress(args) if args.instance else None
+    machine = _machine(args.spec, progress.name if progress is not None else None)
     assert machine.graph is not None
-    progress = _progress(args, machine.reg_name, machine.graph_hash) if args.instance else None
+    if progress is not None:
+        _check_instance(args, progress, machine)
     drawn = render(machine.graph, fmt, progress, args.direction)
     if args.output:
         target = Path(args.output)
@@ -77,11 +79,14 @@ def _format_of(output: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def _machine(spec: str) -> MachineIR:
+def _machine(spec: str, instance_of: str | None) -> MachineIR:
+    """The orchestrator `spec` names; without a name, the file's only one, or the one the
+    instance being drawn runs."""
     import compiler
     from tether.loader import resolve_path, split_spec
 
     src, name = split_spec(spec)
+    name = name or instance_of
     path = resolve_path(src)
     compiled = compiler.compile_file(path)
     names = [m.reg_name for m in compiled.machines]
@@ -98,7 +103,7 @@ def _machine(spec: str) -> MachineIR:
         raise UsageError(f"{src}: no orchestrator named {name!r}; found: {', '.join(names)}") from None
 
 
-def _progress(args: argparse.Namespace, name: str, graph_hash: str) -> Progress:
+def _progress(args: argparse.Namespace) -> Progress:
     from runtime.store import InvalidInstanceId, Store, default_store
     from tether.graphing.progress import from_store
 
@@ -109,12 +114,14 @@ def _progress(args: argparse.Namespace, name: str, graph_hash: str) -> Progress:
         raise UsageError(str(exc)) from None
     if not known:
         raise UsageError(f"instance {args.instance}: not found in store {store}")
-    progress = from_store(store, args.instance)
-    if progress.name != name:
+    return from_store(store, args.instance)
+
+
+def _check_instance(args: argparse.Namespace, progress: Progress, machine: MachineIR) -> None:
+    if progress.name != machine.reg_name:
         raise UsageError(f"instance {args.instance} runs orchestrator {progress.name!r}, "
-                         f"not {name!r}")
-    if progress.graph_hash != graph_hash:
+                         f"not {machine.reg_name!r}")
+    if progress.graph_hash != machine.graph_hash:
         raise UsageError(f"instance {args.instance} was started with graph {progress.graph_hash}; "
-                         f"{args.spec} now compiles to {graph_hash}, whose steps may differ: "
-                         "draw it from the source it was started with")
-    return progress
+                         f"{args.spec} now compiles to {machine.graph_hash}, whose steps may "
+                         "differ: draw it from the source it was started with")
