@@ -226,3 +226,17 @@ def test_the_instance_names_the_orchestrator_when_the_file_has_several(
     assert main(["graph", f"{path}:provision_device", *argv[2:]]) == 2
     assert capsys.readouterr().err == ("error: instance fleet runs orchestrator 'provision_fleet', "
                                        "not 'provision_device'\n")
+
+
+def test_a_race_shows_which_branch_ended_while_the_join_waits() -> None:
+    graph = example_graph("human_interaction.py", "approval")
+    checkpoint = {"step": 2, "tasks": [{"id": 1, "kind": "timer"},
+                                       {"id": 2, "kind": "event", "name": "ApprovalEvent"}]}
+    started = [("created", {"name": "approval"}), ("checkpoint", {"step": 1})]
+    waiting = from_records("o", [*started, ("checkpoint", checkpoint)])
+    states = node_states(graph, waiting)
+    assert [states[n].state for n in ("s1", "t1_0", "t1_1", "s2", "b2")] == [
+        DONE, WAITING, WAITING, WAITING, NOT_RUN]
+    fired = from_records("o", [*started, ("checkpoint", checkpoint), ("timer", {"task": 1})])
+    states = node_states(graph, fired)
+    assert (states["t1_0"].state, states["t1_1"].state) == (DONE, WAITING)

@@ -137,7 +137,9 @@ def _scheduled_state(graph: nx.DiGraph, node: str, data: dict[str, Any], progres
     if progress.tasks_failed.get(what) or any(j.state == FAILED for j in joins):
         return NodeState(FAILED, count)
     if any(j.state == WAITING for j in joins):
-        return NodeState(WAITING, count)
+        # one task that already ended (the timer that fired) is done while its join waits
+        finished = not data.get("many") and progress.tasks_done.get(what, 0) > 0
+        return NodeState(DONE if finished else WAITING, count)
     if any(j.state == DONE for j in joins):
         return NodeState(DONE, count)
     return NodeState(NOT_RUN, count)
