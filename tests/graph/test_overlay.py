@@ -232,7 +232,8 @@ def test_a_race_shows_which_branch_ended_while_the_join_waits() -> None:
     graph = example_graph("human_interaction.py", "approval")
     checkpoint = {"step": 2, "tasks": [{"id": 1, "kind": "timer"},
                                        {"id": 2, "kind": "event", "name": "ApprovalEvent"}]}
-    started = [("created", {"name": "approval"}), ("checkpoint", {"step": 1})]
+    started: list[tuple[str, dict[str, Any]]] = [("created", {"name": "approval"}),
+                                                 ("checkpoint", {"step": 1})]
     waiting = from_records("o", [*started, ("checkpoint", checkpoint)])
     states = node_states(graph, waiting)
     assert [states[n].state for n in ("s1", "t1_0", "t1_1", "s2", "b2")] == [
