@@ -17,10 +17,11 @@ the steps a reader cares about. Node keys:
 
 Straight-line blocks are folded into the edge that passes through them. Every node has
 `kind`, `label`, `line` and `end_line` (its source span; None when invented); every edge
-has `kind` (next, true, false, case, loop, exception, raise, return, fan_out, fan_in) and
-`label` (the text to draw on it, often empty). `graph_hash` hashes the code of every state
-and the shape of the graph, not the labels taken from source text, so a comment changes
-nothing and any change that could move a resumed instance to different code changes it.
+has `kind` (next, true, false, case, loop, exception, raise, return, continue_as_new,
+fan_out, fan_in) and `label` (the text to draw on it, often empty). `graph_hash` hashes
+the code of every state and the shape of the graph, not the labels taken from source
+text, so a comment changes nothing and any change that could move a resumed instance to
+different code changes it.
 """
 
 from __future__ import annotations
@@ -329,34 +330,19 @@ class _TaskCalls(cst.CSTVisitor):
         self.found: list[tuple[str, str | None, str | None]] = []
         self.fors: list[str] = []
 
-    # a comprehension's element is visited before its `for`, so read the `for` on entry
-    def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._enter(node.for_in)
+    # A task made inside a comprehension or a plain `for` is made once per item. A
+    # comprehension's element is visited before its `for`, so the `for` is read on entry.
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        loop = _loop_of(node)
+        if loop is not None:
+            code = cst.Module([]).code_for_node
+            self.fors.append(f"for {code(loop.target)} in {code(loop.iter)}")
+        return super().on_visit(node)
 
-    def leave_ListComp(self, node: cst.ListComp) -> None:
-        self.fors.pop()
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._enter(node.for_in)
-
-    def leave_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self.fors.pop()
-
-    def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._enter(node.for_in)
-
-    def leave_SetComp(self, node: cst.SetComp) -> None:
-        self.fors.pop()
-
-    def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._enter(node.for_in)
-
-    def leave_DictComp(self, node: cst.DictComp) -> None:
-        self.fors.pop()
-
-    def _enter(self, comp: cst.CompFor) -> None:
-        code = cst.Module([]).code_for_node
-        self.fors.append(f"for {code(comp.target)} in {code(comp.iter)}")
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if _loop_of(original_node) is not None:
+            self.fors.pop()
+        super().on_leave(original_node)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -372,6 +358,12 @@ class _TaskCalls(cst.CSTVisitor):
             elif isinstance(first, cst.Name | cst.Attribute):
                 name = cst.Module([]).code_for_node(first)
         self.found.append((kind, name, self.fors[-1] if self.fors else None))
+
+
+def _loop_of(node: cst.CSTNode) -> cst.CompFor | cst.For | None:
+    if isinstance(node, cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp):
+        return node.for_in
+    return node if isinstance(node, cst.For) else None
 
 
 def _calls(text: str, ctx: str, line: int | None) -> list[tuple[str, str | None, str | None, int | None]]:

@@ -159,3 +159,30 @@ def machine_steps(machine: Any) -> list[tuple[int, int | None, str]]:
 
     return [(t.resume, t.line, t.kind) for b in machine.blocks.values()
             if isinstance(t := b.term, Suspend)]
+
+
+def test_tasks_made_in_a_plain_loop_fan_out_from_the_branch_that_runs_it() -> None:
+    graph = source_graph('''
+from tether import activity, orchestrator
+
+@activity
+def act(x):
+    return x
+
+@orchestrator
+async def orch(ctx, n):
+    out = []
+    for i in range(n):
+        tasks = []
+        for x in range(i):
+            tasks.append(ctx.call_activity(act, x))
+        first = await ctx.when_any(tasks)
+        out.append(await first)
+    return out
+''')
+    task = next(n for n, d in graph.nodes(data=True) if d.get("scheduled"))
+    assert (graph.nodes[task]["name"], graph.nodes[task]["each"]) == ("act", "for x in range(i)")
+    (source, _, kind), = graph.in_edges(task, data="kind")
+    assert (graph.nodes[source]["label"], kind) == ("for i in range(n)", "fan_out")
+    (_, join, kind), = graph.out_edges(task, data="kind")
+    assert (graph.nodes[join]["kind"], kind) == ("when_any", "fan_in")
