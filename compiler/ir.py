@@ -30,6 +30,7 @@ class Code:
     writes: frozenset[str] = frozenset()
     exits: tuple[int, ...] = ()
     returns: bool = False
+    deletes: frozenset[str] = frozenset()  # `del x`: x is unbound afterwards
 
 
 @dataclass
@@ -62,6 +63,8 @@ class Suspend:
     kind: str
     name: str | None = None
     live: tuple[str, ...] = ()
+    # live locals that some path reaches this await without assigning: saved only if bound
+    maybe_unbound: tuple[str, ...] = ()
 
 
 @dataclass

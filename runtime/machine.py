@@ -185,6 +185,12 @@ def catch(error: Exception, handlers: dict[int, int], state: int) -> int:
     return handler
 
 
+def bound(namespace: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The locals among `names` that are bound (`locals()` holds only those): a local that
+    some path leaves unassigned is saved when it has a value and left out when not."""
+    return {n: namespace[n] for n in names if n in namespace}
+
+
 def unknown_state(name: str, state: int) -> RuntimeError:
     """A frame names a state its machine lacks: the journal and the code disagree."""
     return RuntimeError(

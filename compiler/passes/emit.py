@@ -125,11 +125,7 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         term = block.term
         if isinstance(term, Suspend):
             if term.live:
-                restores.append({
-                    "state": term.resume,
-                    "targets": ", ".join(term.live) + ("," if len(term.live) == 1 else ""),
-                    "names": ", ".join(repr(n) for n in term.live),
-                })
+                restores.append({"state": term.resume, "lines": _restore_lines(term, frame)})
             label = f"await {term.kind} {term.name}" if term.name else f"await {term.kind}"
             steps.append(repr((term.resume, term.line or machine.line, label)))
     restores.sort(key=lambda r: int(str(r["state"])))
@@ -181,6 +177,19 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
     }
 
 
+def _restore_lines(term: Suspend, frame: str) -> list[str]:
+    """Rebind the slots saved at `term`; a local some path left unassigned is rebound only
+    if it was saved, so reading it still raises UnboundLocalError, as in plain Python."""
+    sure = [n for n in term.live if n not in term.maybe_unbound]
+    lines = []
+    if sure:
+        targets = ", ".join(sure) + ("," if len(sure) == 1 else "")
+        lines.append(f"({targets}) = {frame}.restore({', '.join(repr(n) for n in sure)})")
+    for name in term.maybe_unbound:
+        lines += [f"if {name!r} in {frame}.slots:", f"    {name} = {frame}.slots[{name!r}]"]
+    return lines
+
+
 def _comment(machine: MachineIR, block: Block) -> str:
     where = f"line {block.line}" if block.line is not None else "no source line"
     return f"{where}: {block.label}" if block.label else where
@@ -198,7 +207,10 @@ def block_lines(machine: MachineIR, block: Block) -> list[str]:
     elif isinstance(term, Branch):
         out += [f"{state} = {term.if_true} if {term.cond} else {term.if_false}", "continue"]
     elif isinstance(term, Suspend):
-        slots = "".join(f", {n}={n}" for n in term.live)
+        slots = "".join(f", {n}={n}" for n in term.live if n not in term.maybe_unbound)
+        if term.maybe_unbound:
+            saved = ", ".join(repr(n) for n in term.maybe_unbound)
+            slots += f", **_rt.bound(locals(), {saved})"
         out.append(f"return {frame}.suspend({term.resume}, {term.task}{slots})")
     elif isinstance(term, Ret):
         out.append(f"return _rt.Return({term.value if term.value is not None else 'None'})")

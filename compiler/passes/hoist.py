@@ -72,8 +72,15 @@ def liveness(machine: MachineIR, closures: dict[str, set[str]]) -> dict[int, set
         for bid in order:
             block = blocks[bid]
             live: set[str] = set()
-            if block.term is not None:
-                for succ, _label in block_successors(Block(-1, [], block.term)):
+            term = block.term
+            if isinstance(term, Switch):  # `except E as name` binds name: not live before
+                for case in term.cases:
+                    live |= live_in[case.target] - ({case.bind} if case.bind else set())
+                if term.default is not None:
+                    live |= live_in[term.default]
+                live |= expand(_term_reads(block))
+            elif term is not None:
+                for succ, _label in block_successors(Block(-1, [], term)):
                     live |= live_in[succ]
                 live |= expand(_term_reads(block))
             for op in reversed(block.ops):
@@ -88,9 +95,61 @@ def liveness(machine: MachineIR, closures: dict[str, set[str]]) -> dict[int, set
     return live_in
 
 
+def definitely_assigned(machine: MachineIR) -> dict[int, set[str]]:
+    """Locals bound on every path into each block (forward must-analysis). Passthrough
+    compound statements bind nothing here: conservative, as a maybe-unbound local is only
+    saved more carefully, never wrongly."""
+    blocks = machine.blocks
+    universe = set(machine.locals) | {n for b in blocks.values() for op in b.ops for n in op.writes}
+    into: dict[int, set[str]] = {b: set(universe) for b in blocks}
+    into[0] = set()
+    guarded: dict[int, list[int]] = {}
+    for bid, block in blocks.items():
+        if block.handler is not None:
+            guarded.setdefault(block.handler, []).append(bid)
+    changed = True
+    while changed:
+        changed = False
+        for bid in sorted(blocks):
+            block = blocks[bid]
+            assigned = set(into[bid])
+            for op in block.ops:
+                for target in op.exits:
+                    changed |= _meet(into, target, assigned)
+                assigned = (assigned | op.writes) - op.deletes
+            term = block.term
+            if isinstance(term, Switch):  # `except E as name` binds name on its way in
+                for case in term.cases:
+                    bound = assigned | ({case.bind} if case.bind else set())
+                    changed |= _meet(into, case.target, bound)
+                if term.default is not None:
+                    changed |= _meet(into, term.default, assigned)
+            elif term is not None:
+                for succ, _label in block_successors(Block(-1, [], term)):
+                    changed |= _meet(into, succ, assigned)
+            if block.handler is not None:  # an exception may leave before any op ran
+                changed |= _meet(into, block.handler, into[bid])
+    return into
+
+
+def _meet(into: dict[int, set[str]], target: int, assigned: set[str]) -> bool:
+    if target == 0 or into[target] <= assigned:
+        return False
+    into[target] &= assigned
+    return True
+
+
+def _assigned_at_end(block: Block, entry: set[str]) -> set[str]:
+    assigned = set(entry)
+    for op in block.ops:
+        assigned = (assigned | op.writes) - op.deletes
+    return assigned
+
+
 def _hoist(machine: MachineIR) -> None:
     unsaveable, closures, def_counts = machine.unsaveable, machine.closures, machine.def_counts
     live_in = liveness(machine, closures)
+    assigned_in = definitely_assigned(machine)
     internal = set(machine.names.values()) | {machine.ctx_param}
     hoisted: set[str] = set()
     reimport: list[str] = []
@@ -119,6 +178,7 @@ def _hoist(machine: MachineIR) -> None:
                     "recreate it after the await, or keep only JSON-like values across awaits",
                 )
         term.live = tuple(sorted(live))
+        term.maybe_unbound = tuple(sorted(live - _assigned_at_end(block, assigned_in[block.id])))
     machine.hoisted_defs = list(dict.fromkeys(reimport))
     if hoisted:
         machine.hoisted_defs += _take_defs(machine, hoisted)

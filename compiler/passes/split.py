@@ -301,15 +301,15 @@ class Lowerer(ExpressionLowering):
         return out
 
     def lower_del(self, node: cst.Del, line: int) -> None:
-        # `del x` of a local becomes `x = UNBOUND`: a deleted local must not be saved, and
-        # the frame only skips UNBOUND values.
+        # `del x` unbinds x: hoist's definite-assignment analysis must know, so that x is
+        # saved at a later await only if something bound it again.
         targets = node.target.elements if isinstance(node.target, cst.Tuple) else None
         items = [el.value for el in targets] if targets is not None else [node.target]
         for item in items:
-            if isinstance(item, cst.Name) and item.value in self.local_names:
-                self.emit(f"{item.value} = _rt.UNBOUND", line, writes={item.value})
-            else:
-                self.emit(f"del {self.code(item)}", line, self.reads_of(item))
+            names = {item.value} if isinstance(item, cst.Name) else set()
+            self.emit(f"del {self.code(item)}", line, self.reads_of(item), names)
+            if names:
+                self.block().ops[-1].deletes = frozenset(names)
 
     # -- compound statements ----------------------------------------------------------------
 

@@ -92,7 +92,7 @@ def _describe(term: object) -> str:
     if isinstance(term, Branch):
         return f"if {term.cond} -> s{term.if_true} else s{term.if_false}"
     if isinstance(term, Suspend):
-        live = ", ".join(term.live) or "-"
+        live = ", ".join(n + ("?" if n in term.maybe_unbound else "") for n in term.live) or "-"
         return f"suspend on {term.task} -> s{term.resume}  slots: {live}"
     if isinstance(term, Ret):
         return f"return {term.value}"

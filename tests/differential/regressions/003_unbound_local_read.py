@@ -1,4 +1,4 @@
-"""Compiler: reading a local that was never assigned gives the UNBOUND sentinel.
+"""Compiler (fixed): reading a local that was never assigned gave the UNBOUND sentinel.
 
 Found by the generated-program differential (`acc.append(u)` before any `u = ...`).
 Plain run of prog(0): UnboundLocalError "cannot access local variable 'x' where it is not
@@ -23,4 +23,3 @@ async def prog(ctx, n):
 
 
 DIFFERENTIAL_CASES = [("prog", 0, [])]
-XFAIL = "compiler: a read of an unassigned local yields UNBOUND instead of UnboundLocalError"
