@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import types
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, assume, find, given, settings
@@ -52,13 +55,13 @@ def skip_known_bugs(program: Program) -> None:
     assume(not any(pattern in program.source for pattern in KNOWN_BUGS))
 
 
-def reference(program: Program) -> tuple[Observed, dict[str, object]]:
+def reference(program: Program) -> tuple[Observed, dict[str, Callable[..., Any]]]:
     plain = plain_module(program.source)
     expected = run_plain(plain, program.orchestrator, program.input, program.events)
     return expected, activities_of(plain)
 
 
-def compile_or_fail(program: Program) -> object:
+def compile_or_fail(program: Program) -> types.ModuleType:
     from compiler import CompileError
 
     try:
@@ -70,19 +73,19 @@ def compile_or_fail(program: Program) -> object:
 def check_compiled_direct(program: Program) -> None:
     expected, activities = reference(program)
     module = compile_or_fail(program)
-    got = run_compiled_direct(module, program.orchestrator, program.input,  # type: ignore[arg-type]
-                              program.events, activities)  # type: ignore[arg-type]
+    got = run_compiled_direct(module, program.orchestrator, program.input, program.events,
+                              activities)
     assert got == expected
 
 
-def check_journaled(program: Program, crash_after: int | None) -> None:
+def check_journaled(program: Program, crash_after: int | None, every_time: bool = False) -> None:
+    """Crash after write `crash_after` (None: never), once or on every resume."""
     expected, activities = reference(program)
-    module = compile_or_fail(program)
-    mdef = machine_of(module, program.orchestrator)  # type: ignore[arg-type]
+    mdef = machine_of(compile_or_fail(program), program.orchestrator)
     with TemporaryDirectory() as store:
-        got, _ = run_journaled(mdef, program.input, program.events, activities,  # type: ignore[arg-type]
-                               Path(store), crash_after)
-    assert got == expected, f"crash after write {crash_after}"
+        got, _ = run_journaled(mdef, program.input, program.events, activities, Path(store),
+                               crash_after, every_time=every_time)
+    assert got == expected, f"crash after write {crash_after}{' every time' if every_time else ''}"
 
 
 # -- the plain half ----------------------------------------------------------------------
@@ -158,10 +161,12 @@ def test_compiled_machine_matches_plain_run(program: Program) -> None:
 
 @needs_executor
 @CI
-@given(programs(), st.one_of(st.none(), st.integers(1, 40)))
-def test_journaled_run_with_a_crash_matches_plain_run(program: Program, crash: int | None) -> None:
+@given(programs(), st.one_of(st.none(), st.integers(1, 40)), st.booleans())
+def test_journaled_run_with_crashes_matches_plain_run(
+    program: Program, crash: int | None, every_time: bool,
+) -> None:
     skip_known_bugs(program)
-    check_journaled(program, crash)
+    check_journaled(program, crash, every_time)
 
 
 @pytest.mark.soak
@@ -174,8 +179,8 @@ def test_soak_compiled_machine_matches_plain_run(program: Program) -> None:
 @pytest.mark.soak
 @needs_executor
 @SOAK
-@given(programs(max_statements=24), st.one_of(st.none(), st.integers(1, 80)))
-def test_soak_journaled_run_with_a_crash_matches_plain_run(
-    program: Program, crash: int | None,
+@given(programs(max_statements=24), st.one_of(st.none(), st.integers(1, 80)), st.booleans())
+def test_soak_journaled_run_with_crashes_matches_plain_run(
+    program: Program, crash: int | None, every_time: bool,
 ) -> None:
-    check_journaled(program, crash)
+    check_journaled(program, crash, every_time)

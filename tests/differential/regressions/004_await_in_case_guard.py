@@ -1,4 +1,4 @@
-"""Compiler: an await in a `case` guard is refused.
+"""Compiler (fixed): an await in a `case` guard was refused.
 
 Found by the generated-program differential. DESIGN.md promises `await` anywhere an
 expression may stand; the compiler answers "prog.py:L:C: error: await in a `case` guard is
@@ -23,4 +23,3 @@ async def prog(ctx, n):
 
 
 DIFFERENTIAL_CASES = [("prog", 1, []), ("prog", 2, [])]
-XFAIL = "compiler: await in a case guard is not supported"
