@@ -488,29 +488,57 @@ class Lowerer(ExpressionLowering):
                 self.finish_try_clause(fin, exit_b, self.line(h))
 
     def lower_match(self, node: cst.Match) -> None:
+        """Cases are tried in order by a `match` dispatch on the saved subject. A guard that
+        awaits cannot sit in that dispatch: its case matches the pattern alone, the guard
+        is lowered after it, and a false guard goes on to a second dispatch over the
+        remaining cases, as Python would go on to the next case."""
         line = self.line(node)
         subject = self.lin(node.subject)
         m = self.fresh("_m")
-        self.local_names.add(m)
         self.emit(f"{m} = {self.code(subject)}", line, self.reads_of(subject), {m})
         exit_b = self.new_block(None, "end match")
-        cases: list[Case] = []
-        bodies: list[tuple[cst.MatchCase, Block]] = []
-        irrefutable = False
+        groups: list[list[cst.MatchCase]] = [[]]
         for case in node.cases:
+            groups[-1].append(case)
             if case.guard is not None and self.awaits(case.guard):
-                raise self.error(case, "await in a `case` guard is not supported")
-            cb = self.new_block(self.line(case), "case")
-            test = self.code(case.pattern)
-            if case.guard is not None:
-                test += f" if {self.code(case.guard)}"
-            cases.append(Case(test, cb.id, frozenset(self.reads_of(case.pattern)
-                                                     | (self.reads_of(case.guard) if case.guard else set()))))
-            bodies.append((case, cb))
-            if case.guard is None and isinstance(case.pattern, cst.MatchAs) and case.pattern.pattern is None:
-                irrefutable = True
-        self.terminate(Switch("match", m, frozenset({m}), cases,
-                              None if irrefutable else exit_b.id, line))
+                groups.append([])
+        if not groups[-1]:
+            groups.pop()
+        bodies: list[tuple[cst.MatchCase, Block]] = []
+        guards: list[tuple[cst.MatchCase, Block, Block]] = []
+        dispatch = self.block()
+        for i, group in enumerate(groups):
+            nxt = self.new_block(self.line(groups[i + 1][0]), "match (next cases)") \
+                if i + 1 < len(groups) else exit_b
+            cases: list[Case] = []
+            irrefutable = False
+            for case in group:
+                cb = self.new_block(self.line(case), "case")
+                test = self.code(case.pattern)
+                reads_ = self.reads_of(case.pattern)
+                if case.guard is not None and self.awaits(case.guard):
+                    gb = self.new_block(self.line(case), "case guard")
+                    guards.append((case, gb, nxt))
+                    cases.append(Case(test, gb.id, frozenset(reads_)))
+                else:
+                    if case.guard is not None:
+                        test += f" if {self.code(case.guard)}"
+                        reads_ |= self.reads_of(case.guard)
+                    cases.append(Case(test, cb.id, frozenset(reads_)))
+                    irrefutable = irrefutable or (case.guard is None and isinstance(
+                        case.pattern, cst.MatchAs) and case.pattern.pattern is None)
+                bodies.append((case, cb))
+            self.start(dispatch)
+            self.terminate(Switch("match", m, frozenset({m}), cases,
+                                  None if irrefutable else nxt.id, line))
+            dispatch = nxt
+        body_of = {id(case): cb for case, cb in bodies}
+        for case, gb, nxt in guards:
+            self.start(gb)
+            assert case.guard is not None
+            test = self.lin(case.guard)
+            self.terminate(Branch(self.code(test), frozenset(self.reads_of(test)),
+                                  body_of[id(case)].id, nxt.id, self.line(case), "if"))
         for case, cb in bodies:
             self.start(cb)
             self.lower_body(case.body)

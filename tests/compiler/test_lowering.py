@@ -326,3 +326,21 @@ def test_elif_without_await_after_if_with_await() -> None:
         box[0] = 0
     return box
 '''), "orch", [0, 1, 5])
+
+
+def test_await_in_case_guards() -> None:
+    assert_same(case('''
+    v = await ctx.call_activity(echo, [n, n * 2])
+    match v:
+        case [0, _]:
+            r = "zero"
+        case [a, b] if await ctx.call_activity(double, a) > 4:
+            r = ["big", a, b]
+        case [a, _] if a == 2:
+            r = ["two", a]
+        case [a, b] if await ctx.call_activity(fail_on_3, b) > 104:
+            r = ["guard3", a, b]
+        case other:
+            r = ["other", other]
+    return r
+'''), "orch", [0, 1, 2, 3, 4, 5])
