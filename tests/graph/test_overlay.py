@@ -69,7 +69,7 @@ def test_a_waiting_instance_marks_its_step_and_leaves_the_rest_unrun() -> None:
     text = render(graph, "mermaid", progress)
     assert isinstance(text, str)
     assert "waiting here, ran 2×, 1 retry" in text
-    assert "title: monitor · instance m: Running, waiting at activity get_job_status" in text
+    assert 'title: "monitor · instance m: Running, waiting at activity get_job_status"' in text
 
 
 def test_a_failed_task_marks_its_step_failed() -> None:
@@ -221,7 +221,7 @@ def test_the_instance_names_the_orchestrator_when_the_file_has_several(
     argv = ["graph", str(path), "--instance", "fleet", "--store", str(tmp_path / "s")]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "title: provision_fleet · instance fleet: Completed" in out
+    assert 'title: "provision_fleet · instance fleet: Completed"' in out
     assert "sub_orchestration provision_device<br/>for each d in device_ids<br/>line 35<br/>done, ran 2×" in out
     assert main(["graph", f"{path}:provision_device", *argv[2:]]) == 2
     assert capsys.readouterr().err == ("error: instance fleet runs orchestrator 'provision_fleet', "

@@ -25,7 +25,9 @@ MERMAID_LINE = [
     re.compile(r"    n_\w+(\(\[\"[^\"]*\"\]\)|\{\"[^\"]*\"\}|\[\"[^\"]*\"\]|\[\[\"[^\"]*\"\]\]"
                r"|\{\{\"[^\"]*\"\}\}|\(\(\"[^\"]*\"\)\))"),
     re.compile(r"    n_\w+ (-->|==>|-\.->)(\|[^|\"]+\|)? n_\w+"),
-    re.compile(r"    classDef k_\w+ fill:#[0-9a-f]{6},stroke:#[0-9a-f]{6},color:#[0-9a-f]{6}"),
+    re.compile(r"    classDef k_\w+ fill:#[0-9a-f]{6},stroke:#[0-9a-f]{6},color:#[0-9a-f]{6}"
+               r"(,stroke-width:\dpx)?"),
+    re.compile(r"    style n_\w+ stroke-dasharray:5 5"),
     re.compile(r"    class n_\w+(,n_\w+)* k_\w+"),
     re.compile(r"    linkStyle \d+(,\d+)* stroke:#[0-9a-f]{6}(,color:#[0-9a-f]{6})?"),
 ]

@@ -6,6 +6,7 @@ quoted and its `"`, `<`, `>`, `&`, `#` and `|` written as mermaid entity codes.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import networkx as nx
@@ -95,12 +96,16 @@ def _arrow(data: dict[str, Any]) -> str:
 def _class_lines(graph: nx.DiGraph, states: dict[str, NodeState] | None) -> list[str]:
     fills = STATE_FILL if states is not None else NODE_FILL
     out = [f"    classDef k_{name} fill:{f.fill},stroke:{f.stroke},color:{f.text}"
+           + (",stroke-width:3px" if name in ("waiting", "failed") else "")
            for name, f in fills.items()]
     members: dict[str, list[str]] = {}
     for node, data in _nodes(graph):
         name = states[node].state if states is not None else family(data["kind"])
         members.setdefault(name, []).append(node_id(node))
     out += [f"    class {','.join(ids)} k_{name}" for name, ids in members.items()]
+    # one task per item: dashed, as in the DOT drawing
+    out += [f"    style {node_id(node)} stroke-dasharray:5 5"
+            for node, data in _nodes(graph) if data.get("many")]
     return out
 
 
@@ -108,5 +113,6 @@ def _title(graph: nx.DiGraph, progress: Progress) -> str:
     where = ""
     if progress.waiting is not None and progress.waiting in graph:
         where = f", waiting at {graph.nodes[progress.waiting]['label']}"
-    return escape(f"{graph.graph.get('name', '')} · instance {progress.instance_id}: "
-                  f"{progress.status}{where}")
+    # front matter is YAML: a JSON string is a valid YAML scalar whatever the text holds
+    return json.dumps(f"{graph.graph.get('name', '')} · instance {progress.instance_id}: "
+                      f"{progress.status}{where}", ensure_ascii=False)
