@@ -536,8 +536,8 @@ class Lowerer(ExpressionLowering):
         for case, gb, nxt in guards:
             self.start(gb)
             assert case.guard is not None
-            test = self.lin(case.guard)
-            self.terminate(Branch(self.code(test), frozenset(self.reads_of(test)),
+            guard = self.lin(case.guard)
+            self.terminate(Branch(self.code(guard), frozenset(self.reads_of(guard)),
                                   body_of[id(case)].id, nxt.id, self.line(case), "if"))
         for case, cb in bodies:
             self.start(cb)
