@@ -131,7 +131,7 @@ def test_cli_draws_an_instance_and_refuses_a_wrong_one(
     assert main(["graph", spec, "--instance", "waits", "--store", str(store), "-f", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     event = next(n for n in doc["nodes"] if n["kind"] == "event")
-    assert doc["instance"] == {"id": "waits", "status": "Running", "waiting": event["id"],
+    assert doc["instance"] == {"id": "waits", "status": "Running", "waiting": event["id"], "generation": 0,
                                "name": "orch"}
     assert event["progress"] == {"state": WAITING, "count": 1, "retries": 0}
 
@@ -241,3 +241,15 @@ def test_a_race_shows_which_branch_ended_while_the_join_waits() -> None:
     fired = from_records("o", [*started, ("checkpoint", checkpoint), ("timer", {"task": 1})])
     states = node_states(graph, fired)
     assert (states["t1_0"].state, states["t1_1"].state) == (DONE, WAITING)
+
+
+def test_an_eternal_instance_is_drawn_at_its_latest_generation(tmp_path: Path) -> None:
+    mdef, path = machine_def((EXAMPLES / "eternal.py").read_text(), "periodic_cleanup", tmp_path)
+    state = {"round": 0, "rounds": 3, "interval_seconds": 5}
+    assert run_inline(mdef, state, store=tmp_path / "s", instance_id="e").status == "Completed"
+    progress = from_store(tmp_path / "s", "e")
+    assert (progress.generation, progress.status) == (2, "Completed")
+    graph = file_graph(path, "periodic_cleanup")
+    assert progress.headline(graph) == "periodic_cleanup · instance e (generation 2): Completed"
+    assert {n: s.state for n, s in node_states(graph, progress).items()} == {
+        "s0": DONE, "s1": DONE, "s2": DONE, "end": DONE}

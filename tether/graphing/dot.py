@@ -91,13 +91,7 @@ def _edge_attrs(data: dict[str, Any]) -> str:
 
 
 def _title(graph: nx.DiGraph, progress: Progress | None) -> str:
-    name = str(graph.graph.get("name", ""))
-    if progress is None:
-        return name
-    where = ""
-    if progress.waiting is not None and progress.waiting in graph:
-        where = f", waiting at {graph.nodes[progress.waiting]['label']}"
-    return f"{name} · instance {progress.instance_id}: {progress.status}{where}"
+    return progress.headline(graph) if progress is not None else str(graph.graph.get("name", ""))
 
 
 def run_dot(text: str, fmt: str) -> bytes:

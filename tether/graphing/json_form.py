@@ -32,6 +32,7 @@ def document(graph: nx.DiGraph, states: dict[str, NodeState] | None,
                                 "retries": state.retries}
     if progress is not None:
         doc["instance"] = {"id": progress.instance_id, "status": progress.status,
+                           "generation": progress.generation,
                            "waiting": progress.waiting, "name": progress.name}
     return doc
 

@@ -110,9 +110,5 @@ def _class_lines(graph: nx.DiGraph, states: dict[str, NodeState] | None) -> list
 
 
 def _title(graph: nx.DiGraph, progress: Progress) -> str:
-    where = ""
-    if progress.waiting is not None and progress.waiting in graph:
-        where = f", waiting at {graph.nodes[progress.waiting]['label']}"
     # front matter is YAML: a JSON string is a valid YAML scalar whatever the text holds
-    return json.dumps(f"{graph.graph.get('name', '')} · instance {progress.instance_id}: "
-                      f"{progress.status}{where}", ensure_ascii=False)
+    return json.dumps(progress.headline(graph), ensure_ascii=False)

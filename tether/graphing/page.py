@@ -46,7 +46,7 @@ def render(graph: nx.DiGraph, states: dict[str, NodeState] | None, progress: Pro
         rows.append({"id": node, "label": data["label"], "lines": lines, "progress": shown})
     title = f"{graph.graph.get('name', '')} ({graph.graph.get('path', '')})"
     if progress is not None:
-        title = f"{graph.graph.get('name', '')}: instance {progress.instance_id}, {progress.status}"
+        title = progress.headline(graph)
     legend = [(STATE_WORD[k], v) for k, v in STATE_FILL.items()] if states is not None else []
     page: str = PAGE.render(title=title, svg=svg, rows=rows, legend=legend)
     return page

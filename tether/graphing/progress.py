@@ -37,6 +37,16 @@ class Progress:
     # tasks that ended, by (kind, name): how a fan-out node counts its branches
     tasks_done: Mapping[tuple[str, str | None], int] = field(default_factory=dict)
     tasks_failed: Mapping[tuple[str, str | None], int] = field(default_factory=dict)
+    generation: int = 0  # continue_as_new starts a fresh journal: this is the latest one
+
+    def headline(self, graph: nx.DiGraph) -> str:
+        """`name · instance ID: Status, waiting at STEP` (and the generation, if any)."""
+        where = ""
+        if self.waiting is not None and self.waiting in graph:
+            where = f", waiting at {graph.nodes[self.waiting]['label']}"
+        generation = f" (generation {self.generation})" if self.generation else ""
+        return (f"{graph.graph.get('name', '')} · instance {self.instance_id}{generation}: "
+                f"{self.status}{where}")
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,11 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
     task_of: dict[int, tuple[str, str | None]] = {}
     done: Counter[tuple[str, str | None]] = Counter()
     broken: Counter[tuple[str, str | None]] = Counter()
-    status, at, name, graph_hash = "Pending", "s0", None, None
+    status, at, name, graph_hash, generation = "Pending", "s0", None, None, 0
     for kind, data in records:
         if kind == "created":
             name, graph_hash = data.get("name"), data.get("graph_hash")
+            generation = int(data.get("generation") or 0)
             visits["s0"] = 1
         elif kind == "checkpoint":
             at = f"s{data['step']}"
@@ -86,7 +97,8 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
     elif status == "Completed":
         visits["end"] = 1
     return Progress(instance_id, status, dict(visits), None if ended else at,
-                    frozenset(failed), dict(retries), name, graph_hash, dict(done), dict(broken))
+                    frozenset(failed), dict(retries), name, graph_hash, dict(done), dict(broken),
+                    generation)
 
 
 def from_store(store: Path, instance_id: str) -> Progress:
