@@ -67,3 +67,7 @@ def console_main() -> None:
     except BrokenPipeError:
         code = ExitCode.OK
     raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    console_main()

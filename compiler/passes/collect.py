@@ -9,6 +9,7 @@ an `await` inside a nested function, a decorator other than `@orchestrator`.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import libcst as cst
@@ -23,11 +24,18 @@ DECORATOR_NAMES = {"orchestrator"}
 
 def run(unit: Unit) -> Unit:
     try:
+        # CPython's own parser first: its messages ("'(' was never closed") and positions
+        # are the ones users know
+        tree = ast.parse(unit.source, unit.path)
+    except SyntaxError as exc:
+        raise CompileError(unit.path, exc.lineno or 1, exc.offset or 1,
+                           f"syntax error: {exc.msg}") from None
+    try:
         module = cst.parse_module(unit.source)
     except cst.ParserSyntaxError as exc:
         raise CompileError(unit.path, exc.raw_line, exc.raw_column + 1,
                            f"syntax error: {exc.message}") from None
-    positions = build_positions(module, unit.source)
+    positions = build_positions(module, tree)
     if not any(name in unit.source for name in DECORATOR_NAMES):
         unit.module = module
         unit.positions = positions

@@ -137,5 +137,6 @@ class Positions:
                 self._suite(case.body, ac.body)
 
 
-def build(module: cst.Module, source: str) -> Positions:
-    return Positions(module, ast.parse(source))
+def build(module: cst.Module, tree: ast.Module) -> Positions:
+    """Positions of `module`'s statements, from `tree`, the `ast` of the same source."""
+    return Positions(module, tree)
