@@ -27,7 +27,7 @@ def test_every_example_orchestrator_has_a_current_picture(machine: MachineIR) ->
     assert f"{machine.reg_name}.svg" in (DOCS / "README.md").read_text()
 
 
-def test_the_readme_section_shows_an_example_graph() -> None:
-    section = (DOCS / "README-section.md").read_text()
+def test_the_readme_shows_an_example_graph() -> None:
+    section = (ROOT / "README.md").read_text()
     pictures = re.findall(r"!\[[^\]]+\]\((docs/graphs/[\w-]+\.svg)\)", section)
     assert pictures and all((ROOT / p).is_file() for p in pictures)
