@@ -26,11 +26,12 @@ from tether.errors import UsageError
 class Loaded:
     path: Path
     module: types.ModuleType
+    names: frozenset[str]  # the orchestrators this load registered
 
     def orchestrators(self) -> dict[str, MachineDef]:
         """Every compiled orchestrator this load registered, by name."""
         return {name: d.machine for name, d in REGISTRY.orchestrators.items()
-                if isinstance(d.machine, MachineDef)}
+                if name in self.names and isinstance(d.machine, MachineDef)}
 
     def machine(self, name: str) -> MachineDef:
         found = self.orchestrators()
@@ -73,9 +74,16 @@ def load(src: str) -> Loaded:
         sys.path.insert(0, folder)
     compiled = compiler.compile_file(path)
     name = _module_name(path)
+    before = _machines()
     module = compiler.exec_module(compiled, name)
     _compile_imported(module)
-    return Loaded(path, module)
+    after = _machines()
+    return Loaded(path, module, frozenset(n for n, m in after.items() if before.get(n) is not m))
+
+
+def _machines() -> dict[str, object]:
+    return {name: d.machine for name, d in REGISTRY.orchestrators.items()
+            if d.machine is not None}
 
 
 def _module_name(path: Path) -> str:
