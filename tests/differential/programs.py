@@ -337,8 +337,7 @@ class _Writer:
         self.emit(indent + 1, "case 0:")
         self.block(sc, indent + 2)
         if self.pick(2):
-            # no await in a guard: the compiler refuses it (regressions/004)
-            self.emit(indent + 1, f"case 1 if {self.cond(sc, 0)}:")
+            self.emit(indent + 1, f"case 1 if {self.cond(sc)}:")
             self.block(sc, indent + 2)
         self.emit(indent + 1, "case _:")
         self.block(sc, indent + 2)

@@ -47,7 +47,7 @@ needs_executor = pytest.mark.skipif(
 # programs showing the pattern (the soak profile does not). Delete a line with its fix.
 KNOWN_BUGS = {
     "range(0)]": "runtime: when_all of no tasks (regressions/002)",
-    "acc.append(u)": "compiler: reading an unassigned local (regressions/003)",
+    "ctx.continue_as_new": "runtime: child ids reused across generations (regressions/005)",
 }
 
 
@@ -136,6 +136,7 @@ CONSTRUCTS = {
     "retry policy": lambda s: "retry=RetryPolicy" in s,
     "custom status": lambda s: "set_custom_status" in s,
     "new_uuid": lambda s: "new_uuid()" in s,
+    "await in a case guard": lambda s: re.search(r"case 1 if .*await", s) is not None,
     "continue_as_new": lambda s: "continue_as_new(n + 1)" in s,
 }
 
