@@ -268,7 +268,9 @@ class _Writer:
     def while_stmt(self, sc: Scope, indent: int) -> None:
         var = self.name("w")
         self.emit(indent, f"{var} = 0")
-        more = f" and {self.cond(sc)}" if self.pick(2) else ""
+        more = ""
+        if self.pick(2):
+            more = f" and await {self.call(sc, 1)} != {self.draw(st.integers(0, 9))}"
         self.emit(indent, f"while {var} < {self.draw(st.integers(1, 3))}{more}:")
         self.emit(indent + 1, f"{var} += 1")  # first, so `continue` cannot loop forever
         self.block(replace(sc, ints=(*sc.ints, var), loops=sc.loops + 1), indent + 1)
