@@ -31,6 +31,7 @@ class Code:
     exits: tuple[int, ...] = ()
     returns: bool = False
     deletes: frozenset[str] = frozenset()  # `del x`: x is unbound afterwards
+    raises: bool = False  # the text holds a `raise` statement (for graphs' exception paths)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Branch:
     if_false: int
     line: int | None
     label: str = "if"
+    header: str | None = None  # the construct's header as written (`for city in cities`)
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Switch:
     cases: list[Case]
     default: int | None
     line: int | None
+    header: str | None = None  # `match v` as written
 
 
 @dataclass

@@ -6,6 +6,7 @@ lowering of jumps and of expressions on top of this builder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,10 @@ from compiler.passes.names import (
     reads,
 )
 from compiler.passes.positions import Positions
+
+# A `raise` statement at the start of a line of emitted code (strings and comments aside,
+# code text never starts a line with the word otherwise).
+RAISE_STATEMENT = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
 def S(state: int) -> str:
@@ -177,7 +182,8 @@ class BlockBuilder:
             self.start(nxt)
             block = nxt
         block.ops.append(Code(text, line, frozenset(reads_) & self.local_names,
-                              frozenset(writes), tuple(exits), returns))
+                              frozenset(writes), tuple(exits), returns,
+                              raises=RAISE_STATEMENT.search(text) is not None))
 
     def terminate(self, term: Goto | Branch | Suspend | Ret | Raise | Switch | FinallyEnd) -> None:
         block = self.block()

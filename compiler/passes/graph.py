@@ -129,13 +129,13 @@ def _branch(walk: _Walk, block: Block) -> tuple[str, str] | None:
     term = block.term
     if isinstance(term, Branch):
         if term.label == "for":
-            return "for", _header(walk, term.line, "for") or f"for {term.cond}"
+            return "for", term.header or _header(walk, term.line, "for") or f"for {term.cond}"
         if term.label in ("and", "or"):
             return term.label, term.cond
         return term.label, f"{term.label} {term.cond}"
     if isinstance(term, Switch):
         if term.kind == "match":
-            return "match", _header(walk, term.line, "match") or f"match {term.subject}"
+            return "match", term.header or _header(walk, term.line, "match") or f"match {term.subject}"
         return "except", "except"
     if isinstance(term, FinallyEnd):
         return "finally", "end of finally"
@@ -221,7 +221,7 @@ def _side_exits(block: Block) -> list[tuple[Any, str, str]]:
         out.extend((t, "next", "") for t in op.exits)
         if op.returns:
             out.append(("end", "return", ""))
-        if RAISE.search(op.text):
+        if op.raises:
             out.append((block.handler if block.handler is not None else "fail", "raise", "raise"))
     # a block of no code (an await being scheduled) raises nothing a reader should see
     if block.handler is not None and block.ops:

@@ -371,8 +371,9 @@ class Lowerer(ExpressionLowering):
         exit_b = self.new_block(None, "end for")
         body_b = self.new_block(line, "for body")
         else_b = self.new_block(None, "for else") if node.orelse is not None else exit_b
+        header = f"for {self.code(node.target)} in {self.code(node.iter)}"
         self.terminate(Branch(f"{idx} < len({seq})", frozenset({seq, idx}), body_b.id,
-                              else_b.id, line, "for"))
+                              else_b.id, line, "for", header))
         self.start(body_b)
         target = self.code(node.target)
         self.emit(f"{target} = {seq}[{idx}]\n{idx} += 1", line,
@@ -530,7 +531,8 @@ class Lowerer(ExpressionLowering):
                 bodies.append((case, cb))
             self.start(dispatch)
             self.terminate(Switch("match", m, frozenset({m}), cases,
-                                  None if irrefutable else nxt.id, line))
+                                  None if irrefutable else nxt.id, line,
+                                  f"match {self.code(node.subject)}"))
             dispatch = nxt
         body_of = {id(case): cb for case, cb in bodies}
         for case, gb, nxt in guards:
