@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +57,6 @@ SCHEDULING = {
     "wait_for_external_event": "event",
 }
 JOINS = ("when_all", "when_any")
-RAISE = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
 def run(unit: Unit) -> Unit:
