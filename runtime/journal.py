@@ -197,7 +197,7 @@ def recover(folder: Path) -> tuple[Opened, int, int]:
     """Read a journal without changing it: (what was found, end of the good part, file size)."""
     path = folder / JOURNAL
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
     except FileNotFoundError:
         raise JournalError(f"{folder.name}: no journal") from None
     with fh:
