@@ -166,6 +166,22 @@ def block_successors(block: Block) -> list[tuple[int, str]]:
     return out
 
 
+def reachable(blocks: dict[int, Block]) -> set[int]:
+    """Blocks reachable from the entry (0) by normal edges or as a handler."""
+    seen: set[int] = set()
+    stack = [0]
+    while stack:
+        bid = stack.pop()
+        if bid in seen or bid not in blocks:
+            continue
+        seen.add(bid)
+        block = blocks[bid]
+        stack.extend(t for t, _ in block_successors(block))
+        if block.handler is not None:
+            stack.append(block.handler)
+    return seen
+
+
 @dataclass
 class MachineIR:
     """One orchestrator, lowered."""

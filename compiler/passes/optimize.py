@@ -22,6 +22,7 @@ from compiler.ir import (
     Switch,
     Unit,
     block_successors,
+    reachable,
 )
 
 _STATE = re.compile("\x00(\\d+)\x00")
@@ -44,14 +45,7 @@ def _edges(block: Block) -> list[int]:
 
 
 def _prune(machine: MachineIR) -> None:
-    seen: set[int] = set()
-    stack = [0]
-    while stack:
-        bid = stack.pop()
-        if bid in seen:
-            continue
-        seen.add(bid)
-        stack.extend(_edges(machine.blocks[bid]))
+    seen = reachable(machine.blocks)
     machine.blocks = {b: blk for b, blk in machine.blocks.items() if b in seen}
 
 

@@ -348,8 +348,13 @@ class Lowerer(ExpressionLowering):
         else:
             self.terminate(Branch(cond, frozenset(self.reads_of(test)), body_b.id, else_b.id,
                                   line, "while"))
-        self.loops.append(Loop(exit_b.id, head.id, len(self.fins)))
         self.start(body_b)
+        self.loop_rest(node, head, else_b, exit_b)
+
+    def loop_rest(self, node: cst.While | cst.For, head: Block, else_b: Block,
+                  exit_b: Block) -> None:
+        """A loop's body (in the current block) looping back to `head`, then its `else`."""
+        self.loops.append(Loop(exit_b.id, head.id, len(self.fins)))
         self.lower_body(node.body)
         if self.cur is not None:
             self.goto(head.id, "loop")
@@ -379,17 +384,7 @@ class Lowerer(ExpressionLowering):
         self.emit(f"{target} = {seq}[{idx}]\n{idx} += 1", line,
                   {seq, idx} | self.reads_of_target_expr(node.target),
                   target_names(node.target) | {idx})
-        self.loops.append(Loop(exit_b.id, head.id, len(self.fins)))
-        self.lower_body(node.body)
-        if self.cur is not None:
-            self.goto(head.id, "loop")
-        self.loops.pop()
-        if node.orelse is not None:
-            self.start(else_b)
-            self.lower_body(node.orelse.body)
-            if self.cur is not None:
-                self.goto(exit_b.id)
-        self.start(exit_b)
+        self.loop_rest(node, head, else_b, exit_b)
 
     def reads_of_target_expr(self, target: cst.BaseExpression) -> set[str]:
         if isinstance(target, cst.Name):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from compiler.errors import InternalCompilerError
-from compiler.ir import MachineIR, Suspend, Unit, block_successors
+from compiler.ir import MachineIR, Suspend, Unit, block_successors, reachable
 
 _STATE = re.compile("\x00(\\d+)\x00")
 
@@ -44,17 +44,7 @@ def check(machine: MachineIR, after: str) -> None:
             for m in _STATE.finditer(op.text):
                 if int(m.group(1)) not in blocks:
                     raise fail(f"block {bid} code names missing state {m.group(1)}")
-    seen: set[int] = set()
-    stack = [0]
-    while stack:
-        bid = stack.pop()
-        if bid in seen:
-            continue
-        seen.add(bid)
-        block = blocks[bid]
-        stack.extend(t for t, _ in block_successors(block))
-        if block.handler is not None:
-            stack.append(block.handler)
+    seen = reachable(blocks)
     missing = sorted(set(blocks) - seen)
     if missing:
         raise fail(f"blocks {missing} are unreachable")
