@@ -302,9 +302,15 @@ class Engine:
             try:
                 batch.append(self.done.get_nowait())
             except queue.Empty:
-                break
+                if not self.clock.virtual or len(batch) >= self.inflight:
+                    break
+                # Virtual time: everything in flight finishes "at once", as activities do
+                # in runtime.direct, so the batch (and its journal order) is not a race.
+                batch.append(self.done.get())
         self.inflight -= len(batch)
+        batch.sort(key=lambda d: (d.instance, d.task))
         records: dict[str, list[Record]] = {}
+        ties: dict[str, int] = {}
         for d in batch:
             inst = self.instances.get(d.instance)
             if inst is None or inst.ended or inst.generation != d.generation:
@@ -312,12 +318,18 @@ class Engine:
             t = inst.table.tasks.get(d.task)
             if t is None or t.done or t.attempt != d.attempt:
                 continue
-            records.setdefault(inst.id, []).append(self._outcome_record(inst, t, d.value, d.error))
+            tie = ties.setdefault(inst.id, inst.journal.next_seq if inst.journal else 0)
+            records.setdefault(inst.id, []).append(
+                self._outcome_record(inst, t, d.value, d.error, tie))
         self._commit(records)
         return True
 
     def _outcome_record(self, inst: Instance, t: TaskState, value: Any,
-                        error: TaskFailedError | None) -> Record:
+                        error: TaskFailedError | None, tie: int | None = None) -> Record:
+        """A `result`, or a `retry` when the policy allows another attempt. Results that
+        arrived together share `tie` (the seq of the first): `when_any` treats them as
+        completed by one event, and the lowest index wins."""
+        extra = {} if tie is None else {"tie": tie}
         if error is not None and t.retry is not None and t.attempt < t.retry.max_attempts:
             now = self._now(inst)
             fire_at = now + t.retry.delay_before(t.attempt + 1)
@@ -327,8 +339,8 @@ class Engine:
                 return self._append(inst, "retry", {"task": t.id, "attempt": t.attempt + 1,
                                                     "fire_at": iso(fire_at), "error": error_json(error)})
         if error is not None:
-            return self._append(inst, "result", {"task": t.id, "error": error_json(error)})
-        return self._append(inst, "result", {"task": t.id, "value": value})
+            return self._append(inst, "result", {"task": t.id, "error": error_json(error), **extra})
+        return self._append(inst, "result", {"task": t.id, "value": value, **extra})
 
     def _commit(self, records: dict[str, list[Record]]) -> None:
         """fsync the touched journals once, then apply and advance (group commit)."""
@@ -516,13 +528,13 @@ class Engine:
         data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
                 "source": mdef.source, "parent": {"id": parent.id, "task": t.id},
                 "attempt": t.attempt, "generation": 0, "start": iso(parent.now)}
-        if not self.store.create(child_id, iso(parent.now), data):
-            if self._stale_attempt(child_id, t.attempt):
-                lock = self.store.lock(child_id, blocking=True)
-                if lock is not None:
-                    self.store.purge(child_id)
-                    lock.release()
-                self.store.create(child_id, iso(parent.now), data)
+        if not self.store.create(child_id, iso(parent.now), data) and self._stale_attempt(
+                child_id, t.attempt):
+            lock = self.store.lock(child_id, blocking=True)
+            if lock is not None:
+                self.store.purge(child_id)
+                lock.release()
+            self.store.create(child_id, iso(parent.now), data)
         if child_id not in self.instances:
             try:
                 self.adopt(child_id)

@@ -159,7 +159,8 @@ class Instance:
         task = self.table.tasks.get(d["task"]) if "task" in d else None
         if kind == "result":
             if task is not None and not task.done:
-                complete(task, rec.seq, rec.ts, value=d.get("value"), error=d.get("error"))
+                complete(task, d.get("tie", rec.seq), rec.ts, value=d.get("value"),
+                         error=d.get("error"))
         elif kind == "retry":
             if task is not None and not task.done:
                 task.attempt, task.fire_at, task.started = d["attempt"], d["fire_at"], False
