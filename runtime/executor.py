@@ -160,6 +160,22 @@ class Engine:
             self.advance(inst)
         return inst
 
+    def adopt_passive(self, instance_id: str) -> Instance | None:
+        """Lock and load an instance to journal control messages, without running steps
+        (the client uses this when no worker holds the instance)."""
+        lock = self.store.lock(instance_id, blocking=False)
+        if lock is None:
+            return None
+        try:
+            inst = Instance.restore(instance_id, Journal.open(self.store.folder(instance_id)), None)
+        except BaseException:
+            lock.release()
+            raise
+        inst.passive = True
+        self.instances[instance_id] = inst
+        self.locks[instance_id] = lock
+        return inst
+
     def release(self, instance_id: str) -> None:
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.journal is not None:
@@ -196,6 +212,8 @@ class Engine:
 
     def advance(self, inst: Instance) -> None:
         """Run steps while the awaited task is complete; checkpoint when it blocks."""
+        if inst.passive:
+            return
         while inst.ready():
             if inst.awaiting is None:
                 inst.status = "Running"
@@ -253,7 +271,7 @@ class Engine:
         self._start_pending(inst)
 
     def _start_pending(self, inst: Instance) -> None:
-        if not inst.checkpointed:
+        if not inst.checkpointed or inst.passive:
             return
         for t in list(inst.table.tasks.values()):
             if t.done or t.started:

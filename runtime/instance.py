@@ -58,6 +58,7 @@ class Instance:
     last_update: str = ""
     step_label: str | None = None
     checkpointed: bool = False
+    passive: bool = False  # loaded only to journal control messages (no machine)
     unsaved_step: bool = False  # stepped since the last checkpoint
     pending_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # inbox
 

@@ -1,0 +1,143 @@
+"""`Client(store)`: start, inspect and manage instances of a store.
+
+The client never appends to a running instance's journal: it drops messages into the
+instance's inbox (atomic renames) for whoever holds the instance's lock. When nobody
+does, it takes the lock itself and journals control messages at once, so `terminate`
+works without a worker running.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runtime.clock import Clock, iso, parse_iso
+from runtime.context import boundary
+from runtime.executor import Engine, create_instance, read_status
+from runtime.instance import FINAL
+from runtime.journal import iter_records
+from runtime.machine import MachineDef
+from runtime.store import Store, validate_id
+
+ENDED = set(FINAL.values())
+
+
+class UnknownInstance(LookupError):
+    pass
+
+
+class Client:
+    def __init__(self, store: Path | str) -> None:
+        self.store = Store(store)
+
+    def start(self, mdef: MachineDef, input: Any = None, *, instance_id: str | None = None) -> str:
+        """Create an instance (Pending until a worker runs it); returns its id."""
+        instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        data = boundary(input, f"input of orchestrator {mdef.name}")
+        if not create_instance(self.store, mdef, data, instance_id, iso(Clock().now())):
+            raise ValueError(f"instance {instance_id} already exists")
+        return instance_id
+
+    def status(self, instance_id: str, *, history: bool = False) -> dict[str, Any]:
+        """The status document, with Durable Functions' field names."""
+        doc = read_status(self.store, validate_id(instance_id))
+        if doc is None:
+            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
+        out = {k: doc[k] for k in ("name", "instanceId", "runtimeStatus", "input", "output",
+                                   "customStatus", "createdTime", "lastUpdatedTime")}
+        if doc.get("error"):
+            out["output"] = f"{doc['error']['type']}: {doc['error']['message']}"
+        if history:
+            out["historyEvents"] = self.history(instance_id)
+        return out
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """Every record: kind, timestamp, data (checkpoints show the frame's variables)."""
+        self._known(instance_id)
+        return [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
+                for r in iter_records(self.store.folder(instance_id))]
+
+    def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            doc = self.status(instance_id)
+            if doc["runtimeStatus"] in ENDED:
+                return doc
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"instance {instance_id} still {doc['runtimeStatus']}")
+            time.sleep(0.02)
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        self._known(instance_id)
+        body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
+        self.store.post(instance_id, body)
+        self._apply_if_idle(instance_id)
+
+    def terminate(self, instance_id: str, reason: Any = None) -> None:
+        self._control(instance_id, "terminate", reason)
+
+    def suspend(self, instance_id: str, reason: Any = None) -> None:
+        self._control(instance_id, "suspend", reason)
+
+    def resume(self, instance_id: str, reason: Any = None) -> None:
+        self._control(instance_id, "resume", reason)
+
+    def _control(self, instance_id: str, kind: str, reason: Any) -> None:
+        self._known(instance_id)
+        self.store.post(instance_id, {"type": kind, "reason": reason})
+        self._apply_if_idle(instance_id)
+
+    def _apply_if_idle(self, instance_id: str) -> None:
+        """No worker holds the instance: journal its control messages now (no steps run)."""
+        engine = Engine(self.store, machines=lambda name: None)
+        lock = self.store.lock(instance_id, blocking=False)
+        if lock is None:
+            return
+        lock.release()
+        try:
+            engine.adopt_passive(instance_id)
+            engine.poll_inboxes()
+        finally:
+            engine.close()
+
+    def purge(self, instance_id: str) -> None:
+        """Delete an ended instance and its history."""
+        doc = self.status(instance_id)
+        if doc["runtimeStatus"] not in ENDED:
+            raise ValueError(f"instance {instance_id} is {doc['runtimeStatus']}; "
+                             "terminate it before purging")
+        lock = self.store.lock(instance_id, blocking=True)
+        if lock is not None:
+            self.store.purge(instance_id)
+            lock.release()
+
+    def purge_where(self, *, status: set[str] | None = None,
+                    before: datetime | None = None) -> list[str]:
+        """Purge ended instances by status and last update; returns the ids purged."""
+        gone = []
+        for doc in self.list(status=status or ENDED, before=before):
+            if doc["runtimeStatus"] in ENDED:
+                self.purge(doc["instanceId"])
+                gone.append(doc["instanceId"])
+        return gone
+
+    def list(self, *, status: set[str] | None = None, before: datetime | None = None,
+             after: datetime | None = None) -> list[dict[str, Any]]:
+        """Status documents, filtered by runtime status and created time."""
+        out = []
+        for instance_id in self.store.ids():
+            doc = read_status(self.store, instance_id)
+            if doc is None or (status and doc["runtimeStatus"] not in status):
+                continue
+            created = parse_iso(doc["createdTime"])
+            if (before and created >= before) or (after and created < after):
+                continue
+            out.append(self.status(instance_id))
+        return out
+
+    def _known(self, instance_id: str) -> None:
+        if not self.store.exists(validate_id(instance_id)):
+            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
