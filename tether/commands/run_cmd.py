@@ -1,52 +1,111 @@
-"""`tether run SRC:ORCH [--input JSON] [--store DIR] [--id ID]`: start an instance (or
-resume it, when the id exists) and work it to the end in this process."""
+"""`tether run/start/worker/status/history/list/raise-event/terminate/suspend/resume/purge`.
+
+The store is `--store`, else `TETHER_STORE`, else `.tether/`. Instance ids are checked
+before the disk is touched. Results go to stdout as JSON; errors are one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tether.errors import ExitCode, UsageError
 
+STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended")
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "run", help="start an instance and work it to the end in-process",
-        description="Start an instance of SRC:ORCH and work it to the end in this process; "
-        "print its output as JSON. With the --id of an existing instance, continue it from "
-        "its last checkpoint instead (after a crash, say).")
-    p.add_argument("target", metavar="SRC:ORCH", help="a Python file or module, and the orchestrator")
-    p.add_argument("--input", default=None, metavar="JSON", help="the orchestration input (JSON)")
-    add_store_argument(p)
-    p.add_argument("--id", default=None, metavar="ID", help="the instance id (default: a new one)")
+    p = sub.add_parser("run", help="start an instance and work it to the end in-process")
+    p.add_argument("spec", metavar="SRC:ORCH")
+    _input(p)
+    _store(p)
+    p.add_argument("--id", dest="instance_id", metavar="ID", help="instance id (rerun to resume)")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("start", help="create an instance; print its id")
+    p.add_argument("spec", metavar="SRC:ORCH")
+    _input(p)
+    _store(p)
+    p.add_argument("--id", dest="instance_id", metavar="ID")
+    p.set_defaults(func=cmd_start)
 
-def add_store_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=None, metavar="DIR",
-                   help="the store directory (default: $TETHER_STORE, else .tether/)")
+    p = sub.add_parser("worker", help="serve every instance of the store until stopped")
+    p.add_argument("src", metavar="SRC")
+    _store(p)
+    p.add_argument("--concurrency", type=int, default=16, help="activities at once (default 16)")
+    p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run")
+    p.set_defaults(func=cmd_worker)
+
+    for name, func, text in (("status", cmd_status, "an instance's status document"),
+                             ("history", cmd_history, "every event, with the frame at each checkpoint")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("instance_id", metavar="ID")
+        _store(p)
+        if name == "status":
+            p.add_argument("--history", action="store_true", help="include historyEvents")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("list", help="status documents of the store's instances")
+    _store(p)
+    _filters(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("raise-event", help="send an external event to an instance")
+    p.add_argument("instance_id", metavar="ID")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--data", default="null", metavar="JSON")
+    _store(p)
+    p.set_defaults(func=cmd_raise_event)
+
+    for name in ("terminate", "suspend", "resume"):
+        p = sub.add_parser(name, help=f"{name} an instance")
+        p.add_argument("instance_id", metavar="ID")
+        p.add_argument("--reason", default=None)
+        _store(p)
+        p.set_defaults(func=cmd_control, action=name)
+
+    p = sub.add_parser("purge", help="delete ended instances (one by id, or by status/age)")
+    p.add_argument("instance_id", metavar="ID", nargs="?")
+    _store(p)
+    _filters(p)
+    p.set_defaults(func=cmd_purge)
 
 
-def store_path(args: argparse.Namespace) -> Path:
+def _input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", default="null", metavar="JSON", help="orchestration input (JSON)")
+
+
+def _store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="DIR", help="store directory (default: $TETHER_STORE or .tether)")
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--status", action="append", choices=STATUSES, help="only these statuses")
+    p.add_argument("--created-before", metavar="ISO", help="only instances created before")
+    p.add_argument("--created-after", metavar="ISO", help="only instances created at or after")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _store_path(args: argparse.Namespace) -> Path:
     from runtime.store import default_store
 
     return Path(args.store) if args.store else default_store()
 
 
-def parse_json(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
+def _json_arg(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}: {text!r}") from None
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
 
 
-def instance_id(value: str | None) -> str | None:
+def _id(value: str | None) -> str | None:
     from runtime.store import InvalidInstanceId, validate_id
 
     if value is None:
@@ -57,28 +116,148 @@ def instance_id(value: str | None) -> str | None:
         raise UsageError(str(exc)) from None
 
 
+def _time(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        from runtime.clock import parse_iso
+
+        when = parse_iso(value)
+    except ValueError:
+        raise UsageError(f"{what}: {value!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise UsageError(f"{what}: {value!r} needs a time zone (e.g. Z)")
+    return when
+
+
+def _machine(spec: str) -> Any:
+    from tether.loader import load, split_spec
+
+    src, orch = split_spec(spec)
+    if orch is None:
+        raise UsageError(f"{spec}: name the orchestrator as SRC:ORCH")
+    return load(src).machine(orch)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from runtime.client import Client
+
+    return Client(_store_path(args))
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _checked(call: Any) -> Any:
+    """Run a client call, turning the runtime's refusals into one-line usage errors."""
+    from runtime.api import OrchestrationError
+    from runtime.client import UnknownInstance
+    from runtime.journal import JournalError
+    from runtime.store import InvalidInstanceId
+    from runtime.values import NotJSONError
+
+    try:
+        return call()
+    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, JournalError,
+            TimeoutError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.clock import Clock
     from runtime.executor import run_inline
     from runtime.instance import VersionMismatchError
-    from runtime.values import NotJSONError
-    from tether.loader import load, split_spec
 
-    src, orch = split_spec(args.target)
-    data = parse_json(args.input, "--input")
-    iid = instance_id(args.id)
-    loaded = load(src)
-    if orch is None:
-        found = ", ".join(sorted(loaded.orchestrators())) or "none"
-        raise UsageError(f"{src}: name the orchestrator to run as {src}:NAME; found: {found}")
-    mdef = loaded.machine(orch)
+    instance_id = _id(args.instance_id)
+    data = _json_arg(args.input, "--input")
+    mdef = _machine(args.spec)
     try:
-        result = run_inline(mdef, data, store=store_path(args), instance_id=iid, clock=Clock())
-    except (VersionMismatchError, NotJSONError) as exc:
-        raise UsageError(str(exc)) from None
+        result = _checked(lambda: run_inline(mdef, data, store=_store_path(args),
+                                             instance_id=instance_id, clock=Clock()))
+    except VersionMismatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
     if result.status == "Completed":
-        print(json.dumps(result.output))
+        _print(result.output)
         return ExitCode.OK
-    detail = f": {result.error[0]}: {result.error[1]}" if result.error else ""
-    print(f"error: instance {result.instance_id} {result.status.lower()}{detail}", file=sys.stderr)
+    message = f"{result.error[0]}: {result.error[1]}" if result.error else result.status
+    print(f"error: instance {result.instance_id} {result.status.lower()}: {message}", file=sys.stderr)
     return ExitCode.FINDINGS
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    instance_id = _id(args.instance_id)
+    data = _json_arg(args.input, "--input")
+    mdef = _machine(args.spec)
+    print(_checked(lambda: _client(args).start(mdef, data, instance_id=instance_id)))
+    return ExitCode.OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from runtime.store import Store
+    from runtime.worker import Worker
+    from tether.loader import load
+
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    load(args.src)
+    worker = Worker(Store(_store_path(args)), concurrency=args.concurrency)
+    try:
+        worker.serve(until_idle=args.until_idle)
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    return ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    instance_id = _id(args.instance_id)
+    _print(_checked(lambda: _client(args).status(instance_id, history=args.history)))
+    return ExitCode.OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    instance_id = _id(args.instance_id)
+    _print(_checked(lambda: _client(args).history(instance_id)))
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    before = _time(args.created_before, "--created-before")
+    after = _time(args.created_after, "--created-after")
+    status = set(args.status) if args.status else None
+    _print(_client(args).list(status=status, before=before, after=after))
+    return ExitCode.OK
+
+
+def cmd_raise_event(args: argparse.Namespace) -> int:
+    instance_id = _id(args.instance_id)
+    data = _json_arg(args.data, "--data")
+    _checked(lambda: _client(args).raise_event(instance_id, args.name, data))
+    return ExitCode.OK
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    instance_id = _id(args.instance_id)
+    client = _client(args)
+    _checked(lambda: getattr(client, args.action)(instance_id, args.reason))
+    return ExitCode.OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.instance_id is not None:
+        instance_id = _id(args.instance_id)
+        _checked(lambda: client.purge(instance_id))
+        _print([instance_id])
+        return ExitCode.OK
+    if not (args.status or args.created_before):
+        raise UsageError("purge needs an ID, --status or --created-before")
+    before = _time(args.created_before, "--created-before")
+    _print(client.purge_where(status=set(args.status) if args.status else None, before=before))
+    return ExitCode.OK
