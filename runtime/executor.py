@@ -544,10 +544,11 @@ class Engine:
                 "task_name": t.name}})]})
             return
         data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
-                "source": mdef.source, "parent": {"id": parent.id, "task": t.id},
+                "source": mdef.source,
+                "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
                 "attempt": t.attempt, "generation": 0, "start": iso(parent.now)}
-        if not self.store.create(child_id, iso(parent.now), data) and self._stale_attempt(
-                child_id, t.attempt):
+        if not self.store.create(child_id, iso(parent.now), data) and self._stale_child(
+                child_id, t.attempt, parent.generation):
             lock = self.store.lock(child_id, blocking=True)
             if lock is not None:
                 self.store.purge(child_id)
@@ -560,12 +561,21 @@ class Engine:
                 self.errors.append(str(exc))
         self._check_child(parent, t.id)
 
-    def _stale_attempt(self, child_id: str, attempt: int) -> bool:
+    def _stale_child(self, child_id: str, attempt: int, generation: int) -> bool:
+        """Is the existing `child_id` left from an earlier attempt or parent generation?"""
+        if child_id in self.instances:
+            child = self.instances[child_id]
+            origin = (child.attempt, (child.parent or {}).get("generation", 0))
+            if origin == (attempt, generation):
+                return False
+            self.release(child_id)
+            return True
         try:
             first = next(iter_records(self.store.folder(child_id)))
         except (StopIteration, OSError):
             return False
-        return int(first.data.get("attempt", 1)) < attempt
+        parent = first.data.get("parent") or {}
+        return (int(first.data.get("attempt", 1)), parent.get("generation", 0)) != (attempt, generation)
 
     def _check_child(self, parent: Instance, task_id: Any) -> None:
         """If the child of sub-orchestration `task_id` has ended, journal its outcome."""
@@ -576,7 +586,8 @@ class Engine:
         status = read_status(self.store, t.child_id) if child is None else _status_of(child)
         if status is None or status["runtimeStatus"] not in FINAL.values():
             return
-        if status.get("attempt", 1) != t.attempt:
+        if status.get("attempt", 1) != t.attempt or (
+                (status.get("parent") or {}).get("generation", 0) != parent.generation):
             return
         if status["runtimeStatus"] == "Completed":
             rec = self._outcome_record(parent, t, status["output"], None)
@@ -642,7 +653,7 @@ class Engine:
 
 def _status_of(inst: Instance) -> dict[str, Any]:
     return {"runtimeStatus": inst.status, "output": inst.output, "error": inst.error,
-            "attempt": inst.attempt}
+            "attempt": inst.attempt, "parent": inst.parent}
 
 
 def read_status(store: Store, instance_id: str) -> dict[str, Any] | None:
