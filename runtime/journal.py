@@ -113,6 +113,7 @@ class Journal:
         self.last_crc = last.crc
         self.end = end
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self.head_fd = -1
         self.writes = 0
 
     @classmethod
@@ -164,16 +165,17 @@ class Journal:
         a stale or torn hint only costs a full scan)."""
         text = f"{rec.offset} {rec.seq} {rec.prev_crc:08x}"
         line = f"{text} {zlib.crc32(text.encode()):08x}".ljust(HEAD_SIZE - 1) + "\n"
-        fd = os.open(self.folder / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            os.pwrite(fd, line.encode("ascii"), 0)
-        finally:
-            os.close(fd)
+        if self.head_fd < 0:
+            self.head_fd = os.open(self.folder / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(self.head_fd, line.encode("ascii"), 0)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.head_fd >= 0:
+            os.close(self.head_fd)
+            self.head_fd = -1
 
 
 def read_head(folder: Path) -> tuple[int, int, int] | None:

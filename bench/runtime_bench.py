@@ -1,0 +1,125 @@
+"""Runtime benchmarks (results in docs/benchmarks-runtime.md).
+
+    .venv/bin/python bench/runtime_bench.py [--runs 5]
+
+resume: open an instance whose history has N steps and load it (journal recovery and
+frame decode) -- must be flat in N. chain: 1,000 sequential activities end to end.
+many: 200 instances x 3 steps served by one worker. fan: fan-out/fan-in of 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import compiler
+from runtime.client import Client
+from runtime.clock import Clock
+from runtime.executor import run_inline
+from runtime.instance import Instance
+from runtime.journal import Journal
+from runtime.store import Store
+from runtime.worker import Worker
+
+SOURCE = """
+from tether import activity, orchestrator
+
+@activity
+def inc(x):
+    return x + 1
+
+@orchestrator
+async def chain(ctx, n):
+    total = 0
+    for i in range(n):
+        total = await ctx.call_activity(inc, total)
+    return total
+
+@orchestrator
+async def fan(ctx, n):
+    results = await ctx.when_all([ctx.call_activity(inc, i) for i in range(n)])
+    return sum(results)
+"""
+module = compiler.load_source(SOURCE, "bench.py", "_bench_prog")
+CHAIN = module.chain.__tether_machine__
+FAN = module.fan.__tether_machine__
+
+
+def fsync_cost() -> float:
+    with tempfile.NamedTemporaryFile(dir=".") as fh:
+        start = time.perf_counter()
+        for _ in range(200):
+            os.write(fh.fileno(), b"x" * 200)
+            os.fsync(fh.fileno())
+        return (time.perf_counter() - start) / 200
+
+
+def resume_cost(steps: int) -> float:
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        run_inline(CHAIN, steps, store=d, instance_id="r", clock=Clock())
+        folder = Store(d).folder("r")
+        # the instance ended; cut its final record so opening finds a live instance
+        data = (folder / "journal").read_bytes()
+        (folder / "journal").write_bytes(data[:data.rstrip(b"\n").rfind(b"\n") + 1])
+        samples = []
+        for _ in range(20):
+            start = time.perf_counter()
+            journal = Journal.open(folder)
+            Instance.restore("r", journal, CHAIN)
+            journal.close()
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+
+def timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def chain_1000() -> float:
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        return timed(lambda: run_inline(CHAIN, 1000, store=d, clock=Clock()))
+
+
+def many_200() -> float:
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        client = Client(d)
+
+        def go() -> None:
+            for i in range(200):
+                client.start(CHAIN, 3, instance_id=f"m{i}")
+            Worker(Store(d), report=lambda line: None).serve(until_idle=True)
+
+        return timed(go)
+
+
+def fan_1000() -> float:
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        return timed(lambda: run_inline(FAN, 1000, store=d, clock=Clock(), concurrency=32))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    med = statistics.median
+    print(f"fsync: {fsync_cost() * 1e3:.3f} ms")
+    for n in (10, 1000, 100_000):
+        print(f"resume at {n} steps: {resume_cost(n) * 1e3:.3f} ms")
+    print(f"1,000-step chain: {med(chain_1000() for _ in range(runs)):.3f} s")
+    t = med(many_200() for _ in range(runs))
+    print(f"200 instances x 3 steps: {t:.3f} s ({200 / t:.0f} instances/s, start included)")
+    print(f"fan-out/fan-in of 1,000: {med(fan_1000() for _ in range(runs)):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
