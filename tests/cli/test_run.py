@@ -60,7 +60,7 @@ def test_run_prints_the_output(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (["run", "examples/nowhere.py:x"], "error: examples/nowhere.py: no such file"),
     (["run", f"{ROOT / 'examples' / 'hello_cities.py'}:nope"],
      "no orchestrator named 'nope'; found: hello_cities"),
-    (["run", HELLO, "--input", "[1,"], "error: --input is not valid JSON: Expecting value at line 1 column 4"),
+    (["run", HELLO, "--input", "[1,"], "error: --input is not valid JSON: Expecting value"),
     (["run", HELLO, "--id", "no spaces"], "error: invalid instance id 'no spaces'"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], message: str, tmp_path: Path,
