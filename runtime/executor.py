@@ -123,6 +123,7 @@ class Engine:
         self.instances: dict[str, Instance] = {}
         self.locks: dict[str, Lock] = {}
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
+        self.syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tether-fsync")
         self.done: queue.Queue[_Done] = queue.Queue()
         self.inflight = 0
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
@@ -188,6 +189,7 @@ class Engine:
         for instance_id in list(self.instances):
             self.release(instance_id)
         self.pool.shutdown(wait=wait, cancel_futures=True)
+        self.syncer.shutdown(wait=wait)
 
     # -- journal writes -----------------------------------------------------------------
 
@@ -204,9 +206,13 @@ class Engine:
         return now if now > inst.now else inst.now
 
     def _sync(self, insts: Iterable[Instance]) -> None:
-        for inst in insts:
-            if inst.journal is not None:
-                inst.journal.sync()
+        """fsync each journal; several at once in parallel, so the file system can fold
+        them into one commit (group commit across instances)."""
+        journals = [i.journal for i in insts if i.journal is not None]
+        if len(journals) == 1:
+            journals[0].sync()
+        elif journals:
+            list(self.syncer.map(Journal.sync, journals))
 
     # -- stepping -----------------------------------------------------------------------
 
