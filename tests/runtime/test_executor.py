@@ -179,3 +179,12 @@ def test_a_resumed_instance_reads_only_its_last_checkpoint(tmp_path: Path) -> No
 
     opened, _, _ = recover(tmp_path / "instances" / "long")
     assert opened.used_hint and len(opened.tail) <= 2
+
+
+def test_when_all_of_no_tasks_completes_at_once(tmp_path: Path) -> None:
+    _, mdef = compiled("""
+@orchestrator
+async def main(ctx, n):
+    return await ctx.when_all([ctx.call_activity(double, i) for i in range(n)])
+""")
+    assert run_inline(mdef, 0, store=tmp_path).output == []
