@@ -47,8 +47,7 @@ needs_executor = pytest.mark.skipif(
 # programs showing the pattern (the soak profile does not). Delete a line with its fix.
 KNOWN_BUGS = {
     "range(0)]": "runtime: when_all of no tasks (regressions/002)",
-    "ctx.continue_as_new": "runtime: child ids reused across generations (regressions/005), "
-                           "continue_as_new lost at a later await (regressions/006)",
+    "ctx.continue_as_new": "runtime: continue_as_new lost at a later await (regressions/006)",
 }
 
 

@@ -1,4 +1,4 @@
-"""Runtime: a sub-orchestration scheduled again after `continue_as_new` gets the previous
+"""Runtime (fixed in cf6a9df): a sub-orchestration scheduled again after `continue_as_new` got the previous
 generation's result.
 
 Found by the generated-program differential. Both generations schedule their child as task
@@ -30,4 +30,3 @@ async def prog(ctx, n):
 
 
 DIFFERENTIAL_CASES = [("prog", 0, [])]
-XFAIL = "runtime: a child id reused by the next generation returns the old child's result"
