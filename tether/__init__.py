@@ -14,8 +14,10 @@ from runtime.api import (
     activity,
     orchestrator,
 )
+from runtime.client import Client
 
 __all__ = [
+    "Client",
     "OrchestrationContext",
     "OrchestrationError",
     "RetryPolicy",

@@ -46,7 +46,6 @@ needs_executor = pytest.mark.skipif(
 # Open bugs, each with a minimal program in regressions/: the CI profile passes over
 # programs showing the pattern (the soak profile does not). Delete a line with its fix.
 KNOWN_BUGS = {
-    "range(0)]": "runtime: when_all of no tasks (regressions/002)",
     "ctx.continue_as_new": "runtime: continue_as_new lost at a later await (regressions/006)",
 }
 

@@ -32,9 +32,7 @@ def cases_of(path: Path) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
 
 
 # Open bugs with a minimal program in regressions/: strict, so a fix turns them red.
-KNOWN_BUGS = {
-    "fan_out_fan_in:fan_out_fan_in:1": "runtime: when_all of no tasks (regressions/002)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def example_cases() -> list[Any]:

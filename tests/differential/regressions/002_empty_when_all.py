@@ -1,4 +1,4 @@
-"""Runtime: `await ctx.when_all([])` of no tasks.
+"""Runtime (fixed): `await ctx.when_all([])` of no tasks.
 
 Found by the generated-program differential (and the fan_out_fan_in example with input 0).
 Plain run: the group completes at once with []. Journaled run: ValueError "Invalid
@@ -21,4 +21,3 @@ async def prog(ctx, n):
 
 
 DIFFERENTIAL_CASES = [("prog", 0, [])]
-XFAIL = "runtime: a when_all of no tasks fails with a ValueError from parse_iso('')"
