@@ -24,6 +24,7 @@ from runtime.api import (
     Task,
     TaskFailedError,
     activity_name,
+    deterministic_uuid,
     orchestrator_name,
 )
 from runtime.clock import iso, parse_iso
@@ -294,7 +295,7 @@ class JournalContext(OrchestrationContext):
         return self._new(kind, children=tuple(c.id for c in children))
 
     def new_uuid(self) -> uuid.UUID:
-        value = uuid.uuid5(uuid.NAMESPACE_URL, f"{self._instance_id}:{self.next_uuid}")
+        value = deterministic_uuid(self._instance_id, self.next_uuid)
         self.next_uuid += 1
         return value
 

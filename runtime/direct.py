@@ -65,6 +65,7 @@ from runtime.api import (
     Task,
     TaskFailedError,
     activity_name,
+    deterministic_uuid,
     orchestrator_name,
 )
 from runtime.machine import Frame, MachineDef, Outcome, Return
@@ -224,7 +225,7 @@ class DirectContext(OrchestrationContext):
         return self._group("when_any", tasks)
 
     def new_uuid(self) -> uuid.UUID:
-        value = uuid.uuid5(uuid.NAMESPACE_URL, f"{self._instance_id}:{self._uuids}")
+        value = deterministic_uuid(self._instance_id, self._uuids)
         self._uuids += 1
         return value
 
