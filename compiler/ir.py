@@ -202,8 +202,20 @@ class MachineIR:
     closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
     imports: dict[str, str] = field(default_factory=dict)  # local bound by import -> statement
     def_counts: dict[str, int] = field(default_factory=dict)
-    graph: nx.DiGraph | None = None
     graph_hash: str = ""
+    source: str = ""  # the module's text: the step graph takes `for`/`match` labels from it
+    _graph: nx.DiGraph | None = field(default=None, repr=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The step graph (`compiler.passes.graph.build`), drawn on first use: compiling
+        needs only its hash, and building it costs as much as the lowering."""
+        if self._graph is None:
+            from compiler.passes.graph import build
+
+            self._graph = build(self, self.source)
+            self._graph.graph["hash"] = self.graph_hash
+        return self._graph
 
 
 @dataclass

@@ -18,10 +18,11 @@ the steps a reader cares about. Node keys:
 Straight-line blocks are folded into the edge that passes through them. Every node has
 `kind`, `label`, `line` and `end_line` (its source span; None when invented); every edge
 has `kind` (next, true, false, case, loop, exception, raise, return, continue_as_new,
-fan_out, fan_in) and `label` (the text to draw on it, often empty). `graph_hash` hashes
-the code of every state and the shape of the graph, not the labels taken from source
-text, so a comment changes nothing and any change that could move a resumed instance to
-different code changes it.
+fan_out, fan_in) and `label` (the text to draw on it, often empty). The pass itself only
+computes `graph_hash`, from the code of every state (of which the graph's shape is a
+function), not from labels taken from source text, so a comment changes nothing and any
+change that could move a resumed instance to different code changes it;
+`MachineIR.graph` builds the graph on first use.
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ JOINS = ("when_all", "when_any")
 
 def run(unit: Unit) -> Unit:
     for machine in unit.machines:
-        machine.graph = build(machine, unit.source)
+        machine.source = unit.source
         machine.graph_hash = graph_hash(machine)
-        machine.graph.graph["hash"] = machine.graph_hash
     return unit
 
 
@@ -376,11 +376,9 @@ def _calls(text: str, ctx: str, line: int | None) -> list[tuple[str, str | None,
 
 
 def graph_hash(machine: MachineIR) -> str:
-    graph = machine.graph
-    assert graph is not None
+    """A hash of every state's code, terminator and handler. The step graph is a function
+    of exactly these, so this hashes the graph's shape too without building it."""
     doc = {
-        "nodes": sorted((n, d["kind"]) for n, d in graph.nodes(data=True)),
-        "edges": sorted((u, v, d["kind"]) for u, v, d in graph.edges(data=True)),
         "states": [
             (bid, [op.text for op in b.ops], _term_text(b), b.handler)
             for bid, b in sorted(machine.blocks.items())
