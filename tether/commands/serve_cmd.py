@@ -1,9 +1,42 @@
-"""`tether serve` (being built; see the open issue)."""
+"""`tether serve SRC`: the HTTP management API and dashboard, with a worker in-process."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+from tether.errors import ExitCode, UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    return None
+    p = sub.add_parser("serve", help="HTTP management API and web dashboard")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("--store", metavar="DIR", help="store directory (default: $TETHER_STORE or .tether)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
+    p.add_argument("--no-worker", action="store_true", help="serve the API only; run no instances")
+    p.add_argument("--api-key", help="require this key on /api (default: $TETHER_API_KEY)")
+    p.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES",
+                   help="largest accepted request body (default 1 MiB)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from runtime.http import create_app
+    from runtime.store import default_store
+    from tether.loader import load
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be 1-65535, not {args.port}")
+    if args.max_body < 1:
+        raise UsageError("--max-body must be at least 1")
+    loaded = load(args.src)
+    store = Path(args.store) if args.store else default_store()
+    app = create_app(store, loaded.orchestrators(), worker=not args.no_worker,
+                     api_key=args.api_key or os.environ.get("TETHER_API_KEY") or None,
+                     max_body=args.max_body)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return ExitCode.OK
