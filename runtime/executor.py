@@ -238,6 +238,7 @@ class Engine:
         assert inst.mdef is not None
         ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
         ctx.custom_status = inst.custom_status
+        ctx.continued = (inst.continued[0],) if inst.continued is not None else None
         ctx.on_new = inst.unsaved.append
         try:
             step = inst.mdef.fn(ctx, inst.frame)
@@ -246,6 +247,7 @@ class Engine:
             self._finish(inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
             return False
         inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
+        inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
         if isinstance(step, Return):
             if ctx.continued is not None:
                 self._continue_as_new(inst, ctx.continued[0])

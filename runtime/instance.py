@@ -48,6 +48,9 @@ class Instance:
     next_uuid: int = 0
     buffered: dict[str, deque[tuple[Any, int, str]]] = field(default_factory=dict)
     custom_status: Any = None
+    # continue_as_new's input once the orchestrator asked for it: kept in the checkpoint, as
+    # a `finally` that awaits may still run before the orchestrator returns
+    continued: list[Any] | None = None
     suspended: bool = False
     status: str = "Pending"
     output: Any = None
@@ -127,6 +130,7 @@ class Instance:
         self.buffered = {name: deque((v, s, t) for v, s, t in items)
                          for name, items in d.get("buffered", {}).items()}
         self.custom_status = d.get("custom_status")
+        self.continued = d.get("continued")
         self.suspended = d.get("suspended", False)
         self.events_in = d.get("events_in", 0)
         self.step_label = d.get("label")
@@ -146,6 +150,8 @@ class Instance:
             "custom_status": self.custom_status, "suspended": self.suspended,
             "events_in": self.events_in,
         }
+        if self.continued is not None:
+            data["continued"] = self.continued
         if info is not None:
             data["label"] = f"{info.label}, line {info.line}"
             self.step_label = data["label"]

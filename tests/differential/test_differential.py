@@ -45,9 +45,7 @@ needs_executor = pytest.mark.skipif(
 
 # Open bugs, each with a minimal program in regressions/: the CI profile passes over
 # programs showing the pattern (the soak profile does not). Delete a line with its fix.
-KNOWN_BUGS = {
-    "ctx.continue_as_new": "runtime: continue_as_new lost at a later await (regressions/006)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def skip_known_bugs(program: Program) -> None:

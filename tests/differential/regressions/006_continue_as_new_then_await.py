@@ -1,4 +1,4 @@
-"""Runtime: `continue_as_new` is forgotten when the orchestrator awaits before returning.
+"""Runtime (fixed): `continue_as_new` is forgotten when the orchestrator awaits before returning.
 
 Found by the generated-program differential (a `finally` that awaits after the call).
 Plain run of prog(0): "second", calls echo(0), echo(1): the first generation returns after
@@ -26,4 +26,3 @@ async def prog(ctx, n):
 
 
 DIFFERENTIAL_CASES = [("prog", 0, [])]
-XFAIL = "runtime: continue_as_new before an await is lost at the suspension"
