@@ -23,6 +23,11 @@ from runtime.machine import MachineDef
 from runtime.store import InvalidInstanceId, Store, validate_id
 from runtime.worker import Worker
 
+#: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
+#: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
+#: compiler (DESIGN.md "Layout"), and `tether serve` passes one built on tether.graphing.
+GraphDrawer = Callable[[Path, str, str], "bytes | None"]
+
 MiB = 1024 * 1024
 RETRY_AFTER = "1"
 _DASHBOARD = Path(__file__).with_name("dashboard.html")
@@ -36,10 +41,10 @@ class HTTPError(Exception):
 
 def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
                api_key: str | None = None, max_body: int = MiB,
-               worker: bool = False) -> Starlette:
+               worker: bool = False, draw_graph: GraphDrawer | None = None) -> Starlette:
     """An ASGI app serving `store`; `worker=True` also runs its instances in a thread."""
     client = Client(store)
-    api = _Api(client, machines, api_key, max_body)
+    api = _Api(client, machines, api_key, max_body, draw_graph)
     routes = [
         Route("/", api.dashboard, methods=["GET"]),
         Route("/api/orchestrators/{name}", api.start, methods=["POST"]),
@@ -47,6 +52,7 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         Route("/api/instances", api.list, methods=["GET"]),
         Route("/api/instances/{instance_id}", api.status, methods=["GET"]),
         Route("/api/instances/{instance_id}", api.purge, methods=["DELETE"]),
+        Route("/api/instances/{instance_id}/graph", api.graph, methods=["GET"]),
         Route("/api/instances/{instance_id}/raiseEvent/{event}", api.raise_event, methods=["POST"]),
         Route("/api/instances/{instance_id}/{action:str}", api.control, methods=["POST"]),
     ]
@@ -84,8 +90,9 @@ def _guarded(handler: Callable[[_Api, Request], Any]) -> Callable[[_Api, Request
 
 class _Api:
     def __init__(self, client: Client, machines: Mapping[str, MachineDef],
-                 api_key: str | None, max_body: int) -> None:
+                 api_key: str | None, max_body: int, draw_graph: GraphDrawer | None) -> None:
         self.client = client
+        self.draw_graph = draw_graph
         self.machines = machines
         self.api_key = api_key
         self.max_body = max_body
@@ -162,6 +169,18 @@ class _Api:
         return JSONResponse(doc, status_code=202, headers={
             "Location": self.urls(request, instance_id)["statusQueryGetUri"],
             "Retry-After": RETRY_AFTER})
+
+    @_guarded
+    async def graph(self, request: Request) -> Response:
+        instance_id = validate_id(request.path_params["instance_id"])
+        doc = await run_in_threadpool(self.client.status, instance_id)
+        svg = None
+        if self.draw_graph is not None:
+            svg = await run_in_threadpool(self.draw_graph, self.client.store.root, instance_id,
+                                          doc["name"])
+        if svg is None:
+            raise HTTPError(404, f"no step graph for orchestrator {doc['name']}")
+        return Response(svg, media_type="image/svg+xml")
 
     @_guarded
     async def raise_event(self, request: Request) -> Response:

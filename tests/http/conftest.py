@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from runtime.http import create_app
+from tether.commands.serve_cmd import graph_drawer
 from tether.loader import load
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "async_http_api.py"
@@ -43,7 +44,9 @@ def _free_port() -> int:
 
 
 def run_server(store: Path, **options: Any) -> Iterator[Server]:
-    app = create_app(store, load(str(EXAMPLE)).orchestrators(), **options)
+    machines = load(str(EXAMPLE)).orchestrators()
+    drawer = graph_drawer({name: EXAMPLE for name in machines})
+    app = create_app(store, machines, draw_graph=drawer, **options)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

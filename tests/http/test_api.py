@@ -193,3 +193,22 @@ def test_api_key_required_by_header_or_code(keyed: Server) -> None:
     assert keyed.http.get(r.headers["Location"]).status_code == 202
     assert keyed.http.post("/api/orchestrators/wait_for_go/k-2").status_code == 401
     assert keyed.http.get("/").status_code == 200  # the page itself; its calls carry ?code=
+
+
+def test_graph_is_svg_of_the_instance(server: Server) -> None:
+    import shutil
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` is not installed")
+    iid = server.http.post("/api/orchestrators/build_report", json={"pages": 1}).json()["id"]
+    server.poll(iid)
+    r = server.http.get(f"/api/instances/{iid}/graph")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    assert r.text.lstrip().startswith("<?xml") or "<svg" in r.text
+    assert "render_page" in r.text
+    assert server.http.get("/api/instances/ghost/graph").status_code == 404
+
+
+def test_dashboard_page_is_served(server: Server) -> None:
+    r = server.http.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "tether instances" in r.text

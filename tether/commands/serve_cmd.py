@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tether.errors import ExitCode, UsageError
@@ -35,8 +36,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--max-body must be at least 1")
     loaded = load(args.src)
     store = Path(args.store) if args.store else default_store()
-    app = create_app(store, loaded.orchestrators(), worker=not args.no_worker,
+    machines = loaded.orchestrators()
+    app = create_app(store, machines, worker=not args.no_worker,
+                     draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
                      api_key=args.api_key or os.environ.get("TETHER_API_KEY") or None,
                      max_body=args.max_body)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return ExitCode.OK
+
+
+def graph_drawer(sources: dict[str, Path]) -> Callable[[Path, str, str], bytes | None]:
+    """Draw an instance's step graph as SVG coloured by its progress (tether.graphing).
+
+    Compiled graphs are cached per orchestrator; None when the orchestrator is not one
+    of `sources`, Graphviz is missing, or the instance ran another graph version.
+    """
+    import shutil
+
+    import networkx as nx
+
+    from tether.graphing import render
+    from tether.graphing.progress import from_store
+
+    cache: dict[str, nx.DiGraph | None] = {}
+
+    def graph_of(name: str) -> nx.DiGraph | None:
+        if name not in cache:
+            import compiler
+
+            cache[name] = None
+            if name in sources:
+                machine = compiler.compile_file(sources[name]).machine(name)
+                cache[name] = machine.graph
+        return cache[name]
+
+    def draw(store: Path, instance_id: str, name: str) -> bytes | None:
+        graph = graph_of(name)
+        if graph is None or shutil.which("dot") is None:
+            return None
+        progress = from_store(store, instance_id)
+        drawn = render(graph, "svg", progress)
+        return drawn if isinstance(drawn, bytes) else drawn.encode()
+
+    return draw
