@@ -1,0 +1,60 @@
+"""`tether serve`: bad input is one line and exit 2; a real server process answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.http.conftest import EXAMPLE
+from tether.cli import main
+
+
+@pytest.mark.parametrize(("argv", "fault"), [
+    (["serve", str(EXAMPLE), "--port", "0"], "--port must be 1-65535, not 0"),
+    (["serve", str(EXAMPLE), "--max-body", "0"], "--max-body must be at least 1"),
+    (["serve", "no_such_file.py"], "no_such_file.py"),
+], ids=["port", "max-body", "missing-src"])
+def test_bad_input_is_one_line_exit_2(argv: list[str], fault: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fault in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_serve_process_runs_an_instance_with_api_key_from_env(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TETHER_API_KEY": "k3y"}
+    proc = subprocess.Popen([sys.executable, "-c", "from tether.cli import main; main()", "serve", str(EXAMPLE),
+                             "--store", str(tmp_path / "store"), "--port", str(port)],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "tether serve did not start"
+                time.sleep(0.1)
+        assert httpx.post(url + "/api/orchestrators/build_report").status_code == 401
+        r = httpx.post(url + "/api/orchestrators/build_report", json={"pages": 1},
+                       headers={"x-tether-key": "k3y"})
+        assert r.status_code == 202
+        while (p := httpx.get(r.headers["Location"])).status_code == 202:
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.05)
+        assert p.status_code == 200 and p.json()["output"]["pages"] == ["page 1 rendered"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
