@@ -24,6 +24,7 @@ def test_start_answers_202_with_location_and_payload_then_poll_reaches_200(serve
     assert body["sendEventPostUri"].startswith(f"{server.url}/api/instances/{body['id']}/raiseEvent/")
     done = server.poll(body["id"])
     assert done.status_code == 200
+    assert "Location" not in done.headers and "Retry-After" not in done.headers
     doc = done.json()
     assert doc["runtimeStatus"] == "Completed"
     assert doc["output"] == {"pages": ["page 1 rendered", "page 2 rendered"], "title": "t"}
