@@ -24,23 +24,6 @@ from typing import Any, Final
 from runtime.api import REGISTRY, OrchestratorDef, Task
 
 
-class _Unbound:
-    """Stands for a local that has no value yet; never saved in a checkpoint."""
-
-    _instance: _Unbound | None = None
-
-    def __new__(cls) -> _Unbound:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNBOUND"
-
-
-UNBOUND: Final = _Unbound()
-
-
 @dataclass(frozen=True)
 class Suspend:
     task: Task[Any]
@@ -80,14 +63,20 @@ class Frame:
                 "tasks from its context (call_activity, create_timer, when_all, ...)"
             )
         self.state = state
-        self.slots = {k: v for k, v in slots.items() if v is not UNBOUND}
+        self.slots = slots
         self.awaiting = task
         self.outcome = None
         return Suspend(task)
 
     def restore(self, *names: str) -> tuple[Any, ...]:
-        """The saved values of `names`, in order (UNBOUND for any never assigned)."""
-        return tuple(self.slots.get(n, UNBOUND) for n in names)
+        """The saved values of `names`, in order. The compiler asks only for locals bound
+        on every path to the await (others it rebinds only if saved), so a missing one
+        means the frame was saved by other code."""
+        missing = [n for n in names if n not in self.slots]
+        if missing:
+            raise RuntimeError(f"the frame at state {self.state} lacks slots {missing}; it was "
+                               "checkpointed by different code (see the graph hash)")
+        return tuple(self.slots[n] for n in names)
 
     def deliver(self, outcome: Outcome) -> None:
         self.outcome = outcome
