@@ -31,6 +31,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     status = ExitCode.OK
     for src in args.src:
         path = Path(src)
+        if path.is_dir():
+            raise UsageError(f"{src}: is a folder; name the Python files to compile")
         if not path.is_file():
             raise UsageError(f"{src}: no such file")
         try:
