@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import inspect
 import json
@@ -47,6 +48,7 @@ from runtime.values import FrameValueError, encode_slots
 __all__ = ["Engine", "RunResult", "SimulatedCrash", "VersionMismatchError", "run_inline"]
 
 POLL = 0.05  # seconds between inbox and store scans when idle
+INLINE_BELOW = 0.001  # a sync activity this quick may run on the engine thread (see _start_pending)
 
 
 class SimulatedCrash(Exception):
@@ -73,6 +75,8 @@ class _Done:
     attempt: int
     value: Any = None
     error: TaskFailedError | None = None
+    name: str = ""
+    seconds: float = 0.0  # how long the attempt ran
 
 
 def machine_for(name: str) -> MachineDef | None:
@@ -83,6 +87,14 @@ def machine_for(name: str) -> MachineDef | None:
 
 def _accepts_input(fn: Callable[..., Any]) -> bool:
     try:
+        return _signature_takes_input(fn)
+    except TypeError:  # an unhashable callable: not cached
+        return _signature_takes_input.__wrapped__(fn)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature_takes_input(fn: Callable[..., Any]) -> bool:
+    try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return True
@@ -90,19 +102,23 @@ def _accepts_input(fn: Callable[..., Any]) -> bool:
                for p in params)
 
 
-def run_activity(name: str, fn: Callable[..., Any] | None, data: Any) -> tuple[Any, TaskFailedError | None]:
-    """Run one attempt; an exception becomes TaskFailedError(message, type, traceback)."""
+def run_activity(name: str, fn: Callable[..., Any] | None,
+                 data: Any) -> tuple[Any, TaskFailedError | None, bool]:
+    """Run one attempt; an exception becomes TaskFailedError(message, type, traceback).
+    The flag says whether the activity was async (its coroutine ran under `asyncio.run`)."""
     if fn is None:
         return None, TaskFailedError(f"no activity named {name!r} is registered",
-                                     error_type="OrchestrationError", task_name=name)
+                                     error_type="OrchestrationError", task_name=name), False
+    was_async = False
     try:
         result = fn(data) if _accepts_input(fn) else fn()
         if inspect.iscoroutine(result):
+            was_async = True
             result = asyncio.run(result)
-        return boundary(result, f"result of activity {name}"), None
+        return boundary(result, f"result of activity {name}"), None, was_async
     except Exception as exc:
         return None, TaskFailedError(str(exc), error_type=type(exc).__name__,
-                                     details=traceback.format_exc(), task_name=name)
+                                     details=traceback.format_exc(), task_name=name), was_async
 
 
 class Engine:
@@ -111,7 +127,8 @@ class Engine:
     def __init__(self, store: Store, *, clock: Clock | None = None,
                  activities: Mapping[str, Callable[..., Any]] | None = None,
                  concurrency: int = 16, crash_after_writes: int | None = None,
-                 machines: Callable[[str], MachineDef | None] = machine_for) -> None:
+                 machines: Callable[[str], MachineDef | None] = machine_for,
+                 inline_below: float = INLINE_BELOW) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.store = store
@@ -124,12 +141,15 @@ class Engine:
         self.locks: dict[str, Lock] = {}
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
         self.syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tether-fsync")
-        self.done: queue.Queue[_Done] = queue.Queue()
+        self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.inflight = 0
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
         self.last_poll = 0.0
+        self.inline_below = inline_below
+        self.quick: set[str] = set()  # sync activities that always ran under inline_below
+        self.slow: set[str] = set()  # ... and those that did not
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -281,19 +301,26 @@ class Engine:
     def _start_pending(self, inst: Instance) -> None:
         if not inst.checkpointed or inst.passive:
             return
+        activities: list[TaskState] = []
         for t in list(inst.table.tasks.values()):
             if t.done or t.started:
                 continue
             if t.kind == "activity":
-                self._start_activity(inst, t)
+                activities.append(t)
             elif t.kind == "timer":
                 t.started = True
                 assert t.fire_at is not None
                 heapq.heappush(self.timers, (t.fire_at, inst.id, t.id, inst.generation))
             elif t.kind == "sub_orchestration":
                 self._start_child(inst, t)
+        lone = len(activities) == 1 and not self.inflight and len(self.instances) == 1
+        for t in activities:
+            self._start_activity(inst, t, inline=lone)
 
-    def _start_activity(self, inst: Instance, t: TaskState) -> None:
+    def _start_activity(self, inst: Instance, t: TaskState, *, inline: bool = False) -> None:
+        """Run an attempt on the pool; or, when `inline` (the engine has nothing else to
+        do) and the activity is sync and has always been quick, right here on the engine
+        thread, which saves two thread hand-offs per step of a sequential chain."""
         t.started = True
         if t.fire_at is not None:  # waiting for a retry attempt
             heapq.heappush(self.timers, (t.fire_at, inst.id, t.id, inst.generation))
@@ -304,16 +331,26 @@ class Engine:
             fn = REGISTRY.activities[t.name].fn
         key = (inst.id, inst.generation, t.id, t.attempt)
         self.inflight += 1
-        future = self.pool.submit(run_activity, t.name, fn, t.input)
+        if inline and t.name in self.quick and t.name not in self.slow:
+            self._run_attempt(key, t.name, fn, t.input, inline=True)
+        else:
+            self.pool.submit(self._run_attempt, key, t.name, fn, t.input)
 
-        def finished(f: Any) -> None:
-            try:
-                value, error = f.result()
-            except BaseException as exc:  # cancelled at shutdown, or a bug in run_activity
-                value, error = None, TaskFailedError(str(exc), error_type=type(exc).__name__)
-            self.done.put(_Done(*key, value=value, error=error))
-
-        future.add_done_callback(finished)
+    def _run_attempt(self, key: tuple[str, int, int, int], name: str,
+                     fn: Callable[..., Any] | None, data: Any, *, inline: bool = False) -> None:
+        """Run one attempt (on a pool thread, or inline) and queue its outcome for the
+        engine thread."""
+        start = time.perf_counter()
+        try:
+            value, error, was_async = run_activity(name, fn, data)
+        except BaseException as exc:
+            if inline:  # Ctrl-C or exit on the engine thread stops the engine, as anywhere
+                raise
+            # on a pool thread (a bug in run_activity, or SystemExit): still report an outcome
+            value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
+        # async activities always run on the pool (asyncio.run needs a thread without a loop)
+        seconds = float("inf") if was_async else time.perf_counter() - start
+        self.done.put(_Done(*key, value=value, error=error, name=name, seconds=seconds))
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -334,6 +371,8 @@ class Engine:
                 # in runtime.direct, so the batch (and its journal order) is not a race.
                 batch.append(self.done.get())
         self.inflight -= len(batch)
+        for d in batch:
+            (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
         batch.sort(key=lambda d: (d.instance, d.task))
         records: dict[str, list[Record]] = {}
         ties: dict[str, int] = {}

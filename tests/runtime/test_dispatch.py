@@ -1,0 +1,147 @@
+"""Where activity attempts run: on the pool, or inline on the engine thread when the
+engine has nothing else to do and the activity is sync and has always been quick."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compiler
+from runtime.clock import Clock
+from runtime.executor import Engine, run_inline
+from runtime.machine import MachineDef
+from runtime.store import Store
+
+_n = itertools.count()
+
+SOURCE = """
+from tether import activity, orchestrator
+
+@orchestrator
+async def chain(ctx, n):
+    total = 0
+    for i in range(n):
+        total = await ctx.call_activity("step", total)
+    return total
+
+@orchestrator
+async def fan(ctx, n):
+    return sum(await ctx.when_all([ctx.call_activity("step", i) for i in range(n)]))
+"""
+
+
+def machine(name: str) -> MachineDef:
+    module = compiler.load_source(SOURCE, "dispatch.py", f"_tether_dispatch_{next(_n)}")
+    mdef = getattr(module, name).__tether_machine__
+    assert isinstance(mdef, MachineDef)
+    return mdef
+
+
+def threads_of(fn: Any) -> tuple[list[str], Any]:
+    seen: list[str] = []
+
+    def step(x: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return fn(x)
+
+    return seen, step
+
+
+def test_a_quick_sync_activity_in_a_lone_chain_runs_inline_after_its_first_run(tmp_path: Path) -> None:
+    seen, step = threads_of(lambda x: x + 1)
+    result = run_inline(machine("chain"), 5, store=tmp_path, activities={"step": step}, clock=Clock())
+    assert result.output == 5
+    engine_thread = threading.current_thread().name
+    assert seen[0].startswith("tether-activity")  # unknown yet: measured on the pool
+    assert seen[1:] == [engine_thread] * 4
+
+
+def test_a_slow_activity_stays_on_the_pool(tmp_path: Path) -> None:
+    def slow(x: Any) -> Any:
+        time.sleep(0.003)
+        return x + 1
+
+    seen, step = threads_of(slow)
+    result = run_inline(machine("chain"), 4, store=tmp_path, activities={"step": step}, clock=Clock())
+    assert result.output == 4
+    assert all(name.startswith("tether-activity") for name in seen), seen
+
+
+def test_an_activity_slow_once_never_runs_inline_again(tmp_path: Path) -> None:
+    calls = itertools.count()
+
+    def sometimes_slow(x: Any) -> Any:
+        if next(calls) == 2:
+            time.sleep(0.003)
+        return x + 1
+
+    seen, step = threads_of(sometimes_slow)
+    run_inline(machine("chain"), 6, store=tmp_path, activities={"step": step}, clock=Clock())
+    engine_thread = threading.current_thread().name
+    assert seen[1:3] == [engine_thread] * 2
+    assert all(name.startswith("tether-activity") for name in seen[3:]), seen
+
+
+def test_async_activities_always_run_on_the_pool(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    async def step(x: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        await asyncio.sleep(0)
+        return x + 1
+
+    result = run_inline(machine("chain"), 4, store=tmp_path, activities={"step": step}, clock=Clock())
+    assert result.output == 4
+    assert all(name.startswith("tether-activity") for name in seen), seen
+
+
+def test_a_fan_out_runs_on_the_pool(tmp_path: Path) -> None:
+    seen, step = threads_of(lambda x: x)
+    # a first run teaches the engine that `step` is quick; the fan-out still goes to the pool
+    result = run_inline(machine("fan"), 1, store=tmp_path / "a", activities={"step": step}, clock=Clock())
+    result = run_inline(machine("fan"), 8, store=tmp_path / "b", activities={"step": step}, clock=Clock())
+    assert result.output == sum(range(8))
+    assert all(name.startswith("tether-activity") for name in seen), seen
+
+
+def test_inline_below_zero_turns_it_off(tmp_path: Path) -> None:
+    seen, step = threads_of(lambda x: x + 1)
+    mdef = machine("chain")
+    engine = Engine(Store(tmp_path), clock=Clock(), activities={"step": step}, inline_below=0.0,
+                    machines=lambda name: mdef)
+    try:
+        from runtime.executor import create_instance
+
+        engine.store.ensure()
+        create_instance(engine.store, mdef, 4, "i", "2026-01-01T00:00:00+00:00")
+        engine.adopt("i", blocking=True)
+        engine.run(lambda: engine.instances["i"].ended)
+        assert engine.instances["i"].output == 4
+    finally:
+        engine.close()
+    assert all(name.startswith("tether-activity") for name in seen), seen
+
+
+def test_ctrl_c_in_an_inline_activity_stops_the_run_and_journals_no_failure(tmp_path: Path) -> None:
+    calls = itertools.count()
+
+    def interrupted(x: Any) -> Any:
+        if next(calls) == 2:
+            raise KeyboardInterrupt
+        return x + 1
+
+    with pytest.raises(KeyboardInterrupt):
+        run_inline(machine("chain"), 5, store=tmp_path, instance_id="c",
+                   activities={"step": interrupted}, clock=Clock())
+    journal = (tmp_path / "instances" / "c" / "journal").read_text()
+    assert "KeyboardInterrupt" not in journal
+    # the run continues where it was: the interrupted attempt runs again
+    result = run_inline(machine("chain"), 5, store=tmp_path, instance_id="c",
+                        activities={"step": lambda x: x + 1}, clock=Clock())
+    assert (result.status, result.output) == ("Completed", 5)
