@@ -32,7 +32,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from runtime.api import REGISTRY, OrchestrationError, TaskFailedError
 from runtime.clock import Clock, VirtualClock, iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, error_json
 from runtime.instance import FINAL, Instance, VersionMismatchError
-from runtime.journal import Journal, JournalError, Record, iter_records
+from runtime.journal import Journal, JournalError, Record, iter_records, sync_all
 from runtime.machine import MachineDef, Return
 from runtime.store import Lock, Store, validate_id
 from runtime.values import FrameValueError, encode_slots
@@ -61,8 +61,14 @@ class RunResult:
     output: Any = None
     error: tuple[str, str] | None = None  # (error type name, message)
     instance_id: str = ""
-    activity_calls: list[tuple[str, Any]] = field(default_factory=list)
     custom_status: Any = None
+    folder: Path | None = None  # the instance's folder in the store
+
+    @functools.cached_property
+    def activity_calls(self) -> list[tuple[str, Any]]:
+        """(name, input) of every activity execution, read from the journals when first
+        asked (retries and re-runs after crashes included; children's calls in place)."""
+        return all_activity_calls(self.folder) if self.folder is not None else []
 
 
 @dataclass
@@ -140,7 +146,6 @@ class Engine:
         self.instances: dict[str, Instance] = {}
         self.locks: dict[str, Lock] = {}
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
-        self.syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tether-fsync")
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.inflight = 0
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
@@ -148,6 +153,7 @@ class Engine:
         self.errors: list[str] = []  # instances that could not be loaded, reported once
         self.last_poll = 0.0
         self.inline_below = inline_below
+        self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
 
@@ -209,7 +215,6 @@ class Engine:
         for instance_id in list(self.instances):
             self.release(instance_id)
         self.pool.shutdown(wait=wait, cancel_futures=True)
-        self.syncer.shutdown(wait=wait)
 
     # -- journal writes -----------------------------------------------------------------
 
@@ -226,13 +231,8 @@ class Engine:
         return now if now > inst.now else inst.now
 
     def _sync(self, insts: Iterable[Instance]) -> None:
-        """fsync each journal; several at once in parallel, so the file system can fold
-        them into one commit (group commit across instances)."""
-        journals = [i.journal for i in insts if i.journal is not None]
-        if len(journals) == 1:
-            journals[0].sync()
-        elif journals:
-            list(self.syncer.map(Journal.sync, journals))
+        """Make the journals durable (several at once: group commit, journal.sync_all)."""
+        sync_all(i.journal for i in insts if i.journal is not None)
 
     # -- stepping -----------------------------------------------------------------------
 
@@ -408,14 +408,27 @@ class Engine:
         return self._append(inst, "result", {"task": t.id, "value": value, **extra})
 
     def _commit(self, records: dict[str, list[Record]]) -> None:
-        """fsync the touched journals once, then apply and advance (group commit)."""
+        """fsync the touched journals once, then apply and advance (group commit). The
+        instances that end meanwhile are made durable together at the end, before their
+        parents hear of it (`_finish`)."""
         insts = [self.instances[i] for i in records]
         self._sync(insts)
-        for inst in insts:
-            for rec in records[inst.id]:
-                inst.apply(rec)
-            self._start_pending(inst)
-            self.advance(inst)
+        outermost = self.ending is None
+        if outermost:
+            self.ending = []
+        try:
+            for inst in insts:
+                for rec in records[inst.id]:
+                    inst.apply(rec)
+                self._start_pending(inst)
+                self.advance(inst)
+        finally:
+            if outermost:
+                ended, self.ending = self.ending or [], None
+        if outermost and ended:
+            self._sync(ended)
+            for inst in ended:
+                self._notify_parent(inst)
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -535,8 +548,11 @@ class Engine:
         if unsaved:
             data["unsaved_calls"] = unsaved
         rec = self._append(inst, kind, data)
-        self._sync([inst])
         inst.apply(rec)
+        if self.ending is not None:  # inside a group commit: synced with the group
+            self.ending.append(inst)
+            return
+        self._sync([inst])
         self._notify_parent(inst)
 
     def _continue_as_new(self, inst: Instance, new_input: Any) -> None:
@@ -630,6 +646,8 @@ class Engine:
         if t is None or t.done or t.kind != "sub_orchestration" or t.child_id is None:
             return
         child = self.instances.get(t.child_id)
+        if child is not None and self.ending and child in self.ending:
+            return  # its end is not durable yet: the group's sync notifies the parent
         status = read_status(self.store, t.child_id) if child is None else _status_of(child)
         if status is None or status["runtimeStatus"] not in FINAL.values():
             return
@@ -779,10 +797,14 @@ def all_activity_calls(folder: Path) -> list[tuple[str, Any]]:
 # -- in-process runs ---------------------------------------------------------------------------
 
 
-def create_instance(store: Store, mdef: MachineDef, input: Any, instance_id: str, ts: str) -> bool:
-    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
+    """The `created` record of a new top-level instance."""
+    return {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
             "source": mdef.source, "parent": None, "generation": 0, "start": ts}
-    return store.create(instance_id, ts, data)
+
+
+def create_instance(store: Store, mdef: MachineDef, input: Any, instance_id: str, ts: str) -> bool:
+    return store.create(instance_id, ts, created_data(mdef, input, ts))
 
 
 def run_inline(
@@ -826,5 +848,4 @@ def run_inline(
     error = (inst.error["type"], inst.error["message"]) if inst.error else None
     status = inst.status if progressed or inst.ended else "Stuck"
     output = inst.output if inst.status != "Terminated" else None
-    return RunResult(status, output, error, instance_id, all_activity_calls(folder),
-                     inst.custom_status)
+    return RunResult(status, output, error, instance_id, inst.custom_status, folder)

@@ -1,14 +1,16 @@
 """The store: a directory of instances, safe to share between processes.
 
+    <store>/instances/<id>/            flock()ed by whoever runs or changes the instance
     <store>/instances/<id>/journal     the instance's records (runtime/journal.py)
     <store>/instances/<id>/head        hint: byte offset of the last checkpoint
-    <store>/instances/<id>/lock        flock()ed by whoever runs or changes the instance
     <store>/instances/<id>/inbox/      messages for the instance (events, terminate, ...)
     <store>/tmp/                       where new instances and messages are assembled
 
 New instances and inbox messages are written in `tmp/` and renamed into place, so a
 reader never sees half of one, and two clients creating one id cannot both succeed.
-Only the holder of an instance's lock appends to its journal.
+Only the holder of an instance's lock appends to its journal. The lock is the instance's
+folder itself (flock on a directory), and `head` is made with the instance: creating a
+file costs about 0.2 ms here, twice per instance when a worker first touched them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.journal import Journal
+from runtime.journal import HEAD, Journal, sync_fds
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -86,27 +88,48 @@ class Store:
 
     def create(self, instance_id: str, ts: str, data: dict[str, Any]) -> bool:
         """Create an instance whose journal starts with `created`; False if the id exists."""
-        target = self.folder(instance_id)
-        if target.exists():
-            return False
+        return self.create_many([(instance_id, ts, data)]) == [instance_id]
+
+    def create_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Create instances (id, created time, `created` record data); the ids created, in
+        order (an id that exists is skipped). However many, it costs two syncs: the new
+        journals together, then `instances/` once all are renamed into it."""
         self.ensure()
-        staging = self.tmp / f"new-{uuid.uuid4().hex}"
-        staging.mkdir()
-        (staging / "inbox").mkdir()
-        Journal.create(staging, ts, data).close()
+        staged: list[tuple[str, Path]] = []
+        files: list[tuple[int, int, str]] = []
         try:
-            os.rename(staging, target)
-        except OSError:  # another client created it first (ENOTEMPTY / EEXIST)
-            shutil.rmtree(staging, ignore_errors=True)
-            return False
-        _fsync_dir(self.instances)
-        return True
+            for instance_id, ts, data in items:
+                if self.folder(instance_id).exists():
+                    continue
+                staging = self.tmp / f"new-{uuid.uuid4().hex}"
+                staging.mkdir()
+                staged.append((instance_id, staging))
+                os.close(os.open(staging / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))  # no hint yet
+                Journal.create(staging, ts, data, sync=len(items) == 1).close()
+                if len(items) > 1:
+                    fd = os.open(staging / "journal", os.O_RDONLY)
+                    files.append((fd, os.fstat(fd).st_dev, str(staging)))
+            sync_fds(files)
+        finally:
+            for fd, _, _ in files:
+                os.close(fd)
+        created: list[str] = []
+        for instance_id, staging in staged:
+            try:
+                os.rename(staging, self.folder(instance_id))
+            except OSError:  # another client created it first (ENOTEMPTY / EEXIST)
+                shutil.rmtree(staging, ignore_errors=True)
+                continue
+            created.append(instance_id)
+        if created:
+            _fsync_dir(self.instances)
+        return created
 
     def lock(self, instance_id: str, *, blocking: bool) -> Lock | None:
         """The instance's lock, or None if someone else holds it (non-blocking) or it is gone."""
         try:
-            fd = os.open(self.folder(instance_id) / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
+            fd = os.open(self.folder(instance_id), os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -128,8 +151,13 @@ class Store:
             json.dump(message, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        inbox.mkdir(exist_ok=True)
+        try:
+            inbox.mkdir()
+            _fsync_dir(inbox.parent)
+        except FileExistsError:
+            pass
         os.rename(staging, inbox / name)
+        _fsync_dir(inbox)  # the message is durable once its name is
         return name
 
     def inbox(self, instance_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
