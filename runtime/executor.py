@@ -407,12 +407,13 @@ class Engine:
             return self._append(inst, "result", {"task": t.id, "error": error_json(error), **extra})
         return self._append(inst, "result", {"task": t.id, "value": value, **extra})
 
-    def _commit(self, records: dict[str, list[Record]]) -> None:
+    def _commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
         """fsync the touched journals once, then apply and advance (group commit). The
         instances that end meanwhile are made durable together at the end, before their
         parents hear of it (`_finish`)."""
         insts = [self.instances[i] for i in records]
-        self._sync(insts)
+        if not synced:
+            self._sync(insts)
         outermost = self.ending is None
         if outermost:
             self.ending = []
@@ -490,10 +491,10 @@ class Engine:
                 discard.append((inst.id, msg_name))
         if not records:
             return False
-        self._sync(self.instances[i] for i in records)
+        self._sync(self.instances[i] for i in records)  # before the inbox copies go
         for instance_id, msg_name in discard:
             self.store.discard(instance_id, msg_name)
-        self._commit(records)
+        self._commit(records, synced=True)
         return True
 
     def _next_inbox_event(self, inst: Instance) -> tuple[str, dict[str, Any]] | None:
