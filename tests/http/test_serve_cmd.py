@@ -20,7 +20,8 @@ from tether.cli import main
     (["serve", str(EXAMPLE), "--port", "0"], "--port must be 1-65535, not 0"),
     (["serve", str(EXAMPLE), "--max-body", "0"], "--max-body must be at least 1"),
     (["serve", "no_such_file.py"], "no_such_file.py"),
-], ids=["port", "max-body", "missing-src"])
+    (["serve", str(EXAMPLE), "--api-key", ""], "--api-key is empty; omit it to serve without a key"),
+], ids=["port", "max-body", "missing-src", "empty-api-key"])
 def test_bad_input_is_one_line_exit_2(argv: list[str], fault: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

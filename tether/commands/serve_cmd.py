@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     p.add_argument("--no-worker", action="store_true", help="serve the API only; run no instances")
-    p.add_argument("--api-key", help="require this key on /api (default: $TETHER_API_KEY)")
+    p.add_argument("--api-key", help="require this key on every route but the dashboard page "
+                                     "(default: $TETHER_API_KEY)")
     p.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES",
                    help="largest accepted request body (default 1 MiB)")
     p.set_defaults(func=cmd_serve)
@@ -34,6 +35,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
     if args.max_body < 1:
         raise UsageError("--max-body must be at least 1")
+    if args.api_key == "":
+        raise UsageError("--api-key is empty; omit it to serve without a key")
     loaded = load(args.src)
     store = Path(args.store) if args.store else default_store()
     machines = loaded.orchestrators()
