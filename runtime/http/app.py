@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,20 +68,28 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         raise ValueError("api_key is empty: pass None to serve without a key")
     api = _Api(Client(store), machines, api_key, max_body, draw_graph)
     routes = [
-        Route("/", api.dashboard, methods=["GET"]),
-        Route("/api/orchestrators/{name}", api.start, methods=["POST"]),
-        Route("/api/orchestrators/{name}/{instance_id}", api.start, methods=["POST"]),
-        Route("/api/instances", api.list, methods=["GET"]),
-        Route("/api/instances", api.purge_many, methods=["DELETE"]),
-        Route("/api/instances/{instance_id}", api.status, methods=["GET"]),
-        Route("/api/instances/{instance_id}", api.purge, methods=["DELETE"]),
-        Route("/api/instances/{instance_id}/graph", api.graph, methods=["GET"]),
-        Route("/api/instances/{instance_id}/raiseEvent/{event}", api.raise_event, methods=["POST"]),
-        Route("/api/instances/{instance_id}/{action:str}", api.control, methods=["POST"]),
+        _route("/", GET=api.dashboard),
+        _route("/api/orchestrators/{name}", POST=api.start),
+        _route("/api/orchestrators/{name}/{instance_id}", POST=api.start),
+        _route("/api/instances", GET=api.list, DELETE=api.purge_many),
+        _route("/api/instances/{instance_id}", GET=api.status, DELETE=api.purge),
+        _route("/api/instances/{instance_id}/graph", GET=api.graph),
+        _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
+        _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key)],
                      exception_handlers=_HANDLERS,
                      lifespan=_worker_lifespan(Store(store)) if worker else None)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, **by_method: Handler) -> Route:
+    """One route per path, so a `405` lists every method the path answers in `Allow`."""
+    async def endpoint(request: Request) -> Response:
+        return await by_method["GET" if request.method == "HEAD" else request.method](request)
+    return Route(path, endpoint, methods=list(by_method))
 
 
 def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
@@ -277,7 +285,8 @@ class _Api:
         top = _positive_int(q.get("top"), "top")
         docs = await run_in_threadpool(self.client.list, status=statuses, before=before,
                                        after=after)
-        docs.sort(key=lambda d: d["createdTime"], reverse=True)
+        # parsed, not as text: isoformat leaves out a zero fraction ("...:31Z" < "...:31.5Z")
+        docs.sort(key=lambda d: parse_iso(d["createdTime"]), reverse=True)
         return JSONResponse(docs[:top] if top else docs)
 
     async def purge_many(self, request: Request) -> Response:
