@@ -184,7 +184,9 @@ class _Api:
             raise HTTPError(400, "malformed JSON body: nested too deeply") from None
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
-        base = str(request.base_url).rstrip("/") + f"/api/instances/{instance_id}"
+        # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
+        path = f"{request.scope.get('root_path', '')}/api/instances/{instance_id}"
+        base = str(request.url.replace(path=path, query="", fragment=""))
         key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
         amp = "&" if key else "?"
         return {

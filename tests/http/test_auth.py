@@ -6,6 +6,7 @@ fails here, and a route reachable without the key fails too.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import Iterator
@@ -151,3 +152,28 @@ def test_route_table_paths_are_the_documented_ones() -> None:
         if method == "HEAD":
             continue
         assert (method, re.sub(r"\{(\w+)[^}]*\}", "{}", path)) in documented, (method, path)
+
+
+def test_mounted_below_a_prefix_the_page_is_public_and_the_api_guarded(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from tests.http.conftest import EXAMPLE
+    from tether.loader import load
+
+    inner = create_app(tmp_path / "store", load(str(EXAMPLE)).orchestrators(), api_key=KEY)
+    outer = Starlette(routes=[Mount("/tether", app=inner)])
+    key = {"x-tether-key": KEY}
+
+    async def calls() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=outer),
+                                     base_url="http://testserver") as http:
+            assert (await http.get("/tether/")).status_code == 200
+            assert (await http.post("/tether/api/orchestrators/wait_for_go/m-1")).status_code == 401
+            r = await http.post("/tether/api/orchestrators/wait_for_go/m-1", headers=key)
+            assert r.status_code == 202
+            status_url = "http://testserver/tether/api/instances/m-1?code=" + KEY
+            assert r.json()["statusQueryGetUri"] == status_url
+            assert (await http.get(status_url)).status_code == 202
+
+    asyncio.run(calls())
