@@ -59,3 +59,25 @@ def test_serve_process_runs_an_instance_with_api_key_from_env(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize(("host", "key", "warned"), [
+    ("0.0.0.0", None, True), ("192.0.2.7", None, True), ("0.0.0.0", "k", False),
+    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+])
+def test_serving_beyond_loopback_without_a_key_warns(
+        host: str, key: str | None, warned: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import uvicorn
+    served: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, **_: served.append(host))
+    monkeypatch.delenv("TETHER_API_KEY", raising=False)
+    argv = ["serve", str(EXAMPLE), "--store", str(tmp_path), "--host", host]
+    assert main(argv + (["--api-key", key] if key else [])) == 0
+    assert served == [host]
+    err = capsys.readouterr().err
+    if warned:
+        assert err == (f"warning: serving {host} without an API key: anyone who can reach "
+                       "port 7071 can read and change every instance\n")
+    else:
+        assert err == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,12 +42,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = load(args.src)
     store = Path(args.store) if args.store else default_store()
     machines = loaded.orchestrators()
+    api_key = args.api_key or os.environ.get("TETHER_API_KEY") or None
+    if api_key is None and not _loopback(args.host):
+        print(f"warning: serving {args.host} without an API key: anyone who can reach port "
+              f"{args.port} can read and change every instance", file=sys.stderr)
     app = create_app(store, machines, worker=not args.no_worker,
                      draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
-                     api_key=args.api_key or os.environ.get("TETHER_API_KEY") or None,
-                     max_body=args.max_body)
+                     api_key=api_key, max_body=args.max_body)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return ExitCode.OK
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def graph_drawer(sources: dict[str, Path]) -> Callable[[Path, str, str], bytes | None]:
