@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,9 +61,14 @@ class HTTPError(Exception):
 
 
 def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
-               api_key: str | None = None, max_body: int = MiB,
-               worker: bool = False, draw_graph: GraphDrawer | None = None) -> Starlette:
-    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread."""
+               api_key: str | None = None, max_body: int = MiB, worker: bool = False,
+               draw_graph: GraphDrawer | None = None,
+               hosts: Collection[str] | None = None) -> Starlette:
+    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread.
+
+    `hosts`, when given, are the only host names requests may address (the Host header,
+    port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
+    """
     if api_key == "":
         raise ValueError("api_key is empty: pass None to serve without a key")
     api = _Api(Client(store), machines, api_key, max_body, draw_graph)
@@ -77,7 +82,7 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key)],
+    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key, hosts=hosts)],
                      exception_handlers=_HANDLERS,
                      lifespan=_worker_lifespan(Store(store)) if worker else None)
 
@@ -111,13 +116,16 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 
 class _Gate:
-    """Refuses, before routing: requests without the key (outside PUBLIC), and
-    state-changing requests a browser sends from another origin (cross-site request
-    forgery against a server that has no key)."""
+    """Refuses, before routing: requests addressed to a host name not in `hosts` (DNS
+    rebinding), state-changing requests a browser sends from another origin (cross-site
+    request forgery against a server that has no key), and requests without the key
+    (outside PUBLIC)."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None,
+                 hosts: Collection[str] | None) -> None:
         self.app = app
         self.api_key = api_key
+        self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -128,6 +136,10 @@ class _Gate:
         await self.app(scope, receive, send)
 
     def refusal(self, request: Request) -> Response | None:
+        host = request.headers.get("host", "")
+        if self.hosts is not None and _hostname(host) not in self.hosts:
+            return _error(400, f"host {host!r} is not served here; use "
+                               + " or ".join(sorted(self.hosts)))
         origin = request.headers.get("origin")
         if (request.method in _UNSAFE and origin is not None
                 and urlsplit(origin).netloc != request.headers.get("host")):
@@ -140,6 +152,14 @@ class _Gate:
             return _error(401, f"{what} API key: send it in the x-tether-key header or the "
                                "code parameter")
         return None
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without the port ("[::1]:7071" -> "::1")."""
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # "[zz": not a host at all
+        return ""
 
 
 def _route_path(scope: Scope) -> str:

@@ -177,3 +177,17 @@ def test_mounted_below_a_prefix_the_page_is_public_and_the_api_guarded(tmp_path:
             assert (await http.get(status_url)).status_code == 202
 
     asyncio.run(calls())
+
+
+def test_a_rebound_host_name_is_refused(tmp_path: Path) -> None:
+    """DNS rebinding: evil.example now resolves to 127.0.0.1, so a page of evil.example
+    reads the API "same-origin"; the Host header it sends gives it away."""
+    for server in run_server(tmp_path / "store", worker=False, hosts=("localhost", "127.0.0.1")):
+        port = server.url.rsplit(":", 1)[1]
+        r = server.http.get("/api/instances", headers={"host": f"evil.example:{port}"})
+        assert r.status_code == 400
+        assert r.json() == {"error": f"host 'evil.example:{port}' is not served here; "
+                                     "use 127.0.0.1 or localhost"}
+        assert server.http.get("/", headers={"host": "[zz"}).status_code == 400
+        assert server.http.get("/api/instances").status_code == 200
+        assert server.http.get("/api/instances", headers={"host": f"LOCALHOST:{port}"}).status_code == 200

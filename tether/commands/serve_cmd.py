@@ -48,9 +48,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"{args.port} can read and change every instance", file=sys.stderr)
     app = create_app(store, machines, worker=not args.no_worker,
                      draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
-                     api_key=api_key, max_body=args.max_body)
+                     api_key=api_key, max_body=args.max_body,
+                     hosts=(*LOOPBACK_NAMES, args.host) if _loopback(args.host) else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return ExitCode.OK
+
+
+#: The names a server bound to loopback answers to; any other Host header is a web page
+#: that rebound its own name to 127.0.0.1 (DNS rebinding) to read the API.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def _loopback(host: str) -> bool:
