@@ -198,7 +198,7 @@ class _Api:
             return None
         try:
             return json.loads(raw, parse_constant=_not_json)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
             raise HTTPError(400, f"malformed JSON body: {exc}") from None
         except RecursionError:
             raise HTTPError(400, "malformed JSON body: nested too deeply") from None
@@ -371,8 +371,12 @@ def _query(request: Request, *names: str) -> QueryParams:
     return request.query_params
 
 
+class _NotJSON(ValueError):
+    pass
+
+
 def _not_json(constant: str) -> Any:
-    raise json.JSONDecodeError(f"{constant} is not a JSON value", constant, 0)
+    raise _NotJSON(f"{constant} is not a JSON value")
 
 
 def _statuses(values: list[str]) -> set[str] | None:
