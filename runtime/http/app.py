@@ -363,9 +363,11 @@ def _page_headers(page: str) -> dict[str, str]:
 
 def _query(request: Request, *names: str) -> QueryParams:
     """The query parameters, refusing any the route does not take (a misspelt filter
-    must not widen a purge); `code` carries the API key and is always allowed."""
+    must not widen a purge); `code` carries the API key and is always allowed, and
+    Durable Functions' `taskHub` and `connection` (which name its storage, one store
+    here) are accepted and ignored, so its clients' URLs work unchanged."""
     for given in request.query_params:
-        if given not in names and given != "code":
+        if given not in names and given not in ("code", "taskHub", "connection"):
             takes = f"use {', '.join(names)}" if names else "this route takes none"
             raise HTTPError(400, f"unknown parameter {given!r}; {takes}")
     return request.query_params

@@ -54,6 +54,15 @@ def test_bad_request_is_one_json_line(passive: Server, method: str, url: str,
     assert str(passive.store) not in message  # answers never show the store's directory
 
 
+def test_durable_functions_storage_parameters_are_accepted_and_ignored(passive: Server) -> None:
+    # a Durable Functions client adds taskHub/connection to every management URL
+    passive.http.post("/api/orchestrators/wait_for_go/p-1")
+    r = passive.http.get("/api/instances/p-1?taskHub=Hub&connection=Storage")
+    assert (r.status_code, r.json()["instanceId"]) == (202, "p-1")
+    r = passive.http.post("/api/instances/p-1/terminate?reason=x&taskHub=Hub")
+    assert r.status_code == 202, r.text
+
+
 def test_405_says_which_methods_are_allowed(passive: Server) -> None:
     r = passive.http.put("/api/instances")
     assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "DELETE"}
