@@ -394,6 +394,7 @@ class Report:
     repeated: int
     by_shape: dict[str, int]  # repeated executions by orchestrator
     worst_round: int  # the most executions one kill round cost
+    worst_worker: int  # the most one killed worker cost
     seconds: float
 
     def lines(self) -> list[str]:
@@ -404,7 +405,8 @@ class Report:
             f"kills       {self.kills} rounds ({self.landed} with a worker still running)",
             f"executions  {self.executions} ({self.distinct} distinct activity tasks)",
             f"repeated    {self.repeated} ({share:.2f}% of executions): {shapes}",
-            f"worst kill  {self.worst_round} executions repeated after one kill round",
+            f"worst kill  {self.worst_round} executions repeated after one kill round, "
+            f"{self.worst_worker} after one worker's",
             f"wall time   {self.seconds:.1f} s",
         ]
 
@@ -413,11 +415,14 @@ def report_of(planned: list[Planned], rounds: Rounds, tally: Tally, seconds: flo
     shape = {p.instance_id: p.orchestrator for p in planned}
     by_shape = dict.fromkeys(SHAPES, 0)
     by_round: Counter[str] = Counter()
+    by_worker: Counter[str] = Counter()
     for (worker, instance_id), count in tally.lost().items():
         by_shape[shape[instance_id]] += count
         by_round[worker.split(".")[0]] += count
+        by_worker[worker] += count
     return Report(len(planned), rounds.kills, rounds.landed, tally.executions, tally.distinct,
-                  tally.repeated, by_shape, max(by_round.values(), default=0), seconds)
+                  tally.repeated, by_shape, max(by_round.values(), default=0),
+                  max(by_worker.values(), default=0), seconds)
 
 
 @dataclass(frozen=True)

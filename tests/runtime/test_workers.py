@@ -25,6 +25,8 @@ from bench.kill_soak import (
     plan,
     run_soak,
 )
+from runtime.client import Client
+from runtime.journal import iter_records
 
 
 def test_workers_killed_at_random_finish_every_instance(tmp_path: Path) -> None:
@@ -95,3 +97,48 @@ def test_an_activity_never_run_or_not_in_the_plain_run_is_a_problem() -> None:
     found = execution_problems(PLANNED[:1], {"a": REFERENCE["a"]}, tally, Rounds())
     assert found == ['1 activities never executed, e.g. ["a", 1]',
                      '1 activities the plain run does not call, e.g. ["a", 9]']
+
+
+# -- how many executions one kill can cost -------------------------------------------------
+
+FAN = '''
+from tether import activity, orchestrator
+
+@activity
+def kill_mark(i):
+    return i
+
+@orchestrator
+async def kill_fan(ctx, n):
+    return sum(await ctx.when_all([ctx.call_activity(kill_mark, i) for i in range(n)]))
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "runtime: the executor submits every pending activity to its pool at once, so results "
+    "pile up unjournaled while the engine thread is busy (adopting, fsyncing); a SIGKILL then "
+    "repeats all of them, not just the --concurrency in flight"))
+def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> None:
+    import compiler
+    from runtime.executor import Engine
+    from runtime.store import Store
+
+    module = compiler.load_source(FAN, "kill_fan.py", "_tether_kill_fan")
+    executed: list[int] = []
+
+    def mark(i: int) -> int:
+        executed.append(i)
+        return i
+
+    Client(tmp_path).start(module.kill_fan.__tether_machine__, 100, instance_id="fan")
+    engine = Engine(Store(tmp_path), concurrency=2, activities={"kill_mark": mark})
+    try:
+        engine.adopt("fan")  # checkpoints the fan-out and starts its 100 activities
+        # The engine thread is busy elsewhere (here: not looping) while the pool works,
+        # as it is during a scan that adopts many instances, or a slow fsync.
+        engine.pool.shutdown(wait=True)
+        journaled = sum(r.kind == "result" for r in iter_records(tmp_path / "instances" / "fan"))
+        # A SIGKILL now re-runs every execution whose result is not in the journal.
+        assert len(executed) - journaled <= 2
+    finally:
+        engine.close()
