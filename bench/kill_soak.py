@@ -73,13 +73,13 @@ def _executed(key):
 
 
 @activity
-def grow(key):
+def soak_grow(key):
     _executed(key)
     return (2 * key[-1] + 1) % 1009
 
 
 @activity
-def fragile(key):
+def soak_fragile(key):
     _executed(key)
     if key[-1] % 2:
         raise ValueError(f"odd {key[-1]}")
@@ -87,30 +87,30 @@ def fragile(key):
 
 
 @orchestrator
-async def chain(ctx, n):
+async def soak_chain(ctx, n):
     me = ctx.instance_id
-    a = await ctx.call_activity(grow, [me, "chain", 0, n])
-    b = await ctx.call_activity(grow, [me, "chain", 1, a])
-    c = await ctx.call_activity(grow, [me, "chain", 2, a + b])
-    return [a, b, await ctx.call_activity(grow, [me, "chain", 3, c])]
+    a = await ctx.call_activity(soak_grow, [me, "chain", 0, n])
+    b = await ctx.call_activity(soak_grow, [me, "chain", 1, a])
+    c = await ctx.call_activity(soak_grow, [me, "chain", 2, a + b])
+    return [a, b, await ctx.call_activity(soak_grow, [me, "chain", 3, c])]
 
 
 @orchestrator
-async def fan_out(ctx, n):
+async def soak_fan_out(ctx, n):
     me = ctx.instance_id
-    base = await ctx.call_activity(grow, [me, "seed", 0, n])
-    tasks = [ctx.call_activity(grow, [me, "fan", i, base + i]) for i in range(100)]
+    base = await ctx.call_activity(soak_grow, [me, "seed", 0, n])
+    tasks = [ctx.call_activity(soak_grow, [me, "fan", i, base + i]) for i in range(100)]
     results = await ctx.when_all(tasks)
-    return await ctx.call_activity(grow, [me, "sum", 0, sum(results)])
+    return await ctx.call_activity(soak_grow, [me, "sum", 0, sum(results)])
 
 
 @orchestrator
-async def loop(ctx, n):
+async def soak_loop(ctx, n):
     me = ctx.instance_id
     total, i = 0, 0
     while True:
         i += 1
-        value = await ctx.call_activity(grow, [me, "loop", i, total + i])
+        value = await ctx.call_activity(soak_grow, [me, "loop", i, total + i])
         if value % 3 == 0:
             continue
         total += value
@@ -120,35 +120,35 @@ async def loop(ctx, n):
 
 
 @orchestrator
-async def guarded(ctx, n):
+async def soak_guarded(ctx, n):
     me = ctx.instance_id
     out = []
     for i in range(n):
         try:
-            out.append(await ctx.call_activity(fragile, [me, "try", i, i]))
+            out.append(await ctx.call_activity(soak_fragile, [me, "try", i, i]))
         except TaskFailedError as err:
             out.append(err.error_type)
         finally:
-            out.append(await ctx.call_activity(grow, [me, "finally", i, len(out)]))
+            out.append(await ctx.call_activity(soak_grow, [me, "finally", i, len(out)]))
     try:
         return out
     finally:
-        out.append(await ctx.call_activity(grow, [me, "cleanup", 0, n]))
+        out.append(await ctx.call_activity(soak_grow, [me, "cleanup", 0, n]))
 
 
 @orchestrator
-async def nap(ctx, n):
+async def soak_nap(ctx, n):
     me = ctx.instance_id
     total = 0
     for i in range(n):
         await ctx.sleep(timedelta(milliseconds=50))
-        total += await ctx.call_activity(grow, [me, "nap", i, total])
+        total += await ctx.call_activity(soak_grow, [me, "nap", i, total])
     return total
 '''
 
 # The most activities an instance of each shape can have started and not yet journaled at
 # one moment: the fan-out's 100, one for the others (the timer is not an activity).
-WIDTH = {"chain": 1, "fan_out": 100, "loop": 1, "guarded": 1, "nap": 1}
+WIDTH = {"soak_chain": 1, "soak_fan_out": 100, "soak_loop": 1, "soak_guarded": 1, "soak_nap": 1}
 SHAPES = tuple(WIDTH)
 
 

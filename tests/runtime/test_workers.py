@@ -58,9 +58,9 @@ def test_plain_runs_cover_every_shape_with_unique_keys() -> None:
 
 # -- the checks themselves, on made-up logs ------------------------------------------------
 
-PLANNED = [Planned("a", "chain", 1), Planned("b", "fan_out", 1)]
+PLANNED = [Planned("a", "soak_chain", 1), Planned("b", "soak_fan_out", 1)]
 REFERENCE = {"a": Reference(None, ('["a", 0]', '["a", 1]')),
-             "b": Reference(None, tuple(f'["b", {i}]' for i in range(WIDTH["fan_out"] + 1)))}
+             "b": Reference(None, tuple(f'["b", {i}]' for i in range(WIDTH["soak_fan_out"] + 1)))}
 
 
 def check(runs: dict[str, list[str]], killed: tuple[str, ...] = ("r0.w0", "r0.w1")) -> list[str]:
@@ -86,8 +86,8 @@ def test_one_worker_running_a_task_twice_is_a_problem() -> None:
 
 def test_a_kill_losing_more_than_the_instance_has_outstanding_is_a_problem() -> None:
     assert check({'["a", 0]': ["r0.w0", "final.w0"], '["a", 1]': ["r0.w0", "final.w0"]}) == [
-        "r0.w0 lost 2 executions of a, more than the 1 a chain can have outstanding"]
-    fan = {f'["b", {i}]': ["r0.w1", "final.w0"] for i in range(WIDTH["fan_out"])}
+        "r0.w0 lost 2 executions of a, more than the 1 a soak_chain can have outstanding"]
+    fan = {f'["b", {i}]': ["r0.w1", "final.w0"] for i in range(WIDTH["soak_fan_out"])}
     assert check(fan) == []
     assert len(check({**fan, '["b", 100]': ["r0.w1", "final.w0"]})) == 1
 
