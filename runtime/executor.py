@@ -30,6 +30,7 @@ import queue
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -147,7 +148,9 @@ class Engine:
         self.locks: dict[str, Lock] = {}
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
-        self.inflight = 0
+        self.inflight = 0  # attempts started and not yet collected, at most `concurrency`
+        self.concurrency = concurrency
+        self.held: deque[tuple[str, int, int]] = deque()  # (instance, generation, task) to start
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
@@ -329,12 +332,28 @@ class Engine:
         fn = self.overrides.get(t.name)
         if fn is None and t.name in REGISTRY.activities:
             fn = REGISTRY.activities[t.name].fn
+        if self.inflight >= self.concurrency:
+            # Start no more than `concurrency` at once: an attempt started is one a kill
+            # would repeat until its result is journaled.
+            self.held.append((inst.id, inst.generation, t.id))
+            return
         key = (inst.id, inst.generation, t.id, t.attempt)
         self.inflight += 1
         if inline and t.name in self.quick and t.name not in self.slow:
             self._run_attempt(key, t.name, fn, t.input, inline=True)
         else:
             self.pool.submit(self._run_attempt, key, t.name, fn, t.input)
+
+    def _start_held(self) -> None:
+        """Start held-back attempts while fewer than `concurrency` are in flight."""
+        while self.held and self.inflight < self.concurrency:
+            instance_id, generation, task_id = self.held.popleft()
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.ended or inst.generation != generation:
+                continue
+            t = inst.table.tasks.get(task_id)
+            if t is not None and not t.done:
+                self._start_activity(inst, t)
 
     def _run_attempt(self, key: tuple[str, int, int, int], name: str,
                      fn: Callable[..., Any] | None, data: Any, *, inline: bool = False) -> None:
@@ -365,10 +384,16 @@ class Engine:
             try:
                 batch.append(self.done.get_nowait())
             except queue.Empty:
-                if not self.clock.virtual or len(batch) >= self.inflight:
+                if not self.clock.virtual:
                     break
-                # Virtual time: everything in flight finishes "at once", as activities do
-                # in runtime.direct, so the batch (and its journal order) is not a race.
+                # Virtual time: everything in flight or held back finishes "at once", as
+                # activities do in runtime.direct, so the batch (and its journal order) is
+                # not a race.
+                self.inflight -= len(batch)
+                self._start_held()
+                self.inflight += len(batch)
+                if len(batch) >= self.inflight:
+                    break
                 batch.append(self.done.get())
         self.inflight -= len(batch)
         for d in batch:
@@ -387,6 +412,7 @@ class Engine:
             records.setdefault(inst.id, []).append(
                 self._outcome_record(inst, t, d.value, d.error, tie))
         self._commit(records)
+        self._start_held()
         return True
 
     def _outcome_record(self, inst: Instance, t: TaskState, value: Any,

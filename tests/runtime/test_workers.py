@@ -114,10 +114,6 @@ async def kill_fan(ctx, n):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime: the executor submits every pending activity to its pool at once, so results "
-    "pile up unjournaled while the engine thread is busy (adopting, fsyncing); a SIGKILL then "
-    "repeats all of them, not just the --concurrency in flight"))
 def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> None:
     import compiler
     from runtime.executor import Engine
