@@ -158,6 +158,7 @@ def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.Base
         for name in bound_names(f.target):
             if name not in mapping:
                 mapping[name] = lw.fresh(f"_{name}_c")
+                lw.written[mapping[name]] = name
 
     def renamed(part: cst.BaseExpression) -> cst.BaseExpression:
         out = part.visit(RenameLocals(mapping))
@@ -189,7 +190,7 @@ def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.Base
             test = lw.lin(renamed(clause.test))
             kept = lw.new_block(line, "comprehension if")
             lw.terminate(Branch(lw.code(test), frozenset(lw.reads_of(test)), kept.id,
-                                head.id, line, "if"))
+                                head.id, line, "if", f"if {lw.code(clause.test)}"))
             lw.start(kept)
         exhausted = head.id
     if isinstance(node, cst.DictComp):

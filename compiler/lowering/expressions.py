@@ -117,7 +117,7 @@ class ExpressionLowering(JumpLowering):
             if expr.args and kind in ("activity", "sub_orchestration", "event"):
                 first = expr.args[0].value
                 if isinstance(first, cst.Name | cst.Attribute):
-                    name = self.code(first)
+                    name = self.as_written(self.code(first))
                 elif isinstance(first, cst.SimpleString):
                     name = first.evaluated_value if isinstance(first.evaluated_value, str) else None
             return kind, name
@@ -127,7 +127,7 @@ class ExpressionLowering(JumpLowering):
                 "awaited in an orchestrator (DET007)",
                 "use ctx.call_activity(...) for work, ctx.sleep(...) for waiting")
         if isinstance(expr, cst.Name | cst.Subscript | cst.Attribute):
-            return "task", self.code(expr)
+            return "task", self.as_written(self.code(expr))
         raise self.error(expr, f"`await {self.code(expr)}` does not await a durable task (DET007)")
 
     def lower_ifexp(self, node: cst.IfExp) -> cst.BaseExpression:

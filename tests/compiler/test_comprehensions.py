@@ -200,11 +200,16 @@ def test_loop_variables_become_hidden_locals() -> None:
     assert all(not n.startswith("x") or n == "x" for n in machine.locals)
 
 
-def test_comprehension_loop_is_drawn_with_its_header() -> None:
-    source = case(CASES["if_clause_filters"])
+def test_graph_shows_names_as_written() -> None:
+    source = case("""
+    tasks = [ctx.call_activity(double, x) for x in range(n)]
+    got = [await t for t in tasks]
+    return [await ctx.call_activity(double, x) for x in got if x % 2 == 0]
+""")
     graph = compiler.compile_source(source, "p.py").machine("orch").graph
     labels = {data["label"] for _node, data in graph.nodes(data=True)}
-    assert "for x in range(n)" in labels
+    assert {"for x in got", "if x % 2 == 0", "for t in tasks", "await t"} <= labels
+    assert not [label for label in labels if "_c0" in label]
 
 
 needs_executor = pytest.mark.skipif(
