@@ -108,6 +108,9 @@ class BlockBuilder:
         # hidden locals standing for a user's name (a comprehension's loop variable), so
         # that graphs and messages can show the name as written
         self.written: dict[str, str] = {}
+        # renamed copies of nodes (by id) -> the nodes of the source they were made from,
+        # whose positions error messages need
+        self.origins: dict[int, cst.CSTNode] = {}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class BlockBuilder:
         return clean_text("\n".join(self.lines[first - 1: span.end.line]))
 
     def pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        rng = self._positions(node)
+        rng = self._positions(self.origins.get(id(node), node))
         if rng is None:
             return (self.fn_line(), 1)
         return rng.start.line, rng.start.column + 1

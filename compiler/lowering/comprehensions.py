@@ -28,6 +28,7 @@ import libcst as cst
 
 from compiler.errors import InternalCompilerError
 from compiler.ir import Branch
+from compiler.passes.names import children
 
 if TYPE_CHECKING:
     from compiler.lowering.expressions import ExpressionLowering
@@ -135,6 +136,15 @@ class RenameLocals(cst.CSTTransformer):
         return updated_node.with_changes(value=new)
 
 
+def record_origins(copy: cst.CSTNode, source: cst.CSTNode, out: dict[int, cst.CSTNode]) -> None:
+    """Map each node of `copy` (a renamed `source`, the same shape) to its source node."""
+    if copy is source:
+        return
+    out[id(copy)] = source
+    for a, b in zip(children(copy), children(source), strict=True):
+        record_origins(a, b, out)
+
+
 def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.BaseExpression:
     """Emit the states `node` needs; return the expression left (the accumulator)."""
     fors = comp_fors(node)
@@ -165,6 +175,7 @@ def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.Base
         if not isinstance(out, cst.BaseExpression):
             raise InternalCompilerError("split", "renaming removed a comprehension part")
         lw.awaits.adopt(out)
+        record_origins(out, part, lw.origins)
         return out
 
     acc = lw.fresh("_acc")

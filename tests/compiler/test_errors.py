@@ -49,6 +49,12 @@ BAD = {
     "await_in_generator_expression_if": (
         "g = list(i for i in range(3) if await ctx.call_activity(work, i))\n", 1, 14, "error",
         "await inside a generator expression is not supported"),
+    "await_in_generator_expression_in_comprehension": (
+        "return [sum(await ctx.call_activity(work, y) for y in range(x)) for x in range(3)]\n",
+        1, 17, "error", "await inside a generator expression is not supported"),
+    "generator_over_awaited_iterable_across_await": (
+        "g = (i for i in await ctx.call_activity(work, [1]))\nawait ctx.call_activity(work, 1)\n"
+        "return list(g)\n", 1, 5, "error", "local `g` holds a generator"),
     "async_for_comprehension": ("return [x async for x in ctx.items()]\n", 1, 12, "error",
                                 "`async for` in a comprehension is not supported"),
     "async_for_in_nested_comprehension": (
