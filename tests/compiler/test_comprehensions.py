@@ -229,3 +229,28 @@ def test_journaled_with_crashes_equals_plain(name: str, tmp_path: Path) -> None:
     for n in (0, 4):
         tried = check_case(plain, compiled, "orch", n, [], tmp_path / str(n))
         assert tried >= (2 if n else 1)
+
+
+def test_hidden_names_avoid_globals_that_nested_defs_read() -> None:
+    # the orchestrator never names `_x_c0` or `_t0` itself: only `show` does, when called
+    source = '''
+from tether import activity, orchestrator
+
+_x_c0 = "global x"
+_t0 = "global t"
+
+
+@activity
+def double(x):
+    return x * 2
+
+
+@orchestrator
+async def orch(ctx, n):
+    def show():
+        return [_x_c0, _t0]
+    r = [[str(x), await ctx.call_activity(double, x), show()] for x in range(n)]
+    q = [n + 1, await ctx.call_activity(double, 1), show()]
+    return [r, q]
+'''
+    assert_same(source, "orch", [0, 2])
