@@ -146,7 +146,7 @@ def record_origins(copy: cst.CSTNode, source: cst.CSTNode, out: dict[int, cst.CS
 
 
 def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.BaseExpression:
-    """Emit the states `node` needs; return the expression left (the accumulator)."""
+    """Emit the states `node` needs; return the expression left to evaluate."""
     fors = comp_fors(node)
     first = fors[0]
     elements = [node.key, node.value] if isinstance(node, cst.DictComp) else [node.elt]
@@ -161,29 +161,54 @@ def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.Base
                        "use a list comprehension, `[await ... for ...]`, which runs eagerly")
     if any(lw.awaits(f.target) for f in fors):
         raise lw.error(node, "await in a comprehension's `for` target is not supported")
-    line = lw.line(node)
-    it = lw.lin(first.iter)
-    mapping: dict[str, str] = {}
-    for f in fors:
-        for name in bound_names(f.target):
-            if name not in mapping:
-                mapping[name] = lw.fresh(f"_{name}_c")
-                lw.written[mapping[name]] = name
+    return _Loops(lw, node, fors).lower()
 
-    def renamed(part: cst.BaseExpression) -> cst.BaseExpression:
-        out = part.visit(RenameLocals(mapping))
+
+class _Loops:
+    """One comprehension written out as nested loops adding to a hidden accumulator."""
+
+    def __init__(self, lw: ExpressionLowering, node: cst.ListComp | cst.SetComp | cst.DictComp,
+                 fors: list[cst.CompFor]) -> None:
+        self.lw = lw
+        self.node = node
+        self.fors = fors
+        self.line = lw.line(node)
+        self.mapping: dict[str, str] = {}
+
+    def lower(self) -> cst.BaseExpression:
+        lw = self.lw
+        source = lw.lin(self.fors[0].iter)  # in the enclosing scope, first, once
+        for f in self.fors:
+            for name in bound_names(f.target):
+                if name not in self.mapping:
+                    self.mapping[name] = lw.fresh(f"_{name}_c")
+                    lw.written[self.mapping[name]] = name
+        acc = lw.fresh("_acc")
+        lw.emit(f"{acc} = {_EMPTY[type(self.node)]}", self.line, writes={acc})
+        exit_b = lw.new_block(self.line, "end comprehension")
+        exhausted = exit_b.id  # where the loop being entered goes when it runs out
+        for i, f in enumerate(self.fors):
+            if i:
+                source = lw.lin(self.renamed(f.iter))
+            exhausted = self.enter_loop(f, source, exhausted)
+        self.add_item(acc)
+        lw.goto(exhausted, "loop")
+        lw.start(exit_b)
+        return cst.Name(acc)
+
+    def renamed(self, part: cst.BaseExpression) -> cst.BaseExpression:
+        """`part` with the loop variables renamed to their hidden locals."""
+        out = part.visit(RenameLocals(self.mapping))
         if not isinstance(out, cst.BaseExpression):
             raise InternalCompilerError("split", "renaming removed a comprehension part")
-        lw.awaits.adopt(out)
-        record_origins(out, part, lw.origins)
+        self.lw.awaits.adopt(out)
+        record_origins(out, part, self.lw.origins)
         return out
 
-    acc = lw.fresh("_acc")
-    lw.emit(f"{acc} = {_EMPTY[type(node)]}", line, writes={acc})
-    exit_b = lw.new_block(line, "end comprehension")
-    exhausted = exit_b.id  # where the loop being entered goes when it runs out
-    for i, f in enumerate(fors):
-        source = it if i == 0 else lw.lin(renamed(f.iter))
+    def enter_loop(self, f: cst.CompFor, source: cst.BaseExpression, exhausted: int) -> int:
+        """The loop over `source` (binding f's target) and its `if` clauses, leaving the
+        current block where an item passed them all. Returns the loop's head."""
+        lw, line = self.lw, self.line
         seq, idx = lw.fresh("_seq"), lw.fresh("_i")
         lw.emit(f"{seq} = _rt.iter_source({lw.code(source)})\n{idx} = 0", line,
                 lw.reads_of(source), {seq, idx})
@@ -193,30 +218,30 @@ def lower_comprehension(lw: ExpressionLowering, node: Comprehension) -> cst.Base
         lw.terminate(Branch(f"{idx} < len({seq})", frozenset({seq, idx}), body.id,
                             exhausted, line, "for", header))
         lw.start(body)
-        target = renamed(f.target)
+        target = self.renamed(f.target)
         names = set(bound_names(target))
         lw.emit(f"{lw.code(target)} = {seq}[{idx}]\n{idx} += 1", line,
                 {seq, idx} | (lw.reads_of(target) - names), names | {idx})
         for clause in f.ifs:
-            test = lw.lin(renamed(clause.test))
+            test = lw.lin(self.renamed(clause.test))
             kept = lw.new_block(line, "comprehension if")
             lw.terminate(Branch(lw.code(test), frozenset(lw.reads_of(test)), kept.id,
                                 head.id, line, "if", f"if {lw.code(clause.test)}"))
             lw.start(kept)
-        exhausted = head.id
-    if isinstance(node, cst.DictComp):
-        key = lw.lin(renamed(node.key))
-        value_part = renamed(node.value)
-        if lw.awaits(value_part):
-            key = lw.spill(key)
-        value = lw.lin(value_part)
-        text = f"{acc}[{lw.code(key)}] = {lw.code(value)}"
-        used = lw.reads_of(key) | lw.reads_of(value)
-    else:
-        item = lw.lin(renamed(node.elt))
-        text = _ADD[type(node)].format(acc=acc, item=lw.code(item))
-        used = lw.reads_of(item)
-    lw.emit(text, line, used | {acc})
-    lw.goto(exhausted, "loop")
-    lw.start(exit_b)
-    return cst.Name(acc)
+        return head.id
+
+    def add_item(self, acc: str) -> None:
+        lw, node = self.lw, self.node
+        if isinstance(node, cst.DictComp):
+            key = lw.lin(self.renamed(node.key))  # the key first (Python 3.8+)
+            value_part = self.renamed(node.value)
+            if lw.awaits(value_part):
+                key = lw.spill(key)
+            value = lw.lin(value_part)
+            text = f"{acc}[{lw.code(key)}] = {lw.code(value)}"
+            used = lw.reads_of(key) | lw.reads_of(value)
+        else:
+            item = lw.lin(self.renamed(node.elt))
+            text = _ADD[type(node)].format(acc=acc, item=lw.code(item))
+            used = lw.reads_of(item)
+        lw.emit(text, self.line, used | {acc})
