@@ -105,8 +105,20 @@ class BlockBuilder:
         # imports inside the body, by bound name: re-run at machine entry when live across
         # an await (a module cannot be saved, but importing it again is free and the same)
         self.imports: dict[str, str] = {}
+        # hidden locals standing for a user's name (a comprehension's loop variable), so
+        # that graphs and messages can show the name as written
+        self.written: dict[str, str] = {}
+        # renamed copies of nodes (by id) -> the nodes of the source they were made from,
+        # whose positions error messages need
+        self.origins: dict[int, cst.CSTNode] = {}
 
     # -- helpers -------------------------------------------------------------------
+
+    def as_written(self, text: str) -> str:
+        """`text` with hidden stand-ins replaced by the names the user wrote."""
+        if not self.written:
+            return text
+        return re.sub(r"\b_\w+_c\d+\b", lambda m: self.written.get(m.group(0), m.group(0)), text)
 
     def fresh(self, base: str) -> str:
         n = self._counters.get(base, 0)
@@ -136,7 +148,7 @@ class BlockBuilder:
         return clean_text("\n".join(self.lines[first - 1: span.end.line]))
 
     def pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        rng = self._positions(node)
+        rng = self._positions(self.origins.get(id(node), node))
         if rng is None:
             return (self.fn_line(), 1)
         return rng.start.line, rng.start.column + 1

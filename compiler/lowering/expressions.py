@@ -1,6 +1,6 @@
 """Lowering of expressions that await: suspensions, spills of operands evaluated before
 an await (so side effects keep Python's order), and branches for `and`/`or` and
-conditional expressions.
+conditional expressions; comprehensions that await are in `comprehensions.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from compiler.ir import (
     Branch,
     Suspend,
 )
+from compiler.lowering.comprehensions import lower_comprehension
 from compiler.lowering.jumps import JumpLowering
 from compiler.passes.names import (
     COMPREHENSIONS,
@@ -42,8 +43,7 @@ class ExpressionLowering(JumpLowering):
         if isinstance(node, cst.BooleanOperation):
             return self.lower_boolop(node)
         if isinstance(node, COMPREHENSIONS):
-            raise self.error(node, "await inside a comprehension is not supported",
-                             "write a `for` loop, or fan out with ctx.when_all([...])")
+            return lower_comprehension(self, node)
         if isinstance(node, cst.Comparison) and len(node.comparisons) > 1 and any(
             self.awaits(c.comparator) for c in node.comparisons[1:]
         ):
@@ -117,7 +117,7 @@ class ExpressionLowering(JumpLowering):
             if expr.args and kind in ("activity", "sub_orchestration", "event"):
                 first = expr.args[0].value
                 if isinstance(first, cst.Name | cst.Attribute):
-                    name = self.code(first)
+                    name = self.as_written(self.code(first))
                 elif isinstance(first, cst.SimpleString):
                     name = first.evaluated_value if isinstance(first.evaluated_value, str) else None
             return kind, name
@@ -127,7 +127,7 @@ class ExpressionLowering(JumpLowering):
                 "awaited in an orchestrator (DET007)",
                 "use ctx.call_activity(...) for work, ctx.sleep(...) for waiting")
         if isinstance(expr, cst.Name | cst.Subscript | cst.Attribute):
-            return "task", self.code(expr)
+            return "task", self.as_written(self.code(expr))
         raise self.error(expr, f"`await {self.code(expr)}` does not await a durable task (DET007)")
 
     def lower_ifexp(self, node: cst.IfExp) -> cst.BaseExpression:

@@ -11,6 +11,7 @@ import libcst as cst
 
 from compiler.errors import InternalCompilerError
 from compiler.passes.names import (
+    bindings,
     children,
     reads,
 )
@@ -97,10 +98,9 @@ def clean_text(text: str) -> str:
 
 
 def module_names_of(module: cst.Module) -> set[str]:
-    out: set[str] = set()
-    for stmt in module.body:
-        if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
-            out.add(stmt.name.value)
-    return out | reads(module)
+    """Names a machine's fresh locals must avoid: every global the module binds (a nested
+    def may read one that the orchestrator's own code never names) and every name read."""
+    top = bindings(module)
+    return top.bound | top.imports | set(top.defs) | top.classes | reads(module)
 
 

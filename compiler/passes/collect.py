@@ -4,7 +4,8 @@ Consumes source text. Produces a `Unit` holding the LibCST module, a position lo
 one `Found` per orchestrator (its node, registered name and line span). Runs the
 determinism rules first: findings stop compilation (`DeterminismErrors`, exit 1).
 Refused here, with `path:line:col: error:`: a syntax error, `yield`, `global`/`nonlocal`,
-an `await` inside a nested function, a decorator other than `@orchestrator`.
+an `await` inside a nested function, `async for` in a comprehension, a decorator other
+than `@orchestrator`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import libcst as cst
 
 from compiler.errors import CompileError, DeterminismErrors
 from compiler.ir import Found, Unit
-from compiler.passes.names import children
+from compiler.lowering.comprehensions import comp_fors
+from compiler.passes.names import COMPREHENSIONS, children
 from compiler.passes.positions import build as build_positions
 
 DECORATOR_NAMES = {"orchestrator"}
@@ -86,7 +88,8 @@ def _orchestrator_name(fn: cst.FunctionDef) -> str | None:
 
 
 _REFUSED_KINDS = frozenset({cst.Yield, cst.Global, cst.Nonlocal, cst.Await, cst.FunctionDef,
-                            cst.Lambda})
+                            cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp,
+                            cst.GeneratorExp})
 
 
 def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
@@ -108,6 +111,11 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
     elif isinstance(node, cst.Await) and depth > 0:
         out.append((node, "`await` inside a nested function is not supported",
                     "await in the orchestrator itself"))
+    elif isinstance(node, COMPREHENSIONS) and any(
+            f.asynchronous is not None for f in comp_fors(node)):
+        out.append((node, "`async for` in a comprehension is not supported in an orchestrator",
+                    "iterate with a plain `for` and await tasks from the context in the "
+                    "element: `[await ctx.call_activity(f, x) for x in xs]`"))
     inner = depth + 1 if isinstance(node, cst.FunctionDef | cst.Lambda) else depth
     for child in children(node):
         _refusals(child, inner, out)

@@ -130,7 +130,7 @@ def _branch(walk: _Walk, block: Block) -> tuple[str, str] | None:
             return "for", term.header or _header(walk, term.line, "for") or f"for {term.cond}"
         if term.label in ("and", "or"):
             return term.label, term.cond
-        return term.label, f"{term.label} {term.cond}"
+        return term.label, term.header or f"{term.label} {term.cond}"
     if isinstance(term, Switch):
         if term.kind == "match":
             return "match", term.header or _header(walk, term.line, "match") or f"match {term.subject}"

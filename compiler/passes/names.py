@@ -57,6 +57,12 @@ class AwaitIndex:
 
     def __init__(self) -> None:
         self._memo: dict[int, bool] = {}
+        self._adopted: list[cst.CSTNode] = []
+
+    def adopt(self, node: cst.CSTNode) -> None:
+        """Keep `node`, built during lowering, alive as long as the index: answers are
+        memoised by id, and a freed node's id may be given to another."""
+        self._adopted.append(node)
 
     def __call__(self, node: cst.CSTNode) -> bool:
         hit = self._memo.get(id(node))
@@ -187,9 +193,12 @@ class Bindings:
         if isinstance(node, cst.ClassDef):
             self.classes.add(node.name.value)
             return
-        if isinstance(node, cst.Lambda | cst.ListComp | cst.SetComp | cst.DictComp
-                      | cst.GeneratorExp):
-            return  # their own scopes
+        if isinstance(node, cst.Lambda):
+            return  # its own scope
+        if isinstance(node, cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp):
+            # their own scopes, but `:=` inside one binds in the function (PEP 572)
+            self.bound |= walrus_targets(node)
+            return
         if isinstance(node, cst.Import):
             for alias in node.names:
                 self.imports.add(_import_binding(alias))
@@ -218,6 +227,18 @@ _BINDING_KINDS = frozenset({
     cst.AugAssign, cst.For, cst.NamedExpr, cst.Del, cst.AsName, cst.MatchAs, cst.MatchStar,
     cst.MatchMapping,
 })
+
+
+def walrus_targets(node: cst.CSTNode) -> set[str]:
+    """Names bound by `:=` in `node`, outside nested functions and lambdas."""
+    out: set[str] = set()
+    for child in children(node):
+        if type(child) in _SCOPE_KINDS:
+            continue
+        if isinstance(child, cst.NamedExpr) and isinstance(child.target, cst.Name):
+            out.add(child.target.value)
+        out |= walrus_targets(child)
+    return out
 
 
 def _import_binding(alias: cst.ImportAlias) -> str:

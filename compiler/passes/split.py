@@ -257,6 +257,7 @@ class Lowerer(ExpressionLowering):
         elif isinstance(node, cst.Assign):
             if any(self.awaits(t) for t in node.targets):
                 raise self.error(node, "await in an assignment target is not supported")
+            self.note_unsaveable(node)  # `g = (x for x in await t)` is still a generator
             value = self.lin(node.value)
             self.emit(self.code(node.with_changes(value=value, semicolon=cst.MaybeSentinel.DEFAULT)),
                       line, self.reads_of(value) | self.reads_of_targets(node.targets),

@@ -43,8 +43,26 @@ BAD = {
     "await_coroutine": ("await helper()\n", 1, 5, "DET007", "does not await a durable task"),
     "await_non_task_ctx_method": ("await ctx.set_custom_status(1)\n", 1, 5, "DET007",
                                   "does not await a durable task"),
-    "await_in_comprehension": ("xs = [await ctx.call_activity(work, i) for i in range(3)]\n",
-                               1, 10, "error", "await inside a comprehension is not supported"),
+    "await_in_generator_expression": (
+        "return sum(await ctx.call_activity(work, i) for i in range(3))\n", 1, 16, "error",
+        "await inside a generator expression is not supported: it would be an async generator"),
+    "await_in_generator_expression_if": (
+        "g = list(i for i in range(3) if await ctx.call_activity(work, i))\n", 1, 14, "error",
+        "await inside a generator expression is not supported"),
+    "await_in_generator_expression_in_comprehension": (
+        "return [sum(await ctx.call_activity(work, y) for y in range(x)) for x in range(3)]\n",
+        1, 17, "error", "await inside a generator expression is not supported"),
+    "generator_over_awaited_iterable_across_await": (
+        "g = (i for i in await ctx.call_activity(work, [1]))\nawait ctx.call_activity(work, 1)\n"
+        "return list(g)\n", 1, 5, "error", "local `g` holds a generator"),
+    "async_for_comprehension": ("return [x async for x in ctx.items()]\n", 1, 12, "error",
+                                "`async for` in a comprehension is not supported"),
+    "async_for_in_nested_comprehension": (
+        "xs = [[y async for y in x] for x in range(3)]\n", 1, 11, "error",
+        "`async for` in a comprehension is not supported"),
+    "await_in_comprehension_target": (
+        "xs = {}\nys = [1 for xs[await ctx.call_activity(work, 1)] in range(3)]\n", 2, 10,
+        "error", "await in a comprehension's `for` target is not supported"),
     "lambda_across_await": ("f = lambda v: v + 1\nawait ctx.call_activity(work, 1)\nreturn f(2)\n",
                             1, 5, "error", "local `f` holds a lambda"),
     "generator_across_await": ("g = (i for i in range(3))\nawait ctx.call_activity(work, 1)\n"

@@ -6,7 +6,7 @@ on a generated set of inputs), a plain helper `mix`, and one `@orchestrator asyn
 ctx, n)` whose body is drawn from a small grammar: nested bounded loops (`for` over
 `range`/lists, `while` on a counter bumped first thing in the body), `if/elif/else`,
 `break`/`continue`, early `return`, `raise`, `try/except/else/finally` with awaits in any
-clause, `match`, fan-out with `when_all`/`when_any`, comprehensions without awaits, aliased
+clause, `match`, fan-out with `when_all`/`when_any`, comprehensions (some awaiting), aliased
 lists, timers, and awaits inside expressions (call arguments, `and`/`or`, conditional
 expressions, list displays, f-strings, subscripts, augmented assignments).
 
@@ -179,7 +179,32 @@ class _Writer:
 
     def comprehension(self, sc: Scope, indent: int) -> None:
         v = self.target()
+        # half of them await; drawn after `v`, so that programs without a comprehension
+        # come out as the grammar drew them before
+        if self.pick(2):
+            self.await_comprehension(sc, indent)
+            return
         self.emit(indent, f"acc.append([x * 2 for x in range({v} % 4) if x != {v}])")
+
+    def await_comprehension(self, sc: Scope, indent: int) -> None:
+        """A list, set or dict comprehension that awaits; its loop variable may shadow an
+        enclosing one (never v2, which conditions bind with `:=`)."""
+        var = ("x", "v0", "v1")[self.pick(3)]
+        inner = replace(sc, ints=(*sc.ints, var))
+        loop = f"for {var} in range({self.draw(st.integers(0, 3))})"
+        kind = self.pick(4)
+        if kind == 3:  # a second `for` whose iterable awaits
+            loop += f" for y in range(await {self.call(inner, 1)} % 3)"
+            inner = replace(inner, ints=(*inner.ints, "y"))
+        elt = f"await {self.call(inner, 2)}" if self.pick(2) else self.expr(inner)
+        if self.pick(2):
+            loop += f" if {self.cond(inner)}"
+        if kind == 1:
+            self.emit(indent, f"acc.append(sorted({{{elt} {loop}}}))")
+        elif kind == 2:
+            self.emit(indent, f"acc.append({{str({var}): {elt} {loop}}})")
+        else:
+            self.emit(indent, f"acc.append([{elt} {loop}])")
 
     def sleep(self, sc: Scope, indent: int) -> None:
         self.emit(indent, f"await ctx.sleep(timedelta(minutes={self.draw(st.integers(1, 30))}))")
