@@ -29,26 +29,15 @@ from runtime.api import (
 )
 from runtime.clock import iso, parse_iso
 from runtime.machine import Outcome
-from runtime.values import NotJSONError, check_json, json_copy
+from runtime.values import check_json, json_copy
 
 
 def boundary(value: Any, what: str) -> Any:
-    """`value` as it comes back from JSON (tuples become lists); OrchestrationError if it
-    is not a JSON value, naming `what` and the place inside it."""
-    value = _lists(value)
-    try:
-        check_json(value, what)
-    except NotJSONError as exc:
-        raise OrchestrationError(str(exc)) from None
+    """A copy of `value`, as it would come back from JSON; `NotJSONError` naming `what` and
+    the place inside it if it is not a plain JSON value (DESIGN.md: a tuple is refused,
+    with a hint to use a list, as `runtime.direct` refuses it)."""
+    check_json(value, what)
     return json_copy(value)
-
-
-def _lists(value: Any) -> Any:
-    if type(value) is tuple or type(value) is list:
-        return [_lists(v) for v in value]
-    if type(value) is dict:
-        return {k: _lists(v) for k, v in value.items()}
-    return value
 
 
 def policy_to_json(policy: RetryPolicy | None) -> dict[str, Any] | None:

@@ -44,7 +44,7 @@ from runtime.instance import FINAL, Instance, VersionMismatchError
 from runtime.journal import Journal, JournalError, Record, iter_records, sync_all
 from runtime.machine import MachineDef, Return
 from runtime.store import Lock, Store, validate_id
-from runtime.values import FrameValueError, encode_slots
+from runtime.values import FrameValueError, NotJSONError, encode_slots
 
 __all__ = ["Engine", "RunResult", "SimulatedCrash", "VersionMismatchError", "run_inline"]
 
@@ -277,8 +277,8 @@ class Engine:
                 return False
             try:
                 output = boundary(step.value, "orchestration output")
-            except OrchestrationError as exc:
-                self._finish(inst, "failed", error={"type": "OrchestrationError", "message": str(exc)})
+            except NotJSONError as exc:
+                self._finish(inst, "failed", error={"type": "NotJSONError", "message": str(exc)})
                 return False
             self._finish(inst, "completed", output=output)
             return False

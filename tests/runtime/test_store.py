@@ -11,11 +11,11 @@ import pytest
 
 import compiler
 from runtime import journal as journal_mod
-from runtime.api import OrchestrationError
 from runtime.client import Client
 from runtime.journal import Journal, sync_all
 from runtime.machine import MachineDef
 from runtime.store import InvalidInstanceId, Store
+from runtime.values import NotJSONError
 from runtime.worker import Worker
 
 _n = itertools.count()
@@ -78,7 +78,7 @@ def test_start_many_refuses_a_bad_id_or_a_non_json_input_before_writing(tmp_path
     client = Client(tmp_path)
     with pytest.raises(InvalidInstanceId):
         client.start_many(mdef, [1, 2], instance_ids=["ok", "not/ok"])
-    with pytest.raises(OrchestrationError, match=r"input 1 of orchestrator main"):
+    with pytest.raises(NotJSONError, match=r"input 1 of orchestrator main"):
         client.start_many(mdef, [1, {1, 2}])
     assert Store(tmp_path).ids() == []
 
