@@ -345,7 +345,7 @@ def outcome_problems(store: Path, planned: list[Planned],
 
 
 def execution_problems(planned: list[Planned], reference: dict[str, Reference],
-                       tally: Tally, rounds: Rounds) -> list[str]:
+                       tally: Tally, rounds: Rounds, concurrency: int | None = None) -> list[str]:
     """Activities executed other than at least once each, within the bound below."""
     found = list(rounds.errors)
     expected = {k for ref in reference.values() for k in ref.keys}
@@ -355,18 +355,19 @@ def execution_problems(planned: list[Planned], reference: dict[str, Reference],
         found.append(f"{len(missing)} activities never executed, e.g. {min(missing)}")
     if extra := tally.runs.keys() - expected:
         found.append(f"{len(extra)} activities the plain run does not call, e.g. {min(extra)}")
-    return found + _bound_problems(planned, tally, rounds)
+    return found + _bound_problems(planned, tally, rounds, concurrency)
 
 
-def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds) -> list[str]:
+def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds,
+                    concurrency: int | None) -> list[str]:
     # Why repeats are bounded. A worker runs an activity only for an instance whose lock it
     # holds, starts each task once, and journals a result before acting on it; SIGKILL keeps
     # whatever the process wrote (the page cache survives the process; an unfsynced record
     # is lost only if the machine dies). So a repeat needs a worker killed between running
     # an activity and writing its result, and that window holds, per instance, at most the
-    # activities the instance has outstanding at one moment: WIDTH of its shape. The pool
-    # size (`--concurrency`) does not bound it: results that finished while the engine
-    # thread was fsyncing wait in a queue, and the pool has already started the next ones.
+    # activities the instance has outstanding at one moment: WIDTH of its shape. And per
+    # worker, at most `--concurrency`: the engine starts no more attempts than that until
+    # it has collected (and so journaled, with SIGKILL keeping the write) earlier ones.
     found: list[str] = []
     killed = set(rounds.killed)
     shape = {p.instance_id: p.orchestrator for p in planned}
@@ -381,6 +382,14 @@ def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds) -> lis
             found.append(f"{worker} lost {count} executions of {instance_id}, more than the "
                          f"{WIDTH[shape[instance_id]]} a {shape[instance_id]} can have "
                          "outstanding")
+    if concurrency is not None:
+        per_worker: Counter[str] = Counter()
+        for (worker, _), count in tally.lost().items():
+            per_worker[worker] += count
+        for worker, count in sorted(per_worker.items()):
+            if count > concurrency:
+                found.append(f"{worker} lost {count} executions, more than the {concurrency} "
+                             "it may have started and not journaled")
     return found
 
 
@@ -452,7 +461,7 @@ def run_soak(folder: Path, settings: Soak) -> tuple[Report, list[str]]:
     report = report_of(planned, rounds, tally, seconds)
     reference = plain_runs(planned)
     found = (outcome_problems(fleet.store, planned, reference)
-             + execution_problems(planned, reference, tally, rounds))
+             + execution_problems(planned, reference, tally, rounds, settings.concurrency))
     return report, found
 
 

@@ -92,6 +92,15 @@ def test_a_kill_losing_more_than_the_instance_has_outstanding_is_a_problem() -> 
     assert len(check({**fan, '["b", 100]': ["r0.w1", "final.w0"]})) == 1
 
 
+def test_a_worker_losing_more_than_its_concurrency_is_a_problem() -> None:
+    fan = {f'["b", {i}]': ["r0.w1", "final.w0"] for i in range(5)}
+    everything = {k: ["final.w0"] for ref in REFERENCE.values() for k in ref.keys}
+    tally = Tally({**everything, **fan})
+    assert execution_problems(PLANNED, REFERENCE, tally, Rounds(1, 1, ["r0.w1"]), 5) == []
+    assert execution_problems(PLANNED, REFERENCE, tally, Rounds(1, 1, ["r0.w1"]), 4) == [
+        "r0.w1 lost 5 executions, more than the 4 it may have started and not journaled"]
+
+
 def test_an_activity_never_run_or_not_in_the_plain_run_is_a_problem() -> None:
     tally = Tally({'["a", 0]': ["final.w0"], '["a", 9]': ["final.w0"]})
     found = execution_problems(PLANNED[:1], {"a": REFERENCE["a"]}, tally, Rounds())
