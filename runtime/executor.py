@@ -222,12 +222,16 @@ class Engine:
     # -- journal writes -----------------------------------------------------------------
 
     def _append(self, inst: Instance, kind: str, data: dict[str, Any]) -> Record:
+        return self._append_many(inst, [(kind, data)])[0]
+
+    def _append_many(self, inst: Instance, items: list[tuple[str, dict[str, Any]]]) -> list[Record]:
+        """Records in one write (one write too for `crash_after_writes`)."""
         assert inst.journal is not None
-        rec = inst.journal.append(kind, data, iso(self._now(inst)))
+        recs = inst.journal.append_many(items, iso(self._now(inst)))
         self.writes += 1
         if self.crash_after is not None and self.writes >= self.crash_after:
             raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
-        return rec
+        return recs
 
     def _now(self, inst: Instance) -> Any:
         now = self.clock.now()
@@ -399,8 +403,7 @@ class Engine:
         for d in batch:
             (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
         batch.sort(key=lambda d: (d.instance, d.task))
-        records: dict[str, list[Record]] = {}
-        ties: dict[str, int] = {}
+        items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for d in batch:
             inst = self.instances.get(d.instance)
             if inst is None or inst.ended or inst.generation != d.generation:
@@ -408,15 +411,21 @@ class Engine:
             t = inst.table.tasks.get(d.task)
             if t is None or t.done or t.attempt != d.attempt:
                 continue
-            tie = ties.setdefault(inst.id, inst.journal.next_seq if inst.journal else 0)
-            records.setdefault(inst.id, []).append(
-                self._outcome_record(inst, t, d.value, d.error, tie))
+            tie = inst.journal.next_seq if inst.journal else 0
+            items.setdefault(inst.id, []).append(self._outcome(inst, t, d.value, d.error, tie))
+        # An instance's outcomes that arrived together are one event: one write, so a
+        # crash cannot leave half of the group (when_any's winner depends on the group).
+        records = {i: self._append_many(self.instances[i], group) for i, group in items.items()}
         self._commit(records)
         self._start_held()
         return True
 
     def _outcome_record(self, inst: Instance, t: TaskState, value: Any,
-                        error: TaskFailedError | None, tie: int | None = None) -> Record:
+                        error: TaskFailedError | None) -> Record:
+        return self._append(inst, *self._outcome(inst, t, value, error))
+
+    def _outcome(self, inst: Instance, t: TaskState, value: Any, error: TaskFailedError | None,
+                 tie: int | None = None) -> tuple[str, dict[str, Any]]:
         """A `result`, or a `retry` when the policy allows another attempt. Results that
         arrived together share `tie` (the seq of the first): `when_any` treats them as
         completed by one event, and the lowest index wins."""
@@ -427,11 +436,11 @@ class Engine:
             first = parse_iso(t.first_at) if t.first_at else now
             timeout = t.retry.retry_timeout
             if timeout is None or fire_at - first <= timeout:
-                return self._append(inst, "retry", {"task": t.id, "attempt": t.attempt + 1,
-                                                    "fire_at": iso(fire_at), "error": error_json(error)})
+                return "retry", {"task": t.id, "attempt": t.attempt + 1,
+                                 "fire_at": iso(fire_at), "error": error_json(error)}
         if error is not None:
-            return self._append(inst, "result", {"task": t.id, "error": error_json(error), **extra})
-        return self._append(inst, "result", {"task": t.id, "value": value, **extra})
+            return "result", {"task": t.id, "error": error_json(error), **extra}
+        return "result", {"task": t.id, "value": value, **extra}
 
     def _commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
         """fsync the touched journals once, then apply and advance (group commit). The

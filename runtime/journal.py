@@ -149,18 +149,29 @@ class Journal:
 
     def append(self, kind: str, data: dict[str, Any], ts: str) -> Record:
         """Write and flush one record (not fsynced: call `sync` before acting on it)."""
-        line, crc = encode_line(self.next_seq, kind, ts, data, self.last_crc)
-        written = os.write(self.fd, line)
-        if written != len(line):  # a short write: make the tail unmistakably partial
-            raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
-        rec = Record(self.next_seq, kind, ts, data, self.end, crc, self.last_crc)
-        self.end += len(line)
-        self.next_seq += 1
-        self.last_crc = crc
-        self.writes += 1
-        if kind == "checkpoint":
-            self.write_head(rec)
-        return rec
+        return self.append_many([(kind, data)], ts)[0]
+
+    def append_many(self, items: list[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
+        """Write records in one `write`: a process killed meanwhile leaves all of them or
+        none (results that completed together are one event; see the executor's `tie`)."""
+        lines: list[bytes] = []
+        records: list[Record] = []
+        seq, prev, offset = self.next_seq, self.last_crc, self.end
+        for kind, data in items:
+            line, crc = encode_line(seq, kind, ts, data, prev)
+            records.append(Record(seq, kind, ts, data, offset, crc, prev))
+            lines.append(line)
+            seq, prev, offset = seq + 1, crc, offset + len(line)
+        blob = b"".join(lines)
+        written = os.write(self.fd, blob)
+        if written != len(blob):  # a short write: make the tail unmistakably partial
+            raise OSError(f"short write to {self.path}: {written} of {len(blob)} bytes")
+        self.next_seq, self.last_crc, self.end = seq, prev, offset
+        self.writes += len(records)
+        checkpoints = [r for r in records if r.kind == "checkpoint"]
+        if checkpoints:
+            self.write_head(checkpoints[-1])
+        return records
 
     def sync(self) -> None:
         os.fsync(self.fd)

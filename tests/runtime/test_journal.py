@@ -70,3 +70,32 @@ def test_a_hint_one_checkpoint_behind_still_finds_the_last(tmp_path: Path) -> No
     (tmp_path / "head").write_bytes(head)  # as if we crashed before moving the hint
     opened, _, _ = recover(tmp_path)
     assert opened.checkpoint is not None and opened.checkpoint.data["i"] == 1
+
+
+def test_records_appended_together_are_one_write_and_read_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runtime.journal as journal_mod
+
+    j = Journal.create(tmp_path, TS, {"name": "x"})
+    writes: list[bytes] = []
+    real_write = journal_mod.os.write
+
+    def spy(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(journal_mod.os, "write", spy)
+    recs = j.append_many([("result", {"task": 0, "value": 1}),
+                          ("result", {"task": 1, "value": 2}),
+                          ("checkpoint", {"step": 1})], TS)
+    j.close()
+    assert len(writes) == 1 and writes[0].count(b"\n") == 3
+    assert [r.seq for r in recs] == [1, 2, 3]
+    assert [(r.seq, r.kind, r.data) for r in iter_records(tmp_path)][1:] == [
+        (r.seq, r.kind, r.data) for r in recs]
+    assert recover(tmp_path)[0].checkpoint == recs[2]  # the head hint points at it
+    # a machine that dies mid-write may keep a prefix: recovery stops at the torn record
+    data = (tmp_path / "journal").read_bytes()
+    (tmp_path / "journal").write_bytes(data[:recs[1].offset + 10])
+    assert [r.seq for r in iter_records(tmp_path)] == [0, 1]
