@@ -12,7 +12,6 @@ leaves whole or not at all.
 from tether import activity, orchestrator
 
 
-
 @activity
 def echo(x):
     return x
