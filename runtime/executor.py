@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,9 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
+        # outcomes of ended sub-orchestrations, by parent and task, until fire_due delivers
+        # them: (parent generation, attempt, value, error)
+        self.held: dict[str, dict[int, tuple[int, int, Any, TaskFailedError | None]]] = {}
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -433,7 +437,8 @@ class Engine:
     # -- timers -------------------------------------------------------------------------------
 
     def fire_due(self) -> bool:
-        """Fire every due timer and retry wait; False if none was due."""
+        """Fire every due timer and retry wait; with none due, deliver held outcomes of
+        ended sub-orchestrations (`_deliver_children`). False if there was nothing to do."""
         if self.clock.virtual and self.inflight:
             return False
         now = iso(self.clock.now())
@@ -452,10 +457,13 @@ class Engine:
                 records.setdefault(inst.id, []).append(self._append(inst, "timer", {"task": t.id}))
             else:  # a retry wait is over: the next attempt runs (no record needed)
                 t.fire_at = None
-                self._start_activity(inst, t)
+                if t.kind == "sub_orchestration":
+                    self._start_child(inst, t, start=self._now(inst))
+                else:
+                    self._start_activity(inst, t)
         if records:
             self._commit(records)
-        return fired
+        return fired or self._deliver_children()
 
     def next_deadline(self) -> str | None:
         while self.timers:
@@ -589,34 +597,39 @@ class Engine:
             raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
         self.advance(fresh)
 
-    def _start_child(self, parent: Instance, t: TaskState) -> None:
+    def _start_child(self, parent: Instance, t: TaskState, start: datetime | None = None) -> None:
+        """Create and run the child of sub-orchestration `t`, on a clock from `start` (a
+        retry's fire time; default: the parent's time)."""
         t.started = True
+        if t.fire_at is not None:  # waiting for a retry attempt: fire_due starts it
+            heapq.heappush(self.timers, (t.fire_at, parent.id, t.id, parent.generation))
+            return
         assert t.child_id is not None and t.name is not None
         child_id = t.child_id
         mdef = self.machines(t.name)
         if mdef is None:
-            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
-                "message": f"no orchestrator named {t.name!r} is registered",
-                "error_type": "OrchestrationError", "details": None, "task_name": t.name}})]})
+            self._hold(parent, t, None, TaskFailedError(
+                f"no orchestrator named {t.name!r} is registered",
+                error_type="OrchestrationError", task_name=t.name))
             return
         try:
             validate_id(child_id)
         except ValueError as exc:
-            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
-                "message": str(exc), "error_type": "OrchestrationError", "details": None,
-                "task_name": t.name}})]})
+            self._hold(parent, t, None, TaskFailedError(
+                str(exc), error_type="OrchestrationError", task_name=t.name))
             return
+        begin = iso(start if start is not None else parent.now)
         data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
                 "source": mdef.source,
                 "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
-                "attempt": t.attempt, "generation": 0, "start": iso(parent.now)}
-        if not self.store.create(child_id, iso(parent.now), data) and self._stale_child(
+                "attempt": t.attempt, "generation": 0, "start": begin}
+        if not self.store.create(child_id, begin, data) and self._stale_child(
                 child_id, t.attempt, parent.generation):
             lock = self.store.lock(child_id, blocking=True)
             if lock is not None:
                 self.store.purge(child_id)
                 lock.release()
-            self.store.create(child_id, iso(parent.now), data)
+            self.store.create(child_id, begin, data)
         if child_id not in self.instances:
             try:
                 self.adopt(child_id)
@@ -641,7 +654,8 @@ class Engine:
         return (int(first.data.get("attempt", 1)), parent.get("generation", 0)) != (attempt, generation)
 
     def _check_child(self, parent: Instance, task_id: Any) -> None:
-        """If the child of sub-orchestration `task_id` has ended, journal its outcome."""
+        """If the child of sub-orchestration `task_id` has ended, hold its outcome for
+        `_deliver_children`."""
         t = parent.table.tasks.get(task_id) if isinstance(task_id, int) else None
         if t is None or t.done or t.kind != "sub_orchestration" or t.child_id is None:
             return
@@ -655,14 +669,53 @@ class Engine:
                 (status.get("parent") or {}).get("generation", 0) != parent.generation):
             return
         if status["runtimeStatus"] == "Completed":
-            rec = self._outcome_record(parent, t, status["output"], None)
-        else:
-            err = status.get("error") or {"type": "Terminated", "message": "terminated"}
-            if status["runtimeStatus"] == "Terminated":
-                err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
-            rec = self._outcome_record(parent, t, None, TaskFailedError(
-                err["message"], error_type=err["type"], task_name=t.name))
-        self._commit({parent.id: [rec]})
+            self._hold(parent, t, status["output"], None)
+            return
+        err = status.get("error") or {"type": "Terminated", "message": "terminated"}
+        if status["runtimeStatus"] == "Terminated":
+            err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
+        self._hold(parent, t, None, TaskFailedError(err["message"], error_type=err["type"],
+                                                    task_name=t.name))
+
+    def _hold(self, parent: Instance, t: TaskState, value: Any, error: TaskFailedError | None) -> None:
+        self.held.setdefault(parent.id, {})[t.id] = (parent.generation, t.attempt, value, error)
+
+    def _deliver_children(self) -> bool:
+        """Journal one held sub-orchestration outcome (lowest task id) for each parent with
+        none held below it; False if none was held.
+
+        A child's end reaches its parent as an event after the parent's own due timers, and
+        children that ended at the same instant one at a time, lowest task id first (the
+        rule in `runtime.direct`'s docstring). fire_due calls this once no timer is due
+        (and, on the virtual clock, no activity is in flight), so every child that ends at
+        this instant has ended, or holds an outcome below it, before its parent hears of
+        any; holding also keeps a child's end from being journaled in the middle of a
+        group commit that has records of its parent not yet applied.
+        """
+        if not self.held:
+            return False
+        waiting: set[str] = set()  # ancestors of a parent with a held outcome
+        for parent_id in self.held:
+            inst = self.instances.get(parent_id)
+            while inst is not None and inst.parent is not None and inst.parent["id"] not in waiting:
+                waiting.add(inst.parent["id"])
+                inst = self.instances.get(inst.parent["id"])
+        records: dict[str, list[Record]] = {}
+        for parent_id in [p for p in self.held if p not in waiting]:
+            held = self.held[parent_id]
+            task_id = min(held)
+            generation, attempt, value, error = held.pop(task_id)
+            if not held:
+                del self.held[parent_id]
+            parent = self.instances.get(parent_id)
+            t = parent.table.tasks.get(task_id) if parent is not None else None
+            if (parent is None or parent.ended or parent.generation != generation
+                    or t is None or t.done or t.attempt != attempt):
+                continue
+            records[parent_id] = [self._outcome_record(parent, t, value, error)]
+        if records:
+            self._commit(records)
+        return True
 
     def _notify_parent(self, inst: Instance) -> None:
         if inst.parent is None:
