@@ -86,6 +86,17 @@ class _Done:
     seconds: float = 0.0  # how long the attempt ran
 
 
+@dataclass(frozen=True)
+class _ChildEnd:
+    """A sub-orchestration's outcome, held for its parent until `_deliver_children`."""
+
+    generation: int  # the parent's generation that started the child
+    attempt: int
+    at: str  # when the child ended, as records carry time: the parent hears of it no earlier
+    value: Any = None
+    error: TaskFailedError | None = None
+
+
 def machine_for(name: str) -> MachineDef | None:
     entry = REGISTRY.orchestrators.get(name)
     machine = entry.machine if entry is not None else None
@@ -157,9 +168,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
-        # outcomes of ended sub-orchestrations, by parent and task, until fire_due delivers
-        # them: (parent generation, attempt, value, error)
-        self.held: dict[str, dict[int, tuple[int, int, Any, TaskFailedError | None]]] = {}
+        self.held: dict[str, dict[int, _ChildEnd]] = {}  # by parent id and task id
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -466,15 +475,19 @@ class Engine:
         return fired or self._deliver_children()
 
     def next_deadline(self) -> str | None:
+        """The next timer's fire time, or the end time of a held child if earlier (after
+        a restart, a child may have ended later than the clock)."""
+        ends = [end.at for held in self.held.values() for end in held.values()]
+        child = min(ends) if ends else None
         while self.timers:
             fire_at, instance_id, task_id, generation = self.timers[0]
             inst = self.instances.get(instance_id)
             t = inst.table.tasks.get(task_id) if inst is not None else None
             if (inst is not None and not inst.ended and inst.generation == generation
                     and t is not None and not t.done and t.fire_at == fire_at):
-                return fire_at
+                return fire_at if child is None or fire_at < child else child
             heapq.heappop(self.timers)
-        return None
+        return child
 
     # -- events and control messages ------------------------------------------------------------
 
@@ -606,19 +619,19 @@ class Engine:
             return
         assert t.child_id is not None and t.name is not None
         child_id = t.child_id
+        begin = iso(start if start is not None else parent.now)
         mdef = self.machines(t.name)
         if mdef is None:
-            self._hold(parent, t, None, TaskFailedError(
+            self._hold(parent, t, begin, error=TaskFailedError(
                 f"no orchestrator named {t.name!r} is registered",
                 error_type="OrchestrationError", task_name=t.name))
             return
         try:
             validate_id(child_id)
         except ValueError as exc:
-            self._hold(parent, t, None, TaskFailedError(
+            self._hold(parent, t, begin, error=TaskFailedError(
                 str(exc), error_type="OrchestrationError", task_name=t.name))
             return
-        begin = iso(start if start is not None else parent.now)
         data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
                 "source": mdef.source,
                 "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
@@ -668,17 +681,20 @@ class Engine:
         if status.get("attempt", 1) != t.attempt or (
                 (status.get("parent") or {}).get("generation", 0) != parent.generation):
             return
+        at = child.last_update if child is not None else status["lastUpdatedTime"]
         if status["runtimeStatus"] == "Completed":
-            self._hold(parent, t, status["output"], None)
+            self._hold(parent, t, at, value=status["output"])
             return
         err = status.get("error") or {"type": "Terminated", "message": "terminated"}
         if status["runtimeStatus"] == "Terminated":
             err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
-        self._hold(parent, t, None, TaskFailedError(err["message"], error_type=err["type"],
-                                                    task_name=t.name))
+        self._hold(parent, t, at, error=TaskFailedError(err["message"], error_type=err["type"],
+                                                        task_name=t.name))
 
-    def _hold(self, parent: Instance, t: TaskState, value: Any, error: TaskFailedError | None) -> None:
-        self.held.setdefault(parent.id, {})[t.id] = (parent.generation, t.attempt, value, error)
+    def _hold(self, parent: Instance, t: TaskState, at: str, *, value: Any = None,
+              error: TaskFailedError | None = None) -> None:
+        self.held.setdefault(parent.id, {})[t.id] = _ChildEnd(
+            parent.generation, t.attempt, at, value, error)
 
     def _deliver_children(self) -> bool:
         """Journal one held sub-orchestration outcome (lowest task id) for each parent with
@@ -692,27 +708,31 @@ class Engine:
         any; holding also keeps a child's end from being journaled in the middle of a
         group commit that has records of its parent not yet applied.
         """
-        if not self.held:
+        now = iso(self.clock.now())
+        due = {parent_id: [task_id for task_id, end in held.items() if end.at <= now]
+               for parent_id, held in self.held.items()}
+        due = {parent_id: task_ids for parent_id, task_ids in due.items() if task_ids}
+        if not due:
             return False
-        waiting: set[str] = set()  # ancestors of a parent with a held outcome
-        for parent_id in self.held:
+        waiting: set[str] = set()  # ancestors of a parent with a due outcome
+        for parent_id in due:
             inst = self.instances.get(parent_id)
             while inst is not None and inst.parent is not None and inst.parent["id"] not in waiting:
                 waiting.add(inst.parent["id"])
                 inst = self.instances.get(inst.parent["id"])
         records: dict[str, list[Record]] = {}
-        for parent_id in [p for p in self.held if p not in waiting]:
+        for parent_id in [p for p in due if p not in waiting]:
             held = self.held[parent_id]
-            task_id = min(held)
-            generation, attempt, value, error = held.pop(task_id)
+            task_id = min(due[parent_id])
+            end = held.pop(task_id)
             if not held:
                 del self.held[parent_id]
             parent = self.instances.get(parent_id)
             t = parent.table.tasks.get(task_id) if parent is not None else None
-            if (parent is None or parent.ended or parent.generation != generation
-                    or t is None or t.done or t.attempt != attempt):
+            if (parent is None or parent.ended or parent.generation != end.generation
+                    or t is None or t.done or t.attempt != end.attempt):
                 continue
-            records[parent_id] = [self._outcome_record(parent, t, value, error)]
+            records[parent_id] = [self._outcome_record(parent, t, end.value, end.error)]
         if records:
             self._commit(records)
         return True
