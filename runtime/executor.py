@@ -638,17 +638,42 @@ class Engine:
                 "attempt": t.attempt, "generation": 0, "start": begin}
         if not self.store.create(child_id, begin, data) and self._stale_child(
                 child_id, t.attempt, parent.generation):
+            earlier = self._earlier_attempts(child_id, parent.generation)
             lock = self.store.lock(child_id, blocking=True)
             if lock is not None:
                 self.store.purge(child_id)
                 lock.release()
             self.store.create(child_id, begin, data)
+            if earlier:
+                # as a generations.jsonl line, which all_activity_calls reads; -1: no real
+                # generation, so this attempt's own generations are still counted
+                line = json.dumps({"generation": -1, "input": None,
+                                   "calls": [list(c) for c in earlier]})
+                with open(self.store.folder(child_id) / "generations.jsonl", "a",
+                          encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
         if child_id not in self.instances:
             try:
                 self.adopt(child_id)
             except (JournalError, VersionMismatchError, OrchestrationError) as exc:
                 self.errors.append(str(exc))
         self._check_child(parent, t.id)
+
+    def _earlier_attempts(self, child_id: str, generation: int) -> list[tuple[str, Any]]:
+        """Activity calls of the stale `child_id` when it is an earlier attempt of this
+        parent generation's task (purging it must not lose them: every execution counts,
+        as for a retried activity); none when it is an earlier parent generation's, whose
+        calls the parent's generations.jsonl holds."""
+        folder = self.store.folder(child_id)
+        try:
+            first = next(iter_records(folder))
+        except (StopIteration, OSError, JournalError):
+            return []
+        if (first.data.get("parent") or {}).get("generation", 0) != generation:
+            return []
+        return all_activity_calls(folder)
 
     def _stale_child(self, child_id: str, attempt: int, generation: int) -> bool:
         """Is the existing `child_id` left from an earlier attempt or parent generation?"""
