@@ -639,10 +639,7 @@ class Engine:
         if not self.store.create(child_id, begin, data) and self._stale_child(
                 child_id, t.attempt, parent.generation):
             earlier = self._earlier_attempts(child_id, parent.generation)
-            lock = self.store.lock(child_id, blocking=True)
-            if lock is not None:
-                self.store.purge(child_id)
-                lock.release()
+            self._purge_stale(child_id)
             self.store.create(child_id, begin, data)
             if earlier:
                 # as a generations.jsonl line, which all_activity_calls reads; -1: no real
@@ -660,6 +657,40 @@ class Engine:
             except (JournalError, VersionMismatchError, OrchestrationError) as exc:
                 self.errors.append(str(exc))
         self._check_child(parent, t.id)
+
+    def _purge_stale(self, instance_id: str) -> None:
+        """Purge a stale child, and first the sub-orchestrations it started: a new
+        incarnation starts them under the same ids, attempts and generations, and would
+        take the old ones for its own (regression 014). Children first, so that after a
+        crash in between the child is still there, still stale, and purged again."""
+        for kid in self._children_of(instance_id):
+            self._purge_stale(kid)
+        if instance_id in self.instances:
+            self.release(instance_id)  # our own lock would block the purge's
+        lock = self.store.lock(instance_id, blocking=True)
+        if lock is not None:
+            self.store.purge(instance_id)
+            lock.release()
+
+    def _children_of(self, instance_id: str) -> list[str]:
+        """The sub-orchestrations `instance_id` started that the store still holds: those
+        its journal names and those with a default id (`{instance_id}:{task}`, also from
+        earlier generations), each only if its `created` record names it as the parent."""
+        named: set[str] = set()
+        with contextlib.suppress(OSError, JournalError):
+            for rec in iter_records(self.store.folder(instance_id)):
+                if rec.kind == "checkpoint":
+                    named.update(t["child_id"] for t in rec.data["tasks"] if t.get("child_id"))
+        named.update(i for i in self.store.ids() if i.startswith(f"{instance_id}:"))
+        kids = []
+        for kid in sorted(named):
+            try:
+                first = next(iter_records(self.store.folder(kid)))
+            except (StopIteration, OSError, JournalError):
+                continue
+            if (first.data.get("parent") or {}).get("id") == instance_id:
+                kids.append(kid)
+        return kids
 
     def _earlier_attempts(self, child_id: str, generation: int) -> list[tuple[str, Any]]:
         """Activity calls of the stale `child_id` when it is an earlier attempt of this
