@@ -147,7 +147,8 @@ class Client:
 
     def purge_where(self, *, status: set[str] | None = None,
                     before: datetime | None = None) -> list[str]:
-        """Purge ended instances by status and last update; returns the ids purged."""
+        """Purge ended instances by status and created time (before `before`); returns
+        the ids purged. Instances not ended are never purged."""
         gone = []
         for doc in self.list(status=status or ENDED, before=before):
             if doc["runtimeStatus"] in ENDED:

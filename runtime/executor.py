@@ -30,6 +30,7 @@ import queue
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -159,7 +160,9 @@ class Engine:
         self.locks: dict[str, Lock] = {}
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tether-activity")
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
-        self.inflight = 0
+        self.inflight = 0  # attempts started and not yet collected, at most `concurrency`
+        self.concurrency = concurrency
+        self.held: deque[tuple[str, int, int]] = deque()  # (instance, generation, task) to start
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
@@ -342,12 +345,28 @@ class Engine:
         fn = self.overrides.get(t.name)
         if fn is None and t.name in REGISTRY.activities:
             fn = REGISTRY.activities[t.name].fn
+        if self.inflight >= self.concurrency:
+            # Start no more than `concurrency` at once: an attempt started is one a kill
+            # would repeat until its result is journaled.
+            self.held.append((inst.id, inst.generation, t.id))
+            return
         key = (inst.id, inst.generation, t.id, t.attempt)
         self.inflight += 1
         if inline and t.name in self.quick and t.name not in self.slow:
             self._run_attempt(key, t.name, fn, t.input, inline=True)
         else:
             self.pool.submit(self._run_attempt, key, t.name, fn, t.input)
+
+    def _start_held(self) -> None:
+        """Start held-back attempts while fewer than `concurrency` are in flight."""
+        while self.held and self.inflight < self.concurrency:
+            instance_id, generation, task_id = self.held.popleft()
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.ended or inst.generation != generation:
+                continue
+            t = inst.table.tasks.get(task_id)
+            if t is not None and not t.done:
+                self._start_activity(inst, t)
 
     def _run_attempt(self, key: tuple[str, int, int, int], name: str,
                      fn: Callable[..., Any] | None, data: Any, *, inline: bool = False) -> None:
@@ -378,10 +397,16 @@ class Engine:
             try:
                 batch.append(self.done.get_nowait())
             except queue.Empty:
-                if not self.clock.virtual or len(batch) >= self.inflight:
+                if not self.clock.virtual:
                     break
-                # Virtual time: everything in flight finishes "at once", as activities do
-                # in runtime.direct, so the batch (and its journal order) is not a race.
+                # Virtual time: everything in flight or held back finishes "at once", as
+                # activities do in runtime.direct, so the batch (and its journal order) is
+                # not a race.
+                self.inflight -= len(batch)
+                self._start_held()
+                self.inflight += len(batch)
+                if len(batch) >= self.inflight:
+                    break
                 batch.append(self.done.get())
         self.inflight -= len(batch)
         for d in batch:
@@ -400,6 +425,7 @@ class Engine:
             records.setdefault(inst.id, []).append(
                 self._outcome_record(inst, t, d.value, d.error, tie))
         self._commit(records)
+        self._start_held()
         return True
 
     def _outcome_record(self, inst: Instance, t: TaskState, value: Any,
@@ -420,12 +446,13 @@ class Engine:
             return self._append(inst, "result", {"task": t.id, "error": error_json(error), **extra})
         return self._append(inst, "result", {"task": t.id, "value": value, **extra})
 
-    def _commit(self, records: dict[str, list[Record]]) -> None:
+    def _commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
         """fsync the touched journals once, then apply and advance (group commit). The
         instances that end meanwhile are made durable together at the end, before their
         parents hear of it (`_finish`)."""
         insts = [self.instances[i] for i in records]
-        self._sync(insts)
+        if not synced:
+            self._sync(insts)
         outermost = self.ending is None
         if outermost:
             self.ending = []
@@ -511,10 +538,10 @@ class Engine:
                 discard.append((inst.id, msg_name))
         if not records:
             return False
-        self._sync(self.instances[i] for i in records)
+        self._sync(self.instances[i] for i in records)  # before the inbox copies go
         for instance_id, msg_name in discard:
             self.store.discard(instance_id, msg_name)
-        self._commit(records)
+        self._commit(records, synced=True)
         return True
 
     def _next_inbox_event(self, inst: Instance) -> tuple[str, dict[str, Any]] | None:

@@ -1,22 +1,37 @@
-"""Routes of the async-HTTP-API pattern, management endpoints and the dashboard."""
+"""Routes of the async-HTTP-API pattern, management endpoints and the dashboard.
+
+Every request passes `_Gate` before routing: with an API key set, every path except
+`PUBLIC` (the dashboard page, which holds no data) needs the key, so a route added later
+is guarded without anyone remembering to. Handlers raise; `_HANDLERS` turn every error
+into one JSON line `{"error": ...}`.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
+import re
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runtime.api import OrchestrationError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.machine import MachineDef
@@ -30,7 +45,13 @@ GraphDrawer = Callable[[Path, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
 RETRY_AFTER = "1"
+#: Paths answered without the API key. The page is the same static text for everyone: no
+#: instance, orchestrator or key is in it; its data comes from /api calls, which need the key.
+PUBLIC = frozenset({"/"})
+RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended",
+                    "ContinuedAsNew")
 _DASHBOARD = Path(__file__).with_name("dashboard.html")
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class HTTPError(Exception):
@@ -40,23 +61,40 @@ class HTTPError(Exception):
 
 
 def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
-               api_key: str | None = None, max_body: int = MiB,
-               worker: bool = False, draw_graph: GraphDrawer | None = None) -> Starlette:
-    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread."""
-    client = Client(store)
-    api = _Api(client, machines, api_key, max_body, draw_graph)
+               api_key: str | None = None, max_body: int = MiB, worker: bool = False,
+               draw_graph: GraphDrawer | None = None,
+               hosts: Collection[str] | None = None) -> Starlette:
+    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread.
+
+    `hosts`, when given, are the only host names requests may address (the Host header,
+    port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
+    """
+    if api_key == "":
+        raise ValueError("api_key is empty: pass None to serve without a key")
+    api = _Api(Client(store), machines, api_key, max_body, draw_graph)
     routes = [
-        Route("/", api.dashboard, methods=["GET"]),
-        Route("/api/orchestrators/{name}", api.start, methods=["POST"]),
-        Route("/api/orchestrators/{name}/{instance_id}", api.start, methods=["POST"]),
-        Route("/api/instances", api.list, methods=["GET"]),
-        Route("/api/instances/{instance_id}", api.status, methods=["GET"]),
-        Route("/api/instances/{instance_id}", api.purge, methods=["DELETE"]),
-        Route("/api/instances/{instance_id}/graph", api.graph, methods=["GET"]),
-        Route("/api/instances/{instance_id}/raiseEvent/{event}", api.raise_event, methods=["POST"]),
-        Route("/api/instances/{instance_id}/{action:str}", api.control, methods=["POST"]),
+        _route("/", GET=api.dashboard),
+        _route("/api/orchestrators/{name}", POST=api.start),
+        _route("/api/orchestrators/{name}/{instance_id}", POST=api.start),
+        _route("/api/instances", GET=api.list, DELETE=api.purge_many),
+        _route("/api/instances/{instance_id}", GET=api.status, DELETE=api.purge),
+        _route("/api/instances/{instance_id}/graph", GET=api.graph),
+        _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
+        _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
     ]
-    return Starlette(routes=routes, lifespan=_worker_lifespan(Store(store)) if worker else None)
+    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key, hosts=hosts)],
+                     exception_handlers=_HANDLERS,
+                     lifespan=_worker_lifespan(Store(store)) if worker else None)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, **by_method: Handler) -> Route:
+    """One route per path, so a `405` lists every method the path answers in `Allow`."""
+    async def endpoint(request: Request) -> Response:
+        return await by_method["GET" if request.method == "HEAD" else request.method](request)
+    return Route(path, endpoint, methods=list(by_method))
 
 
 def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
@@ -73,19 +111,64 @@ def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-def _guarded(handler: Callable[[_Api, Request], Any]) -> Callable[[_Api, Request], Any]:
-    """Key check first, then map our errors to one-line JSON answers."""
-    async def wrapped(self: _Api, request: Request) -> Response:
-        try:
-            self.check_key(request)
-            result: Response = await handler(self, request)
-            return result
-        except HTTPError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except (InvalidInstanceId, UnknownInstance) as exc:
-            code = 400 if isinstance(exc, InvalidInstanceId) else 404
-            return JSONResponse({"error": str(exc).strip("'\"")}, status_code=code)
-    return wrapped
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class _Gate:
+    """Refuses, before routing: requests addressed to a host name not in `hosts` (DNS
+    rebinding), state-changing requests a browser sends from another origin (cross-site
+    request forgery against a server that has no key), and requests without the key
+    (outside PUBLIC)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None,
+                 hosts: Collection[str] | None) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.refusal(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, request: Request) -> Response | None:
+        host = request.headers.get("host", "")
+        if self.hosts is not None and _hostname(host) not in self.hosts:
+            return _error(400, f"host {host!r} is not served here; use "
+                               + " or ".join(sorted(self.hosts)))
+        origin = request.headers.get("origin")
+        if (request.method in _UNSAFE and origin is not None
+                and urlsplit(origin).netloc != request.headers.get("host")):
+            return _error(403, f"cross-origin {request.method} from {origin} refused")
+        if self.api_key is None or _route_path(request.scope) in PUBLIC:
+            return None
+        given = request.headers.get("x-tether-key") or request.query_params.get("code") or ""
+        if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            what = "wrong" if given else "missing"
+            return _error(401, f"{what} API key: send it in the x-tether-key header or the "
+                               "code parameter")
+        return None
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without the port ("[::1]:7071" -> "::1")."""
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # "[zz": not a host at all
+        return ""
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below where the app is mounted (scope["path"] includes root_path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
 
 
 class _Api:
@@ -96,17 +179,12 @@ class _Api:
         self.machines = machines
         self.api_key = api_key
         self.max_body = max_body
-
-    def check_key(self, request: Request) -> None:
-        if not self.api_key:
-            return
-        given = request.headers.get("x-tether-key") or request.query_params.get("code") or ""
-        if not hmac.compare_digest(given.encode(), self.api_key.encode()):
-            raise HTTPError(401, "missing or wrong API key (x-tether-key header or code parameter)")
+        self.page = _DASHBOARD.read_text(encoding="utf-8")
+        self.page_headers = _page_headers(self.page)
 
     async def body(self, request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
             raise HTTPError(413, f"body over {self.max_body} bytes")
         chunks: list[bytes] = []
         size = 0
@@ -119,13 +197,17 @@ class _Api:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return json.loads(raw, parse_constant=_not_json)
+        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
             raise HTTPError(400, f"malformed JSON body: {exc}") from None
+        except RecursionError:
+            raise HTTPError(400, "malformed JSON body: nested too deeply") from None
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
-        base = str(request.base_url).rstrip("/") + f"/api/instances/{instance_id}"
-        key = f"?code={self.api_key}" if self.api_key else ""
+        # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
+        path = f"{request.scope.get('root_path', '')}/api/instances/{instance_id}"
+        base = str(request.url.replace(path=path, query="", fragment=""))
+        key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
         amp = "&" if key else "?"
         return {
             "id": instance_id,
@@ -138,10 +220,10 @@ class _Api:
         }
 
     async def dashboard(self, request: Request) -> Response:
-        return HTMLResponse(_DASHBOARD.read_text(encoding="utf-8"))
+        return HTMLResponse(self.page, headers=self.page_headers)
 
-    @_guarded
     async def start(self, request: Request) -> Response:
+        _query(request)
         name = request.path_params["name"]
         mdef = self.machines.get(name)
         if mdef is None:
@@ -153,16 +235,16 @@ class _Api:
         try:
             instance_id = await run_in_threadpool(self.client.start, mdef, data,
                                                   instance_id=instance_id)
-        except ValueError as exc:  # id taken, or input not a JSON value
+        except (ValueError, OrchestrationError) as exc:  # id taken, or input not JSON
             raise HTTPError(409 if "already exists" in str(exc) else 400, str(exc)) from None
         urls = self.urls(request, instance_id)
         return JSONResponse(urls, status_code=202, headers={
             "Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER})
 
-    @_guarded
     async def status(self, request: Request) -> Response:
+        q = _query(request, "showHistory")
         instance_id = validate_id(request.path_params["instance_id"])
-        history = request.query_params.get("showHistory", "").lower() == "true"
+        history = _flag(q.get("showHistory"), "showHistory")
         doc = await run_in_threadpool(self.client.status, instance_id, history=history)
         if doc["runtimeStatus"] in ENDED:
             return JSONResponse(doc, status_code=200)
@@ -170,8 +252,8 @@ class _Api:
             "Location": self.urls(request, instance_id)["statusQueryGetUri"],
             "Retry-After": RETRY_AFTER})
 
-    @_guarded
     async def graph(self, request: Request) -> Response:
+        _query(request)
         instance_id = validate_id(request.path_params["instance_id"])
         doc = await run_in_threadpool(self.client.status, instance_id)
         svg = None
@@ -182,8 +264,8 @@ class _Api:
             raise HTTPError(404, f"no step graph for orchestrator {doc['name']}")
         return Response(svg, media_type="image/svg+xml")
 
-    @_guarded
     async def raise_event(self, request: Request) -> Response:
+        _query(request)
         instance_id = validate_id(request.path_params["instance_id"])
         data = await self.body(request)
         doc = await run_in_threadpool(self.client.status, instance_id)
@@ -192,25 +274,24 @@ class _Api:
         try:
             await run_in_threadpool(self.client.raise_event, instance_id,
                                     request.path_params["event"], data)
-        except ValueError as exc:
+        except (ValueError, OrchestrationError) as exc:
             raise HTTPError(400, str(exc)) from None
         return Response(status_code=202)
 
-    @_guarded
     async def control(self, request: Request) -> Response:
+        q = _query(request, "reason")
         instance_id = validate_id(request.path_params["instance_id"])
         action = request.path_params["action"]
         if action not in ("terminate", "suspend", "resume"):
             raise HTTPError(404, f"no action {action!r}; use terminate, suspend or resume")
-        reason = request.query_params.get("reason")
         doc = await run_in_threadpool(self.client.status, instance_id)
         if doc["runtimeStatus"] in ENDED:
             raise HTTPError(410, f"instance {instance_id} is {doc['runtimeStatus']}")
-        await run_in_threadpool(getattr(self.client, action), instance_id, reason)
+        await run_in_threadpool(getattr(self.client, action), instance_id, q.get("reason"))
         return Response(status_code=202)
 
-    @_guarded
     async def purge(self, request: Request) -> Response:
+        _query(request)
         instance_id = validate_id(request.path_params["instance_id"])
         try:
             await run_in_threadpool(self.client.purge, instance_id)
@@ -218,19 +299,99 @@ class _Api:
             raise HTTPError(409, str(exc)) from None
         return JSONResponse({"instancesDeleted": 1})
 
-    @_guarded
     async def list(self, request: Request) -> Response:
-        q = request.query_params
-        statuses = {s for v in q.getlist("runtimeStatus") for s in v.split(",") if s} or None
+        q = _query(request, "runtimeStatus", "createdTimeFrom", "createdTimeTo", "top")
+        statuses = _statuses(q.getlist("runtimeStatus"))
         after = _time(q.get("createdTimeFrom"), "createdTimeFrom")
         before = _time(q.get("createdTimeTo"), "createdTimeTo")
-        top = q.get("top")
-        if top is not None and not (top.isdigit() and int(top) > 0):
-            raise HTTPError(400, f"top must be a positive integer, not {top!r}")
+        top = _positive_int(q.get("top"), "top")
         docs = await run_in_threadpool(self.client.list, status=statuses, before=before,
                                        after=after)
-        docs.sort(key=lambda d: d["createdTime"], reverse=True)
-        return JSONResponse(docs[:int(top)] if top else docs)
+        # parsed, not as text: isoformat leaves out a zero fraction ("...:31Z" < "...:31.5Z")
+        docs.sort(key=lambda d: parse_iso(d["createdTime"]), reverse=True)
+        return JSONResponse(docs[:top] if top else docs)
+
+    async def purge_many(self, request: Request) -> Response:
+        """Durable Functions' "purge multiple instance histories": createdTimeFrom is
+        required, as there; instances that have not ended are kept, never purged."""
+        q = _query(request, "runtimeStatus", "createdTimeFrom", "createdTimeTo")
+        statuses = _statuses(q.getlist("runtimeStatus"))
+        after = _time(q.get("createdTimeFrom"), "createdTimeFrom")
+        if after is None:
+            raise HTTPError(400, "createdTimeFrom is required: purge instances created at or "
+                                 "after this ISO 8601 time (1970-01-01T00:00:00Z for all)")
+        before = _time(q.get("createdTimeTo"), "createdTimeTo")
+        deleted, kept = await run_in_threadpool(self._purge_where, statuses, after, before)
+        if not deleted:
+            still = f"; {kept} matching instance(s) have not ended and were kept" if kept else ""
+            raise HTTPError(404, f"no ended instance matches the filter{still}")
+        return JSONResponse({"instancesDeleted": deleted})
+
+    def _purge_where(self, statuses: set[str] | None, after: datetime,
+                     before: datetime | None) -> tuple[int, int]:
+        """(instances purged, matching instances kept because they have not ended)."""
+        deleted = kept = 0
+        for doc in self.client.list(status=statuses, before=before, after=after):
+            if doc["runtimeStatus"] not in ENDED:
+                kept += 1
+                continue
+            try:
+                self.client.purge(doc["instanceId"])
+            except UnknownInstance:  # purged meanwhile by another caller
+                continue
+            deleted += 1
+        return deleted, kept
+
+
+def _page_headers(page: str) -> dict[str, str]:
+    """The page runs its own inline script and nothing else, cannot be framed, and sends
+    no Referer (a `?code=` in its address must not leak)."""
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+        for s in scripts)
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+            "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'"),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+
+
+def _query(request: Request, *names: str) -> QueryParams:
+    """The query parameters, refusing any the route does not take (a misspelt filter
+    must not widen a purge); `code` carries the API key and is always allowed, and
+    Durable Functions' `taskHub` and `connection` (which name its storage, one store
+    here) are accepted and ignored, so its clients' URLs work unchanged."""
+    for given in request.query_params:
+        if given not in names and given not in ("code", "taskHub", "connection"):
+            takes = f"use {', '.join(names)}" if names else "this route takes none"
+            raise HTTPError(400, f"unknown parameter {given!r}; {takes}")
+    return request.query_params
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJSON(f"{constant} is not a JSON value")
+
+
+def _statuses(values: list[str]) -> set[str] | None:
+    by_lower = {s.lower(): s for s in RUNTIME_STATUSES}
+    chosen = set()
+    for value in (v.strip() for vs in values for v in vs.split(",")):
+        if not value:
+            continue
+        if value.lower() not in by_lower:
+            raise HTTPError(400, f"runtimeStatus {value!r} is not a runtime status; use "
+                                 + ", ".join(RUNTIME_STATUSES))
+        chosen.add(by_lower[value.lower()])
+    return chosen or None
 
 
 def _time(text: str | None, what: str) -> datetime | None:
@@ -241,3 +402,58 @@ def _time(text: str | None, what: str) -> datetime | None:
     except ValueError:
         raise HTTPError(400, f"{what} is not an ISO 8601 time: {text!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _positive_int(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
+        raise HTTPError(400, f"{what} must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def _flag(text: str | None, what: str) -> bool:
+    if text is None or text.lower() in ("", "false"):
+        return False
+    if text.lower() == "true":
+        return True
+    raise HTTPError(400, f"{what} must be true or false, not {text!r}")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return _error(exc.status, str(exc))
+
+
+async def _invalid_id(request: Request, exc: Exception) -> Response:
+    return _error(400, str(exc))
+
+
+async def _unknown_instance(request: Request, exc: Exception) -> Response:
+    # the client's message names the store's directory, which is no business of a caller
+    return _error(404, f"no instance {request.path_params.get('instance_id', '')}".rstrip())
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _error(404, f"no route {request.method} {_route_path(request.scope)}")
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return _error(405, f"{request.method} is not allowed on {_route_path(request.scope)}; "
+                           f"use {allow}", headers=exc.headers)
+    return _error(exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # the traceback goes to the server's log (Starlette re-raises), never to the caller
+    return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+_HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
+    HTTPError: _http_error,
+    InvalidInstanceId: _invalid_id,
+    UnknownInstance: _unknown_instance,
+    HTTPException: _starlette_error,
+    Exception: _internal_error,
+}

@@ -45,8 +45,8 @@ def _free_port() -> int:
 
 def run_server(store: Path, **options: Any) -> Iterator[Server]:
     machines = load(str(EXAMPLE)).orchestrators()
-    drawer = graph_drawer({name: EXAMPLE for name in machines})
-    app = create_app(store, machines, draw_graph=drawer, **options)
+    options.setdefault("draw_graph", graph_drawer({name: EXAMPLE for name in machines}))
+    app = create_app(store, machines, **options)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -193,7 +193,7 @@ def test_api_key_required_by_header_or_code(keyed: Server) -> None:
     assert r.json()["statusQueryGetUri"].endswith("/api/instances/k-1?code=s3cret")
     assert keyed.http.get(r.headers["Location"]).status_code == 202
     assert keyed.http.post("/api/orchestrators/wait_for_go/k-2").status_code == 401
-    assert keyed.http.get("/").status_code == 200  # the page itself; its calls carry ?code=
+    assert keyed.http.get("/").status_code == 200  # the page itself; its calls send the key
 
 
 def test_graph_is_svg_of_the_instance(server: Server) -> None:

@@ -6,13 +6,15 @@ Skips (with the reason) when chromium is not installed; CI installs Debian's.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.http.conftest import Server
+from tests.http.conftest import Server, run_server
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -64,3 +66,46 @@ def test_dashboard_filter_by_status(server: Server, tmp_path: Path) -> None:
     dom = _browse(f"{server.url}/?status=Completed", tmp_path / "profile2", "--dump-dom")
     assert dom.returncode == 0
     assert iid in dom.stdout and "only-running" not in dom.stdout
+
+
+KEY = "k3y-for-the-page"
+
+
+@pytest.fixture
+def keyed_server(tmp_path: Path) -> Iterator[Server]:
+    for server in run_server(tmp_path / "store", worker=True, api_key=KEY):
+        server.http.headers["x-tether-key"] = KEY
+        yield server
+
+
+def test_dashboard_with_a_key_takes_it_from_code_once(keyed_server: Server, tmp_path: Path) -> None:
+    done = keyed_server.http.post("/api/orchestrators/build_report",
+                                  json={"pages": 2, "title": "keyed"}).json()["id"]
+    assert keyed_server.poll(done).status_code == 200
+    keyed_server.http.post("/api/orchestrators/wait_for_go/waiting-1", json="note")
+    dom = _browse(f"{keyed_server.url}/?code={KEY}&instance={done}", tmp_path / "profile",
+                  "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'data-loaded="1"' in html and "data-locked" not in html
+    assert "waiting-1" in html and done in html
+    assert "page 2 rendered" in html and "keyed" in html
+    if shutil.which("dot") is not None:  # fetched with the key header, shown from a blob
+        assert re.search(r'<img class="graph"[^>]* src="blob:', html)
+    assert KEY not in html
+
+
+@pytest.mark.parametrize(("query", "why"), [
+    ("", "this server needs its API key"),
+    ("?code=wrong", "the server refused this key"),
+])
+def test_dashboard_without_the_key_asks_for_it_and_shows_nothing(
+        keyed_server: Server, tmp_path: Path, query: str, why: str) -> None:
+    keyed_server.http.post("/api/orchestrators/wait_for_go/secret-1", json="note")
+    dom = _browse(f"{keyed_server.url}/{query}", tmp_path / "profile", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'data-locked="1"' in html and 'data-loaded="1"' in html
+    assert '<form id="keyform">' in html  # no longer hidden
+    assert why in html
+    assert "secret-1" not in html

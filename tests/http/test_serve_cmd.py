@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +22,8 @@ from tether.cli import main
     (["serve", str(EXAMPLE), "--port", "0"], "--port must be 1-65535, not 0"),
     (["serve", str(EXAMPLE), "--max-body", "0"], "--max-body must be at least 1"),
     (["serve", "no_such_file.py"], "no_such_file.py"),
-], ids=["port", "max-body", "missing-src"])
+    (["serve", str(EXAMPLE), "--api-key", ""], "--api-key is empty; omit it to serve without a key"),
+], ids=["port", "max-body", "missing-src", "empty-api-key"])
 def test_bad_input_is_one_line_exit_2(argv: list[str], fault: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -58,3 +61,36 @@ def test_serve_process_runs_an_instance_with_api_key_from_env(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize(("host", "key", "warned"), [
+    ("0.0.0.0", None, True), ("192.0.2.7", None, True), ("0.0.0.0", "k", False),
+    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+])
+def test_serving_beyond_loopback_without_a_key_warns(
+        host: str, key: str | None, warned: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import uvicorn
+    served: list[tuple[Any, str]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, **_: served.append((app, host)))
+    monkeypatch.delenv("TETHER_API_KEY", raising=False)
+    argv = ["serve", str(EXAMPLE), "--store", str(tmp_path), "--host", host]
+    assert main(argv + (["--api-key", key] if key else [])) == 0
+    [(app, bound)] = served
+    assert bound == host
+    # bound to loopback, the app answers loopback names only (DNS rebinding)
+    rebound = asyncio.run(_get(app, "evil.example:7071"))
+    assert rebound == (400 if host in ("127.0.0.1", "localhost", "::1") else 200)
+    assert asyncio.run(_get(app, f"{host}:7071" if ":" not in host else f"[{host}]:7071")) == 200
+    err = capsys.readouterr().err
+    if warned:
+        assert err == (f"warning: serving {host} without an API key: anyone who can reach "
+                       "port 7071 can read and change every instance\n")
+    else:
+        assert err == ""
+
+
+async def _get(app: Any, host: str) -> int:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as http:
+        return (await http.get("/", headers={"host": host})).status_code

@@ -145,3 +145,46 @@ def test_ctrl_c_in_an_inline_activity_stops_the_run_and_journals_no_failure(tmp_
     result = run_inline(machine("chain"), 5, store=tmp_path, instance_id="c",
                         activities={"step": lambda x: x + 1}, clock=Clock())
     assert (result.status, result.output) == ("Completed", 5)
+
+
+WIDE = """
+from tether import activity, orchestrator
+
+@orchestrator
+async def wide(ctx, n):
+    tasks = [ctx.call_activity("step", i) for i in range(n)]
+    first = await ctx.when_any(list(reversed(tasks)))
+    return [tasks.index(first), sum(await ctx.when_all(tasks))]
+"""
+
+
+def test_no_more_than_concurrency_attempts_run_at_once(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def step(x: Any) -> Any:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.002)
+        with lock:
+            running[0] -= 1
+        return x
+
+    module = compiler.load_source(WIDE, "wide.py", f"_tether_wide_{next(_n)}")
+    result = run_inline(module.wide.__tether_machine__, 30, store=tmp_path, concurrency=3,
+                        activities={"step": step}, clock=Clock())
+    assert result.output[1] == sum(range(30))
+    assert peak[0] == 3
+
+
+def test_held_back_attempts_still_finish_at_once_under_the_virtual_clock(tmp_path: Path) -> None:
+    from tether.testing import run_direct
+
+    module = compiler.load_source(WIDE, "wide.py", f"_tether_wide_{next(_n)}")
+    mdef = module.wide.__tether_machine__
+    expected = run_direct(mdef, 12, activities={"step": lambda x: x})
+    result = run_inline(mdef, 12, store=tmp_path, concurrency=2, activities={"step": lambda x: x})
+    # all twelve complete by one event, so when_any takes its first child: the last task
+    assert result.output == expected.output == [11, sum(range(12))]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     p.add_argument("--no-worker", action="store_true", help="serve the API only; run no instances")
-    p.add_argument("--api-key", help="require this key on /api (default: $TETHER_API_KEY)")
+    p.add_argument("--api-key", help="require this key on every route but the dashboard page "
+                                     "(default: $TETHER_API_KEY)")
     p.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES",
                    help="largest accepted request body (default 1 MiB)")
     p.set_defaults(func=cmd_serve)
@@ -34,15 +37,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
     if args.max_body < 1:
         raise UsageError("--max-body must be at least 1")
+    if args.api_key == "":
+        raise UsageError("--api-key is empty; omit it to serve without a key")
     loaded = load(args.src)
     store = Path(args.store) if args.store else default_store()
     machines = loaded.orchestrators()
+    api_key = args.api_key or os.environ.get("TETHER_API_KEY") or None
+    if api_key is None and not _loopback(args.host):
+        print(f"warning: serving {args.host} without an API key: anyone who can reach port "
+              f"{args.port} can read and change every instance", file=sys.stderr)
     app = create_app(store, machines, worker=not args.no_worker,
                      draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
-                     api_key=args.api_key or os.environ.get("TETHER_API_KEY") or None,
-                     max_body=args.max_body)
+                     api_key=api_key, max_body=args.max_body,
+                     hosts=(*LOOPBACK_NAMES, args.host) if _loopback(args.host) else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return ExitCode.OK
+
+
+#: The names a server bound to loopback answers to; any other Host header is a web page
+#: that rebound its own name to 127.0.0.1 (DNS rebinding) to read the API.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def graph_drawer(sources: dict[str, Path]) -> Callable[[Path, str, str], bytes | None]:
