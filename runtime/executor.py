@@ -171,7 +171,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
-        self.held: dict[str, dict[int, _ChildEnd]] = {}  # by parent id and task id
+        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}  # by parent id and task id
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -504,7 +504,7 @@ class Engine:
     def next_deadline(self) -> str | None:
         """The next timer's fire time, or the end time of a held child if earlier (after
         a restart, a child may have ended later than the clock)."""
-        ends = [end.at for held in self.held.values() for end in held.values()]
+        ends = [end.at for held in self.child_ends.values() for end in held.values()]
         child = min(ends) if ends else None
         while self.timers:
             fire_at, instance_id, task_id, generation = self.timers[0]
@@ -776,7 +776,7 @@ class Engine:
 
     def _hold(self, parent: Instance, t: TaskState, at: str, *, value: Any = None,
               error: TaskFailedError | None = None) -> None:
-        self.held.setdefault(parent.id, {})[t.id] = _ChildEnd(
+        self.child_ends.setdefault(parent.id, {})[t.id] = _ChildEnd(
             parent.generation, t.attempt, at, value, error)
 
     def _deliver_children(self) -> bool:
@@ -793,7 +793,7 @@ class Engine:
         """
         now = iso(self.clock.now())
         due = {parent_id: [task_id for task_id, end in held.items() if end.at <= now]
-               for parent_id, held in self.held.items()}
+               for parent_id, held in self.child_ends.items()}
         due = {parent_id: task_ids for parent_id, task_ids in due.items() if task_ids}
         if not due:
             return False
@@ -805,11 +805,11 @@ class Engine:
                 inst = self.instances.get(inst.parent["id"])
         records: dict[str, list[Record]] = {}
         for parent_id in [p for p in due if p not in waiting]:
-            held = self.held[parent_id]
+            held = self.child_ends[parent_id]
             task_id = min(due[parent_id])
             end = held.pop(task_id)
             if not held:
-                del self.held[parent_id]
+                del self.child_ends[parent_id]
             parent = self.instances.get(parent_id)
             t = parent.table.tasks.get(task_id) if parent is not None else None
             if (parent is None or parent.ended or parent.generation != end.generation
