@@ -19,17 +19,19 @@ Semantics (the journal runtime implements the same; keep the two identical):
   and runs again, until `max_attempts` or `retry_timeout` (measured from the first attempt).
   An unregistered activity fails its task with error type `OrchestrationError`.
 - The clock is virtual. `current_utc_datetime` is the time of the event being processed:
-  `start`, then the fire time of each fired timer (never earlier than the clock already is).
+  `start`, then the fire time of each fired timer and the end time of each ended
+  sub-orchestration (never earlier than the clock already is).
 - While the orchestrator waits on a task that is not complete, the driver processes one
-  event at a time until it is: first a timer already due (earliest `fire_at`, then lowest
-  id); else the next external event from `events`, delivered to the earliest-created
-  pending `wait_for_external_event` of that name or buffered for a later one; else the
-  earliest future timer, moving the clock to its fire time. With nothing left, the run
-  ends as "Stuck".
+  event at a time until it is: first a timer (or retry wait) already due (earliest
+  `fire_at`, then lowest id); else a sub-orchestration that has ended by now (lowest id);
+  else the next external event from `events`, delivered to the earliest-created pending
+  `wait_for_external_event` of that name or buffered for a later one; else it moves the
+  clock to the earliest future timer or sub-orchestration end. With nothing left, the
+  run ends as "Stuck".
 - `when_all` completes once every child completed: with the children's results in task
   order, or with the lowest-index failed child's error. `when_any` completes as soon as a
   child has completed, with that child Task; children that completed by the same event
-  tie, and the lowest index wins.
+  (activities scheduled together) tie, and the lowest index wins.
 - Awaiting a task again gives its result again (a fresh copy, as a journal decodes it).
 - `new_uuid()` is `uuid5(NAMESPACE_URL, f"{instance_id}:{n}")`, n counting from 0 in each
   generation.
@@ -37,9 +39,23 @@ Semantics (the journal runtime implements the same; keep the two identical):
   new input, the same instance id, no tasks and the external events not yet consumed
   (delivered and buffered ones included); each generation's input is recorded.
 - Sub-orchestrations run to their end when scheduled, recursively, on a clock starting
-  at the parent's current time, with no external events, under `instance_id` or
-  `f"{parent_id}:{task_id}"`. Their activity calls go into the same call list. A failed
-  child fails its task with the child's error type and message; a stuck child never
+  at the parent's current time (a retry's: its fire time), with no external events,
+  under `instance_id` or `f"{parent_id}:{task_id}"`. Their activity calls go into the
+  same call list. The parent sees the child's end as an event at the child's end time
+  (the time of the last event the child processed, across its `continue_as_new`
+  generations), also when the child's clock never moved. So after
+  `await ctx.call_sub_orchestrator(child)` the parent's clock is the child's end time,
+  and `when_any` of a child and a timer takes whichever comes first in time.
+- One rule for a single instant (issue 4): the parent's due timers fire before the ends
+  of its sub-orchestrations are processed, and sub-orchestrations that ended at the same
+  instant are processed one at a time, lowest task id first (so a `when_any` over them
+  takes the lowest id, whatever its index). A child's end is a message the child sends
+  once it has processed its own events of that instant, so it reaches the parent after
+  the parent's own timers of that instant; the journal runtime holds children's
+  outcomes until everything else due at the instant is done, then delivers them so.
+- A failed child fails its task with the child's error type and message; with a
+  `RetryPolicy` the next attempt waits `delay_before(n)` from the failed attempt's end
+  (`retry_timeout` measured from the first attempt's start). A stuck child never
   completes its task.
 """
 
@@ -87,6 +103,7 @@ class DirectResult:
     instance_id: str = "direct"
     generations: list[Any] = field(default_factory=list)
     waiting_on: str | None = None
+    ended_at: datetime | None = None  # the virtual time of the last event processed
 
 
 def json_copy(value: Any, what: str) -> Any:
@@ -132,11 +149,18 @@ def _accepts_input(fn: Callable[..., Any], skip: int) -> bool:
 
 @dataclass
 class _Pending:
-    """Work that completes at a virtual time: a timer, or the next attempt of a retry."""
+    """Work for a virtual time: a timer, the next attempt of a retry, or (`child`) the
+    end of a sub-orchestration, which the parent processes after its due timers."""
 
     fire_at: datetime
     task_id: int
     fire: Callable[[], None]
+    child: bool = False
+
+
+# What one attempt gave: its outcome and, for a sub-orchestration, its end time (None:
+# complete at once, as activities do); None for a stuck sub-orchestration.
+_Attempt = tuple[Outcome, datetime | None] | None
 
 
 class DirectContext(OrchestrationContext):
@@ -183,7 +207,8 @@ class DirectContext(OrchestrationContext):
         data = json_copy(input, f"input of activity {name}")
         task = self._new_task("activity", name, data)
         if not self.closed:
-            self._attempt(task, lambda: self._run_activity(name, data), retry, self._now, 1)
+            self._attempt(task, lambda: (self._run_activity(name, data), None), retry,
+                          self._now, 1)
         return task
 
     def call_sub_orchestrator(
@@ -259,8 +284,8 @@ class DirectContext(OrchestrationContext):
 
     def _process_one_event(self) -> bool:
         due = [p for p in self._pending if p.fire_at <= self._now]
-        if due:
-            self._fire(min(due, key=lambda p: (p.fire_at, p.task_id)))
+        if due:  # timers first, then ended sub-orchestrations (see the module docstring)
+            self._fire(min(due, key=lambda p: (p.child, p.fire_at, p.task_id)))
             return True
         if self._events:
             name, data = self._events.popleft()
@@ -271,7 +296,7 @@ class DirectContext(OrchestrationContext):
                 self._buffered.setdefault(name, deque()).append(data)
             return True
         if self._pending:
-            self._fire(min(self._pending, key=lambda p: (p.fire_at, p.task_id)))
+            self._now = max(self._now, min(p.fire_at for p in self._pending))
             return True
         return False
 
@@ -331,12 +356,27 @@ class DirectContext(OrchestrationContext):
         return Outcome(value=[out.value for out in done if out is not None])
 
     def _attempt(
-        self, task: Task[Any], run: Callable[[], Outcome | None], retry: RetryPolicy | None,
+        self, task: Task[Any], run: Callable[[], _Attempt], retry: RetryPolicy | None,
         first_at: datetime, attempt: int,
     ) -> None:
-        outcome = run()
-        if outcome is None:  # a stuck sub-orchestration: its task never completes
+        ran = run()
+        if ran is None:  # a stuck sub-orchestration: its task never completes
             return
+        outcome, ended_at = ran
+
+        def settle() -> None:
+            self._settle(task, outcome, run, retry, first_at, attempt)
+
+        if ended_at is None:
+            settle()
+        else:
+            self._pending.append(_Pending(ended_at, task.id, settle, child=True))
+
+    def _settle(
+        self, task: Task[Any], outcome: Outcome, run: Callable[[], _Attempt],
+        retry: RetryPolicy | None, first_at: datetime, attempt: int,
+    ) -> None:
+        """Complete `task` with the attempt's outcome, or schedule the next attempt."""
         if outcome.error is None or retry is None or attempt >= retry.max_attempts:
             self._complete(task, outcome)
             return
@@ -370,20 +410,22 @@ class DirectContext(OrchestrationContext):
                 task_name=name,
             ))
 
-    def _run_child(self, target: _Target | None, name: str, data: Any, child_id: str) -> Outcome | None:
+    def _run_child(self, target: _Target | None, name: str, data: Any, child_id: str) -> _Attempt:
         if target is None:
             kind = "compiled" if self.compiled else "plain"
             return Outcome(error=TaskFailedError(
                 f"no {kind} orchestrator named {name!r} is registered",
                 error_type="OrchestrationError", task_name=name,
-            ))
+            )), self._now
         child = _run(target, data, activities=self._activities, events=deque(),
                      start=self._now, instance_id=child_id, calls=self.calls)
+        ended_at = child.ended_at if child.ended_at is not None else self._now
         if child.status == "Completed":
-            return Outcome(value=child.output)
+            return Outcome(value=child.output), ended_at
         if child.status == "Failed" and child.error is not None:
             error_type, message = child.error
-            return Outcome(error=TaskFailedError(message, error_type=error_type, task_name=name))
+            return Outcome(error=TaskFailedError(message, error_type=error_type,
+                                                 task_name=name)), ended_at
         return None
 
 
@@ -434,7 +476,8 @@ def _run(
     events: deque[tuple[str, Any]], start: datetime, instance_id: str,
     calls: list[tuple[str, Any]],
 ) -> DirectResult:
-    result = DirectResult("Running", activity_calls=calls, instance_id=instance_id)
+    result = DirectResult("Running", activity_calls=calls, instance_id=instance_id,
+                          ended_at=start)
     name = target.name if isinstance(target, MachineDef) else target.__name__
     try:
         current = json_copy(input, f"input of orchestrator {name}")
@@ -451,6 +494,7 @@ def _run(
             coro = target(ctx, current) if _accepts_input(target, 1) else target(ctx)
             _drive(coro, ctx, result)
         result.custom_status = ctx.custom_status
+        result.ended_at = ctx.current_utc_datetime
         if result.status != "Completed" or ctx.continued is None:
             return result
         if len(result.generations) >= MAX_GENERATIONS:

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,17 @@ class _Done:
     error: TaskFailedError | None = None
     name: str = ""
     seconds: float = 0.0  # how long the attempt ran
+
+
+@dataclass(frozen=True)
+class _ChildEnd:
+    """A sub-orchestration's outcome, held for its parent until `_deliver_children`."""
+
+    generation: int  # the parent's generation that started the child
+    attempt: int
+    at: str  # when the child ended, as records carry time: the parent hears of it no earlier
+    value: Any = None
+    error: TaskFailedError | None = None
 
 
 def machine_for(name: str) -> MachineDef | None:
@@ -159,6 +171,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
+        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}  # by parent id and task id
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -469,7 +482,8 @@ class Engine:
     # -- timers -------------------------------------------------------------------------------
 
     def fire_due(self) -> bool:
-        """Fire every due timer and retry wait; False if none was due."""
+        """Fire every due timer and retry wait; with none due, deliver held outcomes of
+        ended sub-orchestrations (`_deliver_children`). False if there was nothing to do."""
         if self.clock.virtual and self.inflight:
             return False
         now = iso(self.clock.now())
@@ -488,21 +502,28 @@ class Engine:
                 records.setdefault(inst.id, []).append(self._append(inst, "timer", {"task": t.id}))
             else:  # a retry wait is over: the next attempt runs (no record needed)
                 t.fire_at = None
-                self._start_activity(inst, t)
+                if t.kind == "sub_orchestration":
+                    self._start_child(inst, t, start=self._now(inst))
+                else:
+                    self._start_activity(inst, t)
         if records:
             self._commit(records)
-        return fired
+        return fired or self._deliver_children()
 
     def next_deadline(self) -> str | None:
+        """The next timer's fire time, or the end time of a held child if earlier (after
+        a restart, a child may have ended later than the clock)."""
+        ends = [end.at for held in self.child_ends.values() for end in held.values()]
+        child = min(ends) if ends else None
         while self.timers:
             fire_at, instance_id, task_id, generation = self.timers[0]
             inst = self.instances.get(instance_id)
             t = inst.table.tasks.get(task_id) if inst is not None else None
             if (inst is not None and not inst.ended and inst.generation == generation
                     and t is not None and not t.done and t.fire_at == fire_at):
-                return fire_at
+                return fire_at if child is None or fire_at < child else child
             heapq.heappop(self.timers)
-        return None
+        return child
 
     # -- events and control messages ------------------------------------------------------------
 
@@ -625,40 +646,101 @@ class Engine:
             raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
         self.advance(fresh)
 
-    def _start_child(self, parent: Instance, t: TaskState) -> None:
+    def _start_child(self, parent: Instance, t: TaskState, start: datetime | None = None) -> None:
+        """Create and run the child of sub-orchestration `t`, on a clock from `start` (a
+        retry's fire time; default: the parent's time)."""
         t.started = True
+        if t.fire_at is not None:  # waiting for a retry attempt: fire_due starts it
+            heapq.heappush(self.timers, (t.fire_at, parent.id, t.id, parent.generation))
+            return
         assert t.child_id is not None and t.name is not None
         child_id = t.child_id
+        begin = iso(start if start is not None else parent.now)
         mdef = self.machines(t.name)
         if mdef is None:
-            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
-                "message": f"no orchestrator named {t.name!r} is registered",
-                "error_type": "OrchestrationError", "details": None, "task_name": t.name}})]})
+            self._hold(parent, t, begin, error=TaskFailedError(
+                f"no orchestrator named {t.name!r} is registered",
+                error_type="OrchestrationError", task_name=t.name))
             return
         try:
             validate_id(child_id)
         except ValueError as exc:
-            self._commit({parent.id: [self._append(parent, "result", {"task": t.id, "error": {
-                "message": str(exc), "error_type": "OrchestrationError", "details": None,
-                "task_name": t.name}})]})
+            self._hold(parent, t, begin, error=TaskFailedError(
+                str(exc), error_type="OrchestrationError", task_name=t.name))
             return
         data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
                 "source": mdef.source,
                 "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
-                "attempt": t.attempt, "generation": 0, "start": iso(parent.now)}
-        if not self.store.create(child_id, iso(parent.now), data) and self._stale_child(
+                "attempt": t.attempt, "generation": 0, "start": begin}
+        if not self.store.create(child_id, begin, data) and self._stale_child(
                 child_id, t.attempt, parent.generation):
-            lock = self.store.lock(child_id, blocking=True)
-            if lock is not None:
-                self.store.purge(child_id)
-                lock.release()
-            self.store.create(child_id, iso(parent.now), data)
+            earlier = self._earlier_attempts(child_id, parent.generation)
+            self._purge_stale(child_id)
+            self.store.create(child_id, begin, data)
+            if earlier:
+                # as a generations.jsonl line, which all_activity_calls reads; -1: no real
+                # generation, so this attempt's own generations are still counted
+                line = json.dumps({"generation": -1, "input": None,
+                                   "calls": [list(c) for c in earlier]})
+                with open(self.store.folder(child_id) / "generations.jsonl", "a",
+                          encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
         if child_id not in self.instances:
             try:
                 self.adopt(child_id)
             except (JournalError, VersionMismatchError, OrchestrationError) as exc:
                 self.errors.append(str(exc))
         self._check_child(parent, t.id)
+
+    def _purge_stale(self, instance_id: str) -> None:
+        """Purge a stale child, and first the sub-orchestrations it started: a new
+        incarnation starts them under the same ids, attempts and generations, and would
+        take the old ones for its own (regression 014). Children first, so that after a
+        crash in between the child is still there, still stale, and purged again."""
+        for kid in self._children_of(instance_id):
+            self._purge_stale(kid)
+        if instance_id in self.instances:
+            self.release(instance_id)  # our own lock would block the purge's
+        lock = self.store.lock(instance_id, blocking=True)
+        if lock is not None:
+            self.store.purge(instance_id)
+            lock.release()
+
+    def _children_of(self, instance_id: str) -> list[str]:
+        """The sub-orchestrations `instance_id` started that the store still holds: those
+        its journal names and those with a default id (`{instance_id}:{task}`, also from
+        earlier generations), each only if its `created` record names it as the parent."""
+        named: set[str] = set()
+        with contextlib.suppress(OSError, JournalError):
+            for rec in iter_records(self.store.folder(instance_id)):
+                if rec.kind == "checkpoint":
+                    named.update(t["child_id"] for t in rec.data["tasks"] if t.get("child_id"))
+        named.update(i for i in self.store.ids() if i.startswith(f"{instance_id}:"))
+        kids = []
+        for kid in sorted(named):
+            try:
+                first = next(iter_records(self.store.folder(kid)))
+            except (StopIteration, OSError, JournalError):
+                continue
+            if (first.data.get("parent") or {}).get("id") == instance_id:
+                kids.append(kid)
+        return kids
+
+    def _earlier_attempts(self, child_id: str, generation: int) -> list[tuple[str, Any]]:
+        """Activity calls of the stale `child_id` when it is an earlier attempt of this
+        parent generation's task (purging it must not lose them: every execution counts,
+        as for a retried activity); none when it is an earlier parent generation's, whose
+        calls the parent's generations.jsonl holds."""
+        folder = self.store.folder(child_id)
+        try:
+            first = next(iter_records(folder))
+        except (StopIteration, OSError, JournalError):
+            return []
+        if (first.data.get("parent") or {}).get("generation", 0) != generation:
+            return []
+        return all_activity_calls(folder)
 
     def _stale_child(self, child_id: str, attempt: int, generation: int) -> bool:
         """Is the existing `child_id` left from an earlier attempt or parent generation?"""
@@ -677,7 +759,8 @@ class Engine:
         return (int(first.data.get("attempt", 1)), parent.get("generation", 0)) != (attempt, generation)
 
     def _check_child(self, parent: Instance, task_id: Any) -> None:
-        """If the child of sub-orchestration `task_id` has ended, journal its outcome."""
+        """If the child of sub-orchestration `task_id` has ended, hold its outcome for
+        `_deliver_children`."""
         t = parent.table.tasks.get(task_id) if isinstance(task_id, int) else None
         if t is None or t.done or t.kind != "sub_orchestration" or t.child_id is None:
             return
@@ -690,15 +773,61 @@ class Engine:
         if status.get("attempt", 1) != t.attempt or (
                 (status.get("parent") or {}).get("generation", 0) != parent.generation):
             return
+        at = child.last_update if child is not None else status["lastUpdatedTime"]
         if status["runtimeStatus"] == "Completed":
-            rec = self._outcome_record(parent, t, status["output"], None)
-        else:
-            err = status.get("error") or {"type": "Terminated", "message": "terminated"}
-            if status["runtimeStatus"] == "Terminated":
-                err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
-            rec = self._outcome_record(parent, t, None, TaskFailedError(
-                err["message"], error_type=err["type"], task_name=t.name))
-        self._commit({parent.id: [rec]})
+            self._hold(parent, t, at, value=status["output"])
+            return
+        err = status.get("error") or {"type": "Terminated", "message": "terminated"}
+        if status["runtimeStatus"] == "Terminated":
+            err = {"type": "Terminated", "message": f"sub-orchestration {t.child_id} was terminated"}
+        self._hold(parent, t, at, error=TaskFailedError(err["message"], error_type=err["type"],
+                                                        task_name=t.name))
+
+    def _hold(self, parent: Instance, t: TaskState, at: str, *, value: Any = None,
+              error: TaskFailedError | None = None) -> None:
+        self.child_ends.setdefault(parent.id, {})[t.id] = _ChildEnd(
+            parent.generation, t.attempt, at, value, error)
+
+    def _deliver_children(self) -> bool:
+        """Journal one held sub-orchestration outcome (lowest task id) for each parent with
+        none held below it; False if none was held.
+
+        A child's end reaches its parent as an event after the parent's own due timers, and
+        children that ended at the same instant one at a time, lowest task id first (the
+        rule in `runtime.direct`'s docstring). fire_due calls this once no timer is due
+        (and, on the virtual clock, no activity is in flight), so every child that ends at
+        this instant has ended, or holds an outcome below it, before its parent hears of
+        any; holding also keeps a child's end from being journaled in the middle of a
+        group commit that has records of its parent not yet applied.
+        """
+        now = iso(self.clock.now())
+        due = {parent_id: [task_id for task_id, end in held.items() if end.at <= now]
+               for parent_id, held in self.child_ends.items()}
+        due = {parent_id: task_ids for parent_id, task_ids in due.items() if task_ids}
+        if not due:
+            return False
+        waiting: set[str] = set()  # ancestors of a parent with a due outcome
+        for parent_id in due:
+            inst = self.instances.get(parent_id)
+            while inst is not None and inst.parent is not None and inst.parent["id"] not in waiting:
+                waiting.add(inst.parent["id"])
+                inst = self.instances.get(inst.parent["id"])
+        records: dict[str, list[Record]] = {}
+        for parent_id in [p for p in due if p not in waiting]:
+            held = self.child_ends[parent_id]
+            task_id = min(due[parent_id])
+            end = held.pop(task_id)
+            if not held:
+                del self.child_ends[parent_id]
+            parent = self.instances.get(parent_id)
+            t = parent.table.tasks.get(task_id) if parent is not None else None
+            if (parent is None or parent.ended or parent.generation != end.generation
+                    or t is None or t.done or t.attempt != end.attempt):
+                continue
+            records[parent_id] = [self._outcome_record(parent, t, end.value, end.error)]
+        if records:
+            self._commit(records)
+        return True
 
     def _notify_parent(self, inst: Instance) -> None:
         if inst.parent is None:

@@ -10,6 +10,12 @@ clause, `match`, fan-out with `when_all`/`when_any`, comprehensions (some awaiti
 lists, timers, and awaits inside expressions (call arguments, `and`/`or`, conditional
 expressions, list displays, f-strings, subscripts, augmented assignments).
 
+Sub-orchestrations (issue 4): `child` may sleep before and after its activity (by its
+input, so siblings end at different or at equal instants), await a nested `leaf` that
+sleeps, fail, and continue as new once; `prog` reads its clock right after each child, races
+children against timers and fans out over children with `when_any` (in or against creation
+order, for the same-instant rule) and `when_all`.
+
 Every program terminates: loops are bounded by constants and nesting depth, and every
 while counter is bumped before anything can `continue`. Outputs are JSON values. Choices
 are drawn simplest-first, so hypothesis shrinks towards short, flat programs.
@@ -25,6 +31,7 @@ from hypothesis import strategies as st
 ACTIVITIES = ("act_a", "act_b", "act_c")
 MAX_DEPTH = 3  # nesting of compound statements
 RESULT = "return [acc, v0, v1, v2, box]"
+CLOCK = "ctx.current_utc_datetime.isoformat()[11:16]"  # "HH:MM": hours show too
 
 
 @dataclass(frozen=True)
@@ -146,10 +153,10 @@ class _Writer:
                   self.alias_fstring, self.comprehension, self.sleep, self.leave,
                   self.raise_if, self.aliasing, self.event, self.maybe_unbound,
                   self.helper, self.sub_orchestration, self.retried, self.context_state,
-                  self.continue_as_new)
+                  self.continue_as_new, self.child_race, self.child_fan_out)
         compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
                     self.fan_out, self.fan_out_any, self.match_stmt, self.race,
-                    self.try_stmt, self.for_stmt, self.if_stmt)
+                    self.try_stmt, self.for_stmt, self.if_stmt, self.exit_through_finally)
         if sc.depth < MAX_DEPTH and self.budget >= 2:
             kind = self.pick(len(simple) + len(compound))
         else:
@@ -225,7 +232,35 @@ class _Writer:
             self.emit(indent, "acc.append(u)")
 
     def sub_orchestration(self, sc: Scope, indent: int) -> None:
-        self.emit(indent, f"acc.append(await ctx.call_sub_orchestrator(child, {self.expr(sc)}))")
+        """A child awaited at once, optionally with retries; the clock read right after."""
+        retry = ""
+        if self.pick(3) == 2:
+            minutes = self.draw(st.integers(1, 9))
+            retry = f", retry=RetryPolicy(2, timedelta(minutes={minutes}))"
+        self.emit(indent, f"acc.append([await ctx.call_sub_orchestrator(child, {self.expr(sc)}"
+                          f"{retry}), {CLOCK}])")
+
+    def child_race(self, sc: Scope, indent: int) -> None:
+        """A child against a timer; the child is awaited after, so none is left running."""
+        kid, won = self.name("kid"), self.name("won")
+        minutes = self.draw(st.integers(0, 20))
+        self.emit(indent, f"{kid} = ctx.call_sub_orchestrator(child, {self.expr(sc)})")
+        self.emit(indent, f"{won} = await ctx.when_any([{kid}, "
+                          f"ctx.sleep(timedelta(minutes={minutes}))])")
+        self.emit(indent, f"acc.append([{won} == {kid}, {CLOCK}])")
+        self.emit(indent, f"acc.append([await {kid}, {CLOCK}])")
+
+    def child_fan_out(self, sc: Scope, indent: int) -> None:
+        """Children in parallel: the first to end (maybe listed against creation order),
+        then all of them."""
+        kids, first = self.name("kids"), self.name("first")
+        self.emit(indent, f"{kids} = [ctx.call_sub_orchestrator(child, {self.expr(sc, 0)} + x) "
+                          f"for x in range({self.draw(st.integers(1, 3))})]")
+        if self.pick(2):
+            order = "[::-1]" if self.pick(2) else ""
+            self.emit(indent, f"{first} = await ctx.when_any({kids}{order})")
+            self.emit(indent, f"acc.append([{kids}.index({first}), {CLOCK}])")
+        self.emit(indent, f"acc.append([await ctx.when_all({kids}), {CLOCK}])")
 
     def retried(self, sc: Scope, indent: int) -> None:
         act = ACTIVITIES[self.pick(3)]
@@ -331,6 +366,15 @@ class _Writer:
             if self.budget > 0 and self.pick(2):
                 self.block(sc, indent + 1)
 
+    def exit_through_finally(self, sc: Scope, indent: int) -> None:
+        """`return` (or `break`/`continue`) out of a `try` whose `finally` awaits: the
+        pending exit must survive the suspension."""
+        self.emit(indent, "try:")
+        self.block(sc, indent + 1)
+        self.leave(sc, indent + 1)
+        self.emit(indent, "finally:")
+        self.emit(indent + 1, f"acc.append(await {self.call(sc, 1)})")
+
     def fan_out(self, sc: Scope, indent: int) -> None:
         tasks, results = self.name("tasks"), self.name("results")
         act = ACTIVITIES[self.pick(3)]
@@ -393,16 +437,31 @@ def mix(a, b, c):
     return a * 2 + b - c
 '''
 
+LEAF = f'''@orchestrator
+async def leaf(ctx, x):
+    await ctx.sleep(timedelta(minutes=x % 4))
+    return [x, {CLOCK}]'''
+
+
 @st.composite
 def child_sources(draw: st.DrawFn) -> str:
-    """A sub-orchestration that calls an activity and may fail."""
-    lines = ["@orchestrator", "async def child(ctx, x):",
-             f"    y = await ctx.call_activity({ACTIVITIES[draw(st.integers(0, 2))]}, x)"]
+    """`leaf`, and `child`: calls an activity, and may sleep before and after it, await
+    `leaf`, continue as new once and fail."""
+    lines = ["@orchestrator", "async def child(ctx, x):"]
+    if draw(st.booleans()):
+        lines.append(f"    await ctx.sleep(timedelta(minutes=x % {draw(st.integers(1, 9))}))")
+    lines.append(f"    y = await ctx.call_activity({ACTIVITIES[draw(st.integers(0, 2))]}, x)")
+    if draw(st.booleans()):
+        lines.append("    y += (await ctx.call_sub_orchestrator(leaf, y))[0]")
+    if draw(st.booleans()):
+        lines.append(f"    await ctx.sleep(timedelta(minutes={draw(st.integers(0, 20))}))")
+    if draw(st.booleans()):
+        lines += ["    if x % 5 == 1:", "        ctx.continue_as_new(x + 1)", "        return None"]
     if draw(st.booleans()):
         lines += [f"    if y % {draw(st.integers(2, 5))} == 0:",
                   '        raise ValueError(f"child rejects {y}")']
-    lines.append("    return [ctx.instance_id, y, ctx.current_utc_datetime.minute]")
-    return "\n".join(lines)
+    lines.append(f"    return [ctx.instance_id, y, {CLOCK}]")
+    return LEAF + "\n\n\n" + "\n".join(lines)
 
 
 PREAMBLE = """\
@@ -418,8 +477,8 @@ async def prog(ctx, n):
 
 @st.composite
 def programs(draw: st.DrawFn, max_statements: int = 14) -> Program:
-    """A module with activities act_a/act_b/act_c, helper `mix`, orchestrator `child` and
-    the orchestrator under test, `prog`."""
+    """A module with activities act_a/act_b/act_c, helper `mix`, orchestrators `leaf` and
+    `child` and the orchestrator under test, `prog`."""
     acts = [draw(activity_sources(name)) for name in ACTIVITIES]
     acts.append(draw(child_sources()))
     writer = _Writer(draw, draw(st.integers(1, max_statements)))

@@ -135,6 +135,17 @@ CONSTRUCTS = {
     "new_uuid": lambda s: "new_uuid()" in s,
     "await in a case guard": lambda s: re.search(r"case 1 if .*await", s) is not None,
     "continue_as_new": lambda s: "continue_as_new(n + 1)" in s,
+    "child that sleeps": lambda s: "    await ctx.sleep(timedelta(minutes=x %" in s,
+    "child that awaits a child": lambda s: "call_sub_orchestrator(leaf" in s,
+    "child that continues as new": lambda s: "continue_as_new(x + 1)" in s,
+    "clock read after a child": lambda s: re.search(
+        r"await ctx.call_sub_orchestrator\(child, .*\), ctx.current_utc_datetime", s) is not None,
+    "retried child": lambda s: re.search(r"call_sub_orchestrator\(child, .*retry=", s) is not None,
+    "child raced against a timer": lambda s: re.search(
+        r"when_any\(\[kid\d+, ctx.sleep", s) is not None,
+    "when_any over children against creation order": lambda s: re.search(
+        r"when_any\(kids\d+\[::-1\]\)", s) is not None,
+    "when_all over children": lambda s: "await ctx.when_all(kids" in s,
 }
 
 

@@ -384,7 +384,8 @@ def test_sub_orchestrations_run_recursively() -> None:
         return None
 
     result = run_direct(parent, activities=ACTS, instance_id="p")
-    assert result.output == [["p:0", 1, 1], ["kid", 2, 2], "ValueError", "negative", 0]
+    # each child starts when the one before ended: 00:00-01:00, 01:00-03:00, then fails at 03:00
+    assert result.output == [["p:0", 1, 1], ["kid", 2, 3], "ValueError", "negative", 3]
     assert result.activity_calls == [("echo", 1), ("echo", 2)]
 
 
