@@ -158,6 +158,7 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         "takes_input": machine.input_param is not None,
         "source_repr": repr(machine.path),
         "steps": steps,
+        "hidden": _hidden(machine),
         "ctx": machine.ctx_param,
         "ctx_annotation": machine.ctx_annotation or "_Any",
         "frame": frame,
@@ -175,6 +176,15 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
             for b in sorted(machine.blocks.values(), key=lambda b: b.id)
         ],
     }
+
+
+def _hidden(machine: MachineIR) -> list[str]:
+    """`(slot, shown as, what it holds)` of each invented local some suspension saves:
+    the runtime tells them from the user's locals by this list, never by their names (a
+    user may call a local `_a0`). `shown as` is the name the user wrote, or ''."""
+    saved = {n for b in machine.blocks.values() if isinstance(b.term, Suspend) for n in b.term.live}
+    return [repr((name, machine.written.get(name, ""), machine.invented[name]))
+            for name in sorted(saved & machine.invented.keys())]
 
 
 def _restore_lines(term: Suspend, frame: str) -> list[str]:
