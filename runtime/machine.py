@@ -158,7 +158,8 @@ def user_variables(slots: Mapping[str, Any], hidden: Mapping[str, str]) -> dict[
     under that name. `hidden` is what the checkpoint recorded (`MachineDef.hidden_in`).
 
     Should the written name also be a saved local (a comprehension reusing an outer
-    name), the comprehension's keeps its invented name rather than hide either. A value
+    name), or be shown for an earlier slot (nested comprehensions both binding `x`), the
+    slot keeps its invented name rather than hide either. A value
     shared with a dropped slot (`for c in cities` walks `cities` itself) was encoded
     there, so it is written out where a kept slot first refers to it."""
     taken = {n for n in slots if n not in hidden}
@@ -169,6 +170,7 @@ def user_variables(slots: Mapping[str, Any], hidden: Mapping[str, str]) -> dict[
             out[name] = value
         elif shown_as:
             out[name if shown_as in taken else shown_as] = value
+            taken.add(shown_as)
     if len(out) == len(slots):
         return out
     defs: dict[int, Any] = {}

@@ -88,6 +88,8 @@ def test_a_comprehension_variable_keeps_its_invented_name_beside_an_outer_one() 
     hidden = {"_x_c0": "x", "_acc0": ""}
     assert user_variables(slots, hidden) == {"_x_c0": 2, "x": "outer"}
     assert user_variables({"_x_c0": 2, "_acc0": [4]}, hidden) == {"x": 2}
+    nested = {"_x_c0": 1, "_x_c1": 2}  # two comprehensions binding `x`, one inside the other
+    assert user_variables(nested, {"_x_c0": "x", "_x_c1": "x"}) == {"x": 1, "_x_c1": 2}
 
 
 def test_values_shared_with_dropped_slots_are_written_where_first_kept() -> None:
