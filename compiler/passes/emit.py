@@ -6,6 +6,10 @@ machine, plus two imports. The text depends only on the source (same source, sam
 bytes), imports `runtime` and nothing of the compiler, and type-checks under mypy: every
 machine local is declared `Any`, and annotations on locals are dropped.
 
+Each machine's decorator lists the locals the lowering invented that a suspension saves
+(`hidden=`: slot, the name the user wrote for it or '', what it holds), so the runtime
+can tell them from the user's locals; it is left out when there are none.
+
 The layout is one `if _state == N:` branch per state, each with a comment naming the
 source line, inside a dispatch loop; a `try` around it sends exceptions to the lowered
 handler of the state they were raised in.
