@@ -202,6 +202,10 @@ class MachineIR:
     closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
     imports: dict[str, str] = field(default_factory=dict)  # local bound by import -> statement
     def_counts: dict[str, int] = field(default_factory=dict)
+    # locals the lowering invented -> what each holds (builder.ROLES), and those standing
+    # for a name the user wrote (a comprehension's loop variable) -> that name
+    invented: dict[str, str] = field(default_factory=dict)
+    written: dict[str, str] = field(default_factory=dict)
     graph_hash: str = ""
     source: str = ""  # the module's text: the step graph takes `for`/`match` labels from it
     _graph: nx.DiGraph | None = field(default=None, repr=False)

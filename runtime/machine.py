@@ -13,11 +13,16 @@ the orchestration from `frame.state` until its next suspension or its end:
 
 A machine never re-executes code from its start: a call restores only the slots of
 the state it resumes at. Values in slots are what `runtime.values` can save.
+
+Besides the user's locals, slots hold locals the compiler invented (a loop's position,
+a comprehension's items so far, ...). The compiler lists those it saves (`hidden=`),
+so history can show what the user wrote and messages can say what a slot holds;
+nothing here guesses from a name, since a user may call a local `_i0` too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -108,6 +113,16 @@ class StepInfo:
 
 
 @dataclass(frozen=True)
+class HiddenSlot:
+    """A slot the compiler invented: `shown_as` is the name the user wrote for it (a
+    comprehension's loop variable), or ''; `what` says what it holds, for messages."""
+
+    name: str
+    shown_as: str
+    what: str
+
+
+@dataclass(frozen=True)
 class MachineDef:
     name: str
     fn: MachineFn
@@ -115,6 +130,7 @@ class MachineDef:
     takes_input: bool
     source: str
     steps: tuple[StepInfo, ...] = ()
+    hidden: tuple[HiddenSlot, ...] = ()
 
     def step(self, state: int) -> StepInfo | None:
         for info in self.steps:
@@ -122,17 +138,101 @@ class MachineDef:
                 return info
         return None
 
+    def hidden_in(self, slots: Iterable[str]) -> dict[str, str]:
+        """The invented ones among `slots`, each with the name it is shown as ('' for
+        none): what a checkpoint records so that history can show the user's locals."""
+        shown = {h.name: h.shown_as for h in self.hidden}
+        return {n: shown[n] for n in sorted(slots) if n in shown}
+
+    def describe(self, slot: str) -> str:
+        """A slot as a message names it: "local `total`", or what an invented one holds."""
+        for h in self.hidden:
+            if h.name == slot:
+                return h.what
+        return f"local `{slot}`"
+
+
+def user_variables(slots: Mapping[str, Any], hidden: Mapping[str, str]) -> dict[str, Any]:
+    """A checkpoint's encoded slots (`runtime.values.encode_slots`) as the user wrote
+    them: invented slots dropped, except those standing for a name the user wrote, shown
+    under that name. `hidden` is what the checkpoint recorded (`MachineDef.hidden_in`).
+
+    Should the written name also be a saved local (a comprehension reusing an outer
+    name), or be shown for an earlier slot (nested comprehensions both binding `x`), the
+    slot keeps its invented name rather than hide either. A value
+    shared with a dropped slot (`for c in cities` walks `cities` itself) was encoded
+    there, so it is written out where a kept slot first refers to it."""
+    taken = {n for n in slots if n not in hidden}
+    out: dict[str, Any] = {}
+    for name, value in slots.items():
+        shown_as = hidden.get(name)
+        if shown_as is None:
+            out[name] = value
+        elif shown_as:
+            out[name if shown_as in taken else shown_as] = value
+            taken.add(shown_as)
+    if len(out) == len(slots):
+        return out
+    defs: dict[int, Any] = {}
+    for value in slots.values():
+        _collect_defs(value, defs)
+    emitted: set[int] = set()
+    return {name: _inline_refs(value, defs, emitted) for name, value in out.items()}
+
+
+def _collect_defs(node: Any, defs: dict[int, Any]) -> None:
+    if isinstance(node, dict):
+        if "$id" in node:
+            defs.setdefault(node["$id"], node)
+        for child in node.values():
+            _collect_defs(child, defs)
+    elif isinstance(node, list):
+        for child in node:
+            _collect_defs(child, defs)
+
+
+def _inline_refs(node: Any, defs: dict[int, Any], emitted: set[int]) -> Any:
+    """`node` with its first reference to each shared value replaced by the value's
+    encoding (a definition met after its value was written out becomes a reference)."""
+    if isinstance(node, list):
+        return [_inline_refs(child, defs, emitted) for child in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if ref is not None and ref not in emitted and ref in defs:
+        node = defs[ref]
+    key = node.get("$id")
+    if key is not None:
+        if key in emitted:
+            return {"$ref": key}
+        emitted.add(key)
+    return {k: _inline_refs(v, defs, emitted) for k, v in node.items()}
+
+
+def user_view(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A history event as `tether history` shows it by default: a checkpoint's slots are
+    the user's variables (`user_variables`), and its list of invented slots is left out."""
+    out = dict(event)
+    hidden = out.pop("hidden", None)
+    if hidden and isinstance(out.get("slots"), dict):
+        out["slots"] = user_variables(out["slots"], hidden)
+    return out
+
 
 def machine(
     *, name: str, graph_hash: str, takes_input: bool, source: str,
     steps: tuple[tuple[int, int, str], ...] = (),
+    hidden: tuple[tuple[str, str, str], ...] = (),
 ) -> Callable[[MachineFn], MachineFn]:
-    """Register a compiled orchestrator (used by emitted modules)."""
+    """Register a compiled orchestrator (used by emitted modules). `hidden` lists the
+    slots the compiler invented as (slot, shown as, what it holds); modules emitted
+    before it existed register none."""
 
     def register(fn: MachineFn) -> MachineFn:
         mdef = MachineDef(
             name, fn, graph_hash, takes_input, source,
             tuple(StepInfo(s, line, label) for s, line, label in steps),
+            tuple(HiddenSlot(*entry) for entry in hidden),
         )
         entry = REGISTRY.orchestrators.get(name)
         if entry is None:

@@ -37,6 +37,23 @@ from compiler.passes.positions import Positions
 RAISE_STATEMENT = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
+# Bases of the names that are not machine locals: the frame, state and exception names.
+INTERNAL = ("_f", "_state", "_exc", "_err")
+
+# What each kind of invented local holds, as error messages and `tether history
+# --all-variables` describe it in place of its name.
+ROLES = {
+    "_seq": "the items the loop at line {line} walks",
+    "_i": "the position of the loop at line {line}",
+    "_acc": "the items the comprehension at line {line} has collected so far",
+    "_a": "the result awaited at line {line}",
+    "_t": "a part of the expression at line {line}, evaluated before its await",
+    "_fin": "how the `try` at line {line} is leaving, kept for its `finally`",
+    "_e": "the exception the `try` at line {line} is handling",
+    "_m": "the subject of the `match` at line {line}",
+}
+
+
 def S(state: int) -> str:
     """A state number inside emitted text; `emit` substitutes the final numbering."""
     return f"\x00{state}\x00"
@@ -108,6 +125,10 @@ class BlockBuilder:
         # hidden locals standing for a user's name (a comprehension's loop variable), so
         # that graphs and messages can show the name as written
         self.written: dict[str, str] = {}
+        # every local the lowering invents -> what it holds, for messages ("the items the
+        # loop at line 7 walks"); emitted for those saved in a frame (`hidden=`), so that
+        # history shows only the user's locals without guessing from the name
+        self.invented: dict[str, str] = {}
         # renamed copies of nodes (by id) -> the nodes of the source they were made from,
         # whose positions error messages need
         self.origins: dict[int, cst.CSTNode] = {}
@@ -120,16 +141,21 @@ class BlockBuilder:
             return text
         return re.sub(r"\b_\w+_c\d+\b", lambda m: self.written.get(m.group(0), m.group(0)), text)
 
-    def fresh(self, base: str) -> str:
+    def fresh(self, base: str, line: int | None = None, what: str = "") -> str:
+        """A local name no user name or global takes. A machine local (not one of the
+        frame, state and exception names) is recorded in `invented` as `what` (else
+        the role its `base` names) holding at `line`."""
         n = self._counters.get(base, 0)
         while True:
-            name = f"{base}{n}" if base not in ("_f", "_state", "_exc", "_err") or n else base
+            name = f"{base}{n}" if base not in INTERNAL or n else base
             n += 1
             if name not in self.taken:
                 self._counters[base] = n
                 self.taken.add(name)
-                if base not in ("_f", "_state", "_exc", "_err"):
+                if base not in INTERNAL:
                     self.local_names.add(name)
+                    role = what or ROLES.get(base, "a value the compiler keeps at line {line}")
+                    self.invented[name] = role.format(line=self.stmt_line if line is None else line)
                 return name
 
     def code(self, node: cst.CSTNode) -> str:

@@ -181,9 +181,10 @@ class _Loops:
         for f in self.fors:
             for name in bound_names(f.target):
                 if name not in self.mapping:
-                    self.mapping[name] = lw.fresh(f"_{name}_c")
+                    self.mapping[name] = lw.fresh(
+                        f"_{name}_c", self.line, f"`{name}` of the comprehension at line {{line}}")
                     lw.written[self.mapping[name]] = name
-        acc = lw.fresh("_acc")
+        acc = lw.fresh("_acc", self.line)
         lw.emit(f"{acc} = {_EMPTY[type(self.node)]}", self.line, writes={acc})
         exit_b = lw.new_block(self.line, "end comprehension")
         exhausted = exit_b.id  # where the loop being entered goes when it runs out
@@ -209,7 +210,8 @@ class _Loops:
         """The loop over `source` (binding f's target) and its `if` clauses, leaving the
         current block where an item passed them all. Returns the loop's head."""
         lw, line = self.lw, self.line
-        seq, idx = lw.fresh("_seq"), lw.fresh("_i")
+        seq = lw.fresh("_seq", line, "the items a `for` of the comprehension at line {line} walks")
+        idx = lw.fresh("_i", line, "the position of a `for` of the comprehension at line {line}")
         lw.emit(f"{seq} = _rt.iter_source({lw.code(source)})\n{idx} = 0", line,
                 lw.reads_of(source), {seq, idx})
         head = lw.enter(line, "comprehension for")

@@ -68,9 +68,10 @@ class ExpressionLowering(JumpLowering):
     def spill(self, node: cst.BaseExpression) -> cst.BaseExpression:
         if is_stable(node):
             return node
-        tmp = self.fresh("_t")
+        line = self.line(node)
+        tmp = self.fresh("_t", line)
         self.local_names.add(tmp)
-        self.emit(f"{tmp} = {self.code(node)}", self.line(node), self.reads_of(node), {tmp})
+        self.emit(f"{tmp} = {self.code(node)}", line, self.reads_of(node), {tmp})
         return cst.Name(tmp)
 
     def spill_parts(self, node: cst.BaseExpression) -> cst.BaseExpression:
@@ -92,9 +93,9 @@ class ExpressionLowering(JumpLowering):
     def lower_await(self, node: cst.Await) -> cst.BaseExpression:
         inner = self.lin(node.expression)
         kind, name = self.task_kind(inner)
-        tmp = self.fresh("_a")
-        self.local_names.add(tmp)
         line = self.line(node)
+        tmp = self.fresh("_a", line)
+        self.local_names.add(tmp)
         resume = self.new_block(line, f"after await {name or kind}")
         resume.resume = True
         self.terminate(Suspend(self.code(inner), frozenset(self.reads_of(inner)), resume.id,
@@ -131,9 +132,9 @@ class ExpressionLowering(JumpLowering):
         raise self.error(expr, f"`await {self.code(expr)}` does not await a durable task (DET007)")
 
     def lower_ifexp(self, node: cst.IfExp) -> cst.BaseExpression:
-        tmp = self.fresh("_t")
-        self.local_names.add(tmp)
         line = self.line(node)
+        tmp = self.fresh("_t", line, "the value of the conditional expression at line {line}")
+        self.local_names.add(tmp)
         test = self.lin(node.test)
         exit_b = self.new_block(line, "end conditional")
         then_b = self.new_block(line, "conditional then")
@@ -149,9 +150,10 @@ class ExpressionLowering(JumpLowering):
         return cst.Name(tmp)
 
     def lower_boolop(self, node: cst.BooleanOperation) -> cst.BaseExpression:
-        tmp = self.fresh("_t")
-        self.local_names.add(tmp)
         line = self.line(node)
+        op = "and" if isinstance(node.operator, cst.And) else "or"
+        tmp = self.fresh("_t", line, f"the value of the `{op}` at line {{line}}")
+        self.local_names.add(tmp)
         left = self.lin(node.left)
         self.emit(f"{tmp} = {self.code(left)}", line, self.reads_of(left), {tmp})
         is_and = isinstance(node.operator, cst.And)

@@ -6,6 +6,10 @@ machine, plus two imports. The text depends only on the source (same source, sam
 bytes), imports `runtime` and nothing of the compiler, and type-checks under mypy: every
 machine local is declared `Any`, and annotations on locals are dropped.
 
+Each machine's decorator lists the locals the lowering invented that a suspension saves
+(`hidden=`: slot, the name the user wrote for it or '', what it holds), so the runtime
+can tell them from the user's locals; it is left out when there are none.
+
 The layout is one `if _state == N:` branch per state, each with a comment naming the
 source line, inside a dispatch loop; a `try` around it sends exceptions to the lowered
 handler of the state they were raised in.
@@ -158,6 +162,7 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         "takes_input": machine.input_param is not None,
         "source_repr": repr(machine.path),
         "steps": steps,
+        "hidden": _hidden(machine),
         "ctx": machine.ctx_param,
         "ctx_annotation": machine.ctx_annotation or "_Any",
         "frame": frame,
@@ -175,6 +180,15 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
             for b in sorted(machine.blocks.values(), key=lambda b: b.id)
         ],
     }
+
+
+def _hidden(machine: MachineIR) -> list[str]:
+    """`(slot, shown as, what it holds)` of each invented local some suspension saves:
+    the runtime tells them from the user's locals by this list, never by their names (a
+    user may call a local `_a0`). `shown as` is the name the user wrote, or ''."""
+    saved = {n for b in machine.blocks.values() if isinstance(b.term, Suspend) for n in b.term.live}
+    return [repr((name, machine.written.get(name, ""), machine.invented[name]))
+            for name in sorted(saved & machine.invented.keys())]
 
 
 def _restore_lines(term: Suspend, frame: str) -> list[str]:

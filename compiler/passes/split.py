@@ -370,7 +370,7 @@ class Lowerer(ExpressionLowering):
     def lower_for(self, node: cst.For) -> None:
         line = self.line(node)
         it = self.lin(node.iter)
-        seq, idx = self.fresh("_seq"), self.fresh("_i")
+        seq, idx = self.fresh("_seq", line), self.fresh("_i", line)
         self.emit(f"{seq} = _rt.iter_source({self.code(it)})\n{idx} = 0", line,
                   self.reads_of(it), {seq, idx})
         head = self.enter(line, "for")
@@ -402,7 +402,7 @@ class Lowerer(ExpressionLowering):
         if node.finalbody is not None:
             entry = self.new_block(self.line(node.finalbody), "finally")
             entry.handler = outer_handler
-            fin = Fin(self.fresh("_fin"), entry.id)
+            fin = Fin(self.fresh("_fin", line), entry.id)
             raise_entry = self.new_block(None, "finally (exception)")
             raise_entry.handler = outer_handler
             raise_entry.ops.append(Code(f"{fin.record} = (_rt.RAISE, {exc})", None,
@@ -453,7 +453,7 @@ class Lowerer(ExpressionLowering):
     def lower_handlers(self, node: cst.Try, dispatch: Block, fin: Fin | None,
                        exit_b: Block) -> None:
         exc = self.names["exc"]
-        evar = self.fresh("_e")
+        evar = self.fresh("_e", self.line(node))
         self.local_names.add(evar)
         self.start(dispatch)
         self.emit(f"{evar} = {exc}", dispatch.line, {exc}, {evar})
@@ -491,7 +491,7 @@ class Lowerer(ExpressionLowering):
         remaining cases, as Python would go on to the next case."""
         line = self.line(node)
         subject = self.lin(node.subject)
-        m = self.fresh("_m")
+        m = self.fresh("_m", line)
         self.emit(f"{m} = {self.code(subject)}", line, self.reads_of(subject), {m})
         exit_b = self.new_block(None, "end match")
         groups: list[list[cst.MatchCase]] = [[]]
@@ -557,6 +557,7 @@ def run(unit: Unit) -> Unit:
         machine.imports = lowerer.imports
         machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
         machine.def_counts = lowerer.binder.defs
+        machine.invented, machine.written = lowerer.invented, lowerer.written
         unit.machines.append(machine)
     return unit
 

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         _store(p)
         if name == "status":
             p.add_argument("--history", action="store_true", help="include historyEvents")
+        p.add_argument("--all-variables", action="store_true",
+                       help="show every saved slot at each checkpoint, the compiler's "
+                            "temporaries too (default: the orchestrator's own variables)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("list", help="status documents of the store's instances")
@@ -215,15 +218,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _events(events: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """History as shown: checkpoints carry the user's variables unless --all-variables."""
+    from runtime.machine import user_view
+
+    return events if args.all_variables else [user_view(e) for e in events]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     instance_id = _id(args.instance_id)
-    _print(_checked(lambda: _client(args).status(instance_id, history=args.history)))
+    doc = _checked(lambda: _client(args).status(instance_id, history=args.history))
+    if "historyEvents" in doc:
+        doc["historyEvents"] = _events(doc["historyEvents"], args)
+    _print(doc)
     return ExitCode.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     instance_id = _id(args.instance_id)
-    _print(_checked(lambda: _client(args).history(instance_id)))
+    _print(_events(_checked(lambda: _client(args).history(instance_id)), args))
     return ExitCode.OK
 
 
