@@ -21,7 +21,7 @@ from runtime.context import boundary
 from runtime.executor import Engine, create_instance, created_data, read_status
 from runtime.instance import FINAL
 from runtime.journal import iter_records
-from runtime.machine import MachineDef
+from runtime.machine import MachineDef, user_view
 from runtime.store import Store, validate_id
 
 ENDED = set(FINAL.values())
@@ -72,8 +72,10 @@ class Client:
                              f"client); the other {len(created)} were created")
         return ids
 
-    def status(self, instance_id: str, *, history: bool = False) -> dict[str, Any]:
-        """The status document, with Durable Functions' field names."""
+    def status(self, instance_id: str, *, history: bool = False,
+               all_variables: bool = False) -> dict[str, Any]:
+        """The status document, with Durable Functions' field names (`history`: with
+        `historyEvents`, as `history` gives them)."""
         doc = read_status(self.store, validate_id(instance_id))
         if doc is None:
             raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
@@ -82,14 +84,17 @@ class Client:
         if doc.get("error"):
             out["output"] = f"{doc['error']['type']}: {doc['error']['message']}"
         if history:
-            out["historyEvents"] = self.history(instance_id)
+            out["historyEvents"] = self.history(instance_id, all_variables=all_variables)
         return out
 
-    def history(self, instance_id: str) -> list[dict[str, Any]]:
-        """Every record: kind, timestamp, data (checkpoints show the frame's variables)."""
+    def history(self, instance_id: str, *, all_variables: bool = False) -> list[dict[str, Any]]:
+        """Every record: kind, timestamp, data. Checkpoints show the frame's variables as
+        the user wrote them (`runtime.machine.user_view`), or with `all_variables` every
+        saved slot, the compiler's temporaries and their `hidden` map included."""
         self._known(instance_id)
-        return [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
-                for r in iter_records(self.store.folder(instance_id))]
+        events = [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
+                  for r in iter_records(self.store.folder(instance_id))]
+        return events if all_variables else [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout

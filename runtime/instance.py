@@ -152,6 +152,8 @@ class Instance:
         }
         if self.continued is not None:
             data["continued"] = self.continued
+        if self.mdef is not None and (hidden := self.mdef.hidden_in(slots)):
+            data["hidden"] = hidden  # compiler temporaries: `tether history` shows user locals
         if info is not None:
             data["label"] = f"{info.label}, line {info.line}"
             self.step_label = data["label"]

@@ -86,9 +86,6 @@ def test_history_shows_the_users_variables(ran: Path, tmp_path: Path,
     assert "hidden" not in capsys.readouterr().out  # the bookkeeping stays out of sight
 
 
-@pytest.mark.xfail(strict=True, reason="needs the runtime to record each checkpoint's "
-                   "invented slots: data['hidden'] = mdef.hidden_in(slots) in "
-                   "Instance.checkpoint_data (runtime/instance.py, the lead's)")
 def test_history_of_a_run_shows_the_users_variables(ran: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert slot_names(["history", "h1"], capsys) == USER

@@ -62,6 +62,9 @@ def test_show_history_adds_history_events(server: Server) -> None:
     assert "historyEvents" not in plain
     kinds = [e["eventType"] for e in full["historyEvents"]]
     assert kinds and all(isinstance(k, str) for k in kinds)
+    # checkpoints show the user's variables: the loop's position and items are the compiler's
+    slots = [e["slots"] for e in full["historyEvents"] if e["eventType"] == "checkpoint"]
+    assert slots and all(set(s) == {"pages", "spec"} for s in slots), slots
 
 
 def test_raise_event_completes_the_instance_then_410(server: Server) -> None:

@@ -218,25 +218,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _events(events: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """History as shown: checkpoints carry the user's variables unless --all-variables."""
-    from runtime.machine import user_view
-
-    return events if args.all_variables else [user_view(e) for e in events]
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     instance_id = _id(args.instance_id)
-    doc = _checked(lambda: _client(args).status(instance_id, history=args.history))
-    if "historyEvents" in doc:
-        doc["historyEvents"] = _events(doc["historyEvents"], args)
+    doc = _checked(lambda: _client(args).status(instance_id, history=args.history,
+                                                all_variables=args.all_variables))
     _print(doc)
     return ExitCode.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     instance_id = _id(args.instance_id)
-    _print(_events(_checked(lambda: _client(args).history(instance_id)), args))
+    _print(_checked(lambda: _client(args).history(instance_id, all_variables=args.all_variables)))
     return ExitCode.OK
 
 
