@@ -119,6 +119,8 @@ CONSTRUCTS = {
     "when_any": lambda s: "when_any" in s,
     "match": lambda s: "match " in s,
     "comprehension": lambda s: "for x in range(v" in s,
+    "await in comprehension": lambda s: re.search(
+        r"(\[|\{)(str\(\w+\): )?await .* for (x|v0|v1) in range", s) is not None,
     "aliasing": lambda s: ".append(v1)" in s,
     "timer": lambda s: "ctx.sleep" in s,
     "failing activity": lambda s: "rejects" in s,
