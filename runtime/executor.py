@@ -484,7 +484,7 @@ class Engine:
     def fire_due(self) -> bool:
         """Fire every due timer and retry wait; with none due, deliver held outcomes of
         ended sub-orchestrations (`_deliver_children`). False if there was nothing to do."""
-        if self.clock.virtual and self.inflight:
+        if (self.clock.virtual and self.inflight) or not (self.timers or self.child_ends):
             return False
         now = iso(self.clock.now())
         records: dict[str, list[Record]] = {}

@@ -22,6 +22,7 @@ nothing here guesses from a name, since a user may call a local `_i0` too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -133,15 +134,20 @@ class MachineDef:
     hidden: tuple[HiddenSlot, ...] = ()
 
     def step(self, state: int) -> StepInfo | None:
-        for info in self.steps:
-            if info.state == state:
-                return info
-        return None
+        return self._steps_by_state.get(state)
+
+    @functools.cached_property
+    def _steps_by_state(self) -> dict[int, StepInfo]:
+        return {info.state: info for info in self.steps}
+
+    @functools.cached_property
+    def _shown_as(self) -> dict[str, str]:
+        return {h.name: h.shown_as for h in self.hidden}
 
     def hidden_in(self, slots: Iterable[str]) -> dict[str, str]:
         """The invented ones among `slots`, each with the name it is shown as ('' for
         none): what a checkpoint records so that history can show the user's locals."""
-        shown = {h.name: h.shown_as for h in self.hidden}
+        shown = self._shown_as
         return {n: shown[n] for n in sorted(slots) if n in shown}
 
     def describe(self, slot: str) -> str:
