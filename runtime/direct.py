@@ -567,16 +567,17 @@ def _drive_machine(mdef: MachineDef, input: Any, ctx: DirectContext, result: Dir
             result.waiting_on = repr(step.task)
             return
         try:
-            frame = _checkpoint_and_restore(frame, ctx)
+            frame = _checkpoint_and_restore(frame, ctx, mdef)
         except values.FrameValueError as exc:
             _failed(result, exc)
             return
         frame.deliver(outcome)
     _failed(result, OrchestrationError(f"more than {MAX_AWAITS} awaits; stopping the direct run"))
 
-def _checkpoint_and_restore(frame: Frame, ctx: DirectContext) -> Frame:
+def _checkpoint_and_restore(frame: Frame, ctx: DirectContext, mdef: MachineDef) -> Frame:
     """The frame as a resumed process sees it: slots through the frame codec and JSON."""
-    saved = json.loads(json.dumps(values.encode_slots(frame.slots), sort_keys=True))
+    encoded = values.encode_slots(frame.slots, describe=mdef.describe)
+    saved = json.loads(json.dumps(encoded, sort_keys=True))
     slots = values.decode_slots(saved, lambda task_id: ctx.tasks[task_id])
     return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input))
 

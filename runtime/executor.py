@@ -306,7 +306,8 @@ class Engine:
     def _checkpoint(self, inst: Instance) -> None:
         referenced: set[int] = set()
         try:
-            slots = encode_slots(inst.frame.slots, referenced)
+            slots = encode_slots(inst.frame.slots, referenced,
+                                 describe=inst.mdef.describe if inst.mdef else None)
         except FrameValueError as exc:
             self._finish(inst, "failed", error={"type": "FrameValueError", "message": str(exc)})
             return

@@ -94,13 +94,17 @@ def json_copy(value: Any) -> Any:
 _CONTAINERS = (list, dict, set, tuple, frozenset)
 
 
-def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None) -> dict[str, Any]:
-    """The JSON-able form of a frame's slots; `tasks` collects the ids of Task handles."""
+def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
+                 describe: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The JSON-able form of a frame's slots; `tasks` collects the ids of Task handles.
+    `describe(slot)` names a slot in errors (`MachineDef.describe`: a compiler temporary is
+    named by what it holds, not by its invented name)."""
     shared = _shared_objects(slots)
     enc = _Encoder(shared, tasks if tasks is not None else set())
     out: dict[str, Any] = {}
     for name, value in slots.items():
         enc.variable = name
+        enc.slot = describe(name) if describe else f"local `{name}`"
         out[name] = enc.encode(value, name)
     return out
 
@@ -137,6 +141,7 @@ class _Encoder:
     def __init__(self, shared: set[int], tasks: set[int]) -> None:
         self.shared = shared
         self.tasks = tasks
+        self.slot = ""  # how errors name the slot being encoded
         self.ids: dict[int, int] = {}
         self.keep: list[Any] = []  # keeps encoded objects alive so their ids stay unique
         self.variable = ""
@@ -196,19 +201,27 @@ class _Encoder:
         ref = f"{cls.__module__}:{cls.__qualname__}"
         if _import(ref) is not cls:
             raise FrameValueError(
-                f"cannot checkpoint local `{self.variable}`: exception class {cls.__qualname__} "
-                f"(at {path}) cannot be imported by name, so it cannot be saved; "
+                f"cannot checkpoint {self.slot}: exception class {cls.__qualname__}"
+                f"{self._where(path)} cannot be imported by name, so it cannot be saved; "
                 "define it at module level"
             )
         return {"$exception": ref,
                 "args": [self.encode(a, f"{path}.args[{i}]") for i, a in enumerate(error.args)]}
 
     def _refuse(self, kind: type, path: str) -> FrameValueError:
-        where = "" if path == self.variable else f" (at {path})"
         return FrameValueError(
-            f"cannot checkpoint local `{self.variable}`: values of type {kind.__name__} "
-            f"cannot be saved{where} ({SUPPORTED})"
+            f"cannot checkpoint {self.slot}: values of type {kind.__name__} "
+            f"cannot be saved{self._where(path)} ({SUPPORTED})"
         )
+
+    def _where(self, path: str) -> str:
+        """Where in the slot the value is: the path from the variable, or from inside the
+        slot when the slot is a compiler temporary (its invented name means nothing)."""
+        if path == self.variable:
+            return ""
+        if self.slot != f"local `{self.variable}`":
+            path = path[len(self.variable):].lstrip(".")
+        return f" (at {path})"
 
 
 def _stable(items: set[Any] | frozenset[Any]) -> list[Any]:

@@ -139,3 +139,31 @@ def test_a_module_emitted_before_hidden_existed_still_registers() -> None:
 def test_hidden_is_emitted_only_when_a_slot_is_invented(source: str) -> None:
     text = compiler.compile_source(source, "m.py").text
     assert ("    hidden=(\n" in text) == (source is PROGRAM)
+
+
+UNSAVEABLE = """
+from tether import activity, orchestrator
+
+class Thing:
+    pass
+
+@activity
+def one(x):
+    return x
+
+@orchestrator
+async def prog(ctx, n):
+    return [[await ctx.call_activity(one, i), Thing()] for i in range(n)]
+"""
+
+
+def test_an_unsaveable_value_in_a_temporary_is_named_by_what_it_holds(tmp_path: Path) -> None:
+    from tether.testing import run_direct
+
+    module = compiler.load_source(UNSAVEABLE, "unsaveable.py", "_tether_hidden_unsaveable")
+    mdef = module.prog.__tether_machine__
+    expected = ("FrameValueError", "cannot checkpoint the items the comprehension at line 13 "
+                "has collected so far: values of type Thing cannot be saved (at [0][1]) (")
+    for result in (run_direct(mdef, 2), run_inline(mdef, 2, store=tmp_path)):
+        assert result.error is not None and result.error[0] == expected[0]
+        assert result.error[1].startswith(expected[1]), result.error
