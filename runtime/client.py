@@ -18,10 +18,11 @@ from typing import Any
 
 from runtime.clock import Clock, iso, parse_iso
 from runtime.context import boundary
-from runtime.executor import Engine, create_instance, created_data, read_status
+from runtime.executor import Engine, create_instance, created_data
 from runtime.instance import FINAL
 from runtime.journal import iter_records
 from runtime.machine import MachineDef, user_view
+from runtime.reading import read_status
 from runtime.store import Store, validate_id
 
 ENDED = set(FINAL.values())
