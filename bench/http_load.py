@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/http_load.py [--instances 1000] [--clients 50]
 
-Serves examples/async_http_api.py from uvicorn in this process (one event loop, the worker
-in a thread) on a temporary store. Each client repeatedly starts `build_report` (one page)
+Serves examples/async_http_api.py with `tether serve` in a separate process (one event
+loop, the worker in a thread) on a temporary store, so the load generator (httpx, in this
+process) does not share the server's interpreter. Each client repeatedly starts `build_report` (one page)
 and polls its `Location` until `200`, honouring no `Retry-After` (it polls every 20 ms, the
 worst case for the server). Reports every instance's end state, per-request latency (p50,
 p99 for starts and polls) and requests per second.
@@ -13,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from runtime.http import create_app
-from tether.loader import load
-
-EXAMPLE = Path(__file__).parents[1] / "examples" / "async_http_api.py"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "async_http_api.py"
 
 
 def main() -> int:
@@ -36,21 +35,30 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Path(tmp), load(str(EXAMPLE)).orchestrators(), worker=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tether.cli", "serve", str(EXAMPLE), "--store", tmp,
+             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
         try:
-            return asyncio.run(_load(f"http://127.0.0.1:{port}", args.instances, args.clients))
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/api/instances").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    print("tether serve did not start:", server.stderr.read().decode() if server.stderr else "")
+                    return 1
+                time.sleep(0.05)
+            return asyncio.run(_load(url, args.instances, args.clients))
         finally:
-            server.should_exit = True
-            thread.join(30)
+            server.terminate()
+            server.wait(30)
 
 
 async def _load(url: str, instances: int, clients: int) -> int:
