@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class RunResult:
     instance_id: str = ""
     custom_status: Any = None
     folder: Path | None = None  # the instance's folder in the store
+    # sub-orchestrations still running when the run ended (started and never awaited):
+    # they stay in the store, and a worker finishes them
+    unfinished: list[str] = field(default_factory=list)
 
     @functools.cached_property
     def activity_calls(self) -> list[tuple[str, Any]]:
@@ -86,6 +89,7 @@ class _Done:
     error: TaskFailedError | None = None
     name: str = ""
     seconds: float = 0.0  # how long the attempt ran
+    outbox: str = ""  # the instance's outbox key, for fire-and-forget work owed after its end
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class Engine:
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.inflight = 0  # attempts started and not yet collected, at most `concurrency`
         self.concurrency = concurrency
-        self.held: deque[tuple[str, int, int]] = deque()  # (instance, generation, task) to start
+        self.held: deque[Callable[[], None]] = deque()  # attempts waiting for a free slot
         self.timers: list[tuple[str, str, int, int]] = []  # (fire_at, instance, task, generation)
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
@@ -172,7 +176,8 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
-        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}  # by parent id and task id
+        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}
+        self.sending: set[tuple[str, str]] = set()  # (instance, outbox key) started here  # by parent id and task id
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -198,10 +203,12 @@ class Engine:
         self.instances[instance_id] = inst
         self.locks[instance_id] = lock
         if inst.ended:
-            self._notify_parent(inst)
+            self._ended(inst)
         else:
             self._start_pending(inst)
             self.advance(inst)
+            if inst.outbox and not inst.ended:  # owed by the generation before
+                self._send_outbox(inst)
         return inst
 
     def adopt_passive(self, instance_id: str) -> Instance | None:
@@ -321,7 +328,7 @@ class Engine:
         self._start_pending(inst)
 
     def _start_pending(self, inst: Instance) -> None:
-        if not inst.checkpointed or inst.passive:
+        if not inst.checkpointed or inst.passive or inst.ended:
             return
         activities: list[TaskState] = []
         for t in list(inst.table.tasks.values()):
@@ -354,7 +361,8 @@ class Engine:
         if self.inflight >= self.concurrency:
             # Start no more than `concurrency` at once: an attempt started is one a kill
             # would repeat until its result is journaled.
-            self.held.append((inst.id, inst.generation, t.id))
+            instance_id, generation, task_id = inst.id, inst.generation, t.id
+            self.held.append(lambda: self._resume_held(instance_id, generation, task_id))
             return
         key = (inst.id, inst.generation, t.id, t.attempt)
         self.inflight += 1
@@ -366,16 +374,75 @@ class Engine:
     def _start_held(self) -> None:
         """Start held-back attempts while fewer than `concurrency` are in flight."""
         while self.held and self.inflight < self.concurrency:
-            instance_id, generation, task_id = self.held.popleft()
-            inst = self.instances.get(instance_id)
-            if inst is None or inst.ended or inst.generation != generation:
+            self.held.popleft()()
+
+    def _resume_held(self, instance_id: str, generation: int, task_id: int) -> None:
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return
+        key = f"{generation}:{task_id}"
+        if inst.generation != generation:  # continued as new meanwhile: owed, or dropped
+            if key in inst.outbox:
+                self._send_activity(inst, key, inst.outbox[key])
+            return
+        t = inst.table.tasks.get(task_id)
+        if t is not None and not t.done and (key in inst.outbox or not inst.ended):
+            self._start_activity(inst, t)
+
+    # -- fire and forget: work owed after an instance's generation ended ----------------------
+
+    def _owed(self, inst: Instance) -> list[dict[str, Any]]:
+        """Outbox entries for what the generation scheduled and never awaited: activities
+        not complete, and children the final step scheduled (earlier ones exist already)."""
+        fresh = {t.id for t in inst.unsaved}
+        out = []
+        for t in inst.table.tasks.values():
+            if t.done or (t.kind != "activity" and not (
+                    t.kind == "sub_orchestration" and t.id in fresh)):
                 continue
-            t = inst.table.tasks.get(task_id)
-            if t is not None and not t.done:
-                self._start_activity(inst, t)
+            entry = {"key": f"{inst.generation}:{t.id}", "kind": t.kind, "name": t.name,
+                     "input": t.input}
+            if t.child_id is not None:
+                entry["child_id"] = t.child_id
+            out.append(entry)
+        return out
+
+    def _send_outbox(self, inst: Instance) -> None:
+        """Start the owed work (once per process; a `sent` record ends each entry)."""
+        records: list[tuple[str, dict[str, Any]]] = []
+        for key, entry in list(inst.outbox.items()):
+            if (inst.id, key) in self.sending:
+                continue
+            gen, task_id = (int(part) for part in key.split(":"))
+            t = inst.table.tasks.get(task_id) if gen == inst.generation else None
+            if t is not None and t.started and not t.done and t.fire_at is None:
+                continue  # running (or held) in this process: its outcome sends it
+            self.sending.add((inst.id, key))
+            if entry["kind"] == "activity":
+                self._send_activity(inst, key, entry)
+                continue
+            child = TaskState(task_id, "sub_orchestration", entry["name"], entry["input"],
+                              child_id=entry.get("child_id"))
+            self._start_child(inst, child)
+            records.append(("sent", {"key": key}))
+        if records:
+            self._commit({inst.id: self._append_many(inst, records)})
+
+    def _send_activity(self, inst: Instance, key: str, entry: dict[str, Any]) -> None:
+        if self.inflight >= self.concurrency:
+            self.held.append(lambda: self._send_activity(inst, key, entry))
+            return
+        name = entry["name"]
+        fn = self.overrides.get(name)
+        if fn is None and name in REGISTRY.activities:
+            fn = REGISTRY.activities[name].fn
+        self.inflight += 1
+        self.pool.submit(self._run_attempt, (inst.id, inst.generation, -1, 0), name, fn,
+                         entry["input"], outbox=key)
 
     def _run_attempt(self, key: tuple[str, int, int, int], name: str,
-                     fn: Callable[..., Any] | None, data: Any, *, inline: bool = False) -> None:
+                     fn: Callable[..., Any] | None, data: Any, *, inline: bool = False,
+                     outbox: str = "") -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
         start = time.perf_counter()
@@ -388,7 +455,8 @@ class Engine:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         seconds = float("inf") if was_async else time.perf_counter() - start
-        self.done.put(_Done(*key, value=value, error=error, name=name, seconds=seconds))
+        self.done.put(_Done(*key, value=value, error=error, name=name, seconds=seconds,
+                            outbox=outbox))
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -421,6 +489,15 @@ class Engine:
         items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for d in batch:
             inst = self.instances.get(d.instance)
+            owed = d.outbox or f"{d.generation}:{d.task}"
+            if inst is not None and owed in inst.outbox and (d.outbox or inst.ended
+                                                             or inst.generation != d.generation):
+                # fire and forget, after the end: the outcome only says it ran
+                sent: dict[str, Any] = {"key": owed}
+                if d.error is not None:
+                    sent["error"] = error_json(d.error)
+                items.setdefault(inst.id, []).append(("sent", sent))
+                continue
             if inst is None or inst.ended or inst.generation != d.generation:
                 continue
             t = inst.table.tasks.get(d.task)
@@ -479,7 +556,7 @@ class Engine:
         if outermost and ended:
             self._sync(ended)
             for inst in ended:
-                self._notify_parent(inst)
+                self._ended(inst)
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -606,13 +683,22 @@ class Engine:
         unsaved = [{"name": t.name, "input": t.input} for t in inst.unsaved if t.kind == "activity"]
         if unsaved:
             data["unsaved_calls"] = unsaved
+        owed = self._owed(inst) if kind != "terminated" else []
+        if owed:
+            data["outbox"] = owed
         rec = self._append(inst, kind, data)
         inst.apply(rec)
         if self.ending is not None:  # inside a group commit: synced with the group
             self.ending.append(inst)
             return
         self._sync([inst])
+        self._ended(inst)
+
+    def _ended(self, inst: Instance) -> None:
+        """The instance's end is durable: tell its parent, and send what it owes."""
         self._notify_parent(inst)
+        if inst.outbox:
+            self._send_outbox(inst)
 
     def _continue_as_new(self, inst: Instance, new_input: Any) -> None:
         """Start the next generation: a fresh journal (same id), unconsumed events carried."""
@@ -631,6 +717,12 @@ class Engine:
                 "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
                 "generation": inst.generation + 1, "carry": carry,
                 "events_in": inst.events_in, "start": iso(inst.now)}
+        owed = list(inst.outbox.values()) + self._owed(inst)  # fire and forget: carried over
+        if owed:
+            data["outbox"] = owed
+        for t in inst.table.tasks.values():  # running here: their outcomes send them
+            if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
+                self.sending.add((inst.id, f"{inst.generation}:{t.id}"))
         staging = folder / "next"
         staging.mkdir(exist_ok=True)
         Journal.create(staging, iso(self._now(inst)), data).close()
@@ -647,6 +739,8 @@ class Engine:
         if self.crash_after is not None and self.writes >= self.crash_after:
             raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
         self.advance(fresh)
+        if fresh.outbox and not fresh.ended:
+            self._send_outbox(fresh)
 
     def _start_child(self, parent: Instance, t: TaskState, start: datetime | None = None) -> None:
         """Create and run the child of sub-orchestration `t`, on a clock from `start` (a
@@ -928,8 +1022,12 @@ def run_inline(
         assert inst is not None
         if clock.virtual and inst.now > clock.now():
             clock.advance_to(inst.now)
-        progressed = engine.run(lambda: engine.instances[instance_id].ended)
+        # ended, and done with the work it scheduled and never awaited
+        progressed = engine.run(lambda: engine.instances[instance_id].ended
+                                and not engine.instances[instance_id].outbox)
         inst = engine.instances[instance_id]
+        unfinished = sorted(i for i, other in engine.instances.items()
+                            if i != instance_id and not other.ended)
     except SimulatedCrash:
         crashed = True
         raise
@@ -939,4 +1037,4 @@ def run_inline(
     error = (inst.error["type"], inst.error["message"]) if inst.error else None
     status = inst.status if progressed or inst.ended else "Stuck"
     output = inst.output if inst.status != "Terminated" else None
-    return RunResult(status, output, error, instance_id, inst.custom_status, folder)
+    return RunResult(status, output, error, instance_id, inst.custom_status, folder, unfinished)

@@ -64,6 +64,10 @@ class Instance:
     passive: bool = False  # loaded only to journal control messages (no machine)
     unsaved_step: bool = False  # stepped since the last checkpoint
     pending_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # inbox
+    # Work the orchestration scheduled and never awaited, owed after its generation ended
+    # (fire and forget: activities still to run, children still to create), by key
+    # "<generation>:<task>"; each is done once a `sent` record names it.
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:
@@ -81,6 +85,7 @@ class Instance:
         inst.last_update = opened.first.ts
         for name, data in c.get("carry", []):
             inst.buffered.setdefault(name, deque()).append((data, 0, opened.first.ts))
+        inst.outbox = {o["key"]: o for o in c.get("outbox", [])}  # owed by the last generation
         inst.frame = Frame(input=inst.input)
         if opened.checkpoint is not None:
             inst._load_checkpoint(opened.checkpoint)
@@ -121,6 +126,7 @@ class Instance:
             state = TaskState.from_json(item)
             self.table.tasks[state.id] = state
         self.table.next_id = d["next_task"]
+        self.outbox = {o["key"]: o for o in d.get("outbox", [])}
         slots = decode_slots(d["slots"], self.table.handle)
         self.frame = Frame(state=d["step"], slots=slots)
         self.awaiting = d["awaiting"]
@@ -152,6 +158,8 @@ class Instance:
         }
         if self.continued is not None:
             data["continued"] = self.continued
+        if self.outbox:
+            data["outbox"] = list(self.outbox.values())
         if self.mdef is not None and (hidden := self.mdef.hidden_in(slots)):
             data["hidden"] = hidden  # compiler temporaries: `tether history` shows user locals
         if info is not None:
@@ -183,10 +191,13 @@ class Instance:
         elif kind == "resumed":
             self.suspended = False
             self.status = "Running" if self.checkpointed else "Pending"
+        elif kind == "sent":
+            self.outbox.pop(d["key"], None)
         elif kind in FINAL:
             self.status = FINAL[kind]
             self.output = d.get("output")
             self.error = d.get("error")
+            self.outbox.update((o["key"], o) for o in d.get("outbox", []))
             if "custom_status" in d:
                 self.custom_status = d["custom_status"]
 

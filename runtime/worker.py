@@ -33,7 +33,7 @@ class Worker:
     def scan(self) -> None:
         """Adopt every instance no one else runs; release the ones that ended."""
         for instance_id, inst in list(self.engine.instances.items()):
-            if inst.ended:
+            if inst.ended and not inst.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
         for instance_id in self.store.ids():
@@ -48,7 +48,7 @@ class Worker:
                 self.refused.add(instance_id)
                 self.report(f"error: {exc}")
                 continue
-            if adopted is not None and adopted.ended:
+            if adopted is not None and adopted.ended and not adopted.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
 

@@ -102,3 +102,37 @@ def test_rerun_after_sigkill_continues(program: Path, tmp_path: Path) -> None:
     runs = log.read_text().split()
     assert sorted(set(runs), key=int) == [str(i) for i in range(12)]
     assert len(runs) - 12 <= 1  # at most the activity in flight at the kill ran twice
+
+
+FIRE_AND_FORGET = '''
+from tether import orchestrator
+
+@orchestrator
+async def waiter(ctx):
+    return await ctx.wait_for_external_event("go")
+
+@orchestrator
+async def parent(ctx):
+    ctx.call_sub_orchestrator(waiter, instance_id="left")
+    return "parent done"
+'''
+
+
+def test_run_says_which_sub_orchestrations_it_leaves_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "forget.py"
+    path.write_text(FIRE_AND_FORGET)
+    monkeypatch.setenv("TETHER_STORE", str(tmp_path / "store"))
+    assert main(["run", f"{path}:parent"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == "parent done"
+    assert err == (f"note: sub-orchestration left is still running (never awaited); "
+                   f"`tether worker {path}` will finish it\n")
+    # it is in the store, waiting, and a worker finishes it once the event comes
+    assert main(["raise-event", "left", "go", "--data", "1"]) == 0
+    assert main(["worker", str(path), "--until-idle"]) == 0
+    capsys.readouterr()
+    assert main(["status", "left"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["runtimeStatus"], doc["output"]) == ("Completed", 1)

@@ -176,6 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runtime.clock import Clock
     from runtime.executor import run_inline
     from runtime.instance import VersionMismatchError
+    from tether.loader import split_spec
 
     instance_id = _id(args.instance_id)
     data = _json_arg(args.input, "--input")
@@ -186,6 +187,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except VersionMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
+    for child in result.unfinished:
+        print(f"note: sub-orchestration {child} is still running (never awaited); "
+              f"`tether worker {split_spec(args.spec)[0]}` will finish it", file=sys.stderr)
     if result.status == "Completed":
         _print(result.output)
         return ExitCode.OK
