@@ -804,6 +804,18 @@ class Engine:
             self.store.purge(instance_id)
             lock.release()
 
+    def adopt_descendants(self, instance_id: str) -> None:
+        """Adopt every sub-orchestration below `instance_id` that no one else runs."""
+        stack = [instance_id]
+        while stack:
+            for kid in self._children_of(stack.pop()):
+                if kid not in self.instances:
+                    try:
+                        self.adopt(kid)
+                    except (JournalError, VersionMismatchError, OrchestrationError) as exc:
+                        self.errors.append(str(exc))
+                stack.append(kid)
+
     def _children_of(self, instance_id: str) -> list[str]:
         """The sub-orchestrations `instance_id` started that the store still holds: those
         its journal names and those with a default id (`{instance_id}:{task}`, also from
@@ -1002,7 +1014,10 @@ def run_inline(
 
     `activities` overrides registered activities by name. `events` are delivered one at a
     time while the instance waits (as `runtime.direct` does); on resume, those already
-    journaled are skipped. The clock defaults to a virtual one, so timers never sleep.
+    journaled are skipped. The clock defaults to a virtual one, so timers never sleep;
+    under it, sub-orchestrations the instance started and no longer waits for are run to
+    their ends too (as `runtime.direct` runs them). Under a real clock the run returns
+    when the instance ends, and `RunResult.unfinished` names the children still running.
     `crash_after_writes=n` raises SimulatedCrash right after the n-th journal write.
     """
     st = Store(store)
@@ -1022,9 +1037,18 @@ def run_inline(
         assert inst is not None
         if clock.virtual and inst.now > clock.now():
             clock.advance_to(inst.now)
-        # ended, and done with the work it scheduled and never awaited
-        progressed = engine.run(lambda: engine.instances[instance_id].ended
-                                and not engine.instances[instance_id].outbox)
+        if clock.virtual and inst.ended:  # resumed after its end: its children may not be
+            engine.adopt_descendants(instance_id)
+        def finished() -> bool:
+            # ended, done with the work it scheduled and never awaited, and under the
+            # virtual clock (where waiting costs nothing) its abandoned children ended too
+            root = engine.instances[instance_id]
+            if not root.ended or root.outbox:
+                return False
+            return not clock.virtual or all(
+                other.ended and not other.outbox for other in engine.instances.values())
+
+        progressed = engine.run(finished)
         inst = engine.instances[instance_id]
         unfinished = sorted(i for i, other in engine.instances.items()
                             if i != instance_id and not other.ended)
