@@ -412,9 +412,8 @@ class DirectContext(OrchestrationContext):
 
     def _run_child(self, target: _Target | None, name: str, data: Any, child_id: str) -> _Attempt:
         if target is None:
-            kind = "compiled" if self.compiled else "plain"
             return Outcome(error=TaskFailedError(
-                f"no {kind} orchestrator named {name!r} is registered",
+                f"no orchestrator named {name!r} is registered",  # as the journal runtime says
                 error_type="OrchestrationError", task_name=name,
             )), self._now
         child = _run(target, data, activities=self._activities, events=deque(),

@@ -59,3 +59,24 @@ def test_the_journal_runtime_refuses_what_the_plain_run_refuses(
     assert (journaled.status, journaled.output, journaled.error) == (
         plain.status, plain.output, plain.error)
     assert "NotJSONError" in repr((plain.output, plain.error)) or kind == "list"
+
+
+UNKNOWN_CHILD = """
+from tether import orchestrator
+
+@orchestrator
+async def calls_a_ghost(ctx, _):
+    try:
+        await ctx.call_sub_orchestrator("ghost", 1)
+    except Exception as e:
+        return [e.error_type, e.message]
+"""
+
+
+def test_an_unregistered_child_fails_its_task_alike_in_both_runtimes(tmp_path: Path) -> None:
+    module = compiler.load_source(UNKNOWN_CHILD, "ghost.py", f"_tether_ghost_{next(_n)}")
+    mdef = module.calls_a_ghost.__tether_machine__
+    plain: Any = run_direct(mdef, None)
+    journaled = run_inline(mdef, None, store=tmp_path)
+    assert journaled.output == plain.output == [
+        "OrchestrationError", "no orchestrator named 'ghost' is registered"]
