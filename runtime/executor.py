@@ -176,8 +176,8 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet synced
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
-        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}
-        self.sending: set[tuple[str, str]] = set()  # (instance, outbox key) started here  # by parent id and task id
+        self.child_ends: dict[str, dict[int, _ChildEnd]] = {}  # held outcomes, by parent and task
+        self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -228,6 +228,7 @@ class Engine:
         return inst
 
     def release(self, instance_id: str) -> None:
+        self.sending.pop(instance_id, None)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.journal is not None:
             inst.journal.close()
@@ -411,13 +412,13 @@ class Engine:
         """Start the owed work (once per process; a `sent` record ends each entry)."""
         records: list[tuple[str, dict[str, Any]]] = []
         for key, entry in list(inst.outbox.items()):
-            if (inst.id, key) in self.sending:
+            if key in self.sending.get(inst.id, ()):
                 continue
             gen, task_id = (int(part) for part in key.split(":"))
             t = inst.table.tasks.get(task_id) if gen == inst.generation else None
             if t is not None and t.started and not t.done and t.fire_at is None:
                 continue  # running (or held) in this process: its outcome sends it
-            self.sending.add((inst.id, key))
+            self.sending.setdefault(inst.id, set()).add(key)
             if entry["kind"] == "activity":
                 self._send_activity(inst, key, entry)
                 continue
@@ -722,7 +723,7 @@ class Engine:
             data["outbox"] = owed
         for t in inst.table.tasks.values():  # running here: their outcomes send them
             if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
-                self.sending.add((inst.id, f"{inst.generation}:{t.id}"))
+                self.sending.setdefault(inst.id, set()).add(f"{inst.generation}:{t.id}")
         staging = folder / "next"
         staging.mkdir(exist_ok=True)
         Journal.create(staging, iso(self._now(inst)), data).close()
