@@ -431,7 +431,7 @@ class Engine:
 
     def _send_activity(self, inst: Instance, key: str, entry: dict[str, Any]) -> None:
         if self.inflight >= self.concurrency:
-            self.held.append(lambda: self._send_activity(inst, key, entry))
+            self.held.append(lambda: self._resume_owed(inst.id, key))
             return
         name = entry["name"]
         fn = self.overrides.get(name)
@@ -440,6 +440,13 @@ class Engine:
         self.inflight += 1
         self.pool.submit(self._run_attempt, (inst.id, inst.generation, -1, 0), name, fn,
                          entry["input"], outbox=key)
+
+    def _resume_owed(self, instance_id: str, key: str) -> None:
+        """A held-back outbox attempt: still owed by the instance as it is now (it may
+        have been released, or continued as new and carried the entry)?"""
+        inst = self.instances.get(instance_id)
+        if inst is not None and key in inst.outbox:
+            self._send_activity(inst, key, inst.outbox[key])
 
     def _run_attempt(self, key: tuple[str, int, int, int], name: str,
                      fn: Callable[..., Any] | None, data: Any, *, inline: bool = False,

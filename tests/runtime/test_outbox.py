@@ -145,3 +145,20 @@ def test_a_worker_keeps_an_ended_instance_until_it_sent_what_it_owes(tmp_path: P
     worker.serve(until_idle=True)
     assert notes.seen == [["slow", 5]]
     assert kinds(tmp_path, "w")[-2:] == ["completed", "sent"]
+
+
+def test_owed_work_beyond_concurrency_waits_its_turn_and_all_of_it_runs(tmp_path: Path) -> None:
+    source = SOURCE + '''
+@orchestrator
+async def many(ctx, n):
+    for i in range(n):
+        ctx.call_activity("note", ["many", i])
+    return n
+'''
+    module = compiler.load_source(source, "outbox_many.py", f"_tether_outbox_{next(_n)}")
+    notes = Notes()
+    result = run_inline(module.many.__tether_machine__, 7, store=tmp_path, instance_id="m",
+                        activities={"note": notes}, concurrency=2)
+    assert result.output == 7
+    assert sorted(notes.seen) == sorted(["many", i] for i in range(7))
+    assert kinds(tmp_path, "m").count("sent") == 7
