@@ -37,7 +37,7 @@ from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.ids import InvalidInstanceId, validate_id
 from runtime.machine import MachineDef
-from runtime.worker import Worker
+from runtime.worker import Worker, supervise
 
 #: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
@@ -102,13 +102,15 @@ def _route(path: str, **by_method: Handler) -> Route:
 def _worker_lifespan(store: Path | str | Backend) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        w = Worker(store)
-        thread = threading.Thread(target=w.serve, name="tether-worker", daemon=True)
+        # supervised: a worker that dies is restarted, or takes the server down loudly
+        stop = threading.Event()
+        thread = threading.Thread(target=supervise, args=(lambda: Worker(store), stop),
+                                  name="tether-worker", daemon=True)
         thread.start()
         try:
             yield
         finally:
-            w.stop.set()
+            stop.set()
             await run_in_threadpool(thread.join, 10)
     return lifespan
 
