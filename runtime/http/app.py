@@ -13,13 +13,11 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -34,9 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runtime.api import OrchestrationError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
+from runtime.http.asgi import StartOnFirstRequest, WorkerThread
+from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
 from runtime.machine import MachineDef
-from runtime.store import InvalidInstanceId, Store, validate_id
-from runtime.worker import Worker
+from runtime.store import InvalidInstanceId, validate_id
 
 #: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
@@ -44,7 +43,6 @@ from runtime.worker import Worker
 GraphDrawer = Callable[[Path, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
-RETRY_AFTER = "1"
 #: Paths answered without the API key. The page is the same static text for everyone: no
 #: instance, orchestrator or key is in it; its data comes from /api calls, which need the key.
 PUBLIC = frozenset({"/"})
@@ -61,10 +59,12 @@ class HTTPError(Exception):
 
 
 def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
-               api_key: str | None = None, max_body: int = MiB, worker: bool = False,
-               draw_graph: GraphDrawer | None = None,
+               api_key: str | None = None, max_body: int = MiB,
+               worker: bool | WorkerThread = False, draw_graph: GraphDrawer | None = None,
                hosts: Collection[str] | None = None) -> Starlette:
-    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread.
+    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread,
+    started by the app's lifespan or, mounted in another app (whose server does not run
+    this one's lifespan), by the first request (see `runtime.http.asgi`).
 
     `hosts`, when given, are the only host names requests may address (the Host header,
     port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
@@ -82,9 +82,12 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key, hosts=hosts)],
-                     exception_handlers=_HANDLERS,
-                     lifespan=_worker_lifespan(Store(store)) if worker else None)
+    runner = WorkerThread(store) if worker is True else worker or None
+    middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
+    if runner is not None:
+        middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                     lifespan=runner.lifespan if runner is not None else None)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -95,20 +98,6 @@ def _route(path: str, **by_method: Handler) -> Route:
     async def endpoint(request: Request) -> Response:
         return await by_method["GET" if request.method == "HEAD" else request.method](request)
     return Route(path, endpoint, methods=list(by_method))
-
-
-def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        w = Worker(store)
-        thread = threading.Thread(target=w.serve, name="tether-worker", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            w.stop.set()
-            await run_in_threadpool(thread.join, 10)
-    return lifespan
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -205,19 +194,8 @@ class _Api:
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
-        path = f"{request.scope.get('root_path', '')}/api/instances/{instance_id}"
-        base = str(request.url.replace(path=path, query="", fragment=""))
-        key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
-        amp = "&" if key else "?"
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": base + key,
-            "sendEventPostUri": base + "/raiseEvent/{eventName}" + key,
-            "terminatePostUri": base + "/terminate" + key + amp + "reason={text}",
-            "purgeHistoryDeleteUri": base + key,
-            "suspendPostUri": base + "/suspend" + key + amp + "reason={text}",
-            "resumePostUri": base + "/resume" + key + amp + "reason={text}",
-        }
+        return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
+            origin_of(request), instance_id)
 
     async def dashboard(self, request: Request) -> Response:
         return HTMLResponse(self.page, headers=self.page_headers)
