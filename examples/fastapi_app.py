@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from runtime.http import TetherApp
 from tether import OrchestrationContext, activity, orchestrator
 
-DIFFERENTIAL_CASES = [("process_order", {"item": "book", "quantity": 2}, [])]
+DIFFERENTIAL_CASES: list[tuple[str, Any, list[Any]]] = [("process_order", {"item": "book", "quantity": 2}, [])]
 
 
 @activity
