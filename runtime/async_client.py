@@ -110,6 +110,10 @@ class AsyncClient:
         """`Client.purge_where`."""
         return await self._run(self.sync.purge_where, status=status, before=before)
 
+    async def metrics(self) -> dict[str, Any]:
+        """`Client.metrics`."""
+        return await self._run(self.sync.metrics)
+
     # -- Durable Functions' HTTP helpers --------------------------------------------------
 
     def create_http_management_payload(self, instance_id: str, *,

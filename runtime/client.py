@@ -216,6 +216,14 @@ class Client:
             out.append(self.status(instance_id))
         return out
 
+    def metrics(self) -> dict[str, Any]:
+        """What `/metrics` serves, as numbers: the store's `instances` by runtime status
+        and `queueDepth`, and the counters of the engines in this process (`steps`,
+        `activity_attempts`, `activity_failures`, `instances_started`, `instances_ended`)."""
+        from runtime.metrics import PROCESS, store_snapshot
+
+        return {**store_snapshot(self), **PROCESS.totals()}
+
     # -- Durable Functions' HTTP helpers, for a user's own routes ------------------------
 
     def create_http_management_payload(self, instance_id: str, *,

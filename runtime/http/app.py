@@ -33,8 +33,10 @@ from runtime.api import OrchestrationError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http.asgi import StartOnFirstRequest, WorkerThread
+from runtime.http.openapi import document
 from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
 from runtime.machine import MachineDef
+from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
 from runtime.store import InvalidInstanceId, validate_id
 
 #: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
@@ -81,6 +83,9 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         _route("/api/instances/{instance_id}/graph", GET=api.graph),
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
+        # issue 14: the description of this table, and Prometheus metrics
+        _route("/api/openapi.json", GET=api.openapi),
+        _route("/metrics", GET=api.metrics),
     ]
     runner = WorkerThread(store) if worker is True else worker or None
     middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
@@ -170,6 +175,8 @@ class _Api:
         self.max_body = max_body
         self.page = _DASHBOARD.read_text(encoding="utf-8")
         self.page_headers = _page_headers(self.page)
+        self.openapi_doc = document(api_key=api_key is not None, version=_version())
+        self.metrics_text = metrics_exposition(client)
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length", "")
@@ -196,6 +203,15 @@ class _Api:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
         return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
             origin_of(request), instance_id)
+
+    async def openapi(self, request: Request) -> Response:
+        _query(request)
+        return JSONResponse(self.openapi_doc)
+
+    async def metrics(self, request: Request) -> Response:
+        _query(request)
+        text = await run_in_threadpool(self.metrics_text)
+        return Response(text, media_type=PROMETHEUS_TEXT)
 
     async def dashboard(self, request: Request) -> Response:
         return HTMLResponse(self.page, headers=self.page_headers)
@@ -319,6 +335,15 @@ class _Api:
                 continue
             deleted += 1
         return deleted, kept
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tether")
+    except PackageNotFoundError:  # not installed (run from a source tree)
+        return "0"
 
 
 def _page_headers(page: str) -> dict[str, str]:
