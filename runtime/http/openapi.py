@@ -43,16 +43,28 @@ def _query(name: str, text: str, schema: dict[str, Any], **extra: Any) -> dict[s
             "schema": schema, **extra}
 
 
+def _any_case(word: str) -> str:
+    """A regular expression matching `word` in any case (JSON Schema has no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+_STATUS_WORD = "(" + "|".join(_any_case(s) for s in RUNTIME_STATUSES) + ")?"
+_TIME_OR_EMPTY = {"anyOf": [{"type": "string", "format": "date-time"},
+                            {"type": "string", "maxLength": 0}]}
+_FLAG = {"type": "string", "pattern": f"^({_any_case('true')}|{_any_case('false')})?$"}
+
 _INSTANCE = _path("instanceId", "an instance id: 1-128 of A-Z a-z 0-9 . _ : -",
                   pattern=_ID_PATTERN)
 _STATUS_FILTER = _query(
-    "runtimeStatus", "one or more runtime statuses (any case; repeated or comma-separated)",
-    {"type": "array", "items": {"type": "string", "enum": list(RUNTIME_STATUSES)}},
+    "runtimeStatus", "runtime statuses (" + ", ".join(RUNTIME_STATUSES) + "; any case; "
+    "repeated or comma-separated)",
+    {"type": "array", "items": {"type": "string", "pattern":
+                                rf"^\s*{_STATUS_WORD}\s*(,\s*{_STATUS_WORD}\s*)*$"}},
     style="form", explode=True)
 _FROM = _query("createdTimeFrom", "instances created at or after this ISO 8601 time (UTC "
-               "without a zone)", {"type": "string", "format": "date-time"})
-_TO = _query("createdTimeTo", "instances created before this ISO 8601 time",
-             {"type": "string", "format": "date-time"})
+               "without a zone; empty: no bound)", _TIME_OR_EMPTY)
+_TO = _query("createdTimeTo", "instances created before this ISO 8601 time (empty: no "
+             "bound)", _TIME_OR_EMPTY)
 _REASON = _query("reason", "a reason, kept in the history", {"type": "string"})
 _BODY = {"required": False, "description": "a JSON value (an empty body is null)",
          "content": {_JSON: {"schema": _ANY}}}
@@ -101,15 +113,16 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/instances", "DELETE"): {
         "summary": "purge the ended instances that match (Durable Functions' purge of "
                    "multiple histories); instances not ended are kept",
-        "parameters": [_STATUS_FILTER, {**_FROM, "required": True}, _TO],
+        "parameters": [_STATUS_FILTER, {**_FROM, "required": True, "schema": {
+            "type": "string", "format": "date-time"}}, _TO],
         "responses": {"200": {"description": "purged", "content": {_JSON: {
             "schema": _ref("Purged")}}}, "400": _BAD,
             "404": _error("no ended instance matches")},
     },
     ("/api/instances/{instance_id}", "GET"): {
         "summary": "an instance's status document",
-        "parameters": [_INSTANCE, _query("showHistory", "include historyEvents",
-                                         {"type": "string", "enum": ["true", "false"]})],
+        "parameters": [_INSTANCE, _query("showHistory", "include historyEvents (true or "
+                                         "false, any case)", _FLAG)],
         "responses": {
             "200": {"description": "ended (Completed, Failed, Terminated)",
                     "content": {_JSON: {"schema": _ref("Status")}}},
