@@ -170,11 +170,11 @@ class JumpRewriter(cst.CSTTransformer):
                 out.append(small)
                 continue
             changed = True
-            for line in text.split("\n"):
-                line = STATE_MARK.sub(r"_tether_state_\1_", line)
-                parsed = cst.parse_statement(line + "\n")
-                assert isinstance(parsed, cst.SimpleStatementLine)
-                out.extend(s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in parsed.body)
+            # parsed as a whole: a returned value may span lines (issue 13)
+            parsed = cst.parse_module(STATE_MARK.sub(r"_tether_state_\1_", text) + "\n")
+            for stmt in parsed.body:
+                assert isinstance(stmt, cst.SimpleStatementLine)
+                out.extend(s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in stmt.body)
         if not changed:
             return None
         return [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in out[:-1]] + [

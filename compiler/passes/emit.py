@@ -36,6 +36,7 @@ from compiler.ir import (
     Switch,
     Unit,
 )
+from compiler.lowering.syntax import indent_text
 
 _STATE = re.compile("\x00(\\d+)\x00")
 HEADER = "# Compiled by tether from {path}; do not edit: recompile instead.\n"
@@ -170,13 +171,14 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         "exc": names["exc"],
         "err": names["err"],
         "declared": declared,
-        "hoisted_defs": machine.hoisted_defs,
+        "hoisted_defs": [line for text in machine.hoisted_defs
+                         for line in indent_text(text, "    ")],
         "restores": restores,
         "handlers": repr(handlers) if handlers else "",
         "pad": pad,
         "blocks": [
             {"id": b.id, "comment": _comment(machine, b),
-             "lines": final[b.id]}
+             "lines": indent_text("\n".join(final[b.id]), pad + "    ")}
             for b in sorted(machine.blocks.values(), key=lambda b: b.id)
         ],
     }
