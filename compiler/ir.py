@@ -206,6 +206,9 @@ class MachineIR:
     # for a name the user wrote (a comprehension's loop variable) -> that name
     invented: dict[str, str] = field(default_factory=dict)
     written: dict[str, str] = field(default_factory=dict)
+    # canonical name -> what the emitted code writes: the runtime module (`_rt`), typing's
+    # Any (`_Any`) and the builtins it calls (`len`, or `_rt.len` where the user binds len)
+    runtime: dict[str, str] = field(default_factory=lambda: {"_rt": "_rt", "_Any": "_Any"})
     graph_hash: str = ""
     source: str = ""  # the module's text: the step graph takes `for`/`match` labels from it
     _graph: nx.DiGraph | None = field(default=None, repr=False)

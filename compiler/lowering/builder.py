@@ -37,6 +37,31 @@ from compiler.passes.positions import Positions
 RAISE_STATEMENT = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
+# Builtins the emitted code itself calls; reached through the runtime module when the
+# user's code binds the name (a local `len` must not break the machine's loops).
+EMITTED_BUILTINS = ("len", "isinstance", "BaseException", "Exception", "locals")
+
+
+def module_names_bound(module: cst.Module) -> set[str]:
+    """Names the module binds at its top level."""
+    top = bindings(module)
+    return top.bound | top.imports | set(top.defs) | top.classes
+
+
+def runtime_aliases(source: str, base_names: Sequence[str] = ("_rt", "_Any")) -> dict[str, str]:
+    """Module-level names for the runtime import and `typing.Any`: `_rt` and `_Any`
+    unless the source spells that identifier anywhere (then `_rt1`, ...)."""
+    out: dict[str, str] = {}
+    for base in base_names:
+        n = 0
+        name = base
+        while re.search(rf"\b{re.escape(name)}\b", source):
+            n += 1
+            name = f"{base}{n}"
+        out[base] = name
+    return out
+
+
 # Bases of the names that are not machine locals: the frame, state and exception names.
 INTERNAL = ("_f", "_state", "_exc", "_err")
 
@@ -84,6 +109,7 @@ class BlockBuilder:
         self, fn: cst.FunctionDef, module: cst.Module, path: str,
         positions: Positions, reg_name: str,
         module_names: set[str], source_lines: list[str],
+        runtime: dict[str, str] | None = None, module_bound: frozenset[str] = frozenset(),
     ) -> None:
         self.fn = fn
         self.module = module
@@ -116,6 +142,13 @@ class BlockBuilder:
             "frame": self.fresh("_f"), "state": self.fresh("_state"),
             "exc": self.fresh("_exc"), "err": self.fresh("_err"),
         }
+        # what emitted code calls the runtime module and the builtins it uses: `_rt`,
+        # `len`, ... unless the user's code binds those names (then `_rt1`, `_rt.len`)
+        self.runtime = dict(runtime or {"_rt": "_rt", "_Any": "_Any"})
+        self.rt = self.runtime["_rt"]
+        for name in EMITTED_BUILTINS:
+            self.runtime[name] = f"{self.rt}.{name}" if name in self.local_names \
+                or name in module_bound else name
         self.cur: Block | None = None
         self.stmt_line = self.fn_line()
         self.unsaveable: dict[str, tuple[int, int, str]] = {}

@@ -43,14 +43,14 @@ class JumpLowering(BlockBuilder):
         for fin in fins[:-1]:  # outermost first: each gets a trampoline that enters it
             tramp = self.new_block(None, "finally jump")
             tramp.handler = None
-            tramp.ops.append(Code(f"{fin.record} = (_rt.JUMP, {S(t)})", None,
+            tramp.ops.append(Code(f"{fin.record} = ({self.rt}.JUMP, {S(t)})", None,
                                   writes=frozenset({fin.record})))
             tramp.term = Goto(fin.entry)
             fin.jump_targets.add(t)
             t = tramp.id
         inner = fins[-1]
         inner.jump_targets.add(t)
-        return f"{inner.record} = (_rt.JUMP, {S(t)})", inner.entry
+        return f"{inner.record} = ({self.rt}.JUMP, {S(t)})", inner.entry
 
     def jump_to(self, target: int, label: str, line: int, loop: Loop) -> None:
         fins = self.fins[loop.fin_depth:]
@@ -63,10 +63,10 @@ class JumpLowering(BlockBuilder):
 
     def return_text(self, value: str) -> tuple[str, tuple[int, ...], bool]:
         if not self.fins:
-            return f"return _rt.Return({value})", (), True
+            return f"return {self.rt}.Return({value})", (), True
         fin = self.fins[-1]
         state = self.names["state"]
-        return (f"{fin.record} = (_rt.RETURN, {value})\n{state} = {S(fin.entry)}\ncontinue",
+        return (f"{fin.record} = ({self.rt}.RETURN, {value})\n{state} = {S(fin.entry)}\ncontinue",
                 (fin.entry,), False)
 
     def lower_return(self, value: str | None, reads_: set[str], line: int | None) -> None:
@@ -74,7 +74,7 @@ class JumpLowering(BlockBuilder):
             self.terminate(Ret(value, frozenset(reads_), line))
             return
         fin = self.fins[-1]
-        self.emit(f"{fin.record} = (_rt.RETURN, {value})", line, reads_, {fin.record})
+        self.emit(f"{fin.record} = ({self.rt}.RETURN, {value})", line, reads_, {fin.record})
         self.goto(fin.entry, "return")
 
 

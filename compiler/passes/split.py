@@ -36,7 +36,7 @@ from compiler.ir import (
     Switch,
     Unit,
 )
-from compiler.lowering.builder import Fin, Loop
+from compiler.lowering.builder import Fin, Loop, module_names_bound, runtime_aliases
 from compiler.lowering.expressions import ExpressionLowering
 from compiler.lowering.jumps import JumpRewriter, has_jumps, returns_inside_loop
 from compiler.lowering.syntax import (
@@ -371,14 +371,14 @@ class Lowerer(ExpressionLowering):
         line = self.line(node)
         it = self.lin(node.iter)
         seq, idx = self.fresh("_seq", line), self.fresh("_i", line)
-        self.emit(f"{seq} = _rt.iter_source({self.code(it)})\n{idx} = 0", line,
+        self.emit(f"{seq} = {self.rt}.iter_source({self.code(it)})\n{idx} = 0", line,
                   self.reads_of(it), {seq, idx})
         head = self.enter(line, "for")
         exit_b = self.new_block(None, "end for")
         body_b = self.new_block(line, "for body")
         else_b = self.new_block(None, "for else") if node.orelse is not None else exit_b
         header = f"for {self.code(node.target)} in {self.code(node.iter)}"
-        self.terminate(Branch(f"{idx} < len({seq})", frozenset({seq, idx}), body_b.id,
+        self.terminate(Branch(f"{idx} < {self.runtime['len']}({seq})", frozenset({seq, idx}), body_b.id,
                               else_b.id, line, "for", header))
         self.start(body_b)
         target = self.code(node.target)
@@ -405,7 +405,7 @@ class Lowerer(ExpressionLowering):
             fin = Fin(self.fresh("_fin", line), entry.id)
             raise_entry = self.new_block(None, "finally (exception)")
             raise_entry.handler = outer_handler
-            raise_entry.ops.append(Code(f"{fin.record} = (_rt.RAISE, {exc})", None,
+            raise_entry.ops.append(Code(f"{fin.record} = ({self.rt}.RAISE, {exc})", None,
                                         frozenset({exc}), frozenset({fin.record})))
             raise_entry.term = Goto(entry.id, "exception")
         dispatch: Block | None = None
@@ -447,7 +447,7 @@ class Lowerer(ExpressionLowering):
         if fin is None:
             self.goto(exit_b.id)
         else:
-            self.emit(f"{fin.record} = (_rt.NEXT, None)", None, writes={fin.record})
+            self.emit(f"{fin.record} = ({self.rt}.NEXT, None)", None, writes={fin.record})
             self.goto(fin.entry)
 
     def lower_handlers(self, node: cst.Try, dispatch: Block, fin: Fin | None,
@@ -464,14 +464,14 @@ class Lowerer(ExpressionLowering):
                 raise self.error(h, "await in an `except` clause's type is not supported")
             hb = self.new_block(self.line(h), "except body")
             name = h.name.name.value if h.name is not None and isinstance(h.name.name, cst.Name) else None
-            test = self.code(h.type) if h.type is not None else "BaseException"
+            test = self.code(h.type) if h.type is not None else self.runtime["BaseException"]
             reads_ = self.reads_of(h.type) if h.type is not None else set()
             cases.append(Case(test, hb.id, frozenset(reads_), name))
             bodies.append((h, hb))
         default: int | None = None
         if fin is not None:
             reraise = self.new_block(None, "finally (exception)")
-            reraise.ops.append(Code(f"{fin.record} = (_rt.RAISE, {evar})", None,
+            reraise.ops.append(Code(f"{fin.record} = ({self.rt}.RAISE, {evar})", None,
                                     frozenset({evar}), frozenset({fin.record})))
             reraise.term = Goto(fin.entry, "exception")
             default = reraise.id
@@ -548,16 +548,19 @@ class Lowerer(ExpressionLowering):
 def run(unit: Unit) -> Unit:
     assert unit.positions is not None
     module_names = module_names_of(unit.module) if unit.found else set()
+    bound = frozenset(module_names_bound(unit.module)) if unit.found else frozenset()
+    runtime = runtime_aliases(unit.source)
     lines = unit.source.split("\n")
     for found in unit.found:
         lowerer = Lowerer(found.node, unit.module, unit.path, unit.positions, found.reg_name,
-                          module_names, lines)
+                          module_names, lines, runtime, bound)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
         machine.imports = lowerer.imports
         machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
         machine.def_counts = lowerer.binder.defs
         machine.invented, machine.written = lowerer.invented, lowerer.written
+        machine.runtime = lowerer.runtime
         unit.machines.append(machine)
     return unit
 
