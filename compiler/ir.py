@@ -124,6 +124,20 @@ class FinallyEnd:
 Terminator = Goto | Branch | Suspend | Ret | Raise | Switch | FinallyEnd
 
 
+@dataclass(frozen=True)
+class Handling:
+    """The exception a block runs "during the handling of" (an `except` body, a `finally`
+    entered by an exception): `expr`, if `cond` holds (always when None), else what
+    `otherwise` says (None: nothing is handled). Python makes it the `__context__` of
+    any exception raised there; the emitted block re-raises and catches it to the same
+    effect."""
+
+    expr: str
+    reads: frozenset[str]
+    cond: str | None = None
+    otherwise: Handling | None = None
+
+
 @dataclass
 class Block:
     id: int
@@ -133,6 +147,7 @@ class Block:
     line: int | None = None
     label: str = ""
     resume: bool = False
+    handling: Handling | None = None
 
 
 def successors(term: Terminator) -> list[tuple[int, str]]:

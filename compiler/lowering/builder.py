@@ -15,6 +15,7 @@ import libcst as cst
 from compiler.errors import CompileError
 from compiler.ir import (
     Block,
+    Handling,
     Branch,
     Code,
     FinallyEnd,
@@ -79,6 +80,10 @@ ROLES = {
 }
 
 
+def unbind_text(name: str) -> str:
+    return f"{name} = None\ndel {name}"
+
+
 def S(state: int) -> str:
     """A state number inside emitted text; `emit` substitutes the final numbering."""
     return f"\x00{state}\x00"
@@ -122,6 +127,10 @@ class BlockBuilder:
         self.loops: list[Loop] = []
         self.fins: list[Fin] = []
         self.except_vars: list[str] = []
+        # the exceptions being handled where code is lowered now, innermost last
+        self.handled: list[Handling | None] = []
+        # `except E as name` bodies being lowered: (name or None, loops around the try)
+        self.unbinds: list[tuple[str | None, int]] = []
         self.handler: int | None = None
         self._counters: dict[str, int] = {}
         params = list(fn.params.params)
@@ -234,7 +243,12 @@ class BlockBuilder:
         return block
 
     def start(self, block: Block) -> None:
+        if not block.ops:
+            block.handling = self.handling()
         self.cur = block
+
+    def handling(self) -> Handling | None:
+        return self.handled[-1] if self.handled else None
 
     def block(self) -> Block:
         if self.cur is None:  # code after return/break/raise: unreachable, pruned later
@@ -247,7 +261,7 @@ class BlockBuilder:
         returns: bool = False,
     ) -> None:
         block = self.block()
-        if block.handler != self.handler:
+        if block.handler != self.handler or block.handling != self.handling():
             nxt = self.new_block(line)
             self.terminate(Goto(nxt.id))
             self.start(nxt)
@@ -270,6 +284,16 @@ class BlockBuilder:
         self.goto(nxt.id)
         self.start(nxt)
         return nxt
+
+    def emit_unbind(self, name: str, line: int | None) -> None:
+        """`except E as name` unbinds name when its body ends, as Python does."""
+        self.emit(unbind_text(name), line, writes={name})
+        self.block().ops[-1].deletes = frozenset({name})
+
+    def unbinds_for_jump(self) -> list[str]:
+        """The `as` names of the handlers a break/continue leaves (innermost first)."""
+        return [name for name, loops in reversed(self.unbinds)
+                if name is not None and loops >= len(self.loops)]
 
     def value_text(self, node: cst.BaseExpression) -> str:
         """An expression's text, parenthesised when it is a bare tuple (`return a, b`)."""

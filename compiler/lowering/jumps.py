@@ -14,7 +14,7 @@ from compiler.ir import (
     Goto,
     Ret,
 )
-from compiler.lowering.builder import BlockBuilder, Fin, Loop, S
+from compiler.lowering.builder import BlockBuilder, Fin, Loop, S, unbind_text
 from compiler.lowering.syntax import STATE_MARK
 from compiler.passes.names import (
     children,
@@ -144,7 +144,8 @@ class JumpRewriter(cst.CSTTransformer):
             target = loop.brk if isinstance(node, cst.Break) else loop.cont
             text, exits = lw.jump_text(target, loop)
             self.exits.extend(exits)
-            return text
+            unbind = [unbind_text(name) for name in lw.unbinds_for_jump()]
+            return "\n".join([*unbind, text])
         if isinstance(node, cst.Return):
             value = lw.value_text(node.value) if node.value is not None else "None"
             if node.value is not None:

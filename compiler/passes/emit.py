@@ -29,6 +29,7 @@ from compiler.ir import (
     Branch,
     FinallyEnd,
     Goto,
+    Handling,
     MachineIR,
     Raise,
     Ret,
@@ -148,7 +149,8 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         for line in lines:
             for tmp in re.findall(r"\b_a\d+\b", line):
                 counts[tmp] = counts.get(tmp, 0) + 1
-    final = {b: _peephole(lines, frame, counts) for b, lines in rendered.items()}
+    final = {b: _handling(machine, machine.blocks[b], _peephole(lines, frame, counts))
+             for b, lines in rendered.items()}
     used: set[str] = set()
     for lines in final.values():
         for line in lines:
@@ -199,6 +201,30 @@ def _hidden(machine: MachineIR) -> list[str]:
     saved = {n for b in machine.blocks.values() if isinstance(b.term, Suspend) for n in b.term.live}
     return [repr((name, machine.written.get(name, ""), machine.invented[name]))
             for name in sorted(saved & machine.invented.keys())]
+
+
+def _handling(machine: MachineIR, block: Block, lines: list[str]) -> list[str]:
+    """A block that runs while an exception is handled (an `except` body, a `finally`
+    entered by an exception) runs inside an `except` of it, so that Python gives what it
+    raises that `__context__` and `sys.exception()` answers as in the plain run. The
+    re-raise's own traceback entry is dropped again."""
+    return _within(machine, block.handling, lines)
+
+
+def _within(machine: MachineIR, handling: Handling | None, lines: list[str]) -> list[str]:
+    if handling is None:
+        return lines
+    exc = handling.expr
+    wrapped = [
+        "try:", f"    raise {exc}", f"except {machine.runtime['BaseException']}:",
+        f"    {exc}.__traceback__ = {exc}.__traceback__.tb_next",
+        *indent_text("\n".join(lines), "    "),
+    ]
+    if handling.cond is None:
+        return wrapped
+    otherwise = _within(machine, handling.otherwise, lines)
+    return [f"if {handling.cond}:", *indent_text("\n".join(wrapped), "    "), "else:",
+            *indent_text("\n".join(otherwise), "    ")]
 
 
 def _restore_lines(term: Suspend, frame: str) -> list[str]:

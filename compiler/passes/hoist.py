@@ -89,6 +89,8 @@ def liveness(machine: MachineIR, closures: dict[str, set[str]]) -> dict[int, set
                     live |= live_in[target]
             if block.handler is not None:
                 live |= live_in[block.handler]
+            if block.handling is not None:  # read at the block's entry (see emit)
+                live |= block.handling.reads
             if live != live_in[bid]:
                 live_in[bid] = live
                 changed = True

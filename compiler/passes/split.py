@@ -31,6 +31,7 @@ from compiler.ir import (
     Code,
     FinallyEnd,
     Goto,
+    Handling,
     MachineIR,
     Raise,
     Switch,
@@ -213,11 +214,14 @@ class Lowerer(ExpressionLowering):
     def lower_small(self, node: cst.BaseSmallStatement, line: int) -> None:
         if isinstance(node, cst.Pass):
             return
-        if isinstance(node, cst.Break):
-            self.jump_to(self._loop(node).brk, "break", line, self._loop(node))
-            return
-        if isinstance(node, cst.Continue):
-            self.jump_to(self._loop(node).cont, "continue", line, self._loop(node))
+        if isinstance(node, cst.Break | cst.Continue):
+            loop = self._loop(node)
+            for name in self.unbinds_for_jump():
+                self.emit_unbind(name, line)
+            if isinstance(node, cst.Break):
+                self.jump_to(loop.brk, "break", line, loop)
+            else:
+                self.jump_to(loop.cont, "continue", line, loop)
             return
         if isinstance(node, cst.Return):
             if node.value is None:
@@ -432,8 +436,16 @@ class Lowerer(ExpressionLowering):
         if fin is not None:
             self.fins.pop()
             self.handler = outer_handler
+            # entered by an exception, the finally runs while handling it (else while
+            # handling whatever the enclosing code handles)
+            around = self.handling()
+            self.handled.append(Handling(
+                f"{fin.record}[1]",
+                frozenset({fin.record}) | (around.reads if around else frozenset()),
+                f"{fin.record}[0] == {self.rt}.RAISE", around))
             self.start(self.blocks[fin.entry])
             self.lower_body(node.finalbody.body)  # type: ignore[union-attr]
+            self.handled.pop()
             outer = self.fins[-1] if self.fins else None
             if self.cur is not None:
                 self.terminate(FinallyEnd(
@@ -476,11 +488,17 @@ class Lowerer(ExpressionLowering):
             reraise.term = Goto(fin.entry, "exception")
             default = reraise.id
         self.terminate(Switch("except", evar, frozenset({evar}), cases, default, dispatch.line))
-        for h, hb in bodies:
+        for (h, hb), case in zip(bodies, cases, strict=True):
+            self.handled.append(Handling(evar, frozenset({evar})))
             self.start(hb)
             self.except_vars.append(evar)
+            self.unbinds.append((case.bind, len(self.loops)))
             self.lower_body(h.body)
+            self.unbinds.pop()
             self.except_vars.pop()
+            if self.cur is not None and case.bind:
+                self.emit_unbind(case.bind, self.line(h))
+            self.handled.pop()
             if self.cur is not None:
                 self.finish_try_clause(fin, exit_b, self.line(h))
 
