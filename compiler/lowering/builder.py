@@ -15,11 +15,11 @@ import libcst as cst
 from compiler.errors import CompileError
 from compiler.ir import (
     Block,
-    Handling,
     Branch,
     Code,
     FinallyEnd,
     Goto,
+    Handling,
     Raise,
     Ret,
     Suspend,
