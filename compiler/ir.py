@@ -217,6 +217,9 @@ class MachineIR:
     closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
     imports: dict[str, str] = field(default_factory=dict)  # local bound by import -> statement
     def_counts: dict[str, int] = field(default_factory=dict)
+    # nested defs whose defaults are kept in a hidden local: name -> (slot, the text
+    # replacing the def where it stood if it is recreated at entry, the text at entry)
+    defaults: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     # locals the lowering invented -> what each holds (builder.ROLES), and those standing
     # for a name the user wrote (a comprehension's loop variable) -> that name
     invented: dict[str, str] = field(default_factory=dict)

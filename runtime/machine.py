@@ -26,6 +26,7 @@ import functools
 
 # The builtins emitted code calls, re-exported so that a machine whose orchestrator binds
 # one of these names (a local `len`, a global `Exception`) reaches them as `_rt.len`.
+from builtins import AssertionError as AssertionError
 from builtins import BaseException as BaseException
 from builtins import Exception as Exception
 from builtins import isinstance as isinstance

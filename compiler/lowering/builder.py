@@ -40,7 +40,8 @@ RAISE_STATEMENT = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 # Builtins the emitted code itself calls; reached through the runtime module when the
 # user's code binds the name (a local `len` must not break the machine's loops).
-EMITTED_BUILTINS = ("len", "isinstance", "BaseException", "Exception", "locals")
+EMITTED_BUILTINS = ("len", "isinstance", "BaseException", "Exception", "locals",
+                    "AssertionError")
 
 
 def module_names_bound(module: cst.Module) -> set[str]:
@@ -127,6 +128,9 @@ class BlockBuilder:
         self.loops: list[Loop] = []
         self.fins: list[Fin] = []
         self.except_vars: list[str] = []
+        # nested defs whose defaults read locals: name -> (slot, text at the def's place
+        # once the def is recreated at entry, the def and its defaults at entry)
+        self.defaults: dict[str, tuple[str, str, str]] = {}
         # the exceptions being handled where code is lowered now, innermost last
         self.handled: list[Handling | None] = []
         # `except E as name` bodies being lowered: (name or None, loops around the try)

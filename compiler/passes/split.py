@@ -108,6 +108,7 @@ class Lowerer(ExpressionLowering):
                 raise self.error(stmt, "nested `async def` is not supported in an orchestrator",
                                  "move it to module level as an activity or sub-orchestrator")
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
+            self.note_defaults(stmt, line)
             return
         if isinstance(stmt, cst.ClassDef):
             self.note_unsaveable(stmt)
@@ -137,6 +138,40 @@ class Lowerer(ExpressionLowering):
             raise self.error(stmt, "`try/except*` around an await is not supported")
         else:
             raise self.error(stmt, f"{type(stmt).__name__} around an await is not supported")
+
+    def note_defaults(self, fn: cst.FunctionDef, line: int) -> None:
+        """A nested def recreated at machine entry (hoist) must keep the default values
+        its `def` computed, not compute them again there, where the locals they read may
+        not be bound (`def g(v, kk=k)`): they are kept in a hidden local, `_d0`."""
+        params = fn.params
+        positional = [p.default for p in (*params.posonly_params, *params.params)
+                      if p.default is not None]
+        keyword = [(p.name.value, p.default) for p in params.kwonly_params
+                   if p.default is not None]
+        if all(_constant(d) for d in (*positional, *(d for _, d in keyword))):
+            return
+        name = fn.name.value
+        slot = self.fresh("_d", line, f"the default values of `{name}` defined at line {{line}}")
+        pos = "None" if not positional else \
+            "(" + "".join(f"{self.code(d)}, " for d in positional) + ")"
+        kw = "None" if not keyword else \
+            "{" + ", ".join(f"{k!r}: {self.code(d)}" for k, d in keyword) + "}"
+        frame = self.names["frame"]
+        fields = f"{name}.__defaults__, {name}.__kwdefaults__"
+        none = cst.Name("None")
+        bare = fn.with_changes(params=params.with_changes(
+            posonly_params=[p.with_changes(default=none) if p.default else p
+                            for p in params.posonly_params],
+            params=[p.with_changes(default=none) if p.default else p for p in params.params],
+            kwonly_params=[p.with_changes(default=none) if p.default else p
+                           for p in params.kwonly_params]))
+        self.defaults[name] = (
+            slot,
+            f"{slot} = ({pos}, {kw})\n{fields} = {slot}",
+            f"{clean_text(self.code(bare))}\nif {slot!r} in {frame}.slots:\n"
+            f"    {fields} = {frame}.slots[{slot!r}]",
+        )
+        self.emit(f"{slot} = ({fields})", line, {name}, {slot})
 
     def _needs_lowering(self, stmt: cst.CSTNode) -> bool:
         if self.awaits(stmt):
@@ -258,9 +293,9 @@ class Lowerer(ExpressionLowering):
         if isinstance(node, cst.Expr):
             value = self.lin(node.value)
             self.emit(self.code(value), line, self.reads_of(value))
+        elif isinstance(node, cst.Assign) and any(self.awaits(t) for t in node.targets):
+            self.lower_assign_to_awaiting_target(node, line)
         elif isinstance(node, cst.Assign):
-            if any(self.awaits(t) for t in node.targets):
-                raise self.error(node, "await in an assignment target is not supported")
             self.note_unsaveable(node)  # `g = (x for x in await t)` is still a generator
             value = self.lin(node.value)
             self.emit(self.code(node.with_changes(value=value, semicolon=cst.MaybeSentinel.DEFAULT)),
@@ -274,11 +309,7 @@ class Lowerer(ExpressionLowering):
             self.emit(f"{target} = {self.code(value)}", line,
                       self.reads_of(value), definite_writes(node))
         elif isinstance(node, cst.AugAssign):
-            aug_target = self.spill_parts(node.target)
-            value = self.lin(node.value)
-            self.emit(self.code(node.with_changes(target=aug_target, value=value,
-                                                  semicolon=cst.MaybeSentinel.DEFAULT)),
-                      line, self.reads_of(aug_target) | self.reads_of(value))
+            self.lower_aug_assign(node, line)
         elif isinstance(node, cst.Raise):
             exc = self.lin(node.exc) if node.exc is not None else None
             cause = None
@@ -290,13 +321,73 @@ class Lowerer(ExpressionLowering):
                 self.reads_of(cause) if cause is not None else set())
             self.terminate(Raise(text, frozenset(reads_), line))
         elif isinstance(node, cst.Assert):
-            if node.msg is not None and self.awaits(node.msg):
-                raise self.error(node, "await in an assert message is not supported")
             test = self.lin(node.test)
+            if node.msg is not None and self.awaits(node.msg):
+                # the message is evaluated only when the test fails (and not under -O)
+                fail = self.new_block(line, "assert failed")
+                after = self.new_block(line, "after assert")
+                self.terminate(Branch(f"__debug__ and not ({self.code(test)})",
+                                      frozenset(self.reads_of(test)), fail.id, after.id,
+                                      line, "if"))
+                self.start(fail)
+                msg_ = self.lin(node.msg)
+                self.terminate(Raise(f"raise {self.runtime['AssertionError']}({self.code(msg_)})",
+                                     frozenset(self.reads_of(msg_)), line))
+                self.start(after)
+                return
             msg = f", {self.code(node.msg)}" if node.msg is not None else ""
             self.emit(f"assert {self.code(test)}{msg}", line, self.reads_of(node))
         else:
             raise self.error(node, f"await inside `{type(node).__name__}` is not supported")
+
+    def lower_assign_to_awaiting_target(self, node: cst.Assign, line: int) -> None:
+        """`d[await f()] = v`: Python evaluates the value first, then each target's parts
+        in turn, storing into each before evaluating the next."""
+        value = self.spill(self.lin(node.value))
+        for t in node.targets:
+            self.assign_to(t.target, value, line)
+
+    def assign_to(self, target: cst.BaseExpression, value: cst.BaseExpression,
+                  line: int) -> None:
+        """Store `value` into `target`; a tuple or list target that awaits is unpacked into
+        temporaries first, then each part is stored in turn, as Python does."""
+        if isinstance(target, cst.Tuple | cst.List) and self.awaits(target):
+            parts: list[tuple[cst.BaseExpression, str]] = []
+            for el in target.elements:
+                parts.append((el.value, self.fresh("_t", line, "a part of the value unpacked "
+                                                   "at line {line}")))
+            names = ", ".join(("*" if isinstance(el, cst.StarredElement) else "") + tmp
+                              for el, (_sub, tmp) in zip(target.elements, parts, strict=True))
+            self.emit(f"{names}, = {self.code(value)}", line, self.reads_of(value),
+                      {tmp for _sub, tmp in parts})
+            for sub, tmp in parts:
+                self.assign_to(sub, cst.Name(tmp), line)
+            return
+        lowered = self.lower_target(target, later=False)
+        reads_ = self.reads_of(value) if isinstance(lowered, cst.Name) else \
+            self.reads_of(lowered) | self.reads_of(value)
+        self.emit(f"{self.code(lowered)} = {self.code(value)}", line, reads_,
+                  target_names(lowered))
+
+    def lower_aug_assign(self, node: cst.AugAssign, line: int) -> None:
+        """`x[i] += v`: Python evaluates `x` and `i`, reads `x[i]`, then evaluates `v`,
+        then stores. When `v` awaits and could change `x`, `i` or `x[i]` on its way (a
+        call, a `:=`), the current value is read before `v`, into a temporary."""
+        op = self.code(node.operator)
+        value_waits = self.awaits(node.value)
+        early = value_waits and self.has_effects(node.value)
+        target = self.lower_target(node.target, later=value_waits, force=early)
+        if not early:
+            value = self.lin(node.value)
+            self.emit(f"{self.code(target)}{op}{self.code(value)}", line,
+                      self.reads_of(target) | self.reads_of(value))
+            return
+        current = self.fresh("_t", line, "the augmented target's value at line {line}")
+        self.emit(f"{current} = {self.code(target)}", line, self.reads_of(target), {current})
+        value = self.lin(node.value)
+        self.emit(f"{current}{op}{self.code(value)}\n{self.code(target)} = {current}", line,
+                  self.reads_of(target) | self.reads_of(value) | {current},
+                  target_names(target))
 
     def reads_of_targets(self, targets: Sequence[cst.AssignTarget]) -> set[str]:
         out: set[str] = set()
@@ -312,6 +403,8 @@ class Lowerer(ExpressionLowering):
         items = [el.value for el in targets] if targets is not None else [node.target]
         for item in items:
             names = {item.value} if isinstance(item, cst.Name) else set()
+            if self.awaits(item):
+                item = self.lower_target(item, later=False)
             self.emit(f"del {self.code(item)}", line, self.reads_of(item), names)
             if names:
                 self.block().ops[-1].deletes = frozenset(names)
@@ -563,6 +656,11 @@ class Lowerer(ExpressionLowering):
         self.start(exit_b)
 
 
+def _constant(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Integer | cst.Float | cst.SimpleString | cst.Imaginary) or (
+        isinstance(node, cst.Name) and node.value in ("None", "True", "False"))
+
+
 def run(unit: Unit) -> Unit:
     assert unit.positions is not None
     module_names = module_names_of(unit.module) if unit.found else set()
@@ -576,6 +674,9 @@ def run(unit: Unit) -> Unit:
         machine.unsaveable = lowerer.unsaveable
         machine.imports = lowerer.imports
         machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
+        for name, (slot, _site, _entry) in lowerer.defaults.items():
+            machine.closures.setdefault(name, set()).add(slot)  # live while the def is
+        machine.defaults = lowerer.defaults
         machine.def_counts = lowerer.binder.defs
         machine.invented, machine.written = lowerer.invented, lowerer.written
         machine.runtime = lowerer.runtime

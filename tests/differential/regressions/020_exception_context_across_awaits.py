@@ -38,7 +38,7 @@ async def context(ctx, n):
             await ctx.call_activity(boom, n)
         except TaskFailedError:
             await ctx.call_activity(echo, 1)
-            raise KeyError("k")
+            raise KeyError("k")  # noqa: B904 (the context is what is tested)
     except KeyError as e:
         return chain(e)
 
@@ -82,7 +82,7 @@ async def unbound(ctx, n):
             if n:
                 break
     try:
-        out.append(str(err))
+        out.append(str(err))  # noqa: F821 (unbound, as in Python)
     except UnboundLocalError as e:
         out.append(type(e).__name__)
     return out
