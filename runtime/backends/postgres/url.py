@@ -1,9 +1,11 @@
 """PostgreSQL store URLs: parsing, checking and masking.
 
 A store URL is a libpq connection URI (`postgresql://user:password@host:port/db?...`,
-`postgres://` too) plus tether's own query parameter `schema=NAME` (default `tether`): the
-PostgreSQL schema holding tether's tables, so several stores (or test runs) can share one
-database. Everything else in the query goes to libpq unchanged (`sslmode`,
+`postgres://` too) plus tether's own query parameters: `schema=NAME` (default `tether`),
+the PostgreSQL schema holding tether's tables, so several stores (or test runs) can share
+one database; and `lease=SECONDS` (default 30), how long a worker's claim on an instance
+or a work item lasts without renewal, i.e. how soon another worker takes over from one
+that died or froze. Everything else in the query goes to libpq unchanged (`sslmode`,
 `connect_timeout`, `host=/run/postgresql` for a socket, ...).
 
 Every message about a store names it by `masked`: the URL with its password replaced by
@@ -18,6 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 SCHEMES = ("postgresql", "postgres")
 DEFAULT_SCHEMA = "tether"
+DEFAULT_LEASE = 30.0
+OWN_PARAMETERS = ("schema", "lease")
 #: A schema name we can put in SQL unquoted-safe (we still quote it): lowercase, as
 #: PostgreSQL folds unquoted names, so `psql` users can type it plainly.
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -39,6 +43,7 @@ class StoreURL:
     conninfo: str  # the URL without tether's own parameters, for psycopg.connect
     schema: str
     masked: str  # for messages: the password replaced by ***
+    lease: float = DEFAULT_LEASE  # seconds a claim lasts without renewal
 
     def __str__(self) -> str:
         return self.masked
@@ -80,10 +85,19 @@ def parse(url: str) -> StoreURL:
     if not SCHEMA_NAME.fullmatch(schema):
         raise StoreURLError(f"bad schema={schema!r} in {masked}: use 1-63 characters of "
                             "a-z 0-9 _, not starting with a digit")
-    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    leases = [value for key, value in query if key == "lease"]
+    lease = DEFAULT_LEASE
+    if leases:
+        try:
+            lease = float(leases[-1])
+        except ValueError:
+            lease = -1.0
+        if not 0.5 <= lease <= 3600:
+            raise StoreURLError(f"bad lease={leases[-1]!r} in {masked}: use seconds from 0.5 to 3600")
+    rest = urlencode([(key, value) for key, value in query if key not in OWN_PARAMETERS])
     conninfo = _unsplit(parts.scheme, parts.netloc, parts.path, rest)
     _check_with_libpq(conninfo, masked)
-    return StoreURL(conninfo=conninfo, schema=schema, masked=masked)
+    return StoreURL(conninfo=conninfo, schema=schema, masked=masked, lease=lease)
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str) -> str:
