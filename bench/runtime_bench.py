@@ -21,12 +21,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compiler
+from runtime.backends.file.folders import Store
+from runtime.backends.file.journal import Journal
 from runtime.client import Client
 from runtime.clock import Clock
 from runtime.executor import run_inline
 from runtime.instance import Instance
-from runtime.journal import Journal
-from runtime.store import Store
 from runtime.worker import Worker
 
 SOURCE = """

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime.backends.base import FINAL as FINAL
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, TaskTable, complete, later
 from runtime.journal import Journal, Record
 from runtime.machine import Frame, MachineDef
 from runtime.values import decode_slots
-
-FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 
 
 class VersionMismatchError(Exception):

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import compiler
+from runtime.backends.file.folders import Store
 from runtime.clock import Clock
 from runtime.executor import Engine, run_inline
 from runtime.machine import MachineDef
-from runtime.store import Store
 
 _n = itertools.count()
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 import compiler
+from runtime.backends.file.folders import Store
+from runtime.backends.file.journal import iter_records
 from runtime.client import Client
 from runtime.clock import Clock
 from runtime.executor import SimulatedCrash, run_inline
-from runtime.journal import iter_records
 from runtime.machine import MachineDef
-from runtime.store import Store
 from runtime.worker import Worker
 
 _n = itertools.count()

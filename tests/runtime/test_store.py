@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 import compiler
-from runtime import journal as journal_mod
+from runtime.backends.file import journal as journal_mod
+from runtime.backends.file.folders import InvalidInstanceId, Store
+from runtime.backends.file.journal import Journal, sync_all
 from runtime.client import Client
-from runtime.journal import Journal, sync_all
 from runtime.machine import MachineDef
-from runtime.store import InvalidInstanceId, Store
 from runtime.values import NotJSONError
 from runtime.worker import Worker
 

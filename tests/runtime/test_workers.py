@@ -25,8 +25,8 @@ from bench.kill_soak import (
     plan,
     run_soak,
 )
+from runtime.backends.file.journal import iter_records
 from runtime.client import Client
-from runtime.journal import iter_records
 
 
 def test_workers_killed_at_random_finish_every_instance(tmp_path: Path) -> None:
@@ -125,8 +125,8 @@ async def kill_fan(ctx, n):
 
 def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> None:
     import compiler
+    from runtime.backends.file.folders import Store
     from runtime.executor import Engine
-    from runtime.store import Store
 
     module = compiler.load_source(FAN, "kill_fan.py", "_tether_kill_fan")
     executed: list[int] = []
