@@ -21,6 +21,7 @@ Guarantees, and how (docs/backends.md, "PostgreSQL", has the long form):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -109,10 +110,8 @@ class PostgresBackend(Backend):
         with self._claims_lock:
             held = list(self._claims.values())
         for claim in held:
-            try:
+            with contextlib.suppress(FenceLost, psycopg.Error, BackendUnavailable):
                 self.release(claim)
-            except (FenceLost, psycopg.Error, BackendUnavailable):
-                pass
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=2)
         if self._listener is not None:
@@ -230,7 +229,7 @@ class PostgresBackend(Backend):
 
     def _commit_op(self, conn: Conn, claims: list[PostgresClaim]) -> list[str]:
         q = self.q
-        fences = dict(conn.execute(q.lock_fences, ([c.instance_id for c in claims],)).fetchall())
+        fences: dict[str, int] = dict(conn.execute(q.lock_fences, ([c.instance_id for c in claims],)).fetchall())
         ok = [c for c in claims if fences.get(c.instance_id) == c.fence]
         lost = [c.instance_id for c in claims if fences.get(c.instance_id) != c.fence]
         if not ok:
@@ -306,10 +305,9 @@ class PostgresBackend(Backend):
         while not self._stop.wait(self.lease / 3):
             with self._claims_lock:
                 held = list(self._claims.values())
-            try:
+            # A failure is reported by the session; the engine learns of a lost lease at commit.
+            with contextlib.suppress(psycopg.Error, BackendUnavailable):
                 self.heartbeat(held)
-            except (psycopg.Error, BackendUnavailable):
-                pass  # reported by the session; the engine learns of a lost lease at commit
 
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         skipped = list(skip)

@@ -20,6 +20,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -46,7 +47,7 @@ class StoreRefused(Exception):
 
 
 def connect(url: StoreURL, *, autocommit: bool = False, timeout: float = 10.0) -> psycopg.Connection[
-        tuple[object, ...]]:
+        tuple[Any, ...]]:
     """A new connection to the store's database (autocommit off unless asked)."""
     try:
         conn = psycopg.connect(url.conninfo, autocommit=autocommit,
@@ -80,7 +81,7 @@ def libpq_reason(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", text) or type(exc).__name__
 
 
-def is_disconnect(exc: BaseException, conn: psycopg.Connection[tuple[object, ...]] | None) -> bool:
+def is_disconnect(exc: BaseException, conn: psycopg.Connection[tuple[Any, ...]] | None) -> bool:
     """Whether `exc` means the connection is gone (server down or restarted, network),
     as opposed to an error in what we asked for."""
     if isinstance(exc, StoreUnreachable):
@@ -99,20 +100,20 @@ class Reconnector:
 
     def __init__(self, url: StoreURL, *, autocommit: bool = False,
                  report: Callable[[str], None] | None = None, report_every: float = 5.0,
-                 on_connect: Callable[[psycopg.Connection[tuple[object, ...]]], None] | None = None,
+                 on_connect: Callable[[psycopg.Connection[tuple[Any, ...]]], None] | None = None,
                  ) -> None:
         self.url = url
         self.autocommit = autocommit
         self.report = report
         self.report_every = report_every
         self.on_connect = on_connect
-        self.conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.reconnects = 0  # connections made after the first: callers reread their state
         self._last_report = 0.0
         self._closed = False
 
     def get(self, *, give_up: Callable[[], bool] | None = None) -> psycopg.Connection[
-            tuple[object, ...]]:
+            tuple[Any, ...]]:
         """A live connection; blocks (retrying) while the server is unreachable. A refusal
         (bad role, missing database) is raised at once; `give_up()` true ends the wait with
         the last StoreUnreachable."""

@@ -103,7 +103,7 @@ def query(conn: Conn, schema: str, query: Query) -> Page:
     sql = (f'SELECT id, name, status, created_ts, updated_ts FROM "{schema}".instances'
            + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY created_at, id LIMIT %s")
-    rows = conn.execute(sql, (*params, query.top + 1)).fetchall()  # type: ignore[call-overload]
+    rows = conn.execute(sql, (*params, query.top + 1)).fetchall()
     items = [Summary(r[0], r[1], r[2], r[3], r[4]) for r in rows[:query.top]]
     more = len(rows) > query.top
     token = encode_token(items[-1].created, items[-1].instance_id) if more and items else None

@@ -28,6 +28,8 @@ keeps the text as written.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -124,7 +126,7 @@ def channel(schema: str) -> str:
     return f"tether_{schema}"
 
 
-def current_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int | None:
+def current_version(conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> int | None:
     """The store's schema version; None if tether's tables are not there yet."""
     row = conn.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
@@ -133,10 +135,10 @@ def current_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -
         return None
     got = conn.execute(sql.SQL("SELECT max(version) FROM {}.schema_version").format(
         sql.Identifier(schema))).fetchone()
-    return int(got[0]) if got is not None and got[0] is not None else 0  # type: ignore[call-overload]
+    return int(got[0]) if got is not None and got[0] is not None else 0
 
 
-def ensure(conn: psycopg.Connection[tuple[object, ...]], schema: str, where: str) -> tuple[int | None, int]:
+def ensure(conn: psycopg.Connection[tuple[Any, ...]], schema: str, where: str) -> tuple[int | None, int]:
     """Create or migrate the store's tables; (version found, version now).
 
     `where` names the store in messages (its masked URL). Safe to run from many processes
@@ -154,7 +156,7 @@ def ensure(conn: psycopg.Connection[tuple[object, ...]], schema: str, where: str
     raise AssertionError("unreachable")
 
 
-def _ensure_once(conn: psycopg.Connection[tuple[object, ...]], schema: str, where: str) -> tuple[int | None, int]:
+def _ensure_once(conn: psycopg.Connection[tuple[Any, ...]], schema: str, where: str) -> tuple[int | None, int]:
     s = sql.Identifier(schema)
     found = current_version(conn, schema)
     if found is not None and found > VERSION:

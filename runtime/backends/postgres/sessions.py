@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -28,7 +28,7 @@ from runtime.backends.postgres.connection import Reconnector, is_disconnect
 from runtime.backends.postgres.url import StoreURL
 
 T = TypeVar("T")
-Conn = psycopg.Connection[tuple[object, ...]]
+Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 class Sessions:

@@ -11,6 +11,7 @@ listener was reconnecting is lost, so a reconnection sets `event` too).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -29,7 +30,7 @@ class Listener:
         self._thread = threading.Thread(target=self._loop, name="tether-pg-listen", daemon=True)
         self._thread.start()
 
-    def _listen(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    def _listen(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self._url.schema))))
         self.event.set()  # anything sent while we were not listening: poll once
 
