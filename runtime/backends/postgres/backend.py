@@ -101,9 +101,10 @@ class PostgresBackend(Backend):
                                          f"{str(exc).strip().splitlines()[0]}") from None
             self._ready = True
 
-    def _conn_run(self, op: Callable[[Conn], Any], verify: Callable[[Conn], Any] | None = None) -> Any:
+    def _conn_run(self, op: Callable[[Conn], Any], verify: Callable[[Conn], Any] | None = None,
+                  *, transaction: bool = True) -> Any:
         self.ensure()
-        return self.sessions.run(op, verify)
+        return self.sessions.run(op, verify, transaction=transaction)
 
     def close(self) -> None:
         self._stop.set()
@@ -128,28 +129,28 @@ class PostgresBackend(Backend):
             return []
         q = self.q
 
+        unique = list({i.instance_id: i for i in reversed(items)}.values())[::-1]
+        earlier = [i for i in unique if i.earlier_calls]
+        params = [
+            [i.instance_id for i in unique], [str(i.data.get("name", "")) for i in unique],
+            [i.data.get("created", i.ts) for i in unique], [i.ts for i in unique],
+            [dump(i.data.get("input")) for i in unique], [dump(i.data.get("parent")) for i in unique],
+            [(i.data.get("parent") or {}).get("id") for i in unique],
+            [int(i.data.get("attempt", 1)) for i in unique],
+            [int(i.data.get("generation", 0)) for i in unique], [dump(i.data) for i in unique],
+            [i.instance_id for i in earlier],
+            [dump({"generation": -1, "calls": list(i.earlier_calls)}) for i in earlier],
+            schema.channel(self.schema)]
+
         def op(conn: Conn) -> list[str]:
-            ids = [i.instance_id for i in items]
-            created_ts = [i.data.get("created", i.ts) for i in items]
-            rows = conn.execute(q.create_instances, (
-                ids, [str(i.data.get("name", "")) for i in items], created_ts,
-                [i.ts for i in items], [dump(i.data.get("input")) for i in items],
-                [dump(i.data.get("parent")) for i in items],
-                [(i.data.get("parent") or {}).get("id") for i in items],
-                [int(i.data.get("attempt", 1)) for i in items])).fetchall()
-            made = {r[0] for r in rows}
-            new = [i for i in items if i.instance_id in made]
-            with conn.cursor() as cur:
-                cur.executemany(q.insert_record, [
-                    (i.instance_id, int(i.data.get("generation", 0)), 0, "created", i.ts, dump(i.data))
-                    for i in new])
-                earlier = [(i.instance_id, dump({"generation": -1, "calls": list(i.earlier_calls)}))
-                           for i in new if i.earlier_calls]
-                if earlier:
-                    cur.executemany(q.insert_earlier_calls, earlier)
-            if new:
-                conn.execute(q.notify, (schema.channel(self.schema), "new"))
-            return [i.instance_id for i in items if i.instance_id in made]
+            made = {r[0] for r in conn.execute(q.create_instances, params).fetchall()}
+            seen: set[str] = set()
+            out = []
+            for i in items:  # in the caller's order; a repeated id counts once
+                if i.instance_id in made and i.instance_id not in seen:
+                    seen.add(i.instance_id)
+                    out.append(i.instance_id)
+            return out
 
         def verify(conn: Conn) -> list[str] | None:
             # Ours if record 0 holds exactly our `created` data; an id created by someone
@@ -160,7 +161,7 @@ class PostgresBackend(Backend):
                 return None  # our transaction did not commit: run it again
             return [i.instance_id for i in items if found.get(i.instance_id) == dump(i.data)]
 
-        result: list[str] = self._conn_run(op, verify)
+        result: list[str] = self._conn_run(op, verify, transaction=False)
         return result
 
     def exists(self, instance_id: str) -> bool:
@@ -182,18 +183,17 @@ class PostgresBackend(Backend):
             return None  # this object holds it already (as a second flock would be refused)
 
         def op(conn: Conn) -> PostgresClaim | None:
-            row = conn.execute(q.claim, (self.owner, self.lease, instance_id, self.owner)).fetchone()
-            if row is None:
+            rows = conn.execute(q.claim, (self.owner, self.lease, instance_id, self.owner)).fetchall()
+            if not rows:
                 return None
-            fence, generation, head_seq, next_seq = row
-            records = [Record(s, k, t, d) for s, k, t, d in conn.execute(
-                q.load, (instance_id, generation, head_seq or 0)).fetchall()]
+            fence, generation, next_seq = rows[0][:3]
+            records = [Record(r[3], r[4], r[5], r[6]) for r in rows if r[3] is not None]
             return self._claim_of(instance_id, fence, generation, next_seq, records)
 
         # A claim whose COMMIT was cut off is simply run again: if it had committed, the
         # row's owner is us, which the claim accepts (this object holds no claim on it:
         # checked above), and the fence moves on once more.
-        claim: PostgresClaim | None = self._conn_run(op)
+        claim: PostgresClaim | None = self._conn_run(op, transaction=False)
         if claim is not None:
             with self._claims_lock:
                 self._claims[instance_id] = claim
@@ -216,8 +216,9 @@ class PostgresBackend(Backend):
         pending = [c for c in claims if isinstance(c, PostgresClaim) and c.staged]
         if not pending:
             return
+        pending.sort(key=lambda c: c.instance_id)  # one lock order for every committer
         lost = self._conn_run(lambda conn: self._commit_op(conn, pending),
-                              lambda conn: self._commit_verify(conn, pending))
+                              lambda conn: self._commit_verify(conn, pending), transaction=False)
         for claim in pending:
             if claim.instance_id not in lost:
                 claim.committed()
@@ -228,30 +229,28 @@ class PostgresBackend(Backend):
                             f"(lease of {self.lease:g} s ran out); its last step was not saved")
 
     def _commit_op(self, conn: Conn, claims: list[PostgresClaim]) -> list[str]:
-        q = self.q
-        fences: dict[str, int] = dict(conn.execute(q.lock_fences, ([c.instance_id for c in claims],)).fetchall())
-        ok = [c for c in claims if fences.get(c.instance_id) == c.fence]
-        lost = [c.instance_id for c in claims if fences.get(c.instance_id) != c.fence]
-        if not ok:
-            return lost
-        with conn.cursor() as cur:
-            records = [(c.instance_id, c.generation, r.seq, r.kind, r.ts, dump(r.data))
-                       for c in ok for r in c.staged.records]
-            if records:
-                cur.executemany(q.insert_record, records)
-            cur.executemany(q.update_after_step, [
-                (c.next_seq, c.head_seq, c.fold.status, _json(c.fold.output), _json(c.fold.error),
-                 _json(c.fold.custom_status), c.fold.updated or None, c.fold.updated or None,
-                 self.lease, c.instance_id, c.fence) for c in ok])
-            acks = [(c.instance_id, c.staged.acks) for c in ok if c.staged.acks]
-            if acks:
-                cur.executemany(q.delete_messages, acks)
-            work = [(c.instance_id, w.generation, w.task, w.attempt, w.name, dump(w.input))
-                    for c in ok for w in c.staged.work]
-            if work:
-                cur.executemany(q.insert_work, work)
-                cur.execute(q.notify, (schema.channel(self.schema), "work"))
-        return lost
+        """The whole group in one statement (`Queries.step`), so one round trip and, in
+        autocommit, one transaction: fenced updates of the claims' rows, then the records,
+        acknowledgements and work items of the claims whose update matched; the ids whose
+        fence had moved."""
+        rows: list[tuple[Any, ...]] = []
+        records: list[tuple[Any, ...]] = []
+        acks: list[tuple[str, str]] = []
+        work: list[tuple[Any, ...]] = []
+        for c in claims:
+            fold = c.fold
+            rows.append((c.instance_id, c.fence, c.next_seq, c.head_seq, fold.status,
+                         _json(fold.output), _json(fold.error), _json(fold.custom_status),
+                         fold.updated or None))
+            records.extend((c.instance_id, c.generation, r.seq, r.kind, r.ts, dump(r.data))
+                           for r in c.staged.records)
+            acks.extend((c.instance_id, name) for name in c.staged.acks)
+            work.extend((c.instance_id, w.generation, w.task, w.attempt, w.name, dump(w.input))
+                        for w in c.staged.work)
+        params = [*_columns(rows, 9), self.lease, *_columns(records, 6), *_columns(acks, 2),
+                  *_columns(work, 6), schema.channel(self.schema), bool(work)]
+        kept = {row[0] for row in conn.execute(self.q.step, params).fetchall()}
+        return [c.instance_id for c in claims if c.instance_id not in kept]
 
     def _commit_verify(self, conn: Conn, claims: list[PostgresClaim]) -> list[str] | None:
         """After a lost connection: did the cut-off commit happen? (next_seq tells.)"""
@@ -364,12 +363,12 @@ class PostgresBackend(Backend):
         q = self.q
 
         def op(conn: Conn) -> str:
-            conn.execute(q.insert_message, (instance_id, message_id, dump(body)))
-            conn.execute(q.wake, (instance_id,))
-            conn.execute(q.notify, (schema.channel(self.schema), instance_id))
+            conn.execute(q.post, (instance_id, message_id, dump(body), instance_id,
+                                  schema.channel(self.schema), instance_id))
             return message_id
 
-        result: str = self._conn_run(op)  # repeatable: the message id is unique
+        # Repeatable: the message id is unique, so a retry after a lost COMMIT adds nothing.
+        result: str = self._conn_run(op, transaction=False)
         return result
 
     def inbox(self, instance_id: str) -> list[Message]:
@@ -424,6 +423,11 @@ class PostgresBackend(Backend):
         return self._work
 
 
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as `width` column lists, for `unnest(...)` parameters."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else dump(value)
 
@@ -441,42 +445,65 @@ class Queries:
     def __init__(self, schema_name: str) -> None:
         s = f'"{schema_name}"'
         self.create_instances = (
-            f"INSERT INTO {s}.instances (id, name, status, created_ts, created_at, updated_ts,"
-            " updated_at, ready_at, input, parent, parent_id, attempt) "
+            "WITH n AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[])"
+            " AS n(id, name, cts, ts, input, parent, parent_id, attempt, generation, data)),"
+            f" made AS (INSERT INTO {s}.instances (id, name, status, created_ts, created_at,"
+            " updated_ts, updated_at, ready_at, input, parent, parent_id, attempt, generation) "
             "SELECT id, name, 'Pending', cts, cts::timestamptz, ts, ts::timestamptz, now(),"
-            " input::json, parent::json, parent_id, attempt "
-            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::int[]) AS n(id, name, cts, ts, input, parent, parent_id, attempt) "
-            "ON CONFLICT (id) DO NOTHING RETURNING id")
+            " input::json, parent::json, parent_id, attempt, generation FROM n"
+            " ON CONFLICT (id) DO NOTHING RETURNING id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT n.id, n.generation, 0, 'created', n.ts, n.data::json FROM n"
+            " WHERE n.id IN (SELECT id FROM made)),"
+            f" earlier AS (INSERT INTO {s}.generations (instance_id, generation, data)"
+            " SELECT e.id, -1, e.data::json FROM unnest(%s::text[], %s::text[]) AS e(id, data)"
+            " WHERE e.id IN (SELECT id FROM made)),"
+            " note AS (SELECT pg_notify(%s, 'new'))"
+            " SELECT id, (SELECT count(*) FROM note) FROM made")
         self.insert_record = (f"INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
                               " VALUES (%s, %s, %s, %s, %s, %s::json)")
-        self.insert_earlier_calls = (f"INSERT INTO {s}.generations (instance_id, generation, data)"
-                                     " VALUES (%s, -1, %s::json)")
         self.created_texts = (f"SELECT instance_id, data::text FROM {s}.journal"
                               " WHERE instance_id = ANY(%s) AND seq = 0")
         self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
         self.notify = "SELECT pg_notify(%s, %s)"
+        # Claim and load in one statement: the fenced UPDATE, then the rows a resume
+        # needs (record 0, the last checkpoint, what follows it).
         self.claim = (
-            f"UPDATE {s}.instances SET owner = %s,"
+            f"WITH c AS (UPDATE {s}.instances SET owner = %s,"
             " lease_until = now() + %s * interval '1 second', fence = fence + 1 "
             f"WHERE id = (SELECT id FROM {s}.instances WHERE id = %s"
             " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
-            "RETURNING fence, generation, head_seq, next_seq")
-        self.load = (f"SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = %s"
-                     " AND generation = %s AND (seq = 0 OR seq >= %s) ORDER BY seq")
-        self.lock_fences = (f"SELECT id, fence FROM {s}.instances WHERE id = ANY(%s)"
-                            " ORDER BY id FOR UPDATE")
+            "RETURNING id, fence, generation, head_seq, next_seq) "
+            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data FROM c"
+            f" LEFT JOIN {s}.journal j ON j.instance_id = c.id AND j.generation = c.generation"
+            " AND (j.seq = 0 OR j.seq >= coalesce(c.head_seq, 0)) ORDER BY j.seq")
         self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
-        self.update_after_step = (
-            f"UPDATE {s}.instances SET next_seq = %s, head_seq = coalesce(%s, head_seq),"
-            " status = %s, output = %s::json, error = %s::json, custom_status = %s::json,"
-            " updated_ts = coalesce(%s, updated_ts),"
-            " updated_at = coalesce(%s::timestamptz, updated_at),"
-            " lease_until = now() + %s * interval '1 second' WHERE id = %s AND fence = %s")
-        self.delete_messages = f"DELETE FROM {s}.inbox WHERE instance_id = %s AND name = ANY(%s)"
-        self.insert_work = (
-            f"INSERT INTO {s}.work_items (instance_id, generation, task_id, attempt, name, input)"
-            " VALUES (%s, %s, %s, %s, %s, %s::json) ON CONFLICT DO NOTHING")
+        self.step = (
+            "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"
+            " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(id, fence,"
+            " next_seq, head_seq, status, output, error, custom_status, updated)),"
+            f" ok AS (UPDATE {s}.instances i SET next_seq = v.next_seq,"
+            " head_seq = coalesce(v.head_seq, i.head_seq), status = v.status,"
+            " output = v.output::json, error = v.error::json,"
+            " custom_status = v.custom_status::json, updated_ts = coalesce(v.updated, i.updated_ts),"
+            " updated_at = coalesce(v.updated::timestamptz, i.updated_at),"
+            " lease_until = now() + %s * interval '1 second'"
+            " FROM v WHERE i.id = v.id AND i.fence = v.fence RETURNING i.id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT r.id, r.generation, r.seq, r.kind, r.ts, r.data::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[])"
+            " AS r(id, generation, seq, kind, ts, data) WHERE r.id IN (SELECT id FROM ok)),"
+            f" acks AS (DELETE FROM {s}.inbox m USING unnest(%s::text[], %s::text[]) AS a(id, name)"
+            " WHERE m.instance_id = a.id AND m.name = a.name AND a.id IN (SELECT id FROM ok)),"
+            f" work AS (INSERT INTO {s}.work_items (instance_id, generation, task_id, attempt,"
+            " name, input) SELECT w.id, w.generation, w.task, w.attempt, w.name, w.input::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
+            " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
+            " ON CONFLICT DO NOTHING),"
+            " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
+            # `note` is a plain SELECT: only evaluated when referenced, so reference it.
+            " SELECT id, (SELECT count(*) FROM note) FROM ok")
         self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
         self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
         self.release = (
@@ -496,9 +523,11 @@ class Queries:
             f"UPDATE {s}.instances SET generation = %s, next_seq = 1, head_seq = NULL,"
             " status = 'Pending', input = %s::json, output = NULL, error = NULL,"
             " custom_status = NULL, updated_ts = %s, updated_at = %s::timestamptz WHERE id = %s")
-        self.insert_message = (f"INSERT INTO {s}.inbox (instance_id, name, body)"
-                               " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING")
-        self.wake = f"UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
+        self.post = (
+            f"WITH m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING),"
+            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s),"
+            " note AS (SELECT pg_notify(%s, %s)) SELECT count(*) FROM note")
         self.inbox = f"SELECT name, body FROM {s}.inbox WHERE instance_id = %s ORDER BY seq"
         self.status = (f"SELECT name, status, input, output, custom_status, created_ts,"
                        f" updated_ts, error, attempt, parent FROM {s}.instances WHERE id = %s")

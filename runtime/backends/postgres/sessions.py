@@ -59,8 +59,11 @@ class Sessions:
         if rc is not None:
             rc.drop()
 
-    def run(self, op: Callable[[Conn], T], verify: Callable[[Conn], T | None] | None = None) -> T:
-        """`op(conn)` in one transaction, surviving lost connections (module docstring)."""
+    def run(self, op: Callable[[Conn], T], verify: Callable[[Conn], T | None] | None = None,
+            *, transaction: bool = True) -> T:
+        """`op(conn)` in one transaction, surviving lost connections (module docstring).
+        `transaction=False` for an `op` of one statement, which autocommit makes a
+        transaction of its own: one round trip instead of three (BEGIN, it, COMMIT)."""
         unsure = False
         while True:
             conn = self.connection()
@@ -69,6 +72,8 @@ class Sessions:
                     done = verify(conn)
                     if done is not None:
                         return done
+                if not transaction:
+                    return op(conn)
                 with conn.transaction():
                     return op(conn)
             except psycopg.Error as exc:
