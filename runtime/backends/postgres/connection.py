@@ -71,7 +71,9 @@ def connect_error(url: StoreURL, exc: BaseException) -> StoreUnreachable | Store
 
 def libpq_reason(exc: BaseException) -> str:
     """The informative part of a libpq error, on one line."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # libpq puts a hint on its own line ("Is the server running on that host...?")
+    text = "; ".join([*lines[:1], *(line[:1].lower() + line[1:] for line in lines[1:])])
     text = text.removeprefix("connection failed: ")
     # 'connection to server at "h", port 5432 failed: FATAL:  role "x" does not exist'
     match = re.search(r"failed: (?:FATAL:\s+)?(.*)", text)
