@@ -318,3 +318,29 @@ def test_stores_in_two_schemas_do_not_see_each_other(pg_url: str, pg_schema: str
         mine.close()
         other.close()
         drop_schema(pg_schema + "_b")
+
+
+def test_a_heartbeat_names_a_claim_taken_over_and_renews_the_others(
+        open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    cx, cy = a.claim("x"), a.claim("y")
+    expire_lease(pg_schema, "x")
+    expire_lease(pg_schema, "y")
+    assert b.claim("x") is not None
+    with pytest.raises(FenceLost, match="instance x"):
+        a.heartbeat([cx, cy])
+    assert b.claim("y") is None  # renewed
+    with pytest.raises(FenceLost):
+        cx.stage([("suspended", {"reason": None})], TS)
+    a.release(cx)  # a lost claim is released quietly
+
+
+def test_a_closed_backend_can_be_used_again(open_store: Any) -> None:
+    a = open_store()
+    a.create(new("x"))
+    a.close()
+    assert a.exists("x")
+    claim = a.claim("x")
+    assert claim is not None
+    a.release(claim)

@@ -107,17 +107,22 @@ class PostgresBackend(Backend):
         return self.sessions.run(op, verify, transaction=transaction)
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop the heartbeat and the listener and close the connections; claims still
+        held are released first. The object may be used again: it reconnects."""
         with self._claims_lock:
             held = list(self._claims.values())
         for claim in held:
             with contextlib.suppress(FenceLost, psycopg.Error, BackendUnavailable):
                 self.release(claim)
+        self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=2)
+            self._heartbeat = None
         if self._listener is not None:
             self._listener.close()
+            self._listener = None
         self.sessions.close()
+        self._stop = threading.Event()
 
     # -- creating --------------------------------------------------------------------
 
@@ -224,7 +229,7 @@ class PostgresBackend(Backend):
                 claim.committed()
         if lost:
             for instance_id in lost:
-                self._forget(instance_id)
+                self._forget(instance_id, lost=True)
             raise FenceLost(f"instance {lost[0]}: another worker claimed it "
                             f"(lease of {self.lease:g} s ran out); its last step was not saved")
 
@@ -282,16 +287,29 @@ class PostgresBackend(Backend):
             self._forget(claim.instance_id)
             claim.released = True
 
-    def _forget(self, instance_id: str) -> None:
+    def _forget(self, instance_id: str, *, lost: bool = False) -> None:
         with self._claims_lock:
             claim = self._claims.pop(instance_id, None)
         if claim is not None:
             claim.released = True
+            claim.lost = claim.lost or lost
 
     def heartbeat(self, claims: Iterable[Claim]) -> None:
-        ids = [c.instance_id for c in claims if isinstance(c, PostgresClaim) and not c.released]
-        if ids:
-            self._conn_run(lambda c: c.execute(self.q.renew, (self.lease, ids, self.owner)))
+        """Renew the leases; FenceLost (naming the first) for claims another worker took
+        meanwhile, which are dropped (the others are renewed all the same)."""
+        held = [c for c in claims if isinstance(c, PostgresClaim) and not c.released]
+        if not held:
+            return
+        rows = self._conn_run(lambda c: c.execute(
+            self.q.renew, (self.lease, [c.instance_id for c in held],
+                           [c.fence for c in held], self.owner)).fetchall())
+        renewed = {r[0] for r in rows}
+        lost = [c.instance_id for c in held if c.instance_id not in renewed]
+        for instance_id in lost:
+            self._forget(instance_id, lost=True)
+        if lost:
+            raise FenceLost(f"instance {lost[0]}: another worker claimed it "
+                            f"(lease of {self.lease:g} s ran out)")
 
     def _start_heartbeat(self) -> None:
         if self._heartbeat is not None:
@@ -301,11 +319,13 @@ class PostgresBackend(Backend):
         self._heartbeat.start()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.lease / 3):
+        stop = self._stop
+        while not stop.wait(self.lease / 3):
             with self._claims_lock:
                 held = list(self._claims.values())
-            # A failure is reported by the session; the engine learns of a lost lease at commit.
-            with contextlib.suppress(psycopg.Error, BackendUnavailable):
+            # A failure is reported by the session; the engine learns of a lost lease at
+            # its next commit or heartbeat.
+            with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
                 self.heartbeat(held)
 
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
@@ -349,7 +369,7 @@ class PostgresBackend(Backend):
             return True if got is not None and got[0] == generation else None
 
         if not self._conn_run(op, verify):
-            self._forget(claim.instance_id)
+            self._forget(claim.instance_id, lost=True)
             raise FenceLost(f"instance {claim.instance_id}: another worker claimed it "
                             f"(lease of {self.lease:g} s ran out)")
         loaded = Loaded(first, None, [])
@@ -510,8 +530,9 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
             f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
             " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
-        self.renew = (f"UPDATE {s}.instances SET lease_until = now() + %s * interval '1 second'"
-                      " WHERE id = ANY(%s) AND owner = %s")
+        self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
+                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
+                      " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
         self.runnable = (
             f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
             " AND (owner IS NULL OR lease_until < now()) AND id <> ALL(%s)"
