@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -202,7 +203,7 @@ class PostgresBackend(Backend):
         if claim is not None:
             with self._claims_lock:
                 self._claims[instance_id] = claim
-            self._start_heartbeat()
+                self._start_heartbeat()
         return claim
 
     def _claim_of(self, instance_id: str, fence: int, generation: int, next_seq: int,
@@ -312,21 +313,14 @@ class PostgresBackend(Backend):
                             f"(lease of {self.lease:g} s ran out)")
 
     def _start_heartbeat(self) -> None:
+        """Start the heartbeat thread if it is not running (under `_claims_lock`). It
+        runs while claims are held, and holds the backend only weakly, so a backend
+        nobody uses any more is collected, closing its connections."""
         if self._heartbeat is not None:
             return
-        self._heartbeat = threading.Thread(target=self._beat, name="tether-pg-heartbeat",
-                                           daemon=True)
+        self._heartbeat = threading.Thread(target=_beat, args=(weakref.ref(self), self._stop),
+                                           name="tether-pg-heartbeat", daemon=True)
         self._heartbeat.start()
-
-    def _beat(self) -> None:
-        stop = self._stop
-        while not stop.wait(self.lease / 3):
-            with self._claims_lock:
-                held = list(self._claims.values())
-            # A failure is reported by the session; the engine learns of a lost lease at
-            # its next commit or heartbeat.
-            with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
-                self.heartbeat(held)
 
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         skipped = list(skip)
@@ -441,6 +435,32 @@ class PostgresBackend(Backend):
 
             self._work = PostgresWorkQueue(self)
         return self._work
+
+
+def _beat(ref: weakref.ref[PostgresBackend], stop: threading.Event) -> None:
+    """The heartbeat thread: renew every held lease each `lease/3` seconds."""
+    while True:
+        backend = ref()
+        if backend is None:
+            return
+        interval = backend.lease / 3
+        del backend
+        if stop.wait(interval):
+            return
+        backend = ref()
+        if backend is None:
+            return
+        with backend._claims_lock:
+            held = list(backend._claims.values())
+            if not held:  # nothing to renew: stop until the next claim
+                backend._heartbeat = None
+                backend.sessions.lost()
+                return
+        # A failure is reported by the session; the engine learns of a lost lease at its
+        # next commit or heartbeat.
+        with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
+            backend.heartbeat(held)
+        del backend, held
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
