@@ -180,7 +180,7 @@ class EntityDef:
                             f"not the fields of {cls.__qualname__}")
         hints = _hints(cls)
         values = {k: _rebuild(hints.get(k), v) for k, v in state.items()}
-        if dataclasses.is_dataclass(cls):
+        if dataclasses.is_dataclass(self.target):
             return cls(**values)
         obj = cls.__new__(cls)
         obj.__dict__.update(values)
