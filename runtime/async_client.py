@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 
+from runtime.backends import Backend
+from runtime.backends.base import Query
 from runtime.client import ENDED, Client, Orchestration
 
 if TYPE_CHECKING:
@@ -34,11 +36,10 @@ T = TypeVar("T")
 class AsyncClient:
     """`Client`, awaitable; `AsyncClient(client=...)` shares an existing `Client`."""
 
-    def __init__(self, store: Path | str | None = None, *, http: ManagementUrls | None = None,
-                 client: Client | None = None) -> None:
+    def __init__(self, store: Path | str | Backend | None = None, *,
+                 http: ManagementUrls | None = None, client: Client | None = None) -> None:
+        """`store` as `Client` takes it (None: `$TETHER_STORE` or `.tether`)."""
         if client is None:
-            if store is None:
-                raise ValueError("AsyncClient needs a store or a client")
             client = Client(store, http=http)
         self.sync = client
 
@@ -71,6 +72,10 @@ class AsyncClient:
                    after: datetime | None = None) -> list[dict[str, Any]]:
         """`Client.list`."""
         return await self._run(self.sync.list, status=status, before=before, after=after)
+
+    async def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """`Client.query`: one page of status documents and the next page's token."""
+        return await self._run(self.sync.query, query)
 
     async def wait(self, instance_id: str, timeout: float | None = None,
                    poll: float = 0.05) -> dict[str, Any]:

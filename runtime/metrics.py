@@ -118,15 +118,25 @@ class StoreCollector(Collector):
 
 
 def store_snapshot(client: Client) -> dict[str, Any]:
-    """Instances by status and the queue depth, read from `client`'s store."""
-    docs = client.list()
-    counts = Tally(d["runtimeStatus"] for d in docs)
-    waiting = counts.get("Pending", 0) + sum(
-        1 for d in docs if d["runtimeStatus"] not in ("Pending", "Completed", "Failed",
-                                                      "Terminated")
-        and client.store.has_inbox(d["instanceId"]))
+    """Instances by status and the queue depth, from the backend's index (no journal is
+    read; an inbox is looked at only for started instances that have not ended)."""
+    from runtime.backends.base import Query
+
+    counts: Tally[str] = Tally()
+    waiting = 0
+    token: str | None = None
+    while True:
+        page = client.backend.query(Query(top=1000, continuation=token))
+        for row in page.items:
+            counts[row.status] += 1
+            if row.status in ("Running", "Suspended", "ContinuedAsNew") and \
+                    client.backend.inbox(row.instance_id):
+                waiting += 1
+        token = page.continuation
+        if token is None:
+            break
     return {"instances": {s: counts.get(s, 0) for s in RUNTIME_STATUSES},
-            "queueDepth": waiting}
+            "queueDepth": counts.get("Pending", 0) + waiting}
 
 
 def metrics_exposition(client: Client) -> Callable[[], bytes]:

@@ -30,19 +30,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
+from runtime.backends import Backend
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http.asgi import StartOnFirstRequest, WorkerThread
 from runtime.http.openapi import document
 from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
+from runtime.ids import InvalidInstanceId, validate_id
 from runtime.machine import MachineDef
 from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
-from runtime.store import InvalidInstanceId, validate_id
 
-#: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
+#: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
 #: compiler (DESIGN.md "Layout"), and `tether serve` passes one built on tether.graphing.
-GraphDrawer = Callable[[Path, str, str], "bytes | None"]
+GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
 #: Paths answered without the API key. The page is the same static text for everyone: no
@@ -60,11 +61,12 @@ class HTTPError(Exception):
         self.status = status
 
 
-def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
+def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], *,
                api_key: str | None = None, max_body: int = MiB,
                worker: bool | WorkerThread = False, draw_graph: GraphDrawer | None = None,
                hosts: Collection[str] | None = None) -> Starlette:
-    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread,
+    """An ASGI app serving `store` (a directory, a URL or a Backend, see
+    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread,
     started by the app's lifespan or, mounted in another app (whose server does not run
     this one's lifespan), by the first request (see `runtime.http.asgi`).
 
@@ -252,7 +254,7 @@ class _Api:
         doc = await run_in_threadpool(self.client.status, instance_id)
         svg = None
         if self.draw_graph is not None:
-            svg = await run_in_threadpool(self.draw_graph, self.client.store.root, instance_id,
+            svg = await run_in_threadpool(self.draw_graph, self.client.backend, instance_id,
                                           doc["name"])
         if svg is None:
             raise HTTPError(404, f"no step graph for orchestrator {doc['name']}")

@@ -30,10 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.async_client import AsyncClient
+from runtime.backends import Backend
 from runtime.client import Client, Orchestration
 from runtime.http.responses import ManagementUrls
 from runtime.machine import MachineDef
-from runtime.store import Store
 
 log = logging.getLogger("tether.http")
 
@@ -44,7 +44,7 @@ STOP_WAIT = 10.0
 class WorkerThread:
     """One worker for a store, in a daemon thread; `start` is idempotent."""
 
-    def __init__(self, store: Path | str, *, concurrency: int = 16) -> None:
+    def __init__(self, store: Path | str | Backend, *, concurrency: int = 16) -> None:
         self.store = store
         self.concurrency = concurrency
         self._lock = threading.Lock()
@@ -64,7 +64,7 @@ class WorkerThread:
                 return False
             from runtime.worker import Worker
 
-            worker = Worker(Store(self.store), concurrency=self.concurrency)
+            worker = Worker(self.store, concurrency=self.concurrency)
             self._stop = worker.stop
             self._thread = threading.Thread(target=self._serve, args=(worker,),
                                             name="tether-worker", daemon=True)
@@ -159,7 +159,7 @@ class TetherApp:
     The other keywords are `create_app`'s.
     """
 
-    def __init__(self, store: Path | str, machines: Mapping[str, MachineDef], *,
+    def __init__(self, store: Path | str | Backend, machines: Mapping[str, MachineDef], *,
                  prefix: str = "/tether", worker: bool = True, api_key: str | None = None,
                  **options: Any) -> None:
         from runtime.http.app import create_app

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from runtime.async_client import AsyncClient
 from runtime.client import Client
 from runtime.http.responses import PAYLOAD_FIELDS, ManagementUrls
-from runtime.store import Store
+from runtime.backends import open_backend
 from runtime.worker import Worker
 from tests.http.conftest import EXAMPLE
 from tether.loader import load
@@ -50,7 +50,7 @@ def _request(path: str = "/orders", host: str = "shop.example:8080",
 
 
 def _run_all(store: Path) -> None:
-    Worker(Store(store)).serve(until_idle=True)
+    Worker(store).serve(until_idle=True)
 
 
 def test_start_takes_a_function_a_name_or_a_machine(tmp_path: Path, machines: Any) -> None:
@@ -73,7 +73,7 @@ def test_start_refuses_what_is_not_a_compiled_orchestrator(tmp_path: Path, machi
 
     with pytest.raises(Exception, match="is not an @orchestrator"):
         client.start(plain)
-    assert list(Store(tmp_path).ids()) == []
+    assert Client(tmp_path).list() == []
 
 
 def test_management_payload_has_durable_functions_fields_with_key_and_prefix() -> None:
@@ -131,14 +131,14 @@ def test_wait_for_completion_answers_as_durable_functions(tmp_path: Path, machin
 
 
 def _run_all_but_waiting(store: Path, waiting: str) -> None:
-    worker = Worker(Store(store))
+    worker = Worker(store)
     stop = threading.Timer(3.0, worker.stop.set)
     stop.start()
 
     def idle() -> bool:
         return all(Client(store).status(i)["runtimeStatus"] in ("Completed", "Failed",
                                                                 "Terminated")
-                   for i in Store(store).ids() if i != waiting)
+                   for i in _ids(store) if i != waiting)
 
     def watch() -> None:
         while not idle():
@@ -148,6 +148,10 @@ def _run_all_but_waiting(store: Path, waiting: str) -> None:
     threading.Thread(target=watch, daemon=True).start()
     worker.serve()
     stop.cancel()
+
+
+def _ids(store: Path) -> list[str]:
+    return [d["instanceId"] for d in Client(open_backend(store)).list()]
 
 
 def test_async_client_mirrors_every_public_client_method() -> None:
