@@ -105,7 +105,7 @@ def many_200(batched: bool) -> tuple[float, float]:
                     client.start(CHAIN, 3, instance_id=f"m{i}")
 
         made = timed(create)
-        return made, timed(lambda: Worker(Store(d), report=lambda line: None).serve(until_idle=True))
+        return made, timed(lambda: Worker(d, report=lambda line: None).serve(until_idle=True))
 
 
 def fan_1000() -> float:

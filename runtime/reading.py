@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from runtime.backends.file.reading import activity_calls_of, all_activity_calls, read_status
+from runtime.backends.file.reading import read_status
 
-__all__ = ["activity_calls_of", "all_activity_calls", "read_status"]
+__all__ = ["read_status"]

@@ -44,6 +44,8 @@ def open_backend(spec: str | Path | Backend | None = None) -> Backend:
     Raises `BackendUnavailable` with one line when the spec cannot be used."""
     if isinstance(spec, Backend):
         return spec
+    if spec is not None and not isinstance(spec, str | Path):
+        raise TypeError(f"a store is a path, a URL or a Backend, not {type(spec).__name__}")
     text = str(spec) if spec is not None else default_spec()
     if is_url(text):
         try:

@@ -278,7 +278,13 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release every claim this object holds and free its resources."""
+        """Free the object's resources (connections, open files). Claims must have been
+        released; the object may be used again, reopening what it needs."""
+
+    def recover(self) -> None:
+        """Repair what a crash may leave behind outside the records (indexes, staging
+        files); a worker calls it when it starts. Idempotent; the default does nothing."""
+        return None
 
     # -- creating --------------------------------------------------------------------
 
@@ -324,10 +330,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
-        """Ids (at most `limit`, not in `skip`) of instances that may have work now and
-        that no other claim holds: not finished (see `release`), or with messages or due
-        timers. May offer an instance that turns out to have nothing to do; never hides
-        one that has. Its cost must not grow with the number of finished instances."""
+        """Ids (at most `limit`, not in `skip`) of instances that may have work now: not
+        finished (see `release`), or with messages or due timers. May offer an instance
+        another process holds (`claim` then gives None) or that turns out to have nothing
+        to do; never hides one that has. Its cost must not grow with the number of
+        finished instances."""
 
     # -- messages ----------------------------------------------------------------------
 

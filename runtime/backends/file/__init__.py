@@ -48,7 +48,7 @@ from runtime.backends.file.journal import (
     iter_records,
     sync_fds,
 )
-from runtime.backends.file.reading import all_activity_calls, read_status, status_of
+from runtime.backends.file.reading import earlier_calls, read_status, status_of
 from runtime.ids import validate_id
 
 __all__ = ["FileBackend", "FileClaim"]
@@ -312,13 +312,14 @@ class FileBackend(Backend):
             self.index().put([(*_row(doc)[:5], live)])
 
     def commit(self, claims: Iterable[Claim]) -> None:
-        group = [c for c in claims if isinstance(c, FileClaim) and c.dirty]
+        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked)]
         if not group:
             return
+        dirty = [c for c in group if c.dirty]
         try:
-            sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in group])
+            sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
         except OSError as exc:
-            raise _unusable(group[0].instance_id, exc) from exc
+            raise _unusable(dirty[0].instance_id, exc) from exc
         changes = []
         for c in group:
             c.dirty = False
@@ -369,7 +370,9 @@ class FileBackend(Backend):
             return
 
     def activity_calls(self, instance_id: str) -> list[tuple[str, Any]]:
-        return all_activity_calls(self.store.folder(instance_id))
+        from runtime.accounting import generation_calls
+
+        return earlier_calls(self.store.folder(instance_id)) + generation_calls(self, instance_id)
 
     def query(self, query: Query) -> Page:
         return self.index().query(query)

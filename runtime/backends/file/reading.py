@@ -1,5 +1,5 @@
-"""The file backend's readers: an instance's status document and the account of its
-activity executions, read without its lock. Safe while another process appends: reading stops at the first
+"""The file backend's readers: an instance's status document, and the activity calls of
+its finished generations, read without its lock. Safe while another process appends: reading stops at the first
 incomplete record."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from runtime.backends.base import DAMAGED, FINAL
 from runtime.backends.file.folders import Store
-from runtime.backends.file.journal import JournalError, NoJournal, Opened, iter_records, recover
+from runtime.backends.file.journal import JournalError, NoJournal, Opened, recover
 
 
 def read_status(store: Store, instance_id: str) -> dict[str, Any] | None:
@@ -74,34 +74,9 @@ def status_of(instance_id: str, opened: Opened) -> dict[str, Any]:
             "owes": bool(owed)}
 
 
-def activity_calls_of(folder: Path) -> list[tuple[str, Any]]:
-    """(name, input) of each activity execution in this generation's journal, by task id."""
-    activities: dict[int, tuple[str, Any]] = {}
-    children: dict[int, str] = {}
-    attempts: dict[int, int] = {}
-    tail: list[tuple[str, Any]] = []
-    for rec in iter_records(folder):
-        if rec.kind == "checkpoint":
-            for t in rec.data["tasks"]:
-                if t["kind"] == "activity":
-                    activities.setdefault(t["id"], (t.get("name", ""), t.get("input")))
-                elif t["kind"] == "sub_orchestration" and t.get("child_id"):
-                    children.setdefault(t["id"], t["child_id"])
-        elif rec.kind == "retry":
-            attempts[rec.data["task"]] = rec.data["attempt"]
-        elif rec.kind in FINAL:
-            tail = [(c["name"], c["input"]) for c in rec.data.get("unsaved_calls", [])]
-    out: list[tuple[str, Any]] = []
-    for task_id in sorted(activities.keys() | children.keys()):
-        if task_id in activities:
-            out.extend([activities[task_id]] * attempts.get(task_id, 1))
-        elif (folder.parent / children[task_id] / "journal").exists():
-            out.extend(all_activity_calls(folder.parent / children[task_id]))
-    return out + tail
-
-
-def all_activity_calls(folder: Path) -> list[tuple[str, Any]]:
-    """Activity calls of every generation of an instance (and of its sub-orchestrations)."""
+def earlier_calls(folder: Path) -> list[tuple[str, Any]]:
+    """Activity calls of the instance's finished generations (`generations.jsonl`; a
+    line with generation -1 holds a retried child's earlier attempts)."""
     out: list[tuple[str, Any]] = []
     with contextlib.suppress(FileNotFoundError):
         seen: set[int] = set()
@@ -111,4 +86,4 @@ def all_activity_calls(folder: Path) -> list[tuple[str, Any]]:
                 if gen["generation"] not in seen:
                     seen.add(gen["generation"])
                     out.extend((name, data) for name, data in gen["calls"])
-    return out + activity_calls_of(folder)
+    return out
