@@ -104,7 +104,8 @@ def checkpoint(engine: Engine, inst: Instance) -> None:
     except RecursionError:  # a value nested deeper than the codec goes
         finish(engine, inst, "failed", error={
             "type": "FrameValueError",
-            "message": "cannot checkpoint the frame: a value is nested too deeply"})
+            "message": "cannot checkpoint the frame: a value is nested too deeply "
+                       "(RecursionError)"})
         return
     if not engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced)):
         return  # the instance cannot be written: broken, released by the engine
