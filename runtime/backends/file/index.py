@@ -35,9 +35,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from runtime.backends.base import ENDED_STATUSES, Page, Query, Summary
 from runtime.clock import parse_iso
