@@ -66,6 +66,17 @@ class Client:
         self.backend = open_backend(store)
         self._http = http  # built on first use: the CLI never imports Starlette for it
 
+    def close(self) -> None:
+        """Free the backend's resources (a PostgreSQL store's connections); the client
+        reopens them if used again."""
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def http(self) -> ManagementUrls:
         if self._http is None:
