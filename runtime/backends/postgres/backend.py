@@ -280,6 +280,8 @@ class PostgresBackend(Backend):
                 # committed and seen by the next statement's snapshot (READ COMMITTED).
                 if conn.execute(q.lock_own, (claim.instance_id, claim.fence)).fetchone() is None:
                     return
+                if finished:  # outcomes of work items nobody awaits any more
+                    conn.execute(q.drop_results, (claim.instance_id,))
                 conn.execute(q.release, (finished, claim.instance_id, claim.instance_id,
                                          claim.fence))
 
@@ -550,6 +552,8 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
             f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
             " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+        self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
+                             " AND name LIKE 'result-%%'")
         self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
                       " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
