@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 Key = tuple[str, int, int, int]  # instance, generation, task, attempt
 
-#: how long a taken work item is ours without renewal; renewed every third of it
+#: how long a taken work item is ours without renewal (when the backend does not say)
 ITEM_LEASE = 30.0
+#: put on the outcome queue when a queued attempt run here finishes: not an outcome
+WAKE = Done("", -1, -1, -1)
 
 
 class DistributedPool(ActivityPool):
@@ -145,6 +147,7 @@ class DistributedPool(ActivityPool):
         else:
             outcome["value"] = value
         self.finished.put((item, outcome))
+        self.done.put(WAKE)  # the engine thread reports it and refills the slot at once
 
     # -- collecting --------------------------------------------------------------------
 
@@ -179,11 +182,13 @@ class DistributedPool(ActivityPool):
         counted = 0
         while True:
             try:
-                batch.append(self.done.get_nowait())
+                done = self.done.get_nowait()
             except queue.Empty:
                 break
-            self.local -= 1
-            counted += 1
+            if done is not WAKE:
+                batch.append(done)
+                self.local -= 1
+                counted += 1
         counted += len(self.arrived)
         batch.extend(self.arrived)
         batch.extend(self.extra)
@@ -192,12 +197,15 @@ class DistributedPool(ActivityPool):
         return counted
 
     def _wait_local(self, batch: list[Done], seconds: float) -> None:
+        """Wait for a local outcome, or for a queued attempt run here to finish (WAKE)."""
         try:
-            batch.append(self.done.get(timeout=seconds) if seconds > 0 else self.done.get_nowait())
+            done = self.done.get(timeout=seconds) if seconds > 0 else self.done.get_nowait()
         except queue.Empty:
             return
-        self.local -= 1
-        self.inflight -= 1
+        if done is not WAKE:
+            batch.append(done)
+            self.local -= 1
+            self.inflight -= 1
 
     def close(self, *, wait: bool) -> None:
         """Running attempts finish (with `wait`) and are reported; taken attempts that

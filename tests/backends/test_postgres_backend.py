@@ -368,3 +368,52 @@ def test_renewing_keeps_a_long_work_item(open_store: Any, pg_schema: str) -> Non
     runner.work_queue().renew(taken, 60)
     time.sleep(0.7)
     assert other.work_queue().take(10, 30) == []
+
+
+def _hold_in_child(pg_url: str, instance_id: str, *, work: bool = False) -> Any:
+    """A child process that claims the instance (or takes its work items) and then waits."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from runtime.backends.postgres import open_postgres\n"
+        f"b = open_postgres({pg_url!r})\n"
+        + ("assert b.work_queue().take(10, 60)\n" if work else
+           f"assert b.claim({instance_id!r}) is not None\n")
+        + "print('held', flush=True)\n"
+        "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=str(__import__("pathlib").Path(__file__).parents[2]))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_dead_process_of_this_machine_is_taken_over_at_once(open_store: Any,
+                                                               pg_url: str) -> None:
+    a = open_store()
+    a.create(new("x"))
+    holder = _hold_in_child(pg_url, "x")
+    try:
+        assert a.claim("x") is None  # alive: its lease (30 s) stands
+    finally:
+        holder.kill()
+        holder.wait()
+    started = time.monotonic()
+    assert a.claim("x") is not None  # dead, on this machine: no need to wait 30 s
+    assert time.monotonic() - started < 5
+
+
+def test_recover_frees_the_work_items_of_a_dead_local_worker(open_store: Any,
+                                                             pg_url: str) -> None:
+    owner, b = open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1)])
+    owner.commit([claim])
+    holder = _hold_in_child(pg_url, "x", work=True)
+    assert b.work_queue().take(10, 30) == []
+    holder.kill()
+    holder.wait()
+    b.recover()
+    assert [i.task for i in b.work_queue().take(10, 30)] == [1]
