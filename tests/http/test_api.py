@@ -12,7 +12,8 @@ from runtime.backends.base import Query
 from tests.http.conftest import Server, run_server
 
 MANAGEMENT = {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
-              "purgeHistoryDeleteUri", "suspendPostUri", "resumePostUri"}
+              "rewindPostUri", "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
+              "resumePostUri"}
 
 
 def test_start_answers_202_with_location_and_payload_then_poll_reaches_200(server: Server) -> None:
