@@ -21,6 +21,7 @@ Results and how to read them: docs/benchmarks.md, "PostgreSQL".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -43,7 +44,9 @@ from bench.pg_scratch import scratch_database, server_url
 from runtime.backends import open_backend
 from runtime.client import Client
 from runtime.clock import Clock
+from runtime.engine.core import SimulatedCrash
 from runtime.engine.inline import run_inline
+from runtime.instance import Instance
 from runtime.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,26 +167,42 @@ def tether_fan(url: str, workers: int, activities: int = 1000, concurrency: int 
                     sys.stderr.write(err.decode()[-2000:])
 
 
-def tether_resume(url: str, steps: int, samples: int = 20) -> float:
-    """Median seconds to claim an instance whose history holds `steps` steps and rebuild
-    it in memory, as a worker does when it adopts the instance."""
-    from runtime.engine.core import Engine
+def history_of(url: str, steps: int, instance_id: str) -> int:
+    """Leave an instance whose journal holds about `steps` chain steps, as a worker killed
+    in its middle leaves it (`crash_after_writes`); returns the steps it holds."""
+    def crash(writes: int, iid: str) -> int:
+        with contextlib.suppress(SimulatedCrash):
+            run_inline(CHAIN, steps + 10, store=f"{url}?lease=0.5", instance_id=iid,
+                       clock=Clock(), crash_after_writes=writes)
+        time.sleep(0.6)  # the crashed run's lease runs out
+        backend = open_backend(url)
+        try:
+            return sum(r.kind == "result" for r in backend.history(iid))
+        finally:
+            backend.close()
 
+    per_write = crash(50, instance_id + "-calibrate") / 50
+    return crash(max(1, round(steps / per_write)), instance_id)
+
+
+def tether_resume(url: str, steps: int, samples: int = 20) -> tuple[int, float]:
+    """(steps in the history, median seconds to claim the instance and rebuild it in
+    memory), what a worker does when it adopts an instance another one left."""
     instance_id = f"r{steps}"
-    run_inline(CHAIN, steps + 1, store=url, instance_id=instance_id, clock=Clock(),
-               crash_after_writes=None, stop_before_last=True)  # type: ignore[call-arg]
+    held = history_of(url, steps, instance_id)
     backend = open_backend(url)
-    engine = Engine(backend)
     out = []
     try:
         for _ in range(samples):
             start = time.perf_counter()
-            engine.adopt(instance_id)
+            claim = backend.claim(instance_id)
+            assert claim is not None
+            Instance.restore(instance_id, claim, CHAIN)
             out.append(time.perf_counter() - start)
-            engine.drop(instance_id)  # type: ignore[attr-defined]
+            backend.release(claim)
     finally:
-        engine.close()
-    return median(out)
+        backend.close()
+    return held, median(out)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -278,7 +297,8 @@ def fan_section(args: argparse.Namespace, python: Path | None) -> None:
 def resume_section(args: argparse.Namespace, python: Path | None) -> None:
     for steps in (int(s) for s in args.resume_steps.split(",")):
         with database("resume") as url:
-            line = f"resume at {steps} steps: tether {tether_resume(url, steps) * 1e3:.3f} ms"
+            held, seconds = tether_resume(url, steps)
+            line = f"resume at {steps} steps ({held} in the journal): tether {seconds * 1e3:.3f} ms"
         if python and steps <= 10_000:
             with database("dbos_resume") as url:
                 dbos = run_dbos(python, url, "resume", "--steps", str(steps), "--runs", "3")
