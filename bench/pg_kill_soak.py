@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import types
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,7 @@ class Disturbances:
 
     fenced: list[str] = field(default_factory=list)  # workers SIGSTOPped past their lease
     fence_lines: list[str] = field(default_factory=list)  # their stderr lines naming it
+    fenced_stderr: str = ""  # the end of what the fenced worker wrote, for the report
     restarts: int = 0
     restart_seconds: float = 0.0
 
@@ -200,12 +202,8 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
         while (fleet.log_size() == before and time.monotonic() < limit
                and any(p.poll() is None for p in procs)):
             time.sleep(0.01)
-        if r == settings.stop_round and procs[0].poll() is None:
-            procs[0].send_signal(signal.SIGSTOP)
-            time.sleep(settings.lease * settings.stop_leases)
-            procs[0].send_signal(signal.SIGCONT)
-            seen.fenced.append(names[0])
-            time.sleep(1.0)  # its next commit or heartbeat meets the fence
+        if r == settings.stop_round:
+            stop_busiest(fleet, names, procs, settings.lease * settings.stop_leases, seen)
         if r == settings.restart_round:
             started = time.monotonic()
             restart_server()
@@ -223,6 +221,7 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
             if name in seen.fenced:
                 seen.fence_lines += [line for line in text.splitlines()
                                      if any(w in line for w in FENCE_WORDS)]
+                seen.fenced_stderr = text[-3000:]
             if was_alive:
                 rounds.killed.append(name)
             elif p.returncode != 0:
@@ -232,6 +231,25 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
     events.raise_next(client, everything=True)
     final_round(fleet, settings.workers, rounds)
     return rounds, seen
+
+
+def stop_busiest(fleet: Fleet, names: list[str], procs: list[subprocess.Popen[bytes]],
+                 seconds: float, seen: Disturbances) -> None:
+    """SIGSTOP the worker of this round that executed the most activities so far (so it
+    holds claims), for `seconds`, then SIGCONT it and give it a moment to meet the fence."""
+    time.sleep(0.1)
+    counts = Counter(line.split("\t")[0] for line in
+                     fleet.log.read_text(encoding="utf-8").splitlines()) if fleet.log.exists() \
+        else Counter()
+    alive = [(counts[n], n, p) for n, p in zip(names, procs, strict=True) if p.poll() is None]
+    if not alive:
+        return
+    _, name, proc = max(alive, key=lambda t: t[0])
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGCONT)
+    seen.fenced.append(name)
+    time.sleep(1.5)  # its next commit or heartbeat meets the fence
 
 
 def final_round(fleet: Fleet, workers: int, rounds: Rounds, timeout: float = 600) -> None:
