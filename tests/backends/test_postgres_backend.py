@@ -318,3 +318,53 @@ def test_stores_in_two_schemas_do_not_see_each_other(pg_url: str, pg_schema: str
         mine.close()
         other.close()
         drop_schema(pg_schema + "_b")
+
+
+def test_a_heartbeat_names_a_claim_taken_over_and_renews_the_others(
+        open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    cx, cy = a.claim("x"), a.claim("y")
+    expire_lease(pg_schema, "x")
+    expire_lease(pg_schema, "y")
+    assert b.claim("x") is not None
+    with pytest.raises(FenceLost, match="instance x"):
+        a.heartbeat([cx, cy])
+    assert b.claim("y") is None  # renewed
+    with pytest.raises(FenceLost):
+        cx.stage([("suspended", {"reason": None})], TS)
+    a.release(cx)  # a lost claim is released quietly
+
+
+def test_a_closed_backend_can_be_used_again(open_store: Any) -> None:
+    a = open_store()
+    a.create(new("x"))
+    a.close()
+    assert a.exists("x")
+    claim = a.claim("x")
+    assert claim is not None
+    a.release(claim)
+
+
+def test_an_abandoned_work_item_is_taken_again_at_once(open_store: Any) -> None:
+    owner, leaving, staying = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1), item(2)])
+    owner.commit([claim])
+    taken = leaving.work_queue().take(10, 30)
+    assert staying.work_queue().take(10, 30) == []
+    leaving.work_queue().abandon(taken[1:])  # stopping before it ran the second
+    assert [i.task for i in staying.work_queue().take(10, 30)] == [2]
+
+
+def test_renewing_keeps_a_long_work_item(open_store: Any, pg_schema: str) -> None:
+    owner, runner, other = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1)])
+    owner.commit([claim])
+    taken = runner.work_queue().take(10, 0.5)
+    runner.work_queue().renew(taken, 60)
+    time.sleep(0.7)
+    assert other.work_queue().take(10, 30) == []

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -107,17 +108,22 @@ class PostgresBackend(Backend):
         return self.sessions.run(op, verify, transaction=transaction)
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop the heartbeat and the listener and close the connections; claims still
+        held are released first. The object may be used again: it reconnects."""
         with self._claims_lock:
             held = list(self._claims.values())
         for claim in held:
             with contextlib.suppress(FenceLost, psycopg.Error, BackendUnavailable):
                 self.release(claim)
+        self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=2)
+            self._heartbeat = None
         if self._listener is not None:
             self._listener.close()
+            self._listener = None
         self.sessions.close()
+        self._stop = threading.Event()
 
     # -- creating --------------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class PostgresBackend(Backend):
         if claim is not None:
             with self._claims_lock:
                 self._claims[instance_id] = claim
-            self._start_heartbeat()
+                self._start_heartbeat()
         return claim
 
     def _claim_of(self, instance_id: str, fence: int, generation: int, next_seq: int,
@@ -224,7 +230,7 @@ class PostgresBackend(Backend):
                 claim.committed()
         if lost:
             for instance_id in lost:
-                self._forget(instance_id)
+                self._forget(instance_id, lost=True)
             raise FenceLost(f"instance {lost[0]}: another worker claimed it "
                             f"(lease of {self.lease:g} s ran out); its last step was not saved")
 
@@ -282,31 +288,39 @@ class PostgresBackend(Backend):
             self._forget(claim.instance_id)
             claim.released = True
 
-    def _forget(self, instance_id: str) -> None:
+    def _forget(self, instance_id: str, *, lost: bool = False) -> None:
         with self._claims_lock:
             claim = self._claims.pop(instance_id, None)
         if claim is not None:
             claim.released = True
+            claim.lost = claim.lost or lost
 
     def heartbeat(self, claims: Iterable[Claim]) -> None:
-        ids = [c.instance_id for c in claims if isinstance(c, PostgresClaim) and not c.released]
-        if ids:
-            self._conn_run(lambda c: c.execute(self.q.renew, (self.lease, ids, self.owner)))
+        """Renew the leases; FenceLost (naming the first) for claims another worker took
+        meanwhile, which are dropped (the others are renewed all the same)."""
+        held = [c for c in claims if isinstance(c, PostgresClaim) and not c.released]
+        if not held:
+            return
+        rows = self._conn_run(lambda c: c.execute(
+            self.q.renew, (self.lease, [c.instance_id for c in held],
+                           [c.fence for c in held], self.owner)).fetchall())
+        renewed = {r[0] for r in rows}
+        lost = [c.instance_id for c in held if c.instance_id not in renewed]
+        for instance_id in lost:
+            self._forget(instance_id, lost=True)
+        if lost:
+            raise FenceLost(f"instance {lost[0]}: another worker claimed it "
+                            f"(lease of {self.lease:g} s ran out)")
 
     def _start_heartbeat(self) -> None:
+        """Start the heartbeat thread if it is not running (under `_claims_lock`). It
+        runs while claims are held, and holds the backend only weakly, so a backend
+        nobody uses any more is collected, closing its connections."""
         if self._heartbeat is not None:
             return
-        self._heartbeat = threading.Thread(target=self._beat, name="tether-pg-heartbeat",
-                                           daemon=True)
+        self._heartbeat = threading.Thread(target=_beat, args=(weakref.ref(self), self._stop),
+                                           name="tether-pg-heartbeat", daemon=True)
         self._heartbeat.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.lease / 3):
-            with self._claims_lock:
-                held = list(self._claims.values())
-            # A failure is reported by the session; the engine learns of a lost lease at commit.
-            with contextlib.suppress(psycopg.Error, BackendUnavailable):
-                self.heartbeat(held)
 
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         skipped = list(skip)
@@ -349,7 +363,7 @@ class PostgresBackend(Backend):
             return True if got is not None and got[0] == generation else None
 
         if not self._conn_run(op, verify):
-            self._forget(claim.instance_id)
+            self._forget(claim.instance_id, lost=True)
             raise FenceLost(f"instance {claim.instance_id}: another worker claimed it "
                             f"(lease of {self.lease:g} s ran out)")
         loaded = Loaded(first, None, [])
@@ -421,6 +435,32 @@ class PostgresBackend(Backend):
 
             self._work = PostgresWorkQueue(self)
         return self._work
+
+
+def _beat(ref: weakref.ref[PostgresBackend], stop: threading.Event) -> None:
+    """The heartbeat thread: renew every held lease each `lease/3` seconds."""
+    while True:
+        backend = ref()
+        if backend is None:
+            return
+        interval = backend.lease / 3
+        del backend
+        if stop.wait(interval):
+            return
+        backend = ref()
+        if backend is None:
+            return
+        with backend._claims_lock:
+            held = list(backend._claims.values())
+            if not held:  # nothing to renew: stop until the next claim
+                backend._heartbeat = None
+                backend.sessions.lost()
+                return
+        # A failure is reported by the session; the engine learns of a lost lease at its
+        # next commit or heartbeat.
+        with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
+            backend.heartbeat(held)
+        del backend, held
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -516,8 +556,9 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
             f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
             " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
-        self.renew = (f"UPDATE {s}.instances SET lease_until = now() + %s * interval '1 second'"
-                      " WHERE id = ANY(%s) AND owner = %s")
+        self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
+                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
+                      " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
         self.runnable = (
             f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
             " AND (owner IS NULL OR lease_until < now()) AND id <> ALL(%s)"

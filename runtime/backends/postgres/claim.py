@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.backends.base import Claim, Loaded, Record, WorkItem
+from runtime.backends.base import Claim, FenceLost, Loaded, Record, WorkItem
 from runtime.backends.postgres.status import StatusFold
 
 
@@ -53,6 +53,7 @@ class PostgresClaim(Claim):
         self.head_seq: int | None = None  # a checkpoint staged since the last commit
         self.staged = Staged()
         self.released = False
+        self.lost = False  # another worker claimed the instance: every use is FenceLost
         self._new_generation = new_generation
 
     @property
@@ -98,5 +99,7 @@ class PostgresClaim(Claim):
         self.staged = Staged()
 
     def _check_usable(self) -> None:
+        if self.lost:
+            raise FenceLost(f"instance {self.instance_id}: another worker claimed it")
         if self.released:
             raise RuntimeError(f"the claim on {self.instance_id} was released")

@@ -39,7 +39,6 @@ class Sessions:
         self._local = threading.local()
         self._all: list[Reconnector] = []
         self._lock = threading.Lock()
-        self.closed = False
 
     def connection(self) -> Conn:
         """This thread's live connection."""
@@ -49,7 +48,7 @@ class Sessions:
             self._local.rc = rc
             with self._lock:
                 self._all.append(rc)
-        conn = rc.get(give_up=lambda: not self.reached or self.closed)
+        conn = rc.get(give_up=lambda: not self.reached)
         self.reached = True
         return conn
 
@@ -77,14 +76,13 @@ class Sessions:
                 with conn.transaction():
                     return op(conn)
             except psycopg.Error as exc:
-                if not is_disconnect(exc, conn) or self.closed:
+                if not is_disconnect(exc, conn):
                     raise
                 self.lost()
                 unsure = True
 
     def close(self) -> None:
-        self.closed = True
+        """Close every thread's connection; a later use connects again."""
         with self._lock:
             for rc in self._all:
-                rc.close()
-            self._all.clear()
+                rc.drop()
