@@ -30,10 +30,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runtime.backends.base import ENDED_STATUSES, Page, Query, Summary
-from runtime.clock import iso
+from runtime.clock import parse_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -46,10 +47,27 @@ CREATE TABLE IF NOT EXISTS instances (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_created ON instances (created, id);
 CREATE INDEX IF NOT EXISTS by_status ON instances (status, created, id);
-CREATE INDEX IF NOT EXISTS by_name ON instances (name, created, id);
+CREATE INDEX IF NOT EXISTS by_name_status ON instances (name, status, created, id);
 CREATE INDEX IF NOT EXISTS live_ids ON instances (id) WHERE live = 1;
 """
 MAX_TOP = 1000
+VERSION = 2  # 2: times in the fixed-width form of `sortable`; older indexes are rebuilt
+
+
+def sortable(when: str | datetime) -> str:
+    """A time as fixed-width ISO 8601 UTC (`2026-01-01T00:00:00.000000Z`): records carry
+    `isoformat` text, which leaves out a zero fraction, so "...:31Z" would sort after
+    "...:31.5Z"; the index keeps times in this form, which sorts as the times do."""
+    if isinstance(when, str):
+        if not when:
+            return ""
+        try:
+            when = parse_iso(when)
+        except ValueError:
+            return str(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Index:
@@ -73,6 +91,10 @@ class Index:
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version != VERSION:  # made by another tether: derived, so made again
+            db.executescript(f"DROP TABLE IF EXISTS instances; PRAGMA user_version = {VERSION};")
+            self.fresh = True
         db.executescript(SCHEMA)
         return db
 
@@ -99,9 +121,10 @@ class Index:
         added: set[str] = set()
         with self._write() as db:
             for instance_id, name, created in rows:
+                when = sortable(created)
                 cur = db.execute(
                     "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1)",
-                    (instance_id, name, created, created))
+                    (instance_id, name, when, when))
                 if cur.rowcount:
                     added.add(instance_id)
         return added
@@ -110,7 +133,8 @@ class Index:
         """Insert or replace rows (id, name, status, created, updated, live)."""
         with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
-                           [(i, n, s, c, u, int(live)) for i, n, s, c, u, live in rows])
+                           [(i, n, s, sortable(c), sortable(u), int(live))
+                            for i, n, s, c, u, live in rows])
 
     def update(self, changes: Iterable[tuple[str, str | None, str]]) -> None:
         """(id, new status or None to keep it, updated time) for existing rows."""
@@ -121,10 +145,10 @@ class Index:
             for instance_id, status, updated in changes:
                 if status is None:
                     db.execute("UPDATE instances SET updated = ? WHERE id = ?",
-                               (updated, instance_id))
+                               (sortable(updated), instance_id))
                 else:
                     db.execute("UPDATE instances SET status = ?, updated = ? WHERE id = ?",
-                               (status, updated, instance_id))
+                               (status, sortable(updated), instance_id))
 
     def finish(self, instance_id: str) -> None:
         """The instance needs no more work: no longer live."""
@@ -182,11 +206,16 @@ class Index:
 def _filters(q: Query) -> tuple[list[str], list[object]]:
     where: list[str] = []
     args: list[object] = []
+    # With an id prefix the primary key's range is the narrowest index whatever else is
+    # asked (`+column` keeps SQLite from choosing another index for that term): a name or
+    # status that most rows share would otherwise be scanned in full.
+    plus = "+" if q.id_prefix else ""
     if q.statuses is not None:
-        where.append(f"status IN ({', '.join('?' * len(q.statuses))})" if q.statuses else "0")
+        where.append(f"{plus}status IN ({', '.join('?' * len(q.statuses))})"
+                     if q.statuses else "0")
         args += sorted(q.statuses)
     if q.name is not None:
-        where.append("name = ?")
+        where.append(f"{plus}name = ?")
         args.append(q.name)
     if q.id_prefix:
         # a range, not LIKE: ids may hold `_`, and the primary key answers a range
@@ -196,10 +225,10 @@ def _filters(q: Query) -> tuple[list[str], list[object]]:
                               ("updated", q.updated_from, q.updated_to)):
         if low is not None:
             where.append(f"{column} >= ?")
-            args.append(iso(low))
+            args.append(sortable(low))
         if high is not None:
             where.append(f"{column} < ?")
-            args.append(iso(high))
+            args.append(sortable(high))
     return where, args
 
 
