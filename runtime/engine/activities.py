@@ -27,7 +27,7 @@ from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, boundary, error_json
 
 if TYPE_CHECKING:
-    from runtime.backends.base import Record
+    from runtime.backends.base import Message, Record
     from runtime.engine.core import Engine
     from runtime.instance import Instance
 
@@ -150,6 +150,12 @@ class ActivityPool:
     def full(self) -> bool:
         """No attempt may start now (`concurrency` in flight, or the engine is stopping)."""
         return self.inflight >= self.concurrency or self.stopping
+
+    def deliver(self, inst: Instance, message: Message) -> None:
+        """An activity outcome posted by another worker (`distributed.py`): none is
+        awaited here, where every attempt runs in this process; acknowledged, dropped."""
+        if inst.claim is not None:
+            inst.claim.ack([message.id])
 
     def start(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
               data: Any, *, inline: bool = False, outbox: str = "") -> None:

@@ -31,6 +31,7 @@ from runtime.clock import Clock, iso, parse_iso
 from runtime.engine import activities, children, messages, outbox, stepping, timers
 from runtime.engine.activities import ActivityPool
 from runtime.engine.children import ChildEnd
+from runtime.engine.distributed import DistributedPool
 from runtime.engine.timers import TimerQueue
 from runtime.instance import Instance
 from runtime.machine import MachineDef
@@ -66,7 +67,9 @@ class Engine:
         self.crash_after = crash_after_writes
         self.writes = 0
         self.instances: dict[str, Instance] = {}
-        self.pool = ActivityPool(concurrency, inline_below)
+        work = backend.work_queue()  # a backend that hands activities to any worker
+        self.pool: ActivityPool = (ActivityPool(concurrency, inline_below) if work is None else
+                                   DistributedPool(self, work, concurrency, inline_below))
         self.timers = TimerQueue()
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once

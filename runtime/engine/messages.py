@@ -69,6 +69,9 @@ def poll_inboxes(engine: Engine) -> None:
             if kind == "event":
                 events.append(message)
                 continue
+            if kind == "result":  # an activity outcome from the work queue (distributed.py)
+                engine.pool.deliver(inst, message)
+                continue
             inst.claim.ack([message.id])  # deleted with the records it causes
             acted = True
             if kind == "sub_done":
