@@ -171,7 +171,9 @@ class Lowerer(ExpressionLowering):
             f"{clean_text(self.code(bare))}\nif {slot!r} in {frame}.slots:\n"
             f"    {fields} = {frame}.slots[{slot!r}]",
         )
-        self.emit(f"{slot} = ({fields})", line, {name}, {slot})
+        # reads nothing liveness must see: the def stands just before it, and listing it
+        # would make the slot (part of the def's closure) live around a loop
+        self.emit(f"{slot} = ({fields})", line, frozenset(), {slot})
 
     def _needs_lowering(self, stmt: cst.CSTNode) -> bool:
         if self.awaits(stmt):
