@@ -153,7 +153,8 @@ class Lowerer(ExpressionLowering):
         name = fn.name.value
         slot = self.fresh("_d", line, f"the default values of `{name}` defined at line {{line}}")
         pos = "None" if not positional else \
-            "(" + "".join(f"{self.code(d)}, " for d in positional) + ")"
+            "(" + ", ".join(self.code(d) for d in positional) + ("," if len(positional) == 1
+                                                                  else "") + ")"
         kw = "None" if not keyword else \
             "{" + ", ".join(f"{k!r}: {self.code(d)}" for k, d in keyword) + "}"
         frame = self.names["frame"]
