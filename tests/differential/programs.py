@@ -425,7 +425,7 @@ class _Writer:
             self.emit(indent, f"{self.target()} = {self.expr(sc)} + \\")
             self.emit(indent, f"    {self.expr(sc)}")
         else:
-            self.emit(indent, f'acc.append("""one')
+            self.emit(indent, 'acc.append("""one')
             self.lines.append(f'two""" + str({self.expr(sc)}))')
 
     def debug_fstring(self, sc: Scope, indent: int) -> None:
