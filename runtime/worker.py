@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.api import OrchestrationError
+from runtime import observe
+from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
@@ -64,6 +65,9 @@ class Worker:
         """Serve until `stop` is set (or, with `until_idle`, until nothing is left)."""
         self.backend.ensure()
         self.backend.recover()
+        observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),
+                                           self.engine.pool.concurrency,
+                                           tuple(sorted(REGISTRY.orchestrators))))
         self.scan()
 
         def done() -> bool:
