@@ -98,8 +98,10 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = " ".join(f"{k}={_logfmt(record.__dict__[k])}" for k in FIELDS
-                         if record.__dict__.get(k) is not None)
+        message = record.getMessage()
+        # the fields the message does not already show (the id and name usually are)
+        extra = " ".join(f"{k}={_logfmt(v)}" for k in FIELDS
+                         if (v := record.__dict__.get(k)) is not None and str(v) not in message)
         return f"{line} {extra}" if extra else line
 
 
