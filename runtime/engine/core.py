@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
@@ -78,6 +79,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -100,8 +102,11 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst)
+            stepping.ended(self, inst, restored=True)
         else:
+            observe.emit(observe.InstanceStarted(
+                inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
+                resumed=inst.checkpointed or inst.awaiting is not None))
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before

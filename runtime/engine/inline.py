@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import observe
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import InstanceUnusable, NewInstance
 from runtime.clock import Clock, VirtualClock, iso
@@ -41,9 +42,14 @@ class RunResult:
 
 
 def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
-    """The `created` record of a new top-level instance."""
-    return {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+    """The `created` record of a new top-level instance (with its trace context when
+    tracing is on: the caller's current span is its parent)."""
+    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
             "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+    trace = observe.new_trace(None)
+    if trace is not None:
+        data["trace"] = trace
+    return data
 
 
 def create_instance(backend: Backend, mdef: MachineDef, input: Any, instance_id: str,
