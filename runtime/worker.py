@@ -18,7 +18,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.api import OrchestrationError
+from runtime import observe
+from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
@@ -82,6 +83,9 @@ class Worker:
         reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
         self.backend.ensure()
         self.backend.recover()
+        observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),
+                                           self.engine.pool.concurrency,
+                                           tuple(sorted(REGISTRY.orchestrators))))
         self.scan()
 
         def done() -> bool:

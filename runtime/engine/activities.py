@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import REGISTRY, TaskFailedError
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, boundary, error_json
 
 if TYPE_CHECKING:
-    from runtime.backends.base import Record
+    from runtime.backends.base import Message, Record
     from runtime.engine.core import Engine
     from runtime.instance import Instance
 
@@ -151,13 +152,22 @@ class ActivityPool:
         """No attempt may start now (`concurrency` in flight, or the engine is stopping)."""
         return self.inflight >= self.concurrency or self.stopping
 
+    def deliver(self, inst: Instance, message: Message) -> None:
+        """An activity outcome posted by another worker (`distributed.py`): none is
+        awaited here, where every attempt runs in this process; acknowledged, dropped."""
+        if inst.claim is not None:
+            inst.claim.ack([message.id])
+
     def start(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-              data: Any, *, inline: bool = False, outbox: str = "") -> None:
+              data: Any, *, inline: bool = False, outbox: str = "",
+              about: observe.ActivityStarted | None = None) -> None:
+        """`about`, when given, is reported to observers as the attempt starts (on the
+        thread that runs it, so a tracer can make its span current for the activity)."""
         self.inflight += 1
         if inline and name in self.quick and name not in self.slow:
-            self.run(key, name, fn, data, inline=True)
+            self.run(key, name, fn, data, inline=True, about=about)
         else:
-            self.executor.submit(self.run, key, name, fn, data, outbox=outbox)
+            self.executor.submit(self.run, key, name, fn, data, outbox=outbox, about=about)
 
     def start_held(self) -> None:
         """Start held-back attempts while fewer than `concurrency` are in flight."""
@@ -171,9 +181,13 @@ class ActivityPool:
         return ", ".join(f"{name} ({now - since:.1f} s)" for name, since in running)
 
     def run(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-            data: Any, *, inline: bool = False, outbox: str = "") -> None:
+            data: Any, *, inline: bool = False, outbox: str = "",
+            about: observe.ActivityStarted | None = None) -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
+        if about is not None:
+            about = observe.ActivityStarted(**{**about.__dict__, "started": time.time()})
+            observe.emit(about)
         start = time.perf_counter()
         self.running[key] = (name, time.monotonic())
         try:
@@ -185,6 +199,12 @@ class ActivityPool:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         finally:
             self.running.pop(key, None)
+        if about is not None:
+            observe.emit(observe.ActivityEnded(
+                about.instance_id, about.orchestration, trace=about.trace, task=about.task,
+                activity=name, attempt=about.attempt, started=about.started,
+                seconds=time.perf_counter() - start,
+                error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         seconds = float("inf") if was_async else time.perf_counter() - start
         self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
@@ -243,7 +263,10 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
         engine.pool.held.append(lambda: resume_held(engine, instance_id, generation, task_id))
         return
     engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
-                      lookup(engine, t.name), t.input, inline=inline)
+                      lookup(engine, t.name), t.input, inline=inline,
+                      about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
+                                                    task=t.id, activity=t.name,
+                                                    attempt=t.attempt))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:

@@ -25,12 +25,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
 from runtime.engine import activities, children, messages, outbox, stepping, timers
 from runtime.engine.activities import ActivityPool
 from runtime.engine.children import ChildEnd
+from runtime.engine.distributed import DistributedPool
 from runtime.engine.timers import TimerQueue
 from runtime.instance import Instance
 from runtime.machine import MachineDef
@@ -66,7 +68,9 @@ class Engine:
         self.crash_after = crash_after_writes
         self.writes = 0
         self.instances: dict[str, Instance] = {}
-        self.pool = ActivityPool(concurrency, inline_below)
+        work = backend.work_queue()  # a backend that hands activities to any worker
+        self.pool: ActivityPool = (ActivityPool(concurrency, inline_below) if work is None else
+                                   DistributedPool(self, work, concurrency, inline_below))
         self.timers = TimerQueue()
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
@@ -75,6 +79,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -97,8 +102,11 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst)
+            stepping.ended(self, inst, restored=True)
         else:
+            observe.emit(observe.InstanceStarted(
+                inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
+                resumed=inst.checkpointed or inst.awaiting is not None))
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before

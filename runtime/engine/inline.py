@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import observe
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import InstanceUnusable, NewInstance
 from runtime.clock import Clock, VirtualClock, iso
@@ -27,7 +28,7 @@ class RunResult:
     instance_id: str = ""
     custom_status: Any = None
     backend: Backend | None = None  # where the instance lives
-    owned: bool = False  # run_inline opened `backend` from a name: closed once read
+    owned: bool = False  # `run_inline` opened `backend` itself: closed after each use
     # sub-orchestrations still running when the run ended (started and never awaited):
     # they stay in the store, and a worker finishes them
     unfinished: list[str] = field(default_factory=list)
@@ -41,14 +42,19 @@ class RunResult:
         try:
             return self.backend.activity_calls(self.instance_id)
         finally:
-            if self.owned:  # (a PostgreSQL backend holds connections until closed)
+            if self.owned:  # reopened on demand (a PostgreSQL backend reconnects)
                 self.backend.close()
 
 
 def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
-    """The `created` record of a new top-level instance."""
-    return {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+    """The `created` record of a new top-level instance (with its trace context when
+    tracing is on: the caller's current span is its parent)."""
+    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
             "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+    trace = observe.new_trace(None)
+    if trace is not None:
+        data["trace"] = trace
+    return data
 
 
 def create_instance(backend: Backend, mdef: MachineDef, input: Any, instance_id: str,
@@ -74,8 +80,8 @@ def run_inline(
     ends, and `RunResult.unfinished` names the children still running.
     `crash_after_writes=n` raises SimulatedCrash right after the n-th journal write.
     """
+    owned = not isinstance(store, Backend)  # opened here: closed here, even after a crash
     backend = open_backend(store)
-    owned = not isinstance(store, Backend)
     backend.ensure()
     clock = clock if clock is not None else VirtualClock()
     instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex

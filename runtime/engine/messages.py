@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.backends.base import Message
+from runtime.clock import parse_iso
 
 if TYPE_CHECKING:
     from runtime.backends.base import Record
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 def deliver_events(engine: Engine) -> bool:
     """Journal one waiting event for each blocked instance; True if any was delivered."""
     records: dict[str, list[Record]] = {}
+    waits: list[observe.WaitEnded] = []
     for inst in list(engine.instances.values()):
         if not inst.blocked():
             continue
@@ -34,10 +37,27 @@ def deliver_events(engine: Engine) -> bool:
                 "msg": message.id})
             if inst.claim is not None:
                 inst.claim.ack([message.id])  # deleted once the event is durable
+        if inst.id in records:
+            waits.extend(_waits_ended(inst, records[inst.id][0]))
     if not records:
         return False
     engine.commit(records)
+    for wait in waits:
+        observe.emit(wait)
     return True
+
+
+def _waits_ended(inst: Instance, rec: Record) -> list[observe.WaitEnded]:
+    """The wait an event record ends: the earliest task waiting for that name."""
+    name = rec.data["name"]
+    for t in sorted(inst.table.tasks.values(), key=lambda t: t.id):
+        if t.kind == "event" and t.name == name and not t.done:
+            end = parse_iso(rec.ts).timestamp()
+            return [observe.WaitEnded(inst.id, inst.name, trace=inst.trace, task=t.id,
+                                      kind="event", name=name,
+                                      started=parse_iso(t.first_at or rec.ts).timestamp(),
+                                      ended=end)]
+    return []
 
 
 def _next_inbox_event(inst: Instance) -> Message | None:
@@ -68,6 +88,9 @@ def poll_inboxes(engine: Engine) -> None:
             kind = message.body.get("type")
             if kind == "event":
                 events.append(message)
+                continue
+            if kind == "result":  # an activity outcome from the work queue (distributed.py)
+                engine.pool.deliver(inst, message)
                 continue
             inst.claim.ack([message.id])  # deleted with the records it causes
             acted = True
