@@ -18,7 +18,6 @@ from typing import Any
 
 from runtime.clock import Clock, iso, parse_iso
 from runtime.context import boundary
-from runtime.executor import Engine, create_instance, created_data
 from runtime.instance import FINAL
 from runtime.journal import iter_records
 from runtime.machine import MachineDef, user_view
@@ -38,6 +37,8 @@ class Client:
 
     def start(self, mdef: MachineDef, input: Any = None, *, instance_id: str | None = None) -> str:
         """Create an instance (Pending until a worker runs it); returns its id."""
+        from runtime.executor import create_instance  # the engine: not for `tether status`
+
         instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         data = boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.store, mdef, data, instance_id, iso(Clock().now())):
@@ -50,6 +51,8 @@ class Client:
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
+        from runtime.executor import created_data
+
         values = [boundary(v, f"input {i} of orchestrator {mdef.name}") for i, v in enumerate(inputs)]
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
@@ -129,6 +132,8 @@ class Client:
 
     def _apply_if_idle(self, instance_id: str) -> None:
         """No worker holds the instance: journal its control messages now (no steps run)."""
+        from runtime.executor import Engine
+
         engine = Engine(self.store, machines=lambda name: None)
         lock = self.store.lock(instance_id, blocking=False)
         if lock is None:
