@@ -31,6 +31,10 @@ class UnknownInstance(LookupError):
     pass
 
 
+class InstanceEnded(ValueError):
+    """The instance has ended: an event sent to it would never be read (HTTP: 410)."""
+
+
 class Client:
     def __init__(self, store: Path | str) -> None:
         self.store = Store(store)
@@ -111,7 +115,12 @@ class Client:
             time.sleep(0.02)
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Send event `name` to a running instance; `InstanceEnded` once it has ended."""
         self._known(instance_id)
+        doc = read_status(self.store, instance_id)
+        if doc is not None and doc["runtimeStatus"] in ENDED:
+            raise InstanceEnded(f"instance {instance_id} is {doc['runtimeStatus']}; "
+                                f"event {name!r} was not sent")
         body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
         self.store.post(instance_id, body)
         self._apply_if_idle(instance_id)

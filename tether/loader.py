@@ -42,6 +42,16 @@ class Loaded:
         return {name: d.machine for name, d in REGISTRY.orchestrators.items()
                 if name in self.names and isinstance(d.machine, MachineDef)}
 
+    def only_orchestrator(self) -> str:
+        """The name of the one orchestrator SRC itself defines (`tether run FILE`)."""
+        own = sorted(n for n, d in REGISTRY.orchestrators.items()
+                     if n in self.names and d.module == self.module.__name__)
+        if len(own) != 1:
+            listed = ", ".join(own) or "none"
+            raise UsageError(f"{self.path}: defines {len(own)} orchestrators ({listed}); "
+                             f"name one as {self.path}:ORCH")
+        return own[0]
+
     def machine(self, name: str) -> MachineDef:
         found = self.orchestrators()
         if name not in found:
