@@ -91,6 +91,9 @@ class Client:
                                    "customStatus", "createdTime", "lastUpdatedTime")}
         if doc.get("error"):
             out["output"] = f"{doc['error']['type']}: {doc['error']['message']}"
+            out["failureDetails"] = {"errorType": doc["error"]["type"],
+                                     "errorMessage": doc["error"]["message"],
+                                     "stackTrace": doc["error"].get("details")}
         if history:
             out["historyEvents"] = self.history(instance_id, all_variables=all_variables)
         return out

@@ -40,7 +40,7 @@ from typing import Any
 
 from runtime.api import REGISTRY, OrchestrationError, TaskFailedError
 from runtime.clock import Clock, VirtualClock, iso, parse_iso
-from runtime.context import JournalContext, TaskState, boundary, error_json
+from runtime.context import JournalContext, TaskState, boundary, error_json, failure_details
 from runtime.instance import FINAL, Instance, VersionMismatchError
 from runtime.journal import Journal, JournalError, Record, iter_records, sync_all
 from runtime.machine import MachineDef, Return
@@ -285,7 +285,8 @@ class Engine:
     def _step(self, inst: Instance) -> bool:
         """One machine call; False once the instance ended or started a new generation."""
         assert inst.mdef is not None
-        ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
+        ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid,
+                             input=inst.input, parent_id=(inst.parent or {}).get("id"))
         ctx.custom_status = inst.custom_status
         ctx.continued = (inst.continued[0],) if inst.continued is not None else None
         ctx.on_new = inst.unsaved.append
@@ -293,7 +294,8 @@ class Engine:
             step = inst.mdef.fn(ctx, inst.frame)
         except Exception as exc:
             inst.custom_status = ctx.custom_status
-            self._finish(inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
+            self._finish(inst, "failed", error={"type": type(exc).__name__, "message": str(exc),
+                                                "details": failure_details(exc)})
             return False
         inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
         inst.continued = [ctx.continued[0]] if ctx.continued is not None else None

@@ -11,7 +11,7 @@ user's module-level code runs is one line naming their file and line
 
 Compiled code comes from `tether.module_cache` when the source is unchanged: then
 neither libcst nor the compiler is imported. Its line numbers are the source's
-(`tether.source_map`), so tracebacks through activities and orchestrators point at the
+(`compiler.source_map`), so tracebacks through activities and orchestrators point at the
 user's lines.
 """
 
@@ -44,8 +44,8 @@ class Loaded:
 
     def only_orchestrator(self) -> str:
         """The name of the one orchestrator SRC itself defines (`tether run FILE`)."""
-        own = sorted(n for n, d in REGISTRY.orchestrators.items()
-                     if n in self.names and d.module == self.module.__name__)
+        own = sorted(name for name, mdef in self.orchestrators().items()
+                     if getattr(mdef.fn, "__module__", None) == self.module.__name__)
         if len(own) != 1:
             listed = ", ".join(own) or "none"
             raise UsageError(f"{self.path}: defines {len(own)} orchestrators ({listed}); "
@@ -113,7 +113,7 @@ def _code_for(path: Path) -> types.CodeType:
     if code is not None:
         return code
     import compiler
-    from tether.source_map import compile_mapped
+    from compiler.source_map import compile_mapped
 
     compiled = compiler.compile_source(source, str(path))
     code = compile_mapped(source, compiled.text, compiled.path)

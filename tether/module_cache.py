@@ -3,7 +3,7 @@ neither libcst nor the compiler.
 
 Like `__pycache__`, each source file has its own entry beside it,
 `__pycache__/<stem>.tether-<cache tag>.bin`: the code object of its emitted module (line
-numbers already mapped to the source, `tether.source_map`), marshalled, under a header
+numbers already mapped to the source, `compiler.source_map`), marshalled, under a header
 holding the key it was made for. The key is the SHA-256 of the source text, tether's
 version, the Python version and a fingerprint of the compiler and lint packages as
 installed (name, size and mtime of each of their files: a compiler edited in place

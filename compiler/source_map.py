@@ -18,6 +18,12 @@ Lines moved onto a source line they do not spell out get the whole line as their
 span, so a traceback shows the user's line without carets that would point into it at
 columns of the emitted text. Used only when compiling; cached code objects carry the
 mapped lines already (`tether.module_cache`).
+
+It also carries each orchestrator's annotations into its machine, for values at the
+boundaries (`runtime.boundary_types`): the machine's reads of `_f.input` rebuild the input
+as the input parameter's annotation says, and the machine function gets
+`__tether_types__ = (input annotation, return annotation)` as source text, from which a
+sub-orchestration's result is rebuilt. A source without such annotations is unaffected.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ def compile_mapped(source: str, emitted: str, path: str) -> CodeType:
     tree = ast.parse(emitted, path)
     src_lines = source.splitlines()
     line_of, exact = _line_map(src_lines, emitted.splitlines(), tree, source, path)
+    _carry_annotations(tree, source, path)
+    ast.fix_missing_locations(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.stmt | ast.expr | ast.excepthandler | ast.arg
                           | ast.keyword | ast.alias | ast.pattern):
@@ -127,3 +135,58 @@ def _orchestrator_spans(source: str, path: str) -> dict[str, tuple[int, int]]:
         return {}
     return {node.name: (node.lineno, node.end_lineno or node.lineno)
             for node in ast.walk(tree) if isinstance(node, ast.AsyncFunctionDef)}
+
+
+def _carry_annotations(tree: ast.Module, source: str, path: str) -> None:
+    try:
+        signatures = {node.name: node for node in ast.parse(source, path).body
+                      if isinstance(node, ast.AsyncFunctionDef)}
+    except SyntaxError:
+        return
+    body: list[ast.stmt] = []
+    needs_import = False
+    for node in tree.body:
+        body.append(node)
+        if not isinstance(node, ast.FunctionDef) or not any(
+                _is_machine_decorator(d) for d in node.decorator_list):
+            continue
+        original = signatures.get(node.name)
+        if original is None:
+            continue
+        params = original.args.posonlyargs + original.args.args
+        input_ann = params[1].annotation if len(params) > 1 else None
+        if input_ann is None and original.returns is None:
+            continue
+        texts = [ast.unparse(a) if a is not None else None for a in (input_ann, original.returns)]
+        if input_ann is not None:
+            _InputRebuilder(texts[0] or "").visit(node)
+            needs_import = True
+        body.append(ast.Assign(
+            targets=[ast.Attribute(ast.Name(node.name, ast.Load()), "__tether_types__",
+                                   ast.Store())],
+            value=ast.Tuple([ast.Constant(t) for t in texts], ast.Load()),
+            lineno=node.lineno, col_offset=0))
+    if needs_import:
+        at = next((i + 1 for i, n in enumerate(body) if isinstance(n, ast.ImportFrom)
+                   and n.module == "__future__"), 0)
+        body.insert(at, ast.Import([ast.alias("runtime.boundary_types", "_rt_boundary")],
+                                   lineno=1, col_offset=0))
+    tree.body = body
+
+
+class _InputRebuilder(ast.NodeTransformer):
+    """`_f.input` -> `_rt_boundary.rebuild_declared(_f.input, "<annotation>", globals())`."""
+
+    def __init__(self, annotation: str) -> None:
+        self.annotation = annotation
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if (node.attr == "input" and isinstance(node.value, ast.Name)
+                and node.value.id == "_f" and isinstance(node.ctx, ast.Load)):
+            call = ast.Call(
+                ast.Attribute(ast.Name("_rt_boundary", ast.Load()), "rebuild_declared",
+                              ast.Load()),
+                [node, ast.Constant(self.annotation),
+                 ast.Call(ast.Name("globals", ast.Load()), [], [])], [])
+            return ast.copy_location(call, node)
+        return self.generic_visit(node)
