@@ -81,34 +81,39 @@ def _is_pydantic_model(kind: Any) -> bool:
             and issubclass(kind, pydantic.BaseModel))
 
 
-def from_json(value: Any, annotation: Any) -> Any:
+def from_json(value: Any, annotation: Any, namespace: dict[str, Any] | None = None) -> Any:
     """`value` (JSON) rebuilt as `annotation` says, where it names a dataclass, a pydantic
-    model or a container of them; otherwise `value` itself."""
+    model or a container of them; otherwise `value` itself. `namespace` resolves a
+    dataclass's field annotations when its module is not in `sys.modules`."""
     if annotation is _NO_TYPE or annotation is Any or value is None:
         return value
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Union or origin is types.UnionType:
         options = [a for a in args if a is not type(None)]
-        return from_json(value, options[0]) if len(options) == 1 else value
+        return from_json(value, options[0], namespace) if len(options) == 1 else value
     if origin is list and isinstance(value, list) and args:
-        return [from_json(v, args[0]) for v in value]
+        return [from_json(v, args[0], namespace) for v in value]
     if origin is dict and isinstance(value, dict) and len(args) == 2:
-        return {k: from_json(v, args[1]) for k, v in value.items()}
+        return {k: from_json(v, args[1], namespace) for k, v in value.items()}
     if isinstance(annotation, type) and isinstance(value, dict):
         if dataclasses.is_dataclass(annotation):
-            return _dataclass_from_json(annotation, value)
+            return _dataclass_from_json(annotation, value, namespace)
         if _is_pydantic_model(annotation):
             return annotation.model_validate(value)  # type: ignore[attr-defined]
     return value
 
 
-def _dataclass_from_json(cls: type, value: dict[str, Any]) -> Any:
+def _dataclass_from_json(cls: type, value: dict[str, Any],
+                         namespace: dict[str, Any] | None) -> Any:
     try:
         hints = typing.get_type_hints(cls)
-    except Exception:  # an annotation that does not resolve: rebuild the fields as JSON
-        hints = {}
-    kwargs = {f.name: from_json(value[f.name], hints.get(f.name, _NO_TYPE))
+    except Exception:
+        try:
+            hints = typing.get_type_hints(cls, globalns=namespace)
+        except Exception:  # an annotation that does not resolve: the field stays JSON
+            hints = {}
+    kwargs = {f.name: from_json(value[f.name], hints.get(f.name, _NO_TYPE), namespace)
               for f in dataclasses.fields(cls) if f.init and f.name in value}
     return cls(**kwargs)
 
@@ -164,12 +169,17 @@ def typed_activity(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _rebuilt(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
     if not args:
         return args
-    return (from_json(args[0], _signature_types(fn, 0)[0]), *args[1:])
+    return (from_json(args[0], _signature_types(fn, 0)[0], _globals(fn)), *args[1:])
+
+
+def _globals(fn: Callable[..., Any]) -> dict[str, Any] | None:
+    namespace = getattr(inspect.unwrap(fn), "__globals__", None)
+    return namespace if isinstance(namespace, dict) else None
 
 
 def rebuild_input(value: Any, orchestrator: Callable[..., Any]) -> Any:
     """An orchestration's input as its input parameter's annotation says."""
-    return from_json(value, _signature_types(orchestrator, 1)[0])
+    return from_json(value, _signature_types(orchestrator, 1)[0], _globals(orchestrator))
 
 
 def rebuild_declared(value: Any, annotation: str, namespace: dict[str, Any]) -> Any:
@@ -184,7 +194,7 @@ def rebuild_declared(value: Any, annotation: str, namespace: dict[str, Any]) -> 
             tp = _NO_TYPE
         found = (namespace, tp)
         _declared[key] = found
-    return from_json(value, found[1])
+    return from_json(value, found[1], namespace)
 
 
 _declared: dict[tuple[int, str], tuple[dict[str, Any], Any]] = {}
@@ -205,4 +215,4 @@ def rebuild_result(kind: str, name: str | None, value: Any) -> Any:
             fn = orch.fn if orch.fn is not None else getattr(orch.machine, "fn", None)
     if fn is None:
         return value
-    return from_json(value, _signature_types(fn, 0)[1])
+    return from_json(value, _signature_types(fn, 0)[1], _globals(fn))

@@ -230,7 +230,8 @@ class TaskTable:
             if t.kind == "event_timeout" and winner != event.id and not event.done:
                 timer = self.tasks[winner]
                 assert timer.seq is not None and timer.ts is not None
-                complete(event, timer.seq, timer.ts, error={
+                # after the timer in journal order, so the timer stays the winner
+                complete(event, timer.seq + 1, timer.ts, error={
                     "message": "timed out", "error_type": "TimeoutError", "details": None,
                     "task_name": event.name})
         return self._outcome(task_id)

@@ -83,7 +83,7 @@ from runtime.api import (
     deterministic_uuid,
     orchestrator_name,
 )
-from runtime.boundary_types import rebuild_input, rebuild_result, to_json
+from runtime.boundary_types import rebuild_input, rebuild_result, to_json, typed_activity
 from runtime.context import check_timeout, event_timeout_error
 from runtime.machine import Frame, MachineDef, Outcome, Return
 
@@ -537,7 +537,8 @@ def run_direct(
     target = _resolve(orchestrator_fn, isinstance(orchestrator_fn, MachineDef))
     if target is None:
         raise OrchestrationError(f"no orchestrator named {orchestrator_fn!r} is registered")
-    return _run(target, input, activities=dict(activities or {}), events=deque(events),
+    overrides = {name: typed_activity(fn) for name, fn in (activities or {}).items()}
+    return _run(target, input, activities=overrides, events=deque(events),
                 start=start, instance_id=instance_id, calls=[])
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.api import REGISTRY, OrchestrationError, TaskFailedError
+from runtime.boundary_types import typed_activity
 from runtime.clock import Clock, VirtualClock, iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, error_json, failure_details
 from runtime.instance import FINAL, Instance, VersionMismatchError
@@ -1034,6 +1035,8 @@ def run_inline(
     st.ensure()
     clock = clock if clock is not None else VirtualClock()
     instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+    if activities is not None:  # overrides rebuild dataclass inputs as registered ones do
+        activities = {name: typed_activity(fn) for name, fn in activities.items()}
     engine = Engine(st, clock=clock, activities=activities, concurrency=concurrency,
                     crash_after_writes=crash_after_writes,
                     machines=lambda name: mdef if name == mdef.name else machine_for(name))
