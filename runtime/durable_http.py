@@ -30,7 +30,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from runtime.api import OrchestrationContext, OrchestrationError, Task, activity, orchestrator
+from runtime.api import (
+    OrchestrationContext,
+    OrchestrationError,
+    Task,
+    TaskFailedError,
+    activity,
+    orchestrator,
+)
 from runtime.machine import Frame, Return, Step, machine
 
 REQUEST_ACTIVITY = "tether.http_request"
@@ -140,14 +147,24 @@ def retry_after(value: str | None) -> float:
 @orchestrator(name=HTTP_ORCHESTRATOR)
 async def durable_http(ctx: OrchestrationContext, request: dict[str, Any]) -> HttpResponse:
     """The built-in orchestrator behind `call_http` (plain form, for `runtime.direct`)."""
-    response: dict[str, Any] = await ctx.call_activity(REQUEST_ACTIVITY, request)
-    polling = next_poll(request, response)
-    while polling is not None:
-        seconds, request = polling
-        await ctx.sleep(timedelta(seconds=seconds))
-        response = await ctx.call_activity(REQUEST_ACTIVITY, request)
+    try:
+        response: dict[str, Any] = await ctx.call_activity(REQUEST_ACTIVITY, request)
         polling = next_poll(request, response)
+        while polling is not None:
+            seconds, request = polling
+            await ctx.sleep(timedelta(seconds=seconds))
+            response = await ctx.call_activity(REQUEST_ACTIVITY, request)
+            polling = next_poll(request, response)
+    except TaskFailedError as exc:
+        raise transport_error(exc) from None
     return HttpResponse(**response)
+
+
+def transport_error(exc: TaskFailedError) -> Exception:
+    """The request's own error, so the caller's TaskFailedError names its type (e.g.
+    ConnectionError) and URL rather than the built-in activity."""
+    return ConnectionError(exc.message) if exc.error_type == "ConnectionError" else \
+        RuntimeError(f"{exc.error_type}: {exc.message}")
 
 
 # The same orchestrator as a machine (what the compiler would emit for `durable_http`):
@@ -162,7 +179,10 @@ def durable_http_machine(ctx: OrchestrationContext, frame: Frame) -> Step:
         return frame.suspend(1, ctx.call_activity(REQUEST_ACTIVITY, request), request=request)
     if frame.state == 1:
         (request,) = frame.restore("request")
-        response = frame.received()
+        try:
+            response = frame.received()
+        except TaskFailedError as exc:
+            raise transport_error(exc) from None
         polling = next_poll(request, response)
         if polling is None:
             return Return(response)
