@@ -36,6 +36,8 @@ class InstanceEnded(ValueError):
 
 
 class Client:
+    """Start, inspect and manage the instances of one store (see the module docstring)."""
+
     def __init__(self, store: Path | str) -> None:
         self.store = Store(store)
 
@@ -108,6 +110,8 @@ class Client:
         return events if all_variables else [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The status document once the instance has ended; `TimeoutError` after `timeout`
+        seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             doc = self.status(instance_id)
@@ -129,12 +133,15 @@ class Client:
         self._apply_if_idle(instance_id)
 
     def terminate(self, instance_id: str, reason: Any = None) -> None:
+        """End a running instance as Terminated, with `reason`."""
         self._control(instance_id, "terminate", reason)
 
     def suspend(self, instance_id: str, reason: Any = None) -> None:
+        """Pause a running instance until `resume`."""
         self._control(instance_id, "suspend", reason)
 
     def resume(self, instance_id: str, reason: Any = None) -> None:
+        """Continue a suspended instance."""
         self._control(instance_id, "resume", reason)
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
