@@ -1,30 +1,56 @@
 """`Client(store)`: start, inspect and manage instances of a store.
 
-The client never appends to a running instance's journal: it drops messages into the
-instance's inbox (atomic renames) for whoever holds the instance's lock. When nobody
-does, it takes the lock itself and journals control messages at once, so `terminate`
-works without a worker running.
+`store` is a directory, a `postgresql://` URL or a Backend (`runtime.backends`). The
+client never appends to a running instance's journal: it posts messages to the
+instance's inbox for whoever holds its claim. When nobody does, it claims the instance
+itself and journals control messages at once, so `terminate` works without a worker.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.clock import Clock, iso, parse_iso
+from runtime.backends import Backend, open_backend
+from runtime.backends.base import FINAL, NewInstance, Query
+from runtime.clock import Clock, iso
 from runtime.context import boundary
-from runtime.instance import FINAL
-from runtime.journal import iter_records
+from runtime.ids import validate_id
 from runtime.machine import MachineDef, user_view
-from runtime.reading import read_status
-from runtime.store import Store, validate_id
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from runtime.http.responses import ManagementUrls
 
 ENDED = set(FINAL.values())
+#: What `Client.start` takes: a compiled machine, the `@orchestrator` function, or its name.
+Orchestration = MachineDef | Callable[..., Any] | str
+
+
+def machine_of(ref: Orchestration) -> MachineDef:
+    """The compiled machine of an orchestrator given as a machine, function or name."""
+    if isinstance(ref, MachineDef):
+        return ref
+    from runtime.api import REGISTRY, orchestrator_name
+
+    name = orchestrator_name(ref)
+    entry = REGISTRY.orchestrators.get(name)
+    if entry is None:
+        raise ValueError(f"no orchestrator named {name!r} is registered; found: "
+                         + (", ".join(sorted(REGISTRY.orchestrators)) or "none"))
+    if not isinstance(entry.machine, MachineDef):
+        raise ValueError(f"orchestrator {name!r} is not compiled: load its module with "
+                         "tether.loader.load(PATH) (or `tether compile`) before starting it")
+    return entry.machine
 
 
 class UnknownInstance(LookupError):
@@ -38,27 +64,44 @@ class InstanceEnded(ValueError):
 class Client:
     """Start, inspect and manage the instances of one store (see the module docstring)."""
 
-    def __init__(self, store: Path | str) -> None:
-        self.store = Store(store)
+    def __init__(self, store: Path | str | Backend | None = None, *,
+                 http: ManagementUrls | None = None) -> None:
+        """`http` says where tether's HTTP API is mounted, for the URLs of
+        `create_check_status_response` and friends (default: at the root, no key)."""
+        self.backend = open_backend(store)
+        self._http = http  # built on first use: the CLI never imports Starlette for it
 
-    def start(self, mdef: MachineDef, input: Any = None, *, instance_id: str | None = None) -> str:
-        """Create an instance (Pending until a worker runs it); returns its id."""
-        from runtime.executor import create_instance  # the engine: not for `tether status`
+    @property
+    def http(self) -> ManagementUrls:
+        """Where tether's HTTP API is mounted: the base of the management URLs."""
+        if self._http is None:
+            from runtime.http.responses import ManagementUrls
 
+            self._http = ManagementUrls()
+        return self._http
+
+    def start(self, orchestration: Orchestration, input: Any = None, *,
+              instance_id: str | None = None) -> str:
+        """Create an instance (Pending until a worker runs it); returns its id.
+        `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
+        from runtime.engine import create_instance  # the engine: not for `tether status`
+
+        mdef = machine_of(orchestration)
         instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         data = boundary(input, f"input of orchestrator {mdef.name}")
-        if not create_instance(self.store, mdef, data, instance_id, iso(Clock().now())):
+        if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
         return instance_id
 
-    def start_many(self, mdef: MachineDef, inputs: Iterable[Any], *,
+    def start_many(self, orchestration: Orchestration, inputs: Iterable[Any], *,
                    instance_ids: Iterable[str] | None = None) -> list[str]:
         """Create one instance per input, durable together (two syncs in all, where `start`
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
-        from runtime.executor import created_data
+        from runtime.engine import created_data
 
+        mdef = machine_of(orchestration)
         values = [boundary(v, f"input {i} of orchestrator {mdef.name}") for i, v in enumerate(inputs)]
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
@@ -69,12 +112,12 @@ class Client:
             twice = [i for i, n in Counter(ids).items() if n > 1]
             if twice:
                 raise ValueError(f"instance id {twice[0]} is given twice")
-            taken = [i for i in ids if self.store.exists(i)]
+            taken = [i for i in ids if self.backend.exists(i)]
             if taken:
                 raise ValueError(f"instance {taken[0]} already exists")
         ts = iso(Clock().now())
-        created = self.store.create_many(
-            [(i, ts, created_data(mdef, v, ts)) for i, v in zip(ids, values, strict=True)])
+        created = self.backend.create_many(
+            [NewInstance(i, ts, created_data(mdef, v, ts)) for i, v in zip(ids, values, strict=True)])
         if len(created) != len(ids):
             made = set(created)
             lost = [i for i in ids if i not in made]
@@ -86,9 +129,9 @@ class Client:
                all_variables: bool = False) -> dict[str, Any]:
         """The status document, with Durable Functions' field names (`history`: with
         `historyEvents`, as `history` gives them)."""
-        doc = read_status(self.store, validate_id(instance_id))
+        doc = self.backend.status(validate_id(instance_id))
         if doc is None:
-            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
+            raise UnknownInstance(f"no instance {instance_id} in {self.backend.spec}")
         out = {k: doc[k] for k in ("name", "instanceId", "runtimeStatus", "input", "output",
                                    "customStatus", "createdTime", "lastUpdatedTime")}
         if doc.get("error"):
@@ -106,7 +149,7 @@ class Client:
         saved slot, the compiler's temporaries and their `hidden` map included."""
         self._known(instance_id)
         events = [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
-                  for r in iter_records(self.store.folder(instance_id))]
+                  for r in self.backend.history(instance_id)]
         return events if all_variables else [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -124,12 +167,12 @@ class Client:
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send event `name` to a running instance; `InstanceEnded` once it has ended."""
         self._known(instance_id)
-        doc = read_status(self.store, instance_id)
+        doc = self.backend.status(instance_id)
         if doc is not None and doc["runtimeStatus"] in ENDED:
             raise InstanceEnded(f"instance {instance_id} is {doc['runtimeStatus']}; "
                                 f"event {name!r} was not sent")
         body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
-        self.store.post(instance_id, body)
+        self.backend.post(instance_id, body)
         self._apply_if_idle(instance_id)
 
     def terminate(self, instance_id: str, reason: Any = None) -> None:
@@ -146,21 +189,17 @@ class Client:
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
         self._known(instance_id)
-        self.store.post(instance_id, {"type": kind, "reason": reason})
+        self.backend.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)
 
     def _apply_if_idle(self, instance_id: str) -> None:
         """No worker holds the instance: journal its control messages now (no steps run)."""
-        from runtime.executor import Engine
+        from runtime.engine import Engine
 
-        engine = Engine(self.store, machines=lambda name: None)
-        lock = self.store.lock(instance_id, blocking=False)
-        if lock is None:
-            return
-        lock.release()
+        engine = Engine(self.backend, machines=lambda name: None)
         try:
-            engine.adopt_passive(instance_id)
-            engine.poll_inboxes()
+            if engine.adopt_passive(instance_id) is not None:
+                engine.poll_inboxes()
         finally:
             engine.close()
 
@@ -170,10 +209,7 @@ class Client:
         if doc["runtimeStatus"] not in ENDED:
             raise ValueError(f"instance {instance_id} is {doc['runtimeStatus']}; "
                              "terminate it before purging")
-        lock = self.store.lock(instance_id, blocking=True)
-        if lock is not None:
-            self.store.purge(instance_id)
-            lock.release()
+        self.backend.purge(instance_id)
 
     def purge_where(self, *, status: set[str] | None = None,
                     before: datetime | None = None) -> list[str]:
@@ -188,18 +224,69 @@ class Client:
 
     def list(self, *, status: set[str] | None = None, before: datetime | None = None,
              after: datetime | None = None) -> list[dict[str, Any]]:
-        """Status documents, filtered by runtime status and created time."""
+        """Status documents, filtered by runtime status and created time (every page of
+        `query`)."""
         out = []
-        for instance_id in self.store.ids():
-            doc = read_status(self.store, instance_id)
-            if doc is None or (status and doc["runtimeStatus"] not in status):
-                continue
-            created = parse_iso(doc["createdTime"])
-            if (before and created >= before) or (after and created < after):
-                continue
-            out.append(self.status(instance_id))
-        return out
+        token: str | None = None
+        while True:
+            page = self.backend.query(Query(
+                statuses=frozenset(status) if status else None, created_from=after,
+                created_to=before, top=1000, continuation=token))
+            for row in page.items:
+                with contextlib.suppress(UnknownInstance):  # purged meanwhile
+                    out.append(self.status(row.instance_id))
+            token = page.continuation
+            if token is None:
+                return out
+
+    def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """One page of status documents matching `query`, and the next page's token."""
+        page = self.backend.query(query)
+        docs = []
+        for row in page.items:
+            with contextlib.suppress(UnknownInstance):
+                docs.append(self.status(row.instance_id))
+        return docs, page.continuation
+
+    def metrics(self) -> dict[str, Any]:
+        """What `/metrics` serves, as numbers: the store's `instances` by runtime status
+        and `queueDepth`, and the counters of the engines in this process (`steps`,
+        `activity_attempts`, `activity_failures`, `instances_started`, `instances_ended`)."""
+        from runtime.metrics import PROCESS, store_snapshot
+
+        return {**store_snapshot(self), **PROCESS.totals()}
+
+    # -- Durable Functions' HTTP helpers, for a user's own routes ------------------------
+
+    def create_http_management_payload(self, instance_id: str, *,
+                                       origin: str = "") -> dict[str, str]:
+        """The management URLs of an instance (Durable Functions' field names); paths
+        only unless `origin` (`scheme://host[:port]`) is given."""
+        return self.http.payload(origin, validate_id(instance_id))
+
+    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
+        """`202` with `Location`, `Retry-After` and the management payload, addressed as
+        `request` addressed this server: what a user's starter route returns."""
+        return self.http.check_status_response(request, validate_id(instance_id))
+
+    def wait_for_completion_or_create_check_status_response(
+            self, request: Request, instance_id: str, timeout: float = 10.0,
+            retry_interval: float = 1.0) -> Response:
+        """The instance's outcome if it ends within `timeout` seconds (`200` with the
+        output, or the status document: `200` Terminated, `500` Failed), else
+        `create_check_status_response`. Blocks: async routes use `AsyncClient`."""
+        from runtime.http.responses import completion_response
+
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = completion_response(self.status(instance_id))
+            if answer is not None:
+                return answer
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.create_check_status_response(request, instance_id)
+            time.sleep(min(retry_interval, left))
 
     def _known(self, instance_id: str) -> None:
-        if not self.store.exists(validate_id(instance_id)):
-            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
+        if not self.backend.exists(validate_id(instance_id)):
+            raise UnknownInstance(f"no instance {instance_id} in {self.backend.spec}")

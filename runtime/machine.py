@@ -23,11 +23,21 @@ nothing here guesses from a name, since a user may call a local `_i0` too.
 from __future__ import annotations
 
 import functools
+
+# The builtins emitted code calls, re-exported so that a machine whose orchestrator binds
+# one of these names (a local `len`, a global `Exception`) reaches them as `_rt.len`.
+from builtins import AssertionError as AssertionError
+from builtins import BaseException as BaseException
+from builtins import Exception as Exception
+from builtins import isinstance as isinstance
+from builtins import len as len
+from builtins import locals as locals
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runtime.api import REGISTRY, OrchestratorDef, Task
+from runtime.walks import iter_source as iter_source  # what a lowered loop walks
 
 
 @dataclass(frozen=True)
@@ -250,19 +260,6 @@ def machine(
         return fn
 
     return register
-
-
-def iter_source(value: Any) -> Any:
-    """What a lowered `for` loop indexes into across suspensions.
-
-    Lists, tuples, strings and bytes are indexed in place, so a loop sees appends
-    made by its own body exactly as a list iterator would; a range is kept as a range
-    (three numbers in a checkpoint, whatever its length); any other finite iterable is
-    materialised once, at loop entry.
-    """
-    if isinstance(value, list | tuple | str | bytes | range):
-        return value
-    return list(value)
 
 
 # Completion records of a lowered `finally`: how the protected code ended.

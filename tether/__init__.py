@@ -8,7 +8,11 @@ and journal code) only when it is first asked for.
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.api import (
+from tether.package_guard import check as _check_packages
+
+_check_packages()  # before `runtime` is imported: a user's runtime.py must not be loaded
+
+from runtime.api import (  # noqa: E402
     OrchestrationContext,
     OrchestrationError,
     RetryPolicy,

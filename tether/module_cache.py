@@ -12,8 +12,8 @@ ignored and rewritten. Orchestrator modules a source imports have entries of the
 keyed by their own text, so changing any of them recompiles exactly that one.
 
 Entries are written to a temporary file and renamed into place, so a reader sees a whole
-entry or none; a folder that cannot be written (or `TETHER_NO_CACHE=1`) just means no
-cache. `PYTHONDONTWRITEBYTECODE` is not consulted: it is about Python's own bytecode, and
+entry or none; a folder that cannot be written (or `TETHER_NO_CACHE=1`, which also stops
+reading them) just means no cache. `PYTHONDONTWRITEBYTECODE` is not consulted: it is about Python's own bytecode, and
 environments that set it for that reason still want a fast CLI. A damaged entry is
 treated as missing.
 """
@@ -69,6 +69,8 @@ def compiler_fingerprint() -> str:
 
 def read(source: Path, key: dict[str, str]) -> CodeType | None:
     """The cached code for `source` under `key`, or None (missing, stale or damaged)."""
+    if os.environ.get("TETHER_NO_CACHE") == "1":
+        return None
     try:
         blob = entry_path(source).read_bytes()
     except OSError:

@@ -185,7 +185,7 @@ def test_a_timed_out_wait_raises_timeout_error_and_frees_the_name(
     # always read before virtual time moves on.
     from runtime.client import Client
     from runtime.clock import Clock
-    from runtime.executor import run_inline
+    from runtime.engine import run_inline
     from tests.differential.harness import machine_of
 
     store = tmp_path / "store"
@@ -198,7 +198,7 @@ def test_a_timed_out_wait_raises_timeout_error_and_frees_the_name(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the timeout was delivered, then answer
         events = [e["eventType"] for e in client.history("late-1")] if store.exists() and \
-            client.store.exists("late-1") else []
+            client.backend.exists("late-1") else []
         if events.count("checkpoint") >= 2:
             break
         time.sleep(0.05)

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from tether.errors import ExitCode, UsageError
@@ -86,7 +85,8 @@ def _input(p: argparse.ArgumentParser) -> None:
 
 
 def _store(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", metavar="DIR", help="store directory (default: $TETHER_STORE or .tether)")
+    p.add_argument("--store", metavar="DIR|URL",
+                   help="store directory or postgresql:// URL (default: $TETHER_STORE or .tether)")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -98,10 +98,17 @@ def _filters(p: argparse.ArgumentParser) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _store_path(args: argparse.Namespace) -> Path:
-    from runtime.store import default_store
+def _backend(args: argparse.Namespace) -> Any:
+    """The backend `--store` (or $TETHER_STORE, or .tether) names, ready for use."""
+    from runtime.backends import default_spec, open_backend
+    from runtime.backends.base import BackendError
 
-    return Path(args.store) if args.store else default_store()
+    try:
+        backend = open_backend(args.store or default_spec())
+        backend.ensure()
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    return backend
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -112,7 +119,7 @@ def _json_arg(text: str, what: str) -> Any:
 
 
 def _id(value: str | None) -> str | None:
-    from runtime.store import InvalidInstanceId, validate_id
+    from runtime.ids import InvalidInstanceId, validate_id
 
     if value is None:
         return None
@@ -153,7 +160,7 @@ def _machine(spec: str, *, only_one: bool = False) -> Any:
 def _client(args: argparse.Namespace) -> Any:
     from runtime.client import Client
 
-    return Client(_store_path(args))
+    return Client(_backend(args))
 
 
 def _print(value: Any) -> None:
@@ -163,14 +170,14 @@ def _print(value: Any) -> None:
 def _checked(call: Any) -> Any:
     """Run a client call, turning the runtime's refusals into one-line usage errors."""
     from runtime.api import OrchestrationError
+    from runtime.backends.base import BackendError
     from runtime.client import UnknownInstance
-    from runtime.journal import JournalError
-    from runtime.store import InvalidInstanceId
+    from runtime.ids import InvalidInstanceId
     from runtime.values import NotJSONError
 
     try:
         return call()
-    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, JournalError,
+    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, BackendError,
             TimeoutError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     except ValueError as exc:
@@ -184,23 +191,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uuid
 
     from runtime.clock import Clock, VirtualClock
-    from runtime.executor import run_inline
+    from runtime.engine import run_inline
     from runtime.instance import VersionMismatchError
-    from tether.commands.waiting import WaitReporter, journal_reader
+    from tether.commands.waiting import WaitReporter
     from tether.loader import split_spec
 
     instance_id = _id(args.instance_id) or uuid.uuid4().hex
     data = _json_arg(args.input, "--input")
     mdef = _machine(args.spec, only_one=True)
     _refuse_other_orchestrator(args, instance_id, mdef.name)
-    store = _store_path(args)
     clock = VirtualClock() if args.virtual_clock else Clock()
-    from runtime.store import Store
-
-    reader = journal_reader(Store(store).folder(instance_id))
+    watched = _backend(args)  # the reporter's own: it reads from another thread
     try:
-        with WaitReporter(instance_id, reader):
-            result = _checked(lambda: run_inline(mdef, data, store=store,
+        with WaitReporter(instance_id, lambda: list(watched.history(instance_id))):
+            result = _checked(lambda: run_inline(mdef, data, store=_backend(args),
                                                  instance_id=instance_id, clock=clock))
     except VersionMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -238,14 +242,13 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from runtime.store import Store
     from runtime.worker import Worker
     from tether.loader import load
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     load(args.src)
-    worker = Worker(Store(_store_path(args)), concurrency=args.concurrency)
+    worker = Worker(_backend(args), concurrency=args.concurrency)
     try:
         worker.serve(until_idle=args.until_idle)
     except KeyboardInterrupt:

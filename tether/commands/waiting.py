@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -90,8 +89,8 @@ class WaitReporter:
         while not self._stop.wait(self.quiet):
             try:
                 records = self.read()
-            except (OSError, ValueError):  # not created yet, or a torn tail being written
-                continue
+            except Exception:  # not created yet, a torn tail being written, a store hiccup:
+                continue       # this is a courtesy; the run itself reports real problems
             if len(records) != seen:  # still moving: wait for a quiet spell
                 seen = len(records)
                 continue
@@ -99,9 +98,3 @@ class WaitReporter:
             if line is not None and line != said:
                 print(line, file=self.out, flush=True)
             said = line
-
-
-def journal_reader(folder: Path) -> Callable[[], list[Any]]:
-    from runtime.journal import iter_records
-
-    return lambda: list(iter_records(folder))
