@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
-from uuid import NAMESPACE_URL, uuid5
 
 if TYPE_CHECKING:
     from runtime.durable_http import HttpResponse
@@ -183,6 +182,8 @@ def deterministic_uuid(instance_id: str, n: int) -> str:
     """The n-th `new_uuid()` of an instance (n from 0 in each generation), as a string like
     Durable Functions' and durabletask's: the same after a crash, and the same in
     `runtime.direct` as in the journal runtime."""
+    from uuid import NAMESPACE_URL, uuid5  # uuid imports platform: not for `tether status`
+
     return str(uuid5(NAMESPACE_URL, f"{instance_id}:{n}"))
 
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import FINAL, NewInstance, Query
 from runtime.clock import Clock, iso
-from runtime.context import boundary
 from runtime.ids import validate_id
 from runtime.machine import MachineDef, user_view
 
@@ -51,6 +50,13 @@ def machine_of(ref: Orchestration) -> MachineDef:
         raise ValueError(f"orchestrator {name!r} is not compiled: load its module with "
                          "tether.loader.load(PATH) (or `tether compile`) before starting it")
     return entry.machine
+
+
+def _boundary(value: Any, what: str) -> Any:
+    # the JSON check and frame types: imported on first use, so `tether status` stays quick
+    from runtime.context import boundary
+
+    return boundary(value, what)
 
 
 class UnknownInstance(LookupError):
@@ -88,7 +94,7 @@ class Client:
 
         mdef = machine_of(orchestration)
         instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
-        data = boundary(input, f"input of orchestrator {mdef.name}")
+        data = _boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
         return instance_id
@@ -102,7 +108,8 @@ class Client:
         from runtime.engine import created_data
 
         mdef = machine_of(orchestration)
-        values = [boundary(v, f"input {i} of orchestrator {mdef.name}") for i, v in enumerate(inputs)]
+        values = [_boundary(v, f"input {i} of orchestrator {mdef.name}")
+                  for i, v in enumerate(inputs)]
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
         else:
@@ -171,7 +178,7 @@ class Client:
         if doc is not None and doc["runtimeStatus"] in ENDED:
             raise InstanceEnded(f"instance {instance_id} is {doc['runtimeStatus']}; "
                                 f"event {name!r} was not sent")
-        body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
+        body = {"type": "event", "name": name, "data": _boundary(data, f"data of event {name}")}
         self.backend.post(instance_id, body)
         self._apply_if_idle(instance_id)
 

@@ -26,7 +26,6 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -137,6 +136,8 @@ def retry_after(value: str | None) -> float:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: not worth importing up front
+
     try:
         parsedate_to_datetime(value)
     except (TypeError, ValueError):

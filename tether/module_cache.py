@@ -27,7 +27,6 @@ import json
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import CodeType
 
@@ -94,6 +93,8 @@ def write(source: Path, key: dict[str, str], code: CodeType) -> None:
     """Store `code` for `source` under `key`; silently nothing if the folder is not ours."""
     if os.environ.get("TETHER_NO_CACHE") == "1":
         return
+    import tempfile  # only when writing: a warm start never needs it
+
     target = entry_path(source)
     blob = MAGIC + json.dumps(key, sort_keys=True).encode() + b"\n" + marshal.dumps(code)
     try:
