@@ -41,7 +41,13 @@ def compile_mapped(source: str, emitted: str, path: str) -> CodeType:
     """The emitted module's code, its line numbers those of `source` (see the docstring)."""
     tree = ast.parse(emitted, path)
     src_lines = source.splitlines()
-    line_of, exact = _line_map(src_lines, emitted.splitlines(), tree, source, path)
+    out_lines = emitted.splitlines()
+    line_of, exact = _line_map(src_lines, out_lines, tree, source, path)
+
+    def shift(number: int) -> int:
+        """How much deeper emitted line `number` is indented than its source line."""
+        return _indent(out_lines[number - 1]) - _indent(src_lines[line_of[number] - 1])
+
     _carry_annotations(tree, source, path)
     ast.fix_missing_locations(tree)
     for node in ast.walk(tree):
@@ -50,11 +56,13 @@ def compile_mapped(source: str, emitted: str, path: str) -> CodeType:
             continue
         first = node.lineno
         mapped = line_of.get(first, 1)
-        if first in exact and (node.end_lineno or first) in exact:
+        last = node.end_lineno or first
+        if first in exact and last in exact:
             node.lineno = mapped
-            node.end_lineno = line_of.get(node.end_lineno or first, mapped)
-            if node.end_lineno < mapped:
-                node.end_lineno = mapped
+            node.end_lineno = max(line_of.get(last, mapped), mapped)
+            node.col_offset = max(0, node.col_offset - shift(first))
+            if node.end_col_offset is not None:
+                node.end_col_offset = max(0, node.end_col_offset - shift(last))
             continue
         text = src_lines[mapped - 1] if 0 < mapped <= len(src_lines) else ""
         node.lineno = node.end_lineno = mapped
@@ -63,11 +71,15 @@ def compile_mapped(source: str, emitted: str, path: str) -> CodeType:
     return compile(tree, path, "exec", dont_inherit=True)
 
 
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
 def _line_map(src: list[str], out: list[str], tree: ast.Module, source: str,
               path: str) -> tuple[dict[int, int], set[int]]:
     """emitted line -> source line (1-based), and the emitted lines matched exactly."""
-    matcher = difflib.SequenceMatcher(None, [s.rstrip() for s in src],
-                                      [o.rstrip() for o in out], autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [s.strip() for s in src],
+                                      [o.strip() for o in out], autojunk=False)
     matched: dict[int, int] = {}
     for block in matcher.get_matching_blocks():
         for k in range(block.size):

@@ -179,3 +179,25 @@ def test_an_activity_traceback_names_the_source_line(
                    if isinstance(e.get("error"), dict) and e["error"].get("details"))
     assert f'File "flows.py", line {line}, in twice' in details
     assert "raise ValueError(f'bad {x}')" in details
+
+
+def test_an_orchestrator_failure_shows_its_source_line_in_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = ORCH.replace("    return await ctx.call_activity(twice, n)",
+                          "    doubled = await ctx.call_activity(twice, n)\n"
+                          "    if doubled > 5:\n"
+                          "        raise RuntimeError(f'too big: {doubled}')\n"
+                          "    return doubled")
+    (tmp_path / "flows.py").write_text(source)
+    line = source.splitlines().index("        raise RuntimeError(f'too big: {doubled}')") + 1
+    assert main(["run", "flows.py:orch", "--input", "5", "--store", "store", "--id", "f1"]) == 1
+    capsys.readouterr()
+    assert main(["status", "f1", "--store", "store"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    details = doc["failureDetails"]
+    assert (details["errorType"], details["errorMessage"]) == ("RuntimeError", "too big: 10")
+    assert f'File "flows.py", line {line}, in orch' in details["stackTrace"]
+    assert "raise RuntimeError(f'too big: {doubled}')" in details["stackTrace"]
+    assert "runtime" + "/engine" not in details["stackTrace"]  # the runtime's frames left out
