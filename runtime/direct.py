@@ -116,20 +116,6 @@ def json_copy(value: Any, what: str) -> Any:
     return values.json_copy(value)
 
 
-def fresh_outcome(outcome: Outcome) -> Outcome:
-    """A copy of `outcome` to hand to the program: mutations of a delivered value, or a
-    caught error, must not change what a later await of the same task sees."""
-    error = outcome.error
-    if isinstance(error, TaskFailedError):
-        return Outcome(error=TaskFailedError(
-            error.message, error_type=error.error_type, details=error.details,
-            task_name=error.task_name,
-        ))
-    if error is not None:
-        return outcome
-    return Outcome(value=_copy_value(outcome.value))
-
-
 def _copy_value(value: Any) -> Any:
     # Values are JSON-clean by now, except that group results may hold Task handles,
     # which keep their identity.
@@ -179,6 +165,7 @@ class DirectContext(OrchestrationContext):
         self._input = input
         self._parent_id = parent_id
         self._seen: set[int] = set()
+        self._handed: dict[int, Outcome] = {}
         self._activities = activities
         self._events = events
         self._now = start
@@ -283,9 +270,10 @@ class DirectContext(OrchestrationContext):
     # -- driving -----------------------------------------------------------------------
 
     def outcome(self, task: Task[Any]) -> Outcome | None:
-        """`task`'s outcome as the program is handed it (a fresh copy), or None while it is
-        not complete. As in the journal runtime (`runtime.context.TaskTable.outcome`), the
-        task and what its outcome shows complete count as seen from now on, and an event
+        """`task`'s outcome as the program is handed it, or None while it is not complete:
+        one object per task, so a second await gives what the first gave (mutations
+        included), as in Python. As in the journal runtime (`TaskTable.outcome`), the task
+        and what its outcome shows complete count as seen from now on, and an event
         awaited with a timeout that timed out stops listening."""
         if task.id not in self._outcomes:
             return None
@@ -316,14 +304,20 @@ class DirectContext(OrchestrationContext):
         return group.children[0] if self._outcomes[group.id].error is None else group.children[1]
 
     def _delivered(self, task: Task[Any]) -> Outcome:
+        """The one outcome the program is handed for `task`: a result rebuilt from the
+        activity's or sub-orchestrator's annotations (`runtime.boundary_types`)."""
+        handed = self._handed.get(task.id)
+        if handed is not None:
+            return handed
         out = self._outcomes[task.id]
-        if task.kind == "when_all":
-            if out.error is not None:
-                return fresh_outcome(out)
-            return Outcome(value=[self._delivered(c).value for c in task.children])
-        if task.kind in ("when_any", "event_timeout", "timer", "event") or out.error is not None:
-            return fresh_outcome(out)
-        return Outcome(value=rebuild_result(task.kind, task.name, _copy_value(out.value)))
+        if task.kind == "when_all" and out.error is None:
+            handed = Outcome(value=[self._delivered(c).value for c in task.children])
+        elif task.kind in ("when_any", "event_timeout", "timer", "event") or out.error is not None:
+            handed = out
+        else:
+            handed = Outcome(value=rebuild_result(task.kind, task.name, out.value))
+        self._handed[task.id] = handed
+        return handed
 
     def _view(self, task: Task[Any]) -> tuple[bool, Any, BaseException | None]:
         if task.id not in self._seen:
@@ -652,7 +646,8 @@ def _checkpoint_and_restore(frame: Frame, ctx: DirectContext, mdef: MachineDef) 
     encoded = values.encode_slots(frame.slots, describe=mdef.describe)
     saved = json.loads(json.dumps(encoded, sort_keys=True))
     slots = values.decode_slots(saved, lambda task_id: ctx.tasks[task_id])
-    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input))
+    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input),
+                 awaiting=frame.awaiting)
 
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:

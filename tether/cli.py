@@ -31,7 +31,8 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
-        parser.exit(message=version_line() + "\n")
+        print(version_line())  # on stdout, as argparse's own version action prints
+        parser.exit()
 
 
 def version_line() -> str:

@@ -15,9 +15,9 @@ import pytest
 from starlette.requests import Request
 
 from runtime.async_client import AsyncClient
+from runtime.backends import open_backend
 from runtime.client import Client
 from runtime.http.responses import PAYLOAD_FIELDS, ManagementUrls
-from runtime.backends import open_backend
 from runtime.worker import Worker
 from tests.http.conftest import EXAMPLE
 from tether.loader import load
