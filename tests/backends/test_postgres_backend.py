@@ -503,3 +503,49 @@ def test_a_worker_waits_out_an_outage_saying_so_and_loses_nothing(pg_schema: str
     finally:
         backend.close()
         proxy.close()
+
+
+def test_an_idle_inbox_costs_no_query_until_a_notification_names_it(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.backends.postgres.backend import QUIET_FOR
+
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    a.inbox("x")  # starts listening
+    deadline = time.monotonic() + 10
+    while not a._listener.live:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert a.inbox("x") == [] and a.inbox("y") == []
+    reads: list[int] = []
+    real = a._read
+    monkeypatch.setattr(a, "_read", lambda op: (reads.append(1), real(op))[1])
+    for _ in range(20):
+        assert a.inbox("x") == []
+    assert reads == []  # known empty: not read again
+    posted = time.monotonic()
+    b.post("x", {"type": "event", "name": "go", "data": 1})
+    while not (got := a.inbox("x")):
+        assert time.monotonic() - posted < 5
+        time.sleep(0.005)
+    assert time.monotonic() - posted < QUIET_FOR  # the notification said so, not the timeout
+    assert [m.body["data"] for m in got] == [1]
+    assert a.inbox("y") == []  # another instance's inbox is still known empty
+    assert len(reads) >= 1
+
+
+def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
+        open_store: Any) -> None:
+    """Regression: a checkpoint staged before a wait stayed invisible (status Pending
+    while the instance waited for an event: tests/http test_suspend_and_resume)."""
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    claim.stage([("checkpoint", {"suspended": False, "custom_status": "waiting"})], TS)
+    other = threading.Thread(target=lambda: a.inbox("x"))  # not the claim's thread
+    other.start()
+    other.join()
+    assert a.status("x")["runtimeStatus"] == "Pending"
+    assert a.inbox("x") == []  # the engine's poll, on the claim's thread
+    doc = a.status("x")
+    assert (doc["runtimeStatus"], doc["customStatus"]) == ("Running", "waiting")

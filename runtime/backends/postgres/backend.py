@@ -55,6 +55,9 @@ from runtime.backends.postgres.wakeups import Listener
 
 Row = tuple[Any, ...]
 
+#: an inbox read empty is taken to stay empty this long unless a notification names it
+QUIET_FOR = 1.0
+
 
 class PostgresBackend(Backend):
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
@@ -73,6 +76,7 @@ class PostgresBackend(Backend):
         self._claims: dict[str, PostgresClaim] = {}
         self._claims_lock = threading.Lock()
         self._listener: Listener | None = None
+        self._quiet: dict[str, tuple[float, int]] = {}  # inboxes read empty: when, epoch
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
         self._work: WorkQueue | None = None
@@ -120,6 +124,7 @@ class PostgresBackend(Backend):
             self._listener.close()
             self._listener = None
         self.sessions.close()
+        self._quiet.clear()
         self._stop = threading.Event()
 
     # -- creating --------------------------------------------------------------------
@@ -224,6 +229,7 @@ class PostgresBackend(Backend):
         # checked above), and the fence moves on once more.
         claim: PostgresClaim | None = self._conn_run(op, transaction=False)
         if claim is not None:
+            claim.thread = threading.get_ident()
             with self._claims_lock:
                 self._claims[instance_id] = claim
                 self._start_heartbeat()
@@ -354,10 +360,7 @@ class PostgresBackend(Backend):
 
     def wait_for_work(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds, waking when another process makes work."""
-        if self._listener is None:
-            self.ensure()
-            self._listener = Listener(self.url)
-        return self._listener.wait(timeout)
+        return self._wakeups().wait(timeout)
 
     # -- generations -----------------------------------------------------------------
 
@@ -408,11 +411,55 @@ class PostgresBackend(Backend):
 
         # Repeatable: the message id is unique, so a retry after a lost COMMIT adds nothing.
         result: str = self._conn_run(op, transaction=False)
+        self._quiet.pop(instance_id, None)  # ours: no need to wait for the notification
         return result
 
     def inbox(self, instance_id: str) -> list[Message]:
+        """The messages, read from the table unless the inbox is known to be empty: it was
+        empty when last read, under `QUIET_FOR` seconds ago, and no notification has
+        named the instance since (the engine asks about every instance it holds at every
+        poll; this makes an idle instance cost nothing but its NOTIFY)."""
+        self._flush_idle()
+        listener = self._wakeups()
+        known = self._quiet.get(instance_id)
+        if (known is not None and time.monotonic() - known[0] < QUIET_FOR
+                and listener.known_quiet(instance_id, known[1])):
+            return []
+        epoch = listener.reading(instance_id)
+        started = time.monotonic()
         rows = self._read(lambda c: c.execute(self.q.inbox, (instance_id,)).fetchall())
+        if rows or epoch < 0:
+            self._quiet.pop(instance_id, None)
+        else:
+            self._quiet[instance_id] = (started, epoch)
         return [Message(name, body) for name, body in rows]
+
+    def _flush_idle(self) -> None:
+        """Commit what this thread's claims have staged. The engine stages a checkpoint
+        and lets it ride with the next commit; when the instance then waits (for an event,
+        a timer), no next commit comes for a while, and here nothing staged is visible to
+        readers until it does (the file backend's staged bytes are readable at once). The
+        engine reads its instances' inboxes at every poll, so this is where a waiting
+        instance's last step becomes visible: Running, its custom status, its history.
+        A lost fence is not raised here: the claim is marked lost, and the engine hears
+        of it at its next write."""
+        me = threading.get_ident()
+        with self._claims_lock:
+            # Records riding along without acknowledgements: what an engine leaves staged
+            # once a round is done (anything it acted on, it committed already).
+            staged = [c for c in self._claims.values() if c.thread == me
+                      and c.staged.records and not c.staged.acks]
+        if staged:
+            with contextlib.suppress(FenceLost):
+                self.commit(staged)
+
+    def _wakeups(self) -> Listener:
+        if self._listener is None:
+            self.ensure()
+            self._listener = Listener(self.url)
+            # stop it when this backend is collected (the thread holds no reference to it)
+            weakref.finalize(self, self._listener.stop)
+        return self._listener
 
     # -- reading ---------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class PostgresClaim(Claim):
         self.staged = Staged()
         self.released = False
         self.lost = False  # another worker claimed the instance: every use is FenceLost
+        self.thread = 0  # the thread that took it (claims belong to it)
         self._new_generation = new_generation
 
     @property

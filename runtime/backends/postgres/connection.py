@@ -34,8 +34,12 @@ _REFUSALS = (
     "no pg_hba.conf entry",
     "password is required",
     "permission denied",
-    "too many connections",
 )
+
+
+#: libpq's words for a server that has no connection slot free right now
+_BUSY = ("too many clients", "remaining connection slots are reserved")
+BUSY_WAIT = 5.0  # seconds
 
 
 class StoreUnreachable(Exception):
@@ -49,13 +53,18 @@ class StoreRefused(Exception):
 def connect(url: StoreURL, *, autocommit: bool = False, timeout: float = 10.0) -> psycopg.Connection[
         tuple[Any, ...]]:
     """A new connection to the store's database (autocommit off unless asked)."""
-    try:
-        conn = psycopg.connect(url.conninfo, autocommit=autocommit,
-                               connect_timeout=max(1, round(timeout)),
-                               application_name="tether")
-    except psycopg.OperationalError as exc:
-        raise connect_error(url, exc) from None
-    return conn
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            return psycopg.connect(url.conninfo, autocommit=autocommit,
+                                   connect_timeout=max(1, round(timeout)),
+                                   application_name="tether")
+        except psycopg.OperationalError as exc:
+            # A full server is a moment's trouble (others' connections come and go):
+            # worth a few seconds of retrying even for a command that fails fast.
+            if not any(w in str(exc) for w in _BUSY) or time.monotonic() > deadline:
+                raise connect_error(url, exc) from None
+            time.sleep(0.2)
 
 
 def connect_error(url: StoreURL, exc: BaseException) -> StoreUnreachable | StoreRefused:

@@ -22,8 +22,18 @@ from runtime.backends.postgres.url import StoreURL
 
 
 class Listener:
+    """One LISTEN connection on a thread of its own. Besides waking a waiter (`event`),
+    it remembers which instances were named by a notification since their inbox was last
+    read (`dirty`), so `PostgresBackend.inbox` can skip reading an inbox known to be
+    empty. `epoch` counts (re)connections: notifications may have been missed before
+    each, so what was known empty before it is not any more."""
+
     def __init__(self, url: StoreURL) -> None:
         self.event = threading.Event()
+        self.live = False  # LISTENing now: notifications are being received
+        self.epoch = 0
+        self.dirty: set[str] = set()
+        self._lock = threading.Lock()
         self._url = url
         self._stop = threading.Event()
         self._rc = Reconnector(url, autocommit=True, on_connect=self._listen)
@@ -32,18 +42,43 @@ class Listener:
 
     def _listen(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self._url.schema))))
+        with self._lock:
+            self.epoch += 1
+            self.live = True
         self.event.set()  # anything sent while we were not listening: poll once
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 conn = self._rc.get(give_up=self._stop.is_set)
-                for _ in conn.notifies(timeout=0.5, stop_after=1):
+                for note in conn.notifies(timeout=0.5):
+                    with self._lock:
+                        self.dirty.add(note.payload)
                     self.event.set()
+                    if self._stop.is_set():
+                        break
             except Exception:  # lost connection, or stopping: reconnect unless stopping
+                self.live = False
                 self._rc.drop()
                 if self._stop.wait(0.2):
-                    return
+                    break
+        self.live = False
+        self._rc.close()
+
+    def known_quiet(self, instance_id: str, epoch: int) -> bool:
+        """No notification named `instance_id` since `epoch` began (and we still listen)."""
+        with self._lock:
+            return self.live and self.epoch == epoch and instance_id not in self.dirty
+
+    def reading(self, instance_id: str) -> int:
+        """About to read the inbox of `instance_id`: forget it was named; the epoch now."""
+        with self._lock:
+            self.dirty.discard(instance_id)
+            return self.epoch if self.live else -1
+
+    def mark(self, instance_id: str) -> None:
+        with self._lock:
+            self.dirty.add(instance_id)
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a notification; whether one came."""
@@ -51,7 +86,10 @@ class Listener:
         self.event.clear()
         return got
 
+    def stop(self) -> None:
+        """Stop without waiting (the thread closes its connection on its way out)."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self._rc.close()
