@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runtime.backends.base import BackendUnavailable, FenceLost, NewInstance, WorkItem
+from runtime.backends.postgres.schema import VERSION
 from tests.backends.pg import SERVER, pg_schema, pg_url, with_schema
 
 __all__ = ["pg_schema", "pg_url"]
@@ -279,7 +280,7 @@ def test_first_use_creates_the_schema(pg_url: str, pg_schema: str) -> None:
         assert backend.status("x")["runtimeStatus"] == "Pending"
     finally:
         backend.close()
-    assert sql(pg_schema, "SELECT max(version) FROM {s}.schema_version") == [(1,)]
+    assert sql(pg_schema, "SELECT max(version) FROM {s}.schema_version") == [(VERSION,)]
 
 
 def test_a_store_of_a_newer_tether_is_refused_on_open(pg_url: str, pg_schema: str) -> None:
@@ -288,7 +289,8 @@ def test_a_store_of_a_newer_tether_is_refused_on_open(pg_url: str, pg_schema: st
     open_backend(pg_url).ensure()
     sql(pg_schema, "INSERT INTO {s}.schema_version (version) VALUES (99)")
     backend = open_backend(pg_url)
-    with pytest.raises(BackendUnavailable, match="schema version 99, newer than this tether's 1"):
+    with pytest.raises(BackendUnavailable,
+                       match=f"schema version 99, newer than this tether's {VERSION}"):
         backend.ensure()
     backend.close()
 

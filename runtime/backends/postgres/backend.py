@@ -51,7 +51,7 @@ from runtime.backends.postgres.sessions import Conn, Sessions
 from runtime.backends.postgres.setup import StoreError, checked_url
 from runtime.backends.postgres.status import StatusFold
 from runtime.backends.postgres.url import StoreURL
-from runtime.backends.postgres.wakeups import Listener
+from runtime.backends.postgres.wakeups import Subscription, subscribe
 
 Row = tuple[Any, ...]
 
@@ -75,7 +75,7 @@ class PostgresBackend(Backend):
         self._ready_lock = threading.Lock()
         self._claims: dict[str, PostgresClaim] = {}
         self._claims_lock = threading.Lock()
-        self._listener: Listener | None = None
+        self._listener: Subscription | None = None
         self._quiet: dict[str, tuple[float, int]] = {}  # inboxes read empty: when, epoch
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
@@ -453,12 +453,13 @@ class PostgresBackend(Backend):
             with contextlib.suppress(FenceLost):
                 self.commit(staged)
 
-    def _wakeups(self) -> Listener:
+    def _wakeups(self) -> Subscription:
         if self._listener is None:
             self.ensure()
-            self._listener = Listener(self.url)
-            # stop it when this backend is collected (the thread holds no reference to it)
-            weakref.finalize(self, self._listener.stop)
+            self._listener = subscribe(self.url)
+            # unsubscribe when this backend is collected (the listener holds no reference
+            # to it); the last subscription stops the process's listener
+            weakref.finalize(self, self._listener.close)
         return self._listener
 
     # -- reading ---------------------------------------------------------------------
@@ -639,8 +640,9 @@ class Queries:
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
         self.runnable = (
             f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
-            " AND (owner IS NULL OR lease_until < now()) AND id <> ALL(%s)"
-            " ORDER BY ready_at LIMIT %s")
+            " AND coalesce(lease_until, '-infinity'::timestamptz) < now() AND id <> ALL(%s)"
+            # in `instances_free` order: never claimed or released first, then lapsed
+            " ORDER BY coalesce(lease_until, '-infinity'::timestamptz) LIMIT %s")
         self.insert_generation = (f"INSERT INTO {s}.generations (instance_id, generation, data)"
                                   " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING")
         self.delete_records = f"DELETE FROM {s}.journal WHERE instance_id = %s AND generation = %s"
