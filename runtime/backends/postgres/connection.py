@@ -70,6 +70,9 @@ def connect(url: StoreURL, *, autocommit: bool = False, timeout: float = 10.0) -
 def connect_error(url: StoreURL, exc: BaseException) -> StoreUnreachable | StoreRefused:
     """The one-line error for a failed connection attempt."""
     reason = libpq_reason(exc)
+    if any(word in reason for word in _BUSY):
+        return StoreUnreachable(f"PostgreSQL at {url} has no connection slot free: {reason} "
+                                "(raise max_connections, or use fewer connections)")
     if any(word in reason for word in _REFUSALS):
         if re.search(r'database ".*" does not exist', reason):
             return StoreRefused(f"cannot open PostgreSQL store {url}: {reason} "
