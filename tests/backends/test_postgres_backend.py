@@ -551,3 +551,18 @@ def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
     assert a.inbox("x") == []  # the engine's poll, on the claim's thread
     doc = a.status("x")
     assert (doc["runtimeStatus"], doc["customStatus"]) == ("Running", "waiting")
+
+
+def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(
+        open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create(new("x"))
+    stale = a.claim("x")
+    expire_lease(pg_schema, "x")
+    fresh = b.claim("x")
+    stale.stage([("suspended", {"reason": None})], TS)
+    a.release(stale)  # an engine closing: its other claims must still be released
+    assert [r.kind for r in a.history("x")] == ["created"]
+    fresh.stage([("resumed", {"reason": None})], TS)
+    b.commit([fresh])  # the new owner is untouched
+    assert [r.kind for r in a.history("x")] == ["created", "resumed"]

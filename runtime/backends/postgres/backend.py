@@ -301,7 +301,10 @@ class PostgresBackend(Backend):
         if claim.released:
             return
         try:
-            self.commit([claim])
+            try:
+                self.commit([claim])
+            except FenceLost:
+                return  # another worker has it: nothing of ours to keep or give up
             q = self.q
 
             def op(conn: Conn) -> None:
