@@ -122,8 +122,6 @@ class Reconnector:
         self.report_every = report_every
         self.on_connect = on_connect
         self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
-        self.reconnects = 0  # connections made after the first: callers reread their state
-        self.connected_once = False
         self._last_report = 0.0
         self._closed = False
 
@@ -150,12 +148,9 @@ class Reconnector:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            if self.connected_once:
-                self.reconnects += 1
             if warned:
                 self._say(f"reconnected to PostgreSQL at {self.url}", force=True)
             self.conn = conn
-            self.connected_once = True
             return conn
 
     def drop(self) -> None:
