@@ -1,13 +1,15 @@
-"""Wake-ups: LISTEN on the store's channel, so a waiting worker starts at once.
+"""Wake-ups: LISTEN on the store's channel, one connection per process and store.
 
 Whoever makes work for others (a new instance, a message, a work item, an activity
-result) calls `pg_notify(channel, ...)` inside its transaction; PostgreSQL delivers it at
-commit, to every listener. `Listener` keeps one connection in LISTEN on a thread of its
-own and sets `event`; the engine's idle wait returns when it is set. Notifications are a
-hint, never the only path: the engine still polls (a notification sent while the
-listener was reconnecting is lost, so a reconnection sets `event` too).
+result) calls `pg_notify(channel, instance id or "new"/"work")` inside its transaction;
+PostgreSQL delivers it at commit, to every listener. `Listener` keeps one connection in
+LISTEN on a thread of its own and hands each notification to every `Subscription` (one
+per backend object): it wakes `wait_for_work` and marks the instance, so
+`PostgresBackend.inbox` knows which inboxes may have changed. Notifications are a hint,
+never the only path: an inbox known empty is read again after a second anyway, and a
+(re)connection invalidates everything known (notifications sent while the listener was
+away are lost).
 """
-
 from __future__ import annotations
 
 import threading
