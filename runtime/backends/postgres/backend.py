@@ -91,8 +91,8 @@ class PostgresBackend(Backend):
             if self._ready:
                 return
             try:
-                conn = self.sessions.connection()
-                schema.ensure(conn, self.schema, self.spec)
+                self.sessions.run(lambda conn: schema.ensure(conn, self.schema, self.spec),
+                                  transaction=False)
             except (StoreUnreachable, StoreRefused, schema.SchemaTooNew) as exc:
                 raise BackendUnavailable(str(exc)) from None
             except psycopg.Error as exc:
@@ -531,7 +531,6 @@ def _beat(ref: weakref.ref[PostgresBackend], stop: threading.Event) -> None:
             held = list(backend._claims.values())
             if not held:  # nothing to renew: stop until the next claim
                 backend._heartbeat = None
-                backend.sessions.lost()
                 return
         # A failure is reported by the session; the engine learns of a lost lease at its
         # next commit or heartbeat.
