@@ -93,8 +93,10 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
     middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
     if runner is not None:
         middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
-                     lifespan=runner.lifespan if runner is not None else None)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                    lifespan=runner.lifespan if runner is not None else None)
+    app.state.tether_worker = runner  # the WorkerThread (None without a worker)
+    return app
 
 
 Handler = Callable[[Request], Awaitable[Response]]

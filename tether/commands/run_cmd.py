@@ -221,13 +221,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    log_options.apply(args)
     load(args.src)
     worker = Worker(_backend(args), concurrency=args.concurrency)
-    try:
-        worker.serve(until_idle=args.until_idle)
-    except KeyboardInterrupt:
-        return ExitCode.OK
+    with log_options.applied(args):
+        try:
+            worker.serve(until_idle=args.until_idle)
+        except KeyboardInterrupt:
+            return ExitCode.OK
     return ExitCode.OK
 
 
