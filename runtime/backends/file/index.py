@@ -131,6 +131,11 @@ class Index:
         with self._write() as db:
             db.execute("UPDATE instances SET live = 0 WHERE id = ?", (instance_id,))
 
+    def revive(self, instance_id: str) -> None:
+        """The instance may have work again (restarted, rewound): live, if it was not."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
+
     def drop(self, ids: Iterable[str]) -> None:
         with self._write() as db:
             db.executemany("DELETE FROM instances WHERE id = ?", [(i,) for i in ids])
