@@ -61,6 +61,7 @@ class Instance:
     step_label: str | None = None
     checkpointed: bool = False
     passive: bool = False  # loaded only to journal control messages (no machine)
+    broken: str | None = None  # why the engine stopped running it (one line), see Engine.fail
     unsaved_step: bool = False  # stepped since the last checkpoint
     pending_events: list[Message] = field(default_factory=list)  # inbox events not yet journaled
     # Work the orchestration scheduled and never awaited, owed after its generation ended
@@ -74,7 +75,11 @@ class Instance:
         return self.status in FINAL.values()
 
     @classmethod
-    def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None) -> Instance:
+    def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None, *,
+                frame: bool = True) -> Instance:
+        """The instance as its records say. `frame=False` leaves the checkpoint's frame
+        undecoded (for journaling control messages only: a frame that no longer decodes,
+        say a class that cannot be imported, must not stop a terminate)."""
         opened = claim.loaded
         c = opened.first.data
         inst = cls(instance_id, c["name"], c.get("input"), c.get("graph_hash", ""),
@@ -89,7 +94,7 @@ class Instance:
         inst.trace = c.get("trace")
         inst.frame = Frame(input=inst.input)
         if opened.checkpoint is not None:
-            inst._load_checkpoint(opened.checkpoint)
+            inst._load_checkpoint(opened.checkpoint, frame=frame)
         for rec in opened.tail:
             inst.apply(rec)
         if not inst.ended:
@@ -119,7 +124,7 @@ class Instance:
             "or register the old module as a version"
         )
 
-    def _load_checkpoint(self, rec: Record) -> None:
+    def _load_checkpoint(self, rec: Record, *, frame: bool = True) -> None:
         d = rec.data
         self.checkpointed = True
         self.table = TaskTable()
@@ -128,7 +133,7 @@ class Instance:
             self.table.tasks[state.id] = state
         self.table.next_id = d["next_task"]
         self.outbox = {o["key"]: o for o in d.get("outbox", [])}
-        slots = decode_slots(d["slots"], self.table.handle)
+        slots = decode_slots(d["slots"], self.table.handle) if frame else {}
         self.frame = Frame(state=d["step"], slots=slots)
         self.awaiting = d["awaiting"]
         self.frame.awaiting = self.table.handle(d["awaiting"])
@@ -218,13 +223,13 @@ class Instance:
 
     def ready(self) -> bool:
         """Can the machine take a step now?"""
-        if self.ended or self.suspended:
+        if self.ended or self.suspended or self.broken:
             return False
         return self.awaiting is None or self.table.completion(self.awaiting) is not None
 
     def blocked(self) -> bool:
         """Waiting for something other than its own next step (events may be delivered)."""
-        return not self.ended and not self.suspended and not self.ready()
+        return not self.ended and not self.suspended and not self.broken and not self.ready()
 
     def time_of(self, ts: str) -> datetime:
         return later(self.now, ts)

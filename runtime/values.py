@@ -27,7 +27,7 @@ import importlib
 import math
 import types
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -100,7 +100,18 @@ def _importable(obj: Any) -> bool:
 
 def _is_record(cls: type) -> bool:
     """Instances of `cls` are saved as their fields."""
-    return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls
+    return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls or (
+        issubclass(cls, tuple) and hasattr(cls, "_fields"))  # a namedtuple
+
+
+# Immutable built-in types a saveable class may extend (EntityId is a str, a namedtuple a
+# tuple): the instance is saved as its built-in value plus its own fields, and rebuilt by
+# the built-in type's __new__, never the class's own (which may take other arguments).
+_BASES = (str, int, float, bytes, tuple, frozenset)
+
+
+def _base(cls: type) -> type | None:
+    return next((b for b in _BASES if issubclass(cls, b)), None)
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -116,8 +127,11 @@ def _fields(value: Any) -> dict[str, Any]:
 
 
 def _hashable_record(cls: type) -> bool:
-    # a frozen dataclass may be a dict key or set member: it is built from its fields
-    # before anything hashes it (a mutable record is filled in later, like a list)
+    # a frozen dataclass or a str/tuple/... subclass may be a dict key or set member: it is
+    # built from its parts before anything hashes it (a mutable record is filled in
+    # later, like a list)
+    if _base(cls) is not None:
+        return True
     return getattr(cls, "__hash__", None) is not None and dataclasses.is_dataclass(cls) \
         and bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
 
@@ -207,6 +221,8 @@ def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
     """The JSON-able form of a frame's slots; `tasks` collects the ids of Task handles.
     `describe(slot)` names a slot in errors (`MachineDef.describe`: a compiler temporary is
     named by what it holds, not by its invented name)."""
+    if slots.get(AWAITED):
+        slots = _prune_awaited(slots)
     shared = _shared_objects(slots)
     enc = _Encoder(shared, tasks if tasks is not None else set())
     out: dict[str, Any] = {}
@@ -239,6 +255,52 @@ def _children(value: Any) -> Iterator[Any]:
         yield value.__context__
     else:
         yield from _fields(value).values()
+
+
+# The slot where a frame keeps the outcomes of tasks it awaited that may be awaited again,
+# as (the task awaited now, {task id: (value, error)}), so that a second await returns
+# the same object, also after a resume (runtime.machine.Frame). Only the outcomes of
+# tasks the other slots (or the task awaited now) still refer to are saved.
+AWAITED = "$awaited"
+
+
+def task_ids(values: Iterable[Any]) -> set[int]:
+    """Ids of the Task handles reachable from `values`."""
+    seen: set[int] = set()
+    found: set[int] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Task):
+            found.add(value.id)
+            stack.extend(value.children)
+            continue
+        if not _composite(value) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        stack.extend(_children(value))
+    return found
+
+
+def live_outcomes(kept: dict[int, Any], roots: Iterable[Any]) -> dict[int, Any]:
+    """The entries of `kept` for tasks reachable from `roots` (or from kept outcomes
+    themselves: when_any's winner)."""
+    out: dict[int, Any] = {}
+    frontier = task_ids(roots)
+    while frontier:
+        new = {tid: kept[tid] for tid in frontier if tid in kept and tid not in out}
+        out.update(new)
+        frontier = task_ids(new.values()) - out.keys()
+    return out
+
+
+def _prune_awaited(slots: dict[str, Any]) -> dict[str, Any]:
+    waiting, kept = slots[AWAITED]
+    out = {k: v for k, v in slots.items() if k != AWAITED}
+    pruned = live_outcomes(kept, [*out.values(), waiting])
+    if pruned:
+        out[AWAITED] = (waiting, pruned)
+    return out
 
 
 def _shared_objects(slots: dict[str, Any]) -> set[int]:
@@ -381,7 +443,11 @@ class _Encoder:
             )
         fields: dict[str, Any] = {}
         work.extend((v, f"{path}.{k}", depth + 1, fields, k) for k, v in _fields(value).items())
-        return {"$record": _ref(cls), "fields": fields}
+        node = {"$record": _ref(cls), "fields": fields}
+        base = _base(cls)
+        if base is not None:
+            work.append((base(value), path, depth + 1, node, "value"))
+        return node
 
     def _exception(self, error: BaseException, path: str, depth: int,
                    work: list[_Work]) -> dict[str, Any]:
@@ -564,7 +630,8 @@ class _Decoder:
             self.shells[id(node)] = error
             return error
         if "$record" in node:  # a hashable (frozen) record: whole before anyone hashes it
-            record = _new_record(node["$record"])
+            record = _new_record(node["$record"], self.build(node["value"]) if "value" in node
+                                 else _NO_VALUE)
             for k, v in node["fields"].items():
                 object.__setattr__(record, k, self.build(v))
             return record
@@ -605,11 +672,17 @@ def _callable(ref: str) -> Any:
     return obj
 
 
-def _new_record(ref: str) -> Any:
+_NO_VALUE = object()
+
+
+def _new_record(ref: str, value: Any = _NO_VALUE) -> Any:
     cls: Any = _import(ref)
     if not (isinstance(cls, type) and _is_record(cls)):
         raise ValueError(f"frame names class {ref}, which can no longer be imported "
                          "(or is no longer a dataclass or saveable)")
+    base = _base(cls)
+    if base is not None and value is not _NO_VALUE:
+        return base.__new__(cls, value)
     new: Any = cls.__new__
     return new(cls)
 
@@ -677,7 +750,7 @@ def _parts(node: dict[str, Any]) -> list[Any]:
         if tag in node:
             return list(node[tag])
     if "$record" in node:
-        return list(node["fields"].values())
+        return [*node["fields"].values(), *([node["value"]] if "value" in node else [])]
     return []
 
 
@@ -697,6 +770,8 @@ def _node_children(node: Any) -> list[Any]:
         out.extend(x for pair in node.get(tag, ()) for x in pair)
     for tag in ("fields", "state"):
         out.extend(node.get(tag, {}).values())
+    if "$record" in node and "value" in node:
+        out.append(node["value"])
     out.extend(node[tag] for tag in ("cause", "context") if tag in node)
     return out
 

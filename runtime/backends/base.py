@@ -143,7 +143,7 @@ class Summary:
     instance_id: str
     name: str
     status: str  # a runtime status, or DAMAGED
-    created: str  # ISO 8601 UTC
+    created: str  # ISO 8601 UTC (a backend may write it in a fixed-width form)
     updated: str
 
 
@@ -252,6 +252,14 @@ class WorkQueue(abc.ABC):
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
         """Retire the item and post `{"type": "result", ...outcome}` to its owner's inbox
         in one atomic step; a no-op if the item was already retired (lease lost)."""
+
+    def renew(self, items: Sequence[WorkItem], lease_seconds: float) -> None:
+        """Extend the leases of items still running (activities longer than a lease)."""
+        return None
+
+    def abandon(self, items: Sequence[WorkItem]) -> None:
+        """Hand taken items back at once (a worker stopping before it ran them)."""
+        return None
 
 
 class Backend(abc.ABC):

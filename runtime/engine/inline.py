@@ -12,11 +12,11 @@ from typing import Any
 
 from runtime import observe
 from runtime.backends import Backend, open_backend
-from runtime.backends.base import NewInstance
+from runtime.backends.base import InstanceUnusable, NewInstance
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
-from runtime.ids import validate_id
+from runtime.ids import validate_id, validate_new_id
 from runtime.machine import MachineDef
 
 
@@ -28,6 +28,7 @@ class RunResult:
     instance_id: str = ""
     custom_status: Any = None
     backend: Backend | None = None  # where the instance lives
+    owned: bool = False  # `run_inline` opened `backend` itself: closed after each use
     # sub-orchestrations still running when the run ended (started and never awaited):
     # they stay in the store, and a worker finishes them
     unfinished: list[str] = field(default_factory=list)
@@ -38,7 +39,11 @@ class RunResult:
         asked (retries and re-runs after crashes included; children's calls in place)."""
         if self.backend is None:
             return []
-        return self.backend.activity_calls(self.instance_id)
+        try:
+            return self.backend.activity_calls(self.instance_id)
+        finally:
+            if self.owned:  # reopened on demand (a PostgreSQL backend reconnects)
+                self.backend.close()
 
 
 def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
@@ -75,6 +80,7 @@ def run_inline(
     ends, and `RunResult.unfinished` names the children still running.
     `crash_after_writes=n` raises SimulatedCrash right after the n-th journal write.
     """
+    owned = not isinstance(store, Backend)  # opened here: closed here, even after a crash
     backend = open_backend(store)
     backend.ensure()
     clock = clock if clock is not None else VirtualClock()
@@ -85,6 +91,7 @@ def run_inline(
     crashed = False
     try:
         if not backend.exists(instance_id):
+            validate_new_id(instance_id)
             create_instance(backend, mdef, boundary(input, f"input of orchestrator {mdef.name}"),
                             instance_id, iso(clock.now()))
         engine.feeds[instance_id] = list(events)
@@ -99,6 +106,8 @@ def run_inline(
             # ended, done with the work it scheduled and never awaited, and under the
             # virtual clock (where waiting costs nothing) its abandoned children ended too
             root = engine.instances[instance_id]
+            if root.broken:
+                return True
             if not root.ended or root.outbox:
                 return False
             return not clock.virtual or all(
@@ -106,14 +115,23 @@ def run_inline(
 
         progressed = engine.run(finished)
         inst = engine.instances[instance_id]
+        if inst.broken:
+            raise InstanceUnusable(inst.broken)
         unfinished = sorted(i for i, other in engine.instances.items()
                             if i != instance_id and not other.ended)
     except SimulatedCrash:
         crashed = True
         raise
     finally:
-        engine.close(wait=not crashed)
+        # a terminated instance's activities still running are of no use: do not wait
+        try:
+            engine.close(wait=not crashed and engine.instances.get(instance_id) is not None
+                         and engine.instances[instance_id].status != "Terminated")
+        finally:
+            if owned:
+                backend.close()
     error = (inst.error["type"], inst.error["message"]) if inst.error else None
     status = inst.status if progressed or inst.ended else "Stuck"
     output = inst.output if inst.status != "Terminated" else None
-    return RunResult(status, output, error, instance_id, inst.custom_status, backend, unfinished)
+    return RunResult(status, output, error, instance_id, inst.custom_status, backend, owned,
+                     unfinished)

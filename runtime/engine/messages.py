@@ -25,15 +25,15 @@ def deliver_events(engine: Engine) -> bool:
         feed = engine.feeds.get(inst.id)
         if feed and inst.events_in < len(feed):
             name, data = feed[inst.events_in]
-            records[inst.id] = [engine.append(inst, "event", {"name": name, "data": data})]
+            records[inst.id] = engine.append(inst, "event", {"name": name, "data": data})
             continue
         message = _next_inbox_event(inst)
         if message is not None:
-            records[inst.id] = [engine.append(inst, "event", {
+            records[inst.id] = engine.append(inst, "event", {
                 "name": message.body["name"], "data": message.body.get("data"),
-                "msg": message.id})]
-            assert inst.claim is not None
-            inst.claim.ack([message.id])  # deleted once the event is durable
+                "msg": message.id})
+            if inst.claim is not None:
+                inst.claim.ack([message.id])  # deleted once the event is durable
     if not records:
         return False
     engine.commit(records)
@@ -69,6 +69,9 @@ def poll_inboxes(engine: Engine) -> None:
             if kind == "event":
                 events.append(message)
                 continue
+            if kind == "result":  # an activity outcome from the work queue (distributed.py)
+                engine.pool.deliver(inst, message)
+                continue
             inst.claim.ack([message.id])  # deleted with the records it causes
             acted = True
             if kind == "sub_done":
@@ -90,6 +93,6 @@ def control(engine: Engine, inst: Instance, kind: Any, body: dict[str, Any]) -> 
     if kind == "terminate":
         finish(engine, inst, "terminated", output=body.get("reason"))
     elif kind == "suspend" and not inst.suspended:
-        engine.commit({inst.id: [engine.append(inst, "suspended", {"reason": body.get("reason")})]})
+        engine.commit({inst.id: engine.append(inst, "suspended", {"reason": body.get("reason")})})
     elif kind == "resume" and inst.suspended:
-        engine.commit({inst.id: [engine.append(inst, "resumed", {"reason": body.get("reason")})]})
+        engine.commit({inst.id: engine.append(inst, "resumed", {"reason": body.get("reason")})})

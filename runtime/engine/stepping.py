@@ -23,7 +23,31 @@ if TYPE_CHECKING:
 
 
 def advance(engine: Engine, inst: Instance) -> None:
-    """Run steps while the awaited task is complete; checkpoint when it blocks."""
+    """Run steps while the awaited task is complete; checkpoint when it blocks.
+
+    Whatever a step raises is that instance's problem only: it fails with the reason in
+    its status (or, when not even that can be written, is broken: reported once and
+    released), and the engine goes on with the others."""
+    from runtime.engine.core import SimulatedCrash
+
+    try:
+        _advance(engine, inst)
+    except SimulatedCrash:
+        raise
+    except Exception as exc:
+        if inst.ended or inst.broken:
+            raise
+        reason = f"the engine could not run its step: {type(exc).__name__}: {exc}"
+        try:
+            finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": reason})
+        except SimulatedCrash:
+            raise
+        except Exception as again:
+            engine.fail(inst, f"instance {inst.id}: {reason}; and its failure cannot be "
+                              f"recorded: {type(again).__name__}: {again}")
+
+
+def _advance(engine: Engine, inst: Instance) -> None:
     if inst.passive:
         return
     while inst.ready():
@@ -104,7 +128,14 @@ def checkpoint(engine: Engine, inst: Instance) -> None:
     except FrameValueError as exc:
         finish(engine, inst, "failed", error={"type": "FrameValueError", "message": str(exc)})
         return
-    engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced))
+    except RecursionError:  # a value nested deeper than the codec goes
+        finish(engine, inst, "failed", error={
+            "type": "FrameValueError",
+            "message": "cannot checkpoint the frame: a value is nested too deeply "
+                       "(RecursionError)"})
+        return
+    if not engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced)):
+        return  # the instance cannot be written: broken, released by the engine
     inst.checkpointed, inst.unsaved_step = True, False
     inst.unsaved = []
     inst.consumed.clear()
@@ -118,7 +149,7 @@ def start_pending(engine: Engine, inst: Instance) -> None:
     from runtime.engine.activities import start_activity
     from runtime.engine.children import start_child
 
-    if not inst.checkpointed or inst.passive or inst.ended:
+    if not inst.checkpointed or inst.passive or inst.ended or inst.broken:
         return
     activities: list[TaskState] = []
     for t in list(inst.table.tasks.values()):
@@ -157,8 +188,10 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     # so a killed process has either reported the end and written it (a resumed worker
     # finds it ended and says nothing) or done neither (the last step runs again).
     _report_end(inst, FINAL[kind], error, iso(engine.now(inst)))
-    rec = engine.append(inst, kind, data)
-    inst.apply(rec)
+    for rec in engine.append(inst, kind, data):
+        inst.apply(rec)
+    if inst.broken:
+        return
     if engine.ending is not None:  # inside a group commit: made durable with the group
         engine.ending.append(inst)
         return

@@ -57,7 +57,7 @@ def fire_due(engine: Engine) -> bool:
             continue
         fired = True
         if t.kind == "timer":
-            records.setdefault(inst.id, []).append(engine.append(inst, "timer", {"task": t.id}))
+            records.setdefault(inst.id, []).extend(engine.append(inst, "timer", {"task": t.id}))
         else:  # a retry wait is over: the next attempt runs (no record needed)
             t.fire_at = None
             if t.kind == "sub_orchestration":

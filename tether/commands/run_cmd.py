@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime
 from typing import Any
@@ -223,11 +224,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     load(args.src)
     worker = Worker(_backend(args), concurrency=args.concurrency)
-    with log_options.applied(args):
-        try:
+
+    def interrupted(signum: int, frame: Any) -> None:
+        worker.interrupt()  # the first Ctrl-C stops gracefully, the second at once
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        with log_options.applied(args):
             worker.serve(until_idle=args.until_idle)
-        except KeyboardInterrupt:
-            return ExitCode.OK
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return ExitCode.OK
 
 
