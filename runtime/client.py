@@ -276,6 +276,23 @@ class Client:
                 docs.append(self.status(row.instance_id))
         return docs, page.continuation
 
+    def restart(self, instance_id: str, *, new_instance_id: bool = True,
+                new_id: str | None = None) -> str:
+        """Start the instance's orchestration again with the same input; returns the id:
+        a new one (`new_id`, or generated), or with `new_instance_id=False` the same id,
+        once the instance has ended (its next generation). See `runtime.rewind`."""
+        from runtime.rewind import restart
+
+        return restart(self.backend, instance_id, new_instance_id=new_instance_id,
+                       new_id=new_id)
+
+    def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """Take a Failed instance back to the checkpoint before its failed step; the next
+        worker runs it from there with the same variables. See `runtime.rewind`."""
+        from runtime.rewind import rewind
+
+        rewind(self.backend, instance_id, reason)
+
     def metrics(self) -> dict[str, Any]:
         """What `/metrics` serves, as numbers: the store's `instances` by runtime status
         and `queueDepth`, and the counters of the engines in this process (`steps`,

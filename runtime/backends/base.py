@@ -385,6 +385,14 @@ class Backend(abc.ABC):
         time.sleep(timeout)
         return False
 
+    def revive(self, instance_id: str) -> None:
+        """Let `runnable` offer an instance again after it was released `finished` (a
+        restart or rewind is about to give it work; issue 14). Called before that work is
+        written, so a crash in between leaves an ended instance that is offered once more
+        and found ended. Default: nothing (a backend whose `release(finished=False)`
+        marks the instance unfinished needs no more)."""
+        return None
+
     # -- distributing activities -------------------------------------------------------
 
     def work_queue(self) -> WorkQueue | None:

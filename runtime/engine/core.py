@@ -102,7 +102,7 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst, restored=True)
+            stepping.ended(self, inst)
         else:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
