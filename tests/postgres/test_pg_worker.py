@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import compiler
 from runtime.client import Client
 from runtime.direct import run_direct
 from runtime.worker import Worker
-from tests.postgres.known_bugs import STUCK_RESULTS
 
 SOURCE = '''
 from tether import activity, orchestrator
@@ -30,7 +27,6 @@ async def pg_worker_chain(ctx, n):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_RESULTS)
 def test_one_worker_ends_more_instances_than_it_has_slots(pg_url: str) -> None:
     module = compiler.load_source(SOURCE, "pg_worker.py", "_tether_pg_worker")
     machine = module.pg_worker_chain.__tether_machine__
