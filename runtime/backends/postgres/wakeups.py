@@ -24,38 +24,49 @@ from runtime.backends.postgres.url import StoreURL
 
 
 class Listener:
-    """One LISTEN connection on a thread of its own, shared by every backend object of
-    this process on the same store (`subscribe`): connections are a server's scarcest
-    resource. Each notification is handed to every `Subscription`. `epoch` counts
-    (re)connections: notifications may have been missed before each."""
+    """One LISTEN connection per process and database, on a thread of its own, for every
+    store (schema: channel) of that database that a backend object of the process uses
+    (`subscribe`): connections are a server's scarcest resource. Each notification is
+    handed to the subscriptions of its channel. `epoch` counts (re)connections:
+    notifications may have been missed before each."""
 
     def __init__(self, url: StoreURL) -> None:
-        self.live = False  # LISTENing now: notifications are being received
+        self.live = False  # connected and LISTENing: notifications are being received
         self.epoch = 0
-        self.subscriptions: set[Subscription] = set()
+        self.channels: dict[str, set[Subscription]] = {}
+        self.listened: set[str] = set()  # channels LISTENed on the current connection
         self.lock = threading.Lock()
-        self._url = url
         self._stop = threading.Event()
-        self._rc = Reconnector(url, autocommit=True, on_connect=self._listen)
+        self._rc = Reconnector(url, autocommit=True, on_connect=self._connected)
         self._thread = threading.Thread(target=self._loop, name="tether-pg-listen", daemon=True)
         self._thread.start()
 
-    def _listen(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self._url.schema))))
+    def _connected(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         with self.lock:
+            self.listened = set()
             self.epoch += 1
-            self.live = True
-            subs = list(self.subscriptions)
-        for sub in subs:
-            sub.event.set()  # anything sent while we were not listening: poll once
+        self._listen_new(conn)
+        self.live = True
+
+    def _listen_new(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        with self.lock:
+            new = [c for c in self.channels if c not in self.listened]
+        for name in new:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(name)))
+        with self.lock:
+            self.listened.update(new)
+            woken = [sub for name in new for sub in self.channels.get(name, ())]
+        for sub in woken:
+            sub.event.set()  # anything sent before we listened: poll once
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 conn = self._rc.get(give_up=self._stop.is_set)
-                for note in conn.notifies(timeout=0.5):
+                self._listen_new(conn)  # channels subscribed since the last round
+                for note in conn.notifies(timeout=0.2):
                     with self.lock:
-                        subs = list(self.subscriptions)
+                        subs = list(self.channels.get(note.channel, ()))
                     for sub in subs:
                         sub.notified(note.payload)
                     if self._stop.is_set():
@@ -78,15 +89,16 @@ class Subscription:
     a notification since their inbox was last read (`PostgresBackend.inbox` skips
     reading an inbox known to be empty), and an event for `wait`."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, channel: str) -> None:
         self.listener = listener
+        self.channel = channel
         self.event = threading.Event()
         self.dirty: set[str] = set()
         self._lock = threading.Lock()
 
     @property
     def live(self) -> bool:
-        return self.listener.live
+        return self.listener.live and self.channel in self.listener.listened
 
     def notified(self, payload: str) -> None:
         with self._lock:
@@ -96,15 +108,14 @@ class Subscription:
     def known_quiet(self, instance_id: str, epoch: int) -> bool:
         """No notification named `instance_id` since `epoch` began (and we still listen)."""
         with self._lock:
-            return (self.listener.live and self.listener.epoch == epoch
-                    and instance_id not in self.dirty)
+            return self.live and self.listener.epoch == epoch and instance_id not in self.dirty
 
     def reading(self, instance_id: str) -> int:
         """About to read the inbox of `instance_id`: forget it was named; the epoch now
         (-1 while not listening: nothing may be taken as known)."""
         with self._lock:
             self.dirty.discard(instance_id)
-        return self.listener.epoch if self.listener.live else -1
+        return self.listener.epoch if self.live else -1
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a notification; whether one came."""
@@ -116,30 +127,34 @@ class Subscription:
         unsubscribe(self)
 
 
-_listeners: dict[tuple[str, str], Listener] = {}
+_listeners: dict[str, Listener] = {}
 _listeners_lock = threading.Lock()
 
 
 def subscribe(url: StoreURL) -> Subscription:
-    """A subscription to the process's listener on this store, started if need be."""
+    """A subscription to the store's channel on the process's listener for its database
+    (started if need be; a new channel is LISTENed within a fifth of a second)."""
     with _listeners_lock:
-        key = (url.conninfo, url.schema)
-        listener = _listeners.get(key)
+        listener = _listeners.get(url.conninfo)
         if listener is None:
-            listener = _listeners[key] = Listener(url)
-        sub = Subscription(listener)
+            listener = _listeners[url.conninfo] = Listener(url)
+        sub = Subscription(listener, channel(url.schema))
         with listener.lock:
-            listener.subscriptions.add(sub)
+            listener.channels.setdefault(sub.channel, set()).add(sub)
         return sub
 
 
 def unsubscribe(sub: Subscription) -> None:
-    """Drop a subscription; the last one stops its listener."""
+    """Drop a subscription; the last one stops its listener (a channel nobody follows
+    any more stays LISTENed until then: harmless)."""
     with _listeners_lock:
         listener = sub.listener
         with listener.lock:
-            listener.subscriptions.discard(sub)
-            last = not listener.subscriptions
+            subs = listener.channels.get(sub.channel, set())
+            subs.discard(sub)
+            if not subs:
+                listener.channels.pop(sub.channel, None)
+            last = not listener.channels
         if last:
             listener.stop()
             for key, known in list(_listeners.items()):
