@@ -169,7 +169,11 @@ form.addEventListener("input", (ev) => {
   // text fields wait for a pause in typing; the others apply at once
   typing = setTimeout(filtersChanged, ev.target.type === "search" ? 250 : 0);
 });
-form.addEventListener("reset", () => setTimeout(filtersChanged, 0));
+form.addEventListener("reset", () => {
+  // "clear" clears the filters; the page size is a preference, not a filter
+  const top = document.getElementById("f-top").value;
+  setTimeout(() => { document.getElementById("f-top").value = top; filtersChanged(); }, 0);
+});
 form.addEventListener("submit", (ev) => ev.preventDefault());
 document.getElementById("newer").onclick = () => { if (page > 0) { page -= 1; refreshList().catch(failed); } };
 document.getElementById("older").onclick = () => { if (tokens[page + 1]) { page += 1; refreshList().catch(failed); } };
