@@ -2,8 +2,11 @@
 says when the instances changed, so an idle page fetches nothing.
 
 One poller per app looks at the store while at least one stream is open (none when no
-one watches), every `interval` seconds, and computes a version: a hash of every
-instance's id, status and last-updated time, which changes with every journal record.
+one watches), every `interval` seconds, and computes a version that changes with every
+journal record: on the file store a hash of each instance's id and its journal's size
+and modification time (one `stat` per instance, no file read: append-only journals
+grow with every record, and a rewrite changes the time); on a store without journal
+files, a hash of each instance's id, status and last-updated time.
 Each stream sends `event: version` with the current version when it opens, then
 `event: changed` with the new one whenever it differs, and a comment line every
 `HEARTBEAT` seconds so proxies keep the connection. A stream ends after `LIFETIME`
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -32,9 +36,18 @@ RETRY_MS = 2000
 def store_version(client: Client) -> str:
     """A short hash that changes whenever an instance is created, changes or is purged."""
     digest = hashlib.blake2b(digest_size=8)
-    for doc in sorted(client.list(), key=lambda d: d["instanceId"]):
-        digest.update(f"{doc['instanceId']}\0{doc['runtimeStatus']}\0"
-                      f"{doc['lastUpdatedTime']}\n".encode())
+    store = client.store
+    if not hasattr(store, "folder"):
+        for doc in sorted(client.list(), key=lambda d: d["instanceId"]):
+            digest.update(f"{doc['instanceId']}\0{doc['runtimeStatus']}\0"
+                          f"{doc['lastUpdatedTime']}\n".encode())
+        return digest.hexdigest()
+    for instance_id in store.ids():
+        try:
+            st = os.stat(store.folder(instance_id) / "journal")
+        except OSError:  # being created or purged right now: the next look sees it
+            continue
+        digest.update(f"{instance_id}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
