@@ -6,7 +6,7 @@ one watches), every `interval` seconds, and computes a version that changes with
 journal record: on the file store a hash of each instance's id and its journal's size
 and modification time (one `stat` per instance, no file read: append-only journals
 grow with every record, and a rewrite changes the time); on a store without journal
-files, a hash of each instance's id, status and last-updated time.
+files (PostgreSQL), a hash of each index row's id, status and last-updated time.
 Each stream sends `event: version` with the current version when it opens, then
 `event: changed` with the new one whenever it differs, and a comment line every
 `HEARTBEAT` seconds so proxies keep the connection. A stream ends after `LIFETIME`
@@ -36,11 +36,12 @@ RETRY_MS = 2000
 def store_version(client: Client) -> str:
     """A short hash that changes whenever an instance is created, changes or is purged."""
     digest = hashlib.blake2b(digest_size=8)
-    store = client.store
-    if not hasattr(store, "folder"):
-        for doc in sorted(client.list(), key=lambda d: d["instanceId"]):
-            digest.update(f"{doc['instanceId']}\0{doc['runtimeStatus']}\0"
-                          f"{doc['lastUpdatedTime']}\n".encode())
+    store = getattr(client.backend, "store", None)  # the file backend's folders
+    if store is None or not hasattr(store, "folder") or not hasattr(store, "ids"):
+        from runtime.http.queries import InstanceQuery, matching
+
+        for row in sorted(matching(client, InstanceQuery()), key=lambda r: r.instance_id):
+            digest.update(f"{row.instance_id}\0{row.status}\0{row.updated}\n".encode())
         return digest.hexdigest()
     for instance_id in store.ids():
         try:

@@ -13,14 +13,18 @@ token names the last row of the page it ends (base64url of JSON), so the next pa
 starts strictly after it: instances created meanwhile sort before it and never shift
 a later page, and a row is never shown twice. A token that does not decode is a 400.
 
-All parsing is here so that moving the answer onto the store's own indexed query
-(`runtime.backends`) changes `run_query` only.
+The rows come from the backend's index (`Backend.query`, which filters by every
+parameter here), so no instance that does not match is read, and only the rows of the
+page are read in full (their status documents). The index answers oldest first; the
+newest-first order and its token are made here from the index's rows, which costs one
+pass over the matching rows of the index (not over the instances).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -29,7 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runtime.client import Client
+from runtime.backends.base import Query, Summary
+from runtime.client import Client, UnknownInstance
 from runtime.clock import parse_iso
 
 RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended",
@@ -43,6 +48,7 @@ COUNT_PARAMETERS = tuple(p for p in LIST_PARAMETERS
                          if p not in ("runtimeStatus", "top", "continuationToken"))
 TOKEN_HEADER = "x-ms-continuation-token"
 MAX_TOP = 1000
+_LIVE = frozenset({"Pending", "Running", "Suspended"})
 
 
 class QueryError(ValueError):
@@ -93,45 +99,72 @@ def parse(params: Mapping[str, str], lists: Mapping[str, list[str]],
 
 def run_query(client: Client, query: InstanceQuery) -> Page:
     """One page of status documents matching `query`, newest first."""
-    docs = sorted(_matching(client, query), key=_order_key, reverse=True)
+    rows = sorted(matching(client, query), key=_order_key, reverse=True)
     if query.continuation is not None:
         after = _decode_token(query.continuation)
-        docs = [d for d in docs if _order_key(d) < after]
-    if query.top is None or len(docs) <= query.top:
-        return Page(docs, None)
-    page = docs[:query.top]
-    return Page(page, _encode_token(_order_key(page[-1])))
+        rows = [r for r in rows if _order_key(r) < after]
+    more = query.top is not None and len(rows) > query.top
+    if query.top is not None:
+        rows = rows[:query.top]
+    docs = []
+    for row in rows:
+        try:
+            docs.append(client.status(row.instance_id))
+        except UnknownInstance:  # purged since the index answered
+            continue
+    return Page(docs, _encode_token(_order_key(rows[-1])) if more else None)
 
 
 def count_by_status(client: Client, query: InstanceQuery) -> dict[str, int]:
-    """How many instances match `query` in each runtime status (every status named)."""
-    counts = Counter(d["runtimeStatus"] for d in _matching(client, query))
-    return {status: counts.get(status, 0) for status in RUNTIME_STATUSES}
-
-
-def _matching(client: Client, query: InstanceQuery) -> list[dict[str, Any]]:
-    # Interim: filters what Client.list returns. The store's indexed query replaces it.
-    docs = client.list(status=set(query.statuses) if query.statuses else None,
-                       before=query.created_to, after=query.created_from)
-    out = []
-    for doc in docs:
-        if query.name is not None and doc["name"] != query.name:
-            continue
-        if query.id_prefix is not None and not doc["instanceId"].startswith(query.id_prefix):
-            continue
-        if query.updated_from is not None or query.updated_to is not None:
-            updated = parse_iso(doc["lastUpdatedTime"])
-            if query.updated_from is not None and updated < query.updated_from:
-                continue
-            if query.updated_to is not None and updated >= query.updated_to:
-                continue
-        out.append(doc)
+    """How many instances match `query` in each runtime status (every status named, and
+    `Damaged` too when a journal is damaged), from the index alone."""
+    counts = Counter(row.status for row in matching(client, query))
+    out = {status: counts.pop(status, 0) for status in RUNTIME_STATUSES}
+    out.update(sorted(counts.items()))
     return out
 
 
-def _order_key(doc: Mapping[str, Any]) -> tuple[datetime, str]:
+def matching(client: Client, query: InstanceQuery) -> list[Summary]:
+    """Every index row matching `query`, all pages of the backend's query.
+
+    The file index can lag on live statuses (an instance running for a while is still
+    Pending there), so a row the index calls live gets the status its journal says:
+    one status read per live instance, none per ended one. A status filter that names a
+    live status asks the index for every live row and filters after that read."""
+    wanted = query.statuses
+    ask = wanted if wanted is None or not wanted & _LIVE else wanted | _LIVE
+    rows: list[Summary] = []
+    token: str | None = None
+    while True:
+        page = client.backend.query(Query(
+            statuses=ask, name=query.name, id_prefix=query.id_prefix,
+            created_from=query.created_from, created_to=query.created_to,
+            updated_from=query.updated_from, updated_to=query.updated_to,
+            top=MAX_TOP, continuation=token))
+        for row in page.items:
+            if row.status in _LIVE:
+                doc = client.backend.status(row.instance_id)
+                if doc is None:  # purged since the index answered
+                    continue
+                row = dataclasses.replace(row, status=doc["runtimeStatus"])
+            if wanted is None or row.status in wanted:
+                rows.append(row)
+        token = page.continuation
+        if token is None:
+            return rows
+
+
+def _order_key(row: Summary) -> tuple[datetime, str]:
     # parsed, not as text: isoformat leaves out a zero fraction ("...:31Z" < "...:31.5Z")
-    return parse_iso(doc["createdTime"]), doc["instanceId"]
+    return _parsed(row.created), row.instance_id
+
+
+def _parsed(text: str) -> datetime:
+    try:
+        when = parse_iso(text)
+    except ValueError:  # a damaged instance's row: sorts as the oldest, still listed
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _encode_token(key: tuple[datetime, str]) -> str:

@@ -191,3 +191,16 @@ def test_tokens_round_trip_and_order() -> None:
     assert queries._decode_token(queries._encode_token(key)) == key
     with pytest.raises(queries.QueryError):
         queries._decode_token(queries._encode_token(key)[:-3] + "!!!")
+
+
+def test_counts_and_status_filter_follow_the_journal_of_a_running_instance(server: Server) -> None:
+    # regression: the file index kept a waiting instance as Pending after its first step,
+    # so the counts said Pending and runtimeStatus=Running found nothing
+    server.http.post("/api/orchestrators/wait_for_go/w-1", json="note")
+    deadline = time.monotonic() + 10
+    while server.http.get("/api/instances/w-1").json()["runtimeStatus"] != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.http.get("/api/statusCounts").json()["Running"] == 1
+    assert ids(server.http.get("/api/instances?runtimeStatus=Running")) == ["w-1"]
+    assert ids(server.http.get("/api/instances?runtimeStatus=Pending")) == []
