@@ -13,6 +13,7 @@ import hmac
 import json
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ from runtime.worker import Worker
 GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
+#: how long counts per status are reused (seconds)
+COUNTS_TTL = 2.0
 RETRY_AFTER = "1"
 #: The dashboard's files: the same static text for everyone, with no instance,
 #: orchestrator or key in them; their data comes from /api calls, which need the key.
@@ -191,6 +194,7 @@ class _Api:
                       for path, (name, kind) in _DASHBOARD_FILES.items()}
         self.page_headers = _page_headers()
         self.feed = live.ChangeFeed(lambda: live.store_version(client))
+        self.counts_cache: dict[queries.InstanceQuery, tuple[float, dict[str, int]]] = {}
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length", "")
@@ -317,15 +321,26 @@ class _Api:
         """A page of status documents, newest first; `x-ms-continuation-token` in the
         answer's headers when there is a next page (`runtime.http.queries`)."""
         query = _instance_query(request, queries.LIST_PARAMETERS)
-        page = await run_in_threadpool(queries.run_query, self.client, query)
+        try:
+            page = await run_in_threadpool(queries.run_query, self.client, query)
+        except queries.QueryError as exc:
+            raise HTTPError(400, str(exc)) from None
         headers = {queries.TOKEN_HEADER: page.continuation} if page.continuation else {}
         return _conditional(request, page.items, headers)
 
     async def counts(self, request: Request) -> Response:
         """`{"Pending": n, "Running": n, ...}` over the instances the filters match."""
         query = _instance_query(request, queries.COUNT_PARAMETERS)
-        counts = await run_in_threadpool(queries.count_by_status, self.client, query)
-        return _conditional(request, counts, {})
+        # Counting goes over every matching index row (and reads live journals, see
+        # queries.matching): shared by every open page and redone at most every
+        # COUNTS_TTL seconds, however often the store changes.
+        cached = self.counts_cache.get(query)
+        if cached is None or time.monotonic() - cached[0] > COUNTS_TTL:
+            counts = await run_in_threadpool(queries.count_by_status, self.client, query)
+            if len(self.counts_cache) >= 64:
+                self.counts_cache.clear()
+            cached = self.counts_cache[query] = (time.monotonic(), counts)
+        return _conditional(request, cached[1], {})
 
     async def events(self, request: Request) -> Response:
         """Server-sent events: `version` on connecting, `changed` when anything changes

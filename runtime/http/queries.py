@@ -9,15 +9,15 @@ none, the same style: `name` (orchestration name), `instanceIdPrefix`,
 and purge read them.
 
 Pages run newest first, ordered by (createdTime, instanceId) descending. A continuation
-token names the last row of the page it ends (base64url of JSON), so the next page
-starts strictly after it: instances created meanwhile sort before it and never shift
-a later page, and a row is never shown twice. A token that does not decode is a 400.
+token names the last row of the page it ends, so the next page starts strictly after
+it: instances created meanwhile sort before it and never shift a later page, and a row
+is never shown twice. A token that does not decode is a 400.
 
-The rows come from the backend's index (`Backend.query`, which filters by every
-parameter here), so no instance that does not match is read, and only the rows of the
-page are read in full (their status documents). The index answers oldest first; the
-newest-first order and its token are made here from the index's rows, which costs one
-pass over the matching rows of the index (not over the instances).
+The rows come from the backend's index (`Backend.query` with `newest_first`, which
+filters by every parameter here and pages itself), so only the rows of the page are
+read in full (their status documents). One exception: the file index can lag on live
+statuses (see `matching`), so a filter naming Pending, Running or Suspended, and the
+counts, go over every matching index row and read the live ones' journals.
 """
 
 from __future__ import annotations
@@ -82,8 +82,6 @@ def parse(params: Mapping[str, str], lists: Mapping[str, list[str]],
           token_header: str | None = None) -> InstanceQuery:
     """The query named by request parameters (`lists`: the repeated ones, by name)."""
     token = token_header or params.get("continuationToken") or None
-    if token is not None:
-        _decode_token(token)  # refused now, before any work
     return InstanceQuery(
         statuses=_statuses(lists.get("runtimeStatus", [])),
         name=params.get("name") or None,
@@ -98,21 +96,56 @@ def parse(params: Mapping[str, str], lists: Mapping[str, list[str]],
 
 
 def run_query(client: Client, query: InstanceQuery) -> Page:
-    """One page of status documents matching `query`, newest first."""
-    rows = sorted(matching(client, query), key=_order_key, reverse=True)
-    if query.continuation is not None:
-        after = _decode_token(query.continuation)
-        rows = [r for r in rows if _order_key(r) < after]
-    more = query.top is not None and len(rows) > query.top
-    if query.top is not None:
-        rows = rows[:query.top]
+    """One page of status documents matching `query`, newest first. Raises QueryError
+    for a continuation token this server did not give."""
+    if query.statuses is not None and query.statuses & _LIVE:
+        rows, token = _fixed_page(client, query)
+    else:
+        rows, token = _index_page(client, query)
     docs = []
     for row in rows:
         try:
             docs.append(client.status(row.instance_id))
         except UnknownInstance:  # purged since the index answered
             continue
-    return Page(docs, _encode_token(_order_key(rows[-1])) if more else None)
+    return Page(docs, token)
+
+
+def _index_page(client: Client, query: InstanceQuery) -> tuple[list[Summary], str | None]:
+    """The page straight from the index, newest first: only its rows are read."""
+    rows: list[Summary] = []
+    token = query.continuation
+    while True:
+        want = MAX_TOP if query.top is None else query.top
+        try:
+            page = client.backend.query(dataclasses.replace(
+                _index_query(query, query.statuses), top=want, continuation=token,
+                newest_first=True))
+        except ValueError:
+            raise _bad_token(token or "") from None
+        rows += page.items
+        token = page.continuation
+        if query.top is not None or token is None:
+            return rows, token
+
+
+def _fixed_page(client: Client, query: InstanceQuery) -> tuple[list[Summary], str | None]:
+    """The page when the filter names a live status: every matching row, with live
+    rows' statuses read from their journals (see `matching`), sorted here."""
+    rows = sorted(matching(client, query), key=_order_key, reverse=True)
+    if query.continuation is not None:
+        after = _decode_token(query.continuation)
+        rows = [r for r in rows if _order_key(r) < after]
+    if query.top is None or len(rows) <= query.top:
+        return rows, None
+    rows = rows[:query.top]
+    return rows, _encode_token(_order_key(rows[-1]))
+
+
+def _index_query(query: InstanceQuery, statuses: frozenset[str] | None) -> Query:
+    return Query(statuses=statuses, name=query.name, id_prefix=query.id_prefix,
+                 created_from=query.created_from, created_to=query.created_to,
+                 updated_from=query.updated_from, updated_to=query.updated_to, top=MAX_TOP)
 
 
 def count_by_status(client: Client, query: InstanceQuery) -> dict[str, int]:
@@ -136,11 +169,8 @@ def matching(client: Client, query: InstanceQuery) -> list[Summary]:
     rows: list[Summary] = []
     token: str | None = None
     while True:
-        page = client.backend.query(Query(
-            statuses=ask, name=query.name, id_prefix=query.id_prefix,
-            created_from=query.created_from, created_to=query.created_to,
-            updated_from=query.updated_from, updated_to=query.updated_to,
-            top=MAX_TOP, continuation=token))
+        page = client.backend.query(dataclasses.replace(_index_query(query, ask),
+                                                        continuation=token))
         for row in page.items:
             if row.status in _LIVE:
                 doc = client.backend.status(row.instance_id)
@@ -181,10 +211,14 @@ def _decode_token(token: str) -> tuple[datetime, str]:
         if not isinstance(instance_id, str) or when.tzinfo is None:
             raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        shown = token if len(token) <= 40 else token[:40] + "..."
-        raise QueryError(f"continuation token {shown!r} is not one this server gave; "
-                         "start again without it") from None
+        raise _bad_token(token) from None
     return when, instance_id
+
+
+def _bad_token(token: str) -> QueryError:
+    shown = token if len(token) <= 40 else token[:40] + "..."
+    return QueryError(f"continuation token {shown!r} is not one this server gave; "
+                      "start again without it")
 
 
 def _statuses(values: list[str]) -> frozenset[str] | None:

@@ -101,7 +101,7 @@ class Index:
             for instance_id, name, created in rows:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1)",
-                    (instance_id, name, created, created))
+                    (instance_id, name, sortable(created), sortable(created)))
                 if cur.rowcount:
                     added.add(instance_id)
         return added
@@ -110,7 +110,8 @@ class Index:
         """Insert or replace rows (id, name, status, created, updated, live)."""
         with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
-                           [(i, n, s, c, u, int(live)) for i, n, s, c, u, live in rows])
+                           [(i, n, s, sortable(c), sortable(u), int(live))
+                            for i, n, s, c, u, live in rows])
 
     def update(self, changes: Iterable[tuple[str, str | None, str]]) -> None:
         """(id, new status or None to keep it, updated time) for existing rows."""
@@ -121,10 +122,10 @@ class Index:
             for instance_id, status, updated in changes:
                 if status is None:
                     db.execute("UPDATE instances SET updated = ? WHERE id = ?",
-                               (updated, instance_id))
+                               (sortable(updated), instance_id))
                 else:
                     db.execute("UPDATE instances SET status = ?, updated = ? WHERE id = ?",
-                               (status, updated, instance_id))
+                               (status, sortable(updated), instance_id))
 
     def finish(self, instance_id: str) -> None:
         """The instance needs no more work: no longer live."""
@@ -154,7 +155,8 @@ class Index:
             found = self.db.execute(
                 "SELECT name, status, created, updated, live FROM instances WHERE id = ?",
                 (instance_id,)).fetchone()
-        return None if found is None else (found[0], found[1], found[2], found[3], bool(found[4]))
+        return None if found is None else (found[0], found[1], as_written(found[2]),
+                                           as_written(found[3]), bool(found[4]))
 
     def ids(self) -> set[str]:
         with self.lock:
@@ -164,18 +166,19 @@ class Index:
         if not 1 <= q.top <= MAX_TOP:
             raise ValueError(f"top must be 1-{MAX_TOP}, not {q.top}")
         where, args = _filters(q)
+        after, order = ("<", " DESC") if q.newest_first else (">", "")
         if q.continuation is not None:
             created, last_id = decode_token(q.continuation)
-            where.append("(created > ? OR (created = ? AND id > ?))")
+            where.append(f"(created {after} ? OR (created = ? AND id {after} ?))")
             args += [created, created, last_id]
         sql = ("SELECT id, name, status, created, updated FROM instances"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY created, id LIMIT ?")
+               + f" ORDER BY created{order}, id{order} LIMIT ?")
         with self.lock:
             rows = self.db.execute(sql, [*args, q.top + 1]).fetchall()
-        items = [Summary(*row) for row in rows[:q.top]]
+        items = [Summary(i, n, s, as_written(c), as_written(u)) for i, n, s, c, u in rows[:q.top]]
         more = len(rows) > q.top
-        token = encode_token(items[-1].created, items[-1].instance_id) if more else None
+        token = encode_token(sortable(items[-1].created), items[-1].instance_id) if more else None
         return Page(items, token)
 
 
@@ -196,11 +199,25 @@ def _filters(q: Query) -> tuple[list[str], list[object]]:
                               ("updated", q.updated_from, q.updated_to)):
         if low is not None:
             where.append(f"{column} >= ?")
-            args.append(iso(low))
+            args.append(sortable(iso(low)))
         if high is not None:
             where.append(f"{column} < ?")
-            args.append(iso(high))
+            args.append(sortable(iso(high)))
     return where, args
+
+
+def sortable(ts: str) -> str:
+    """A record time as the index stores it: always six fraction digits, so that the
+    text order is the time order (isoformat leaves out a zero fraction, and as text
+    "...:31Z" sorts after "...:31.5Z")."""
+    if ts.endswith("Z") and len(ts) == 20:  # 2026-01-01T00:00:31Z
+        return ts[:-1] + ".000000Z"
+    return ts
+
+
+def as_written(ts: str) -> str:
+    """The time as records and status documents carry it (the inverse of `sortable`)."""
+    return ts[:-8] + "Z" if ts.endswith(".000000Z") else ts
 
 
 def encode_token(created: str, instance_id: str) -> str:
