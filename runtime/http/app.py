@@ -12,14 +12,12 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -36,9 +34,12 @@ from runtime.backends import Backend
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http import live, queries
+from runtime.http.asgi import StartOnFirstRequest, WorkerThread
+from runtime.http.openapi import document
+from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
 from runtime.ids import InvalidInstanceId, validate_id
 from runtime.machine import MachineDef
-from runtime.worker import Worker
+from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
 
 #: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
@@ -48,7 +49,6 @@ GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 MiB = 1024 * 1024
 #: how long counts per status are reused (seconds)
 COUNTS_TTL = 2.0
-RETRY_AFTER = "1"
 #: The dashboard's files: the same static text for everyone, with no instance,
 #: orchestrator or key in them; their data comes from /api calls, which need the key.
 _STATIC = Path(__file__).parent
@@ -69,11 +69,13 @@ class HTTPError(Exception):
 
 
 def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], *,
-               api_key: str | None = None, max_body: int = MiB, worker: bool = False,
-               draw_graph: GraphDrawer | None = None,
+               api_key: str | None = None, max_body: int = MiB,
+               worker: bool | WorkerThread = False, draw_graph: GraphDrawer | None = None,
                hosts: Collection[str] | None = None) -> Starlette:
     """An ASGI app serving `store` (a directory, a URL or a Backend, see
-    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread.
+    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread,
+    started by the app's lifespan or, mounted in another app (whose server does not run
+    this one's lifespan), by the first request (see `runtime.http.asgi`).
 
     `hosts`, when given, are the only host names requests may address (the Host header,
     port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
@@ -83,6 +85,7 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
     api = _Api(Client(store), machines, api_key, max_body, draw_graph)
     routes = [
         *(_route(path, GET=api.dashboard) for path in _DASHBOARD_FILES),
+        # issue 15: the dashboard's counts and live updates
         _route("/api/statusCounts", GET=api.counts),
         _route("/api/events", GET=api.events),
         _route("/api/orchestrators/{name}", POST=api.start),
@@ -92,10 +95,16 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         _route("/api/instances/{instance_id}/graph", GET=api.graph),
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
+        # issue 14: the description of this table, and Prometheus metrics
+        _route("/api/openapi.json", GET=api.openapi),
+        _route("/metrics", GET=api.metrics),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key, hosts=hosts)],
-                     exception_handlers=_HANDLERS,
-                     lifespan=_worker_lifespan(store) if worker else None)
+    runner = WorkerThread(store) if worker is True else worker or None
+    middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
+    if runner is not None:
+        middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                     lifespan=runner.lifespan if runner is not None else None)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -106,20 +115,6 @@ def _route(path: str, **by_method: Handler) -> Route:
     async def endpoint(request: Request) -> Response:
         return await by_method["GET" if request.method == "HEAD" else request.method](request)
     return Route(path, endpoint, methods=list(by_method))
-
-
-def _worker_lifespan(store: Path | str | Backend) -> Callable[[Starlette], Any]:
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        w = Worker(store)
-        thread = threading.Thread(target=w.serve, name="tether-worker", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            w.stop.set()
-            await run_in_threadpool(thread.join, 10)
-    return lifespan
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -195,6 +190,8 @@ class _Api:
         self.page_headers = _page_headers()
         self.feed = live.ChangeFeed(lambda: live.store_version(client))
         self.counts_cache: dict[queries.InstanceQuery, tuple[float, dict[str, int]]] = {}
+        self.openapi_doc = document(api_key=api_key is not None, version=_version())
+        self.metrics_text = metrics_exposition(client)
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length", "")
@@ -219,19 +216,17 @@ class _Api:
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
-        path = f"{request.scope.get('root_path', '')}/api/instances/{instance_id}"
-        base = str(request.url.replace(path=path, query="", fragment=""))
-        key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
-        amp = "&" if key else "?"
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": base + key,
-            "sendEventPostUri": base + "/raiseEvent/{eventName}" + key,
-            "terminatePostUri": base + "/terminate" + key + amp + "reason={text}",
-            "purgeHistoryDeleteUri": base + key,
-            "suspendPostUri": base + "/suspend" + key + amp + "reason={text}",
-            "resumePostUri": base + "/resume" + key + amp + "reason={text}",
-        }
+        return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
+            origin_of(request), instance_id)
+
+    async def openapi(self, request: Request) -> Response:
+        _query(request)
+        return JSONResponse(self.openapi_doc)
+
+    async def metrics(self, request: Request) -> Response:
+        _query(request)
+        text = await run_in_threadpool(self.metrics_text)
+        return Response(text, media_type=PROMETHEUS_TEXT)
 
     async def dashboard(self, request: Request) -> Response:
         # the page's own parameters (?instance=, ?status=, ?code=) are read by its script
@@ -384,6 +379,15 @@ class _Api:
                 continue
             deleted += 1
         return deleted, kept
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tether")
+    except PackageNotFoundError:  # not installed (run from a source tree)
+        return "0"
 
 
 def _page_headers() -> dict[str, str]:
