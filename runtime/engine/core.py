@@ -102,7 +102,7 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst, restored=True)
+            stepping.ended(self, inst)
         else:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
@@ -291,7 +291,9 @@ class Engine:
                     return False
                 self.clock.advance_to(parse_iso(deadline))
                 continue
-            self.collect(self._wait_time())
+            # nothing in flight: wait for a timer, or for work another process makes
+            if self.backend.wait_for_work(self._wait_time()):
+                self.last_poll = 0.0  # look at the store now
         return True
 
     def heartbeat(self) -> None:
