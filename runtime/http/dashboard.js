@@ -40,7 +40,8 @@ export async function api(path, options = {}) {
 
 export async function apiJSON(path, options) {
   const r = await api(path, options);
-  const body = r.status === 204 || r.status === 202 ? null : await r.json().catch(() => null);
+  const json = (r.headers.get("content-type") || "").startsWith("application/json");
+  const body = json ? await r.json().catch(() => null) : null;
   if (!r.ok) throw new ApiError((body && body.error) || `${r.status} ${r.statusText}`);
   return { body, response: r };
 }
@@ -90,7 +91,7 @@ function askForKey(why) {
 export function failed(e) {
   if (e instanceof Locked) askForKey(e.message);
   else if (e instanceof ApiError) toast(e.message, true);
-  else console.error(e);
+  else { console.error(e); toast(`unexpected error: ${e.message}`, true); }
 }
 
 document.getElementById("keyform").onsubmit = (ev) => {

@@ -2,7 +2,7 @@
 // custom status as collapsible JSON, the step graph (zoom and pan), and the history as
 // a table with the variables of every checkpoint. Redrawn in place on live updates:
 // what the reader opened, scrolled or zoomed stays as it was.
-import { ENDED, api, apiJSON, between, duration, el, failed, localTime, openList, statusBadge, toast } from "./dashboard.js";
+import { ENDED, api, apiJSON, between, duration, el, failed, localTime, openInstance, openList, statusBadge, toast } from "./dashboard.js";
 
 let page = null;  // {id, root, parts..., lastUpdated, seqs} of the page on screen
 
@@ -16,7 +16,11 @@ export async function renderInstance(box, id) {
     box.replaceChildren(back, el("p", r.status === 404 ? `instance ${id} is gone (purged, or never created)` : doc.error, "error"));
     return null;
   }
-  if (!page || page.id !== id || !box.contains(page.root)) page = build(box, id);
+  // a new createdTime under the same id: restarted in place, a new history from seq 0
+  if (!page || page.id !== id || page.created !== doc.createdTime || !box.contains(page.root)) {
+    page = build(box, id);
+    page.created = doc.createdTime;
+  }
   if (page.lastUpdated !== doc.lastUpdatedTime || page.status !== doc.runtimeStatus) update(page, doc);
   return doc;
 }
@@ -255,6 +259,10 @@ const ACTIONS = [
     text: "Resume lets a suspended instance continue." },
   { name: "raise", label: "raise event", when: (s) => !ENDED.includes(s), event: true,
     text: "The event is delivered to the instance's next wait_for_external_event of that name." },
+  { name: "restart", label: "restart", when: (s) => ENDED.includes(s), keepId: true,
+    text: "Restart runs the orchestration again with the same input, as a new instance (or under this id, replacing this one)." },
+  { name: "rewind", label: "rewind", when: (s) => s === "Failed", reason: true,
+    text: "Rewind resumes the failed instance from the checkpoint before its failure; the failed work runs again." },
   { name: "purge", label: "purge", when: (s) => ENDED.includes(s), danger: true,
     text: "Purge deletes the instance and its whole history. It cannot be undone." },
 ];
@@ -278,6 +286,8 @@ function confirmAction(action, id) {
   $("c-reason-l").hidden = !action.reason;
   $("c-event-l").hidden = $("c-data-l").hidden = !action.event;
   $("c-event").required = Boolean(action.event);
+  $("c-keep-l").hidden = !action.keepId;
+  $("c-keep").checked = false;
   $("c-reason").value = ""; $("c-error").textContent = "";
   $("c-ok").textContent = action.label;
   dialog.dataset.action = action.name;
@@ -303,6 +313,11 @@ async function perform(action, id) {
     await apiJSON(`${base}/raiseEvent/${encodeURIComponent(name)}`, { method: "POST",
       headers: { "content-type": "application/json" }, body: $("c-data").value || "null" });
     toast(`event ${name} raised on ${id}`);
+  } else if (action.name === "restart") {
+    const fresh = $("c-keep").checked ? "false" : "true";
+    const { body } = await apiJSON(`${base}/restart?restartWithNewInstanceId=${fresh}`, { method: "POST" });
+    toast(`${id} restarted as ${body.id}`);
+    if (body.id !== id) { openInstance(body.id); return; }
   } else if (action.name === "purge") {
     await apiJSON(base, { method: "DELETE" });
     toast(`${id} purged`);

@@ -330,3 +330,30 @@ def test_without_the_key_it_asks_for_it_and_shows_nothing(
     page.fill("#key", KEY)  # typed in, the key opens the page
     page.click("#keyform button")
     page.wait_for_selector("#rows tr[data-id='secret-1']")
+
+
+def test_restart_and_rewind(server: Server, page: Any) -> None:
+    failed = start(server, "publish", "report.pdf", "pub-9")
+    assert server.poll(failed).status_code == 200
+    page.goto(f"{server.url}/?instance=pub-9")
+    page.wait_for_selector(".actions button[data-action='rewind']:not([disabled])")
+    assert page.locator(".actions button[data-action='suspend']").is_disabled()
+    _act(page, "rewind", **{"c-reason": "bucket fixed"})
+    # the API saw the rewind: the instance left Failed, its history goes on past the failure
+    def rewound() -> bool:
+        kinds = [e["eventType"] for e in status(server, "pub-9", history=True)["historyEvents"]]
+        return status(server, "pub-9")["runtimeStatus"] != "Failed" or kinds.count("failed") > 1
+
+    _eventually(rewound)
+    kinds = [e["eventType"] for e in status(server, "pub-9", history=True)["historyEvents"]]
+    assert len(kinds) > kinds.index("failed") + 1
+
+    done = start(server, "build_report", {"pages": 1, "title": "again"}, "rep-9")
+    assert server.poll(done).status_code == 200
+    page.goto(f"{server.url}/?instance=rep-9")
+    page.wait_for_selector(".actions button[data-action='restart']:not([disabled])")
+    _act(page, "restart")  # a new instance, with the same input; the page follows it
+    _eventually(lambda: "instance=rep-9" not in page.url)
+    new_id = page.url.split("instance=", 1)[1]
+    assert status(server, new_id)["input"] == {"pages": 1, "title": "again"}
+    assert status(server, new_id)["name"] == "build_report"
