@@ -161,7 +161,8 @@ class Query:
     `id_prefix`: instance ids starting with it; `created_from <= created < created_to`
     and likewise `updated_*`. `top` rows per page (1-1000); `continuation`: the token of
     the previous page. Results come in (created, id) order, stable across pages even
-    while instances are created or change status."""
+    while instances are created or change status; `newest_first` reverses it (the
+    dashboard's first page: the newest instances, without reading the others)."""
 
     statuses: frozenset[str] | None = None
     name: str | None = None
@@ -172,6 +173,7 @@ class Query:
     updated_to: datetime | None = None
     top: int = 100
     continuation: str | None = None
+    newest_first: bool = False
 
 
 @dataclass(frozen=True)

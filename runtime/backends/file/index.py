@@ -221,14 +221,15 @@ class Index:
         if not 1 <= q.top <= MAX_TOP:
             raise ValueError(f"top must be 1-{MAX_TOP}, not {q.top}")
         where, args = _filters(q)
+        after, order = ("<", " DESC") if q.newest_first else (">", "")
         if q.continuation is not None:
             created, last_id = decode_token(q.continuation)
-            where.append("(created > ? OR (created = ? AND id > ?))")
+            where.append(f"(created {after} ? OR (created = ? AND id {after} ?))")
             args += [created, created, last_id]
         self.flush()
         sql = ("SELECT id, name, status, created, updated FROM instances"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY created, id LIMIT ?")
+               + f" ORDER BY created{order}, id{order} LIMIT ?")
         with self.lock:
             rows = self.db.execute(sql, [*args, q.top + 1]).fetchall()
         items = [Summary(*row) for row in rows[:q.top]]
