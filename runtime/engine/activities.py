@@ -10,7 +10,6 @@ queue (`Backend.work_queue` is None), so this is the only way they run today.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import queue
@@ -77,6 +76,8 @@ def run_activity(name: str, fn: Callable[..., Any] | None,
         result = fn(data) if _accepts_input(fn) else fn()
         if inspect.iscoroutine(result):
             was_async = True
+            import asyncio  # only for async activities: asyncio (and ssl) cost a CLI start
+
             result = asyncio.run(result)
         return boundary(result, f"result of activity {name}"), None, was_async
     except Exception as exc:

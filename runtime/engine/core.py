@@ -291,7 +291,9 @@ class Engine:
                     return False
                 self.clock.advance_to(parse_iso(deadline))
                 continue
-            self.collect(self._wait_time())
+            # nothing in flight: wait for a timer, or for work another process makes
+            if self.backend.wait_for_work(self._wait_time()):
+                self.last_poll = 0.0  # look at the store now
         return True
 
     def heartbeat(self) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import observe
 from runtime.clock import iso, parse_iso
-from runtime.context import JournalContext, TaskState, boundary
+from runtime.context import JournalContext, TaskState, boundary, failure_details
 from runtime.instance import FINAL, Instance
 from runtime.machine import Return
 from runtime.values import FrameValueError, NotJSONError, encode_slots
@@ -68,7 +68,8 @@ def _advance(engine: Engine, inst: Instance) -> None:
 def step(engine: Engine, inst: Instance) -> bool:
     """One machine call; False once the instance ended or started a new generation."""
     assert inst.mdef is not None
-    ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
+    ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid,
+                         input=inst.input, parent_id=(inst.parent or {}).get("id"))
     ctx.custom_status = inst.custom_status
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
     ctx.on_new = inst.unsaved.append
@@ -78,7 +79,8 @@ def step(engine: Engine, inst: Instance) -> bool:
     except Exception as exc:
         _step_ran(inst, label, began, clock, f"{type(exc).__name__}: {exc}")
         inst.custom_status = ctx.custom_status
-        finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
+        finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc),
+                                              "details": failure_details(exc)})
         return False
     _step_ran(inst, label, began, clock, None)
     inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status

@@ -207,6 +207,11 @@ _SCHEMAS: dict[str, Any] = {
             "createdTime": {"type": "string", "format": "date-time"},
             "lastUpdatedTime": {"type": "string", "format": "date-time"},
             "historyEvents": {"type": "array", "items": {"type": "object"}},
+            "failureDetails": {
+                "type": "object", "description": "a Failed instance's error and traceback",
+                "properties": {"errorType": {"type": "string"},
+                               "errorMessage": {"type": "string"},
+                               "stackTrace": {"type": ["string", "null"]}}},
         },
     },
 }
