@@ -80,7 +80,12 @@ class InstanceExists(BackendError, ValueError):
 
 class FenceLost(BackendError):
     """The claim was superseded: another worker holds the instance now. Nothing staged on
-    this claim since its last successful commit was kept; drop the instance from memory."""
+    this claim since its last successful commit was kept; drop the instance from memory.
+    `instance_ids` names the instances whose claims were lost (empty: not known)."""
+
+    def __init__(self, message: str, instance_ids: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.instance_ids = tuple(instance_ids)
 
 
 class InstanceDamaged(BackendError):

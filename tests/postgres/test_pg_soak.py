@@ -37,9 +37,6 @@ def test_workers_killed_at_random_finish_every_instance(tmp_path: Path, pg_url: 
     assert report.report.distinct == sum(len(ref.keys) for ref in plain_runs(plan(16)).values())
 
 
-@pytest.mark.xfail(strict=True, reason="a FenceLost from a group commit escapes the engine: "
-                   "the fenced worker exits 2 with 'internal error in tether worker: FenceLost' "
-                   "instead of dropping the instance it lost and serving the others")
 def test_a_worker_stopped_past_its_lease_is_fenced_and_goes_on(tmp_path: Path,
                                                                pg_url: str) -> None:
     settings = PgSoak(instances=16, kills=1, workers=3, seed=1, lease=1.0, stop_round=0,

@@ -262,7 +262,7 @@ class PostgresBackend(Backend):
             for instance_id in lost:
                 self._forget(instance_id, lost=True)
             raise FenceLost(f"instance {lost[0]}: another worker claimed it "
-                            f"(lease of {self.lease:g} s ran out); its last step was not saved")
+                            f"(lease of {self.lease:g} s ran out); its last step was not saved", lost)
 
     def _commit_op(self, conn: Conn, claims: list[PostgresClaim]) -> list[str]:
         """The whole group in one statement (`Queries.step`), so one round trip and, in
@@ -345,7 +345,7 @@ class PostgresBackend(Backend):
             self._forget(instance_id, lost=True)
         if lost:
             raise FenceLost(f"instance {lost[0]}: another worker claimed it "
-                            f"(lease of {self.lease:g} s ran out)")
+                            f"(lease of {self.lease:g} s ran out)", lost)
 
     def _start_heartbeat(self) -> None:
         """Start the heartbeat thread if it is not running (under `_claims_lock`). It
@@ -397,7 +397,7 @@ class PostgresBackend(Backend):
         if not self._conn_run(op, verify):
             self._forget(claim.instance_id, lost=True)
             raise FenceLost(f"instance {claim.instance_id}: another worker claimed it "
-                            f"(lease of {self.lease:g} s ran out)")
+                            f"(lease of {self.lease:g} s ran out)", [claim.instance_id])
         loaded = Loaded(first, None, [])
         claim.reset(loaded, generation, 1, StatusFold.of([first]))
         return loaded
