@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from runtime.backends.base import (
     Record,
 )
 from runtime.backends.file.folders import Lock, Store
-from runtime.backends.file.index import Index
+from runtime.backends.file.index import Index, sortable
 from runtime.backends.file.journal import (
     HEAD,
     Journal,
@@ -191,7 +192,12 @@ class FileBackend(Backend):
         index = self.index()
         on_disk = set(self.store.ids())
         rows = index.ids()
-        index.drop(rows - on_disk)
+        # A row without a folder is dropped only once it is old: `create_many` indexes an
+        # instance before renaming its folder in, so a young one may be a creation in
+        # flight in another process (issue 14's embedding met this race).
+        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_TMP, UTC))
+        index.drop({i for i in rows - on_disk
+                    if (row := index.row(i)) is None or row[2] < cutoff})
         added = []
         for instance_id in sorted(on_disk - rows):
             if not (self.store.folder(instance_id) / "journal").exists():
