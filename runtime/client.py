@@ -21,6 +21,7 @@ from runtime.context import boundary
 from runtime.executor import Engine, create_instance, created_data
 from runtime.instance import FINAL
 from runtime.journal import iter_records
+from runtime.limits import check_text
 from runtime.machine import MachineDef, user_view
 from runtime.reading import read_status
 from runtime.store import Store, validate_id
@@ -108,6 +109,7 @@ class Client:
             time.sleep(0.02)
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        check_text(name, "event name")
         self._known(instance_id)
         body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
         self.store.post(instance_id, body)
@@ -123,6 +125,7 @@ class Client:
         self._control(instance_id, "resume", reason)
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
+        reason = boundary(reason, f"reason to {kind} {instance_id}")
         self._known(instance_id)
         self.store.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)

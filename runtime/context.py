@@ -28,6 +28,7 @@ from runtime.api import (
     orchestrator_name,
 )
 from runtime.clock import iso, parse_iso
+from runtime.limits import check_value
 from runtime.machine import Outcome
 from runtime.values import check_json, json_copy
 
@@ -35,7 +36,9 @@ from runtime.values import check_json, json_copy
 def boundary(value: Any, what: str) -> Any:
     """A copy of `value`, as it would come back from JSON; `NotJSONError` naming `what` and
     the place inside it if it is not a plain JSON value (DESIGN.md: a tuple is refused,
-    with a hint to use a list, as `runtime.direct` refuses it)."""
+    with a hint to use a list, as `runtime.direct` refuses it) or exceeds a limit of
+    `runtime.limits` (nesting, lone surrogates, integer digits)."""
+    check_value(value, what)
     check_json(value, what)
     return json_copy(value)
 

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runtime import values
+from runtime import limits, values
 from runtime.api import (
     REGISTRY,
     OrchestrationContext,
@@ -108,7 +108,8 @@ class DirectResult:
 
 def json_copy(value: Any, what: str) -> Any:
     """A fresh copy of `value`, which must be a plain JSON value (`NotJSONError` naming
-    `what` otherwise): what a journal would give back."""
+    `what` otherwise, or past a limit of `runtime.limits`): what a journal would give back."""
+    limits.check_value(value, what)
     values.check_json(value, what)
     return values.json_copy(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
     except BrokenPipeError:  # `tether lint | head`: the reader left; console_main ends quietly
         raise
+    except OSError as exc:  # the disk, not tether: a full or read-only store, a permission
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        return ExitCode.ERROR
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
         if os.environ.get("TETHER_DEBUG") == "1":
@@ -48,6 +52,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error in tether {args.command}: {type(exc).__name__}: {exc} "
               "(set TETHER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return ExitCode.ERROR
+
+
+#: What to do about the operating-system errors a store meets, by errno.
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space and run the command again; "
+                  "what was journaled before is kept",
+    errno.EDQUOT: "the disk quota is used up: free space and run the command again",
+    errno.EROFS: "the file system is read-only: use a writable --store",
+    errno.EACCES: "permission denied: use a --store you may write",
+    errno.EPERM: "operation not permitted: use a --store you may write",
+    errno.ENOTDIR: "a file stands where a directory was expected: check --store",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as one line: what failed, on which path, and what to do about it."""
+    if exc.errno is None:  # ours, e.g. the journal's "short write to PATH: n of m bytes"
+        hint = "; is the disk full?" if "short write" in str(exc) else ""
+        return f"{exc}{hint}"
+    path = f"{exc.filename}: " if exc.filename is not None else ""
+    text = exc.strerror or os.strerror(exc.errno)
+    advice = _OS_HINTS.get(exc.errno)
+    return f"{path}{text}" + (f" ({advice})" if advice else "")
 
 
 def _compile_error_type() -> type[Exception]:

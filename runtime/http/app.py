@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
@@ -27,15 +26,18 @@ from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
+from runtime.http.responses import NOSNIFF, JSONAnswer, NoSniff
+from runtime.limits import MalformedJSON, parse_json
 from runtime.machine import MachineDef
 from runtime.store import InvalidInstanceId, Store, validate_id
+from runtime.values import NotJSONError
 from runtime.worker import Worker
 
 #: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
@@ -82,7 +84,8 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Gate, api_key=api_key, hosts=hosts)],
+    return Starlette(routes=routes, middleware=[Middleware(NoSniff),
+                                                 Middleware(_Gate, api_key=api_key, hosts=hosts)],
                      exception_handlers=_HANDLERS,
                      lifespan=_worker_lifespan(Store(store)) if worker else None)
 
@@ -111,8 +114,9 @@ def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONAnswer:
+    # NOSNIFF here too: a 500 is written by Starlette outside the middleware (NoSniff)
+    return JSONAnswer({"error": message}, status_code=status, headers={**NOSNIFF, **(headers or {})})
 
 
 class _Gate:
@@ -197,11 +201,11 @@ class _Api:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw, parse_constant=_not_json)
-        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
+            return parse_json(raw, "the request body")
+        except MalformedJSON as exc:
             raise HTTPError(400, f"malformed JSON body: {exc}") from None
-        except RecursionError:
-            raise HTTPError(400, "malformed JSON body: nested too deeply") from None
+        except NotJSONError as exc:  # past a limit of runtime.limits, which it names
+            raise HTTPError(400, str(exc)) from None
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
@@ -238,7 +242,7 @@ class _Api:
         except (ValueError, OrchestrationError) as exc:  # id taken, or input not JSON
             raise HTTPError(409 if "already exists" in str(exc) else 400, str(exc)) from None
         urls = self.urls(request, instance_id)
-        return JSONResponse(urls, status_code=202, headers={
+        return JSONAnswer(urls, status_code=202, headers={
             "Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER})
 
     async def status(self, request: Request) -> Response:
@@ -247,8 +251,8 @@ class _Api:
         history = _flag(q.get("showHistory"), "showHistory")
         doc = await run_in_threadpool(self.client.status, instance_id, history=history)
         if doc["runtimeStatus"] in ENDED:
-            return JSONResponse(doc, status_code=200)
-        return JSONResponse(doc, status_code=202, headers={
+            return JSONAnswer(doc, status_code=200)
+        return JSONAnswer(doc, status_code=202, headers={
             "Location": self.urls(request, instance_id)["statusQueryGetUri"],
             "Retry-After": RETRY_AFTER})
 
@@ -297,7 +301,7 @@ class _Api:
             await run_in_threadpool(self.client.purge, instance_id)
         except ValueError as exc:  # still running
             raise HTTPError(409, str(exc)) from None
-        return JSONResponse({"instancesDeleted": 1})
+        return JSONAnswer({"instancesDeleted": 1})
 
     async def list(self, request: Request) -> Response:
         q = _query(request, "runtimeStatus", "createdTimeFrom", "createdTimeTo", "top")
@@ -309,7 +313,7 @@ class _Api:
                                        after=after)
         # parsed, not as text: isoformat leaves out a zero fraction ("...:31Z" < "...:31.5Z")
         docs.sort(key=lambda d: parse_iso(d["createdTime"]), reverse=True)
-        return JSONResponse(docs[:top] if top else docs)
+        return JSONAnswer(docs[:top] if top else docs)
 
     async def purge_many(self, request: Request) -> Response:
         """Durable Functions' "purge multiple instance histories": createdTimeFrom is
@@ -325,7 +329,7 @@ class _Api:
         if not deleted:
             still = f"; {kept} matching instance(s) have not ended and were kept" if kept else ""
             raise HTTPError(404, f"no ended instance matches the filter{still}")
-        return JSONResponse({"instancesDeleted": deleted})
+        return JSONAnswer({"instancesDeleted": deleted})
 
     def _purge_where(self, statuses: set[str] | None, after: datetime,
                      before: datetime | None) -> tuple[int, int]:
@@ -371,14 +375,6 @@ def _query(request: Request, *names: str) -> QueryParams:
             takes = f"use {', '.join(names)}" if names else "this route takes none"
             raise HTTPError(400, f"unknown parameter {given!r}; {takes}")
     return request.query_params
-
-
-class _NotJSON(ValueError):
-    pass
-
-
-def _not_json(constant: str) -> Any:
-    raise _NotJSON(f"{constant} is not a JSON value")
 
 
 def _statuses(values: list[str]) -> set[str] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -95,17 +96,29 @@ def _filters(p: argparse.ArgumentParser) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def store_path(args: argparse.Namespace) -> Path:
+    """`--store`, else `TETHER_STORE`, else `.tether`; refused when it names a file."""
     from runtime.store import default_store
 
-    return Path(args.store) if args.store else default_store()
+    path = Path(args.store) if args.store else default_store()
+    if path.exists() and not path.is_dir():
+        where = "--store" if args.store else "TETHER_STORE" if os.environ.get(
+            "TETHER_STORE") else "the store"
+        raise UsageError(f"{where} {path} is a file, not a store directory")
+    return path
 
 
 def _json_arg(text: str, what: str) -> Any:
+    """The JSON value of an argument, within `runtime.limits` (nesting, UTF-8, digits)."""
+    from runtime.limits import MalformedJSON, parse_json
+    from runtime.values import NotJSONError
+
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return parse_json(text, what)
+    except MalformedJSON as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
+    except NotJSONError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _id(value: str | None) -> str | None:
@@ -145,7 +158,7 @@ def _machine(spec: str) -> Any:
 def _client(args: argparse.Namespace) -> Any:
     from runtime.client import Client
 
-    return Client(_store_path(args))
+    return Client(store_path(args))
 
 
 def _print(value: Any) -> None:
@@ -182,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _json_arg(args.input, "--input")
     mdef = _machine(args.spec)
     try:
-        result = _checked(lambda: run_inline(mdef, data, store=_store_path(args),
+        result = _checked(lambda: run_inline(mdef, data, store=store_path(args),
                                              instance_id=instance_id, clock=Clock()))
     except VersionMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -214,7 +227,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     load(args.src)
-    worker = Worker(Store(_store_path(args)), concurrency=args.concurrency)
+    worker = Worker(Store(store_path(args)), concurrency=args.concurrency)
     try:
         worker.serve(until_idle=args.until_idle)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from runtime.http import create_app
-    from runtime.store import default_store
+    from tether.commands.run_cmd import store_path
     from tether.loader import load
 
     if not 0 < args.port < 65536:
@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.api_key == "":
         raise UsageError("--api-key is empty; omit it to serve without a key")
     loaded = load(args.src)
-    store = Path(args.store) if args.store else default_store()
+    store = store_path(args)
     machines = loaded.orchestrators()
     api_key = args.api_key or os.environ.get("TETHER_API_KEY") or None
     if api_key is None and not _loopback(args.host):
