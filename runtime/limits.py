@@ -140,7 +140,7 @@ def _too_deep(entry: _Entry, what: str) -> NotJSONError:
                                 "JSON values cannot be cyclic")
         seen.add(id(container))
     return NotJSONError(f"{what} is nested more than {MAX_NESTING} deep (tether's nesting "
-                        f"limit), at {_format(chain, what)}")
+                        f"limit) at {_format(chain, '')}")
 
 
 def _chain(entry: _Entry) -> list[tuple[Any, Any]]:
