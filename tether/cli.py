@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `tether lint | head`: the reader left; console_main ends quietly
         raise
     except OSError as exc:  # the disk, not tether: a full or read-only store, a permission
-        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        print(f"error: {os_error_line(exc, _store_of(args))}", file=sys.stderr)
         return ExitCode.ERROR
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
@@ -66,15 +66,24 @@ _OS_HINTS = {
 }
 
 
-def os_error_line(exc: OSError) -> str:
-    """An OSError as one line: what failed, on which path, and what to do about it."""
+def os_error_line(exc: OSError, store: str | None = None) -> str:
+    """An OSError as one line: what failed, on which path (the `store` when the error has
+    none: a write to an open journal names no file), and what to do about it."""
     if exc.errno is None:  # ours, e.g. the journal's "short write to PATH: n of m bytes"
         hint = "; is the disk full?" if "short write" in str(exc) else ""
         return f"{exc}{hint}"
-    path = f"{exc.filename}: " if exc.filename is not None else ""
+    path = (f"{exc.filename}: " if exc.filename is not None
+            else f"store {store}: " if store is not None else "")
     text = exc.strerror or os.strerror(exc.errno)
     advice = _OS_HINTS.get(exc.errno)
     return f"{path}{text}" + (f" ({advice})" if advice else "")
+
+
+def _store_of(args: argparse.Namespace) -> str | None:
+    """The store a command works on, if it has one (`--store`, else TETHER_STORE/.tether)."""
+    if not hasattr(args, "store"):
+        return None
+    return args.store or os.environ.get("TETHER_STORE") or ".tether"
 
 
 def _compile_error_type() -> type[Exception]:
