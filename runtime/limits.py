@@ -11,11 +11,13 @@ applies the same checks, so both runtimes refuse alike). Text that is not a JSON
 What is refused, one line naming the limit and where it was exceeded (docs/runtime.md,
 "Limits"), as `NotJSONError`, which every door already reports as a user error:
 
-- containers (lists, objects) nested more than `MAX_NESTING` deep. Everything admitted
-  must be saveable: a checkpoint wraps a value in a few more levels and the frame codec
-  and `json` must write and read it back in any worker; 64 is the default of
-  System.Text.Json, which Durable Functions' own .NET workers use, so no value a Durable
-  Functions client sends is refused here;
+- containers (lists, objects) nested more than `MAX_NESTING` (200) deep: the same limit
+  the frame codec applies to a checkpoint (`runtime.values`, the `compiler` branch sets
+  it there too: one number for both). Everything admitted must be saveable: a checkpoint
+  wraps a value in a few more levels, and the journal's JSON is written and read by the
+  standard library's recursive codec in any worker; 200 stays far from its limit. It is
+  also well above the 64 of System.Text.Json, which Durable Functions' .NET workers use,
+  so no value a Durable Functions client sends is refused here;
 - strings (values, object keys, names) holding a lone surrogate (`"\\ud800"`): they have no
   UTF-8 form, so no JSON answer that contains one could be sent;
 - integers of more than `MAX_INT_DIGITS` decimal digits, which Python refuses to read
@@ -33,8 +35,9 @@ from typing import Any
 from runtime.values import NotJSONError
 
 #: The deepest nesting of lists and objects a boundary value may have: `[]` is 1 deep,
-#: `{"a": [1]}` 2, a number or a string 0.
-MAX_NESTING = 64
+#: `{"a": [1]}` 2, a number or a string 0. The frame codec's `runtime.values.MAX_NESTING`
+#: (compiler branch) is the same number; once both are merged this one imports it.
+MAX_NESTING = 200
 #: Decimal digits of the largest integer a value may hold (CPython's default for reading
 #: an int from text; a larger one could be written to a journal but never read back).
 MAX_INT_DIGITS = 4300
