@@ -37,9 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.backends.file.journal import iter_records
 from runtime.client import Client
 from runtime.direct import run_direct
-from runtime.journal import iter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_ENV = "TETHER_KILL_SOAK_LOG"

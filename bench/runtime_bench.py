@@ -21,12 +21,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compiler
+from runtime.backends.file.folders import Store
+from runtime.backends.file.journal import Journal
 from runtime.client import Client
 from runtime.clock import Clock
 from runtime.executor import run_inline
 from runtime.instance import Instance
-from runtime.journal import Journal
-from runtime.store import Store
 from runtime.worker import Worker
 
 SOURCE = """
@@ -105,7 +105,7 @@ def many_200(batched: bool) -> tuple[float, float]:
                     client.start(CHAIN, 3, instance_id=f"m{i}")
 
         made = timed(create)
-        return made, timed(lambda: Worker(Store(d), report=lambda line: None).serve(until_idle=True))
+        return made, timed(lambda: Worker(d, report=lambda line: None).serve(until_idle=True))
 
 
 def fan_1000() -> float:

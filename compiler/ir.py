@@ -124,6 +124,20 @@ class FinallyEnd:
 Terminator = Goto | Branch | Suspend | Ret | Raise | Switch | FinallyEnd
 
 
+@dataclass(frozen=True)
+class Handling:
+    """The exception a block runs "during the handling of" (an `except` body, a `finally`
+    entered by an exception): `expr`, if `cond` holds (always when None), else what
+    `otherwise` says (None: nothing is handled). Python makes it the `__context__` of
+    any exception raised there; the emitted block re-raises and catches it to the same
+    effect."""
+
+    expr: str
+    reads: frozenset[str]
+    cond: str | None = None
+    otherwise: Handling | None = None
+
+
 @dataclass
 class Block:
     id: int
@@ -133,6 +147,7 @@ class Block:
     line: int | None = None
     label: str = ""
     resume: bool = False
+    handling: Handling | None = None
 
 
 def successors(term: Terminator) -> list[tuple[int, str]]:
@@ -202,10 +217,16 @@ class MachineIR:
     closures: dict[str, set[str]] = field(default_factory=dict)  # nested def -> free locals
     imports: dict[str, str] = field(default_factory=dict)  # local bound by import -> statement
     def_counts: dict[str, int] = field(default_factory=dict)
+    # nested defs whose defaults are kept in a hidden local: name -> (slot, the text
+    # replacing the def where it stood if it is recreated at entry, the text at entry)
+    defaults: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     # locals the lowering invented -> what each holds (builder.ROLES), and those standing
     # for a name the user wrote (a comprehension's loop variable) -> that name
     invented: dict[str, str] = field(default_factory=dict)
     written: dict[str, str] = field(default_factory=dict)
+    # canonical name -> what the emitted code writes: the runtime module (`_rt`), typing's
+    # Any (`_Any`) and the builtins it calls (`len`, or `_rt.len` where the user binds len)
+    runtime: dict[str, str] = field(default_factory=lambda: {"_rt": "_rt", "_Any": "_Any"})
     graph_hash: str = ""
     source: str = ""  # the module's text: the step graph takes `for`/`match` labels from it
     _graph: nx.DiGraph | None = field(default=None, repr=False)

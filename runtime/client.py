@@ -1,13 +1,15 @@
 """`Client(store)`: start, inspect and manage instances of a store.
 
-The client never appends to a running instance's journal: it drops messages into the
-instance's inbox (atomic renames) for whoever holds the instance's lock. When nobody
-does, it takes the lock itself and journals control messages at once, so `terminate`
-works without a worker running.
+`store` is a directory, a `postgresql://` URL or a Backend (`runtime.backends`). The
+client never appends to a running instance's journal: it posts messages to the
+instance's inbox for whoever holds its claim. When nobody does, it claims the instance
+itself and journals control messages at once, so `terminate` works without a worker.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -16,15 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.clock import Clock, iso, parse_iso
+from runtime.backends import Backend, open_backend
+from runtime.backends.base import FINAL, NewInstance, Query
+from runtime.clock import Clock, iso
 from runtime.context import boundary
-from runtime.executor import Engine, create_instance, created_data
-from runtime.instance import FINAL
-from runtime.journal import iter_records
+from runtime.engine import Engine, create_instance, created_data
+from runtime.ids import validate_id
 from runtime.limits import check_text
 from runtime.machine import MachineDef, user_view
-from runtime.reading import read_status
-from runtime.store import Store, validate_id
 
 ENDED = set(FINAL.values())
 
@@ -34,14 +35,14 @@ class UnknownInstance(LookupError):
 
 
 class Client:
-    def __init__(self, store: Path | str) -> None:
-        self.store = Store(store)
+    def __init__(self, store: Path | str | Backend | None = None) -> None:
+        self.backend = open_backend(store)
 
     def start(self, mdef: MachineDef, input: Any = None, *, instance_id: str | None = None) -> str:
         """Create an instance (Pending until a worker runs it); returns its id."""
         instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         data = boundary(input, f"input of orchestrator {mdef.name}")
-        if not create_instance(self.store, mdef, data, instance_id, iso(Clock().now())):
+        if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
         return instance_id
 
@@ -61,12 +62,12 @@ class Client:
             twice = [i for i, n in Counter(ids).items() if n > 1]
             if twice:
                 raise ValueError(f"instance id {twice[0]} is given twice")
-            taken = [i for i in ids if self.store.exists(i)]
+            taken = [i for i in ids if self.backend.exists(i)]
             if taken:
                 raise ValueError(f"instance {taken[0]} already exists")
         ts = iso(Clock().now())
-        created = self.store.create_many(
-            [(i, ts, created_data(mdef, v, ts)) for i, v in zip(ids, values, strict=True)])
+        created = self.backend.create_many(
+            [NewInstance(i, ts, created_data(mdef, v, ts)) for i, v in zip(ids, values, strict=True)])
         if len(created) != len(ids):
             made = set(created)
             lost = [i for i in ids if i not in made]
@@ -78,9 +79,9 @@ class Client:
                all_variables: bool = False) -> dict[str, Any]:
         """The status document, with Durable Functions' field names (`history`: with
         `historyEvents`, as `history` gives them)."""
-        doc = read_status(self.store, validate_id(instance_id))
+        doc = self.backend.status(validate_id(instance_id))
         if doc is None:
-            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
+            raise UnknownInstance(f"no instance {instance_id} in {self.backend.spec}")
         out = {k: doc[k] for k in ("name", "instanceId", "runtimeStatus", "input", "output",
                                    "customStatus", "createdTime", "lastUpdatedTime")}
         if doc.get("error"):
@@ -95,7 +96,7 @@ class Client:
         saved slot, the compiler's temporaries and their `hidden` map included."""
         self._known(instance_id)
         events = [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
-                  for r in iter_records(self.store.folder(instance_id))]
+                  for r in self.backend.history(instance_id)]
         return events if all_variables else [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class Client:
         check_text(name, "event name")
         self._known(instance_id)
         body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
-        self.store.post(instance_id, body)
+        self.backend.post(instance_id, body)
         self._apply_if_idle(instance_id)
 
     def terminate(self, instance_id: str, reason: Any = None) -> None:
@@ -127,19 +128,15 @@ class Client:
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
         reason = boundary(reason, f"reason to {kind} {instance_id}")
         self._known(instance_id)
-        self.store.post(instance_id, {"type": kind, "reason": reason})
+        self.backend.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)
 
     def _apply_if_idle(self, instance_id: str) -> None:
         """No worker holds the instance: journal its control messages now (no steps run)."""
-        engine = Engine(self.store, machines=lambda name: None)
-        lock = self.store.lock(instance_id, blocking=False)
-        if lock is None:
-            return
-        lock.release()
+        engine = Engine(self.backend, machines=lambda name: None)
         try:
-            engine.adopt_passive(instance_id)
-            engine.poll_inboxes()
+            if engine.adopt_passive(instance_id) is not None:
+                engine.poll_inboxes()
         finally:
             engine.close()
 
@@ -149,10 +146,7 @@ class Client:
         if doc["runtimeStatus"] not in ENDED:
             raise ValueError(f"instance {instance_id} is {doc['runtimeStatus']}; "
                              "terminate it before purging")
-        lock = self.store.lock(instance_id, blocking=True)
-        if lock is not None:
-            self.store.purge(instance_id)
-            lock.release()
+        self.backend.purge(instance_id)
 
     def purge_where(self, *, status: set[str] | None = None,
                     before: datetime | None = None) -> list[str]:
@@ -167,18 +161,30 @@ class Client:
 
     def list(self, *, status: set[str] | None = None, before: datetime | None = None,
              after: datetime | None = None) -> list[dict[str, Any]]:
-        """Status documents, filtered by runtime status and created time."""
+        """Status documents, filtered by runtime status and created time (every page of
+        `query`)."""
         out = []
-        for instance_id in self.store.ids():
-            doc = read_status(self.store, instance_id)
-            if doc is None or (status and doc["runtimeStatus"] not in status):
-                continue
-            created = parse_iso(doc["createdTime"])
-            if (before and created >= before) or (after and created < after):
-                continue
-            out.append(self.status(instance_id))
-        return out
+        token: str | None = None
+        while True:
+            page = self.backend.query(Query(
+                statuses=frozenset(status) if status else None, created_from=after,
+                created_to=before, top=1000, continuation=token))
+            for row in page.items:
+                with contextlib.suppress(UnknownInstance):  # purged meanwhile
+                    out.append(self.status(row.instance_id))
+            token = page.continuation
+            if token is None:
+                return out
+
+    def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """One page of status documents matching `query`, and the next page's token."""
+        page = self.backend.query(query)
+        docs = []
+        for row in page.items:
+            with contextlib.suppress(UnknownInstance):
+                docs.append(self.status(row.instance_id))
+        return docs, page.continuation
 
     def _known(self, instance_id: str) -> None:
-        if not self.store.exists(validate_id(instance_id)):
-            raise UnknownInstance(f"no instance {instance_id} in {self.store.root}")
+        if not self.backend.exists(validate_id(instance_id)):
+            raise UnknownInstance(f"no instance {instance_id} in {self.backend.spec}")

@@ -30,7 +30,7 @@ from runtime.api import (
 from runtime.clock import iso, parse_iso
 from runtime.limits import check_value
 from runtime.machine import Outcome
-from runtime.values import check_json, json_copy
+from runtime.values import json_copy
 
 
 def boundary(value: Any, what: str) -> Any:
@@ -39,7 +39,6 @@ def boundary(value: Any, what: str) -> Any:
     with a hint to use a list, as `runtime.direct` refuses it) or exceeds a limit of
     `runtime.limits` (nesting, lone surrogates, integer digits)."""
     check_value(value, what)
-    check_json(value, what)
     return json_copy(value)
 
 

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime.backends.base import FINAL as FINAL
+from runtime.backends.base import Claim, Message, Record
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, TaskTable, complete, later
-from runtime.journal import Journal, Record
 from runtime.machine import Frame, MachineDef
 from runtime.values import decode_slots
-
-FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 
 
 class VersionMismatchError(Exception):
@@ -40,7 +39,7 @@ class Instance:
     parent: dict[str, Any] | None = None  # {"id": parent instance, "task": task id}
     attempt: int = 1  # which attempt of the parent's (retried) sub-orchestration this is
     mdef: MachineDef | None = None
-    journal: Journal | None = None
+    claim: Claim | None = None  # the right to run it and append to its journal
     table: TaskTable = field(default_factory=TaskTable)
     frame: Frame = field(default_factory=Frame)
     awaiting: int | None = None  # None: the first step has not run
@@ -63,7 +62,7 @@ class Instance:
     checkpointed: bool = False
     passive: bool = False  # loaded only to journal control messages (no machine)
     unsaved_step: bool = False  # stepped since the last checkpoint
-    pending_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # inbox
+    pending_events: list[Message] = field(default_factory=list)  # inbox events not yet journaled
     # Work the orchestration scheduled and never awaited, owed after its generation ended
     # (fire and forget: activities still to run, children still to create), by key
     # "<generation>:<task>"; each is done once a `sent` record names it.
@@ -74,12 +73,12 @@ class Instance:
         return self.status in FINAL.values()
 
     @classmethod
-    def restore(cls, instance_id: str, journal: Journal, mdef: MachineDef | None) -> Instance:
-        opened = journal.opened
+    def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None) -> Instance:
+        opened = claim.loaded
         c = opened.first.data
         inst = cls(instance_id, c["name"], c.get("input"), c.get("graph_hash", ""),
                    opened.first.ts, c.get("generation", 0), c.get("parent"),
-                   c.get("attempt", 1), mdef, journal)
+                   c.get("attempt", 1), mdef, claim)
         inst.now = parse_iso(c.get("start", opened.first.ts))
         inst.events_in = c.get("events_in", 0)
         inst.last_update = opened.first.ts

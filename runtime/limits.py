@@ -1,29 +1,33 @@
-"""The limits on what may enter tether from outside, defined once and checked at every door.
+"""The limits on what may enter tether from outside, checked at every door by one call.
 
 A value crosses a boundary when a client starts an instance (CLI `--input`, `Client.start`
 and `start_many`, `POST /api/orchestrators/...`), raises an event (`--data`,
-`Client.raise_event`, `POST .../raiseEvent/...`), and inside the journal runtime when an
-activity returns, an orchestration returns, continues as new, sets its custom status or
-passes an input to an activity or a child (`runtime.context.boundary`; `runtime.direct`
-applies the same checks, so both runtimes refuse alike). Text that is not a JSON value
-(event names, termination reasons) is checked with `check_text`.
+`Client.raise_event`, `POST .../raiseEvent/...`) or gives a reason (terminate, suspend,
+resume), and inside the journal runtime when an activity returns, an orchestration
+returns, continues as new, sets its custom status or passes an input to an activity or a
+child (`runtime.context.boundary`; `runtime.direct` makes the same call, so both runtimes
+refuse alike). `check_value` is that call; `parse_json` does it for JSON text from a
+command line or a request body; `check_text` for names (event names).
 
-What is refused, one line naming the limit and where it was exceeded (docs/runtime.md,
-"Limits"), as `NotJSONError`, which every door already reports as a user error:
+What is refused, as `NotJSONError` (which every door reports as a user error: exit 2,
+HTTP 400), in one line naming the limit and where inside the value it was exceeded
+(docs/runtime.md, "Limits"):
 
-- containers (lists, objects) nested more than `MAX_NESTING` (200) deep: the same limit
-  the frame codec applies to a checkpoint (`runtime.values`, the `compiler` branch sets
-  it there too: one number for both). Everything admitted must be saveable: a checkpoint
-  wraps a value in a few more levels, and the journal's JSON is written and read by the
-  standard library's recursive codec in any worker; 200 stays far from its limit. It is
-  also well above the 64 of System.Text.Json, which Durable Functions' .NET workers use,
-  so no value a Durable Functions client sends is refused here;
-- strings (values, object keys, names) holding a lone surrogate (`"\\ud800"`): they have no
-  UTF-8 form, so no JSON answer that contains one could be sent;
+- what `runtime.values.check_json` refuses: a value that is not plain JSON, a cycle, and
+  lists and objects nested more than `MAX_NESTING` (200) deep. That number is defined
+  once, in `runtime.values`, because the frame codec applies it to checkpoints too:
+  everything admitted must be saveable, and a checkpoint wraps a value in a few more
+  levels that the journal's JSON codec (the standard library's, recursive) must write
+  and read back in any worker. It is well above the 64 of System.Text.Json, which Durable
+  Functions' .NET workers use, so what a Durable Functions client sends is admitted;
+- strings (values, object keys, names) holding a lone surrogate (`"\\ud800"`): they have
+  no UTF-8 form, so no JSON answer holding one could be sent (a non-UTF-8 command-line
+  argument decodes to one, PEP 383);
 - integers of more than `MAX_INT_DIGITS` decimal digits, which Python refuses to read
   back from JSON text (`sys.get_int_max_str_digits`).
 
-The walk is iterative: a value nested 100,000 deep is refused, never a RecursionError.
+Every walk uses an explicit stack: a value nested 100,000 deep is refused like one 201
+deep, never with a RecursionError.
 """
 
 from __future__ import annotations
@@ -32,12 +36,11 @@ import json
 import re
 from typing import Any
 
-from runtime.values import NotJSONError
+from runtime.values import MAX_NESTING, NotJSONError, check_json
 
-#: The deepest nesting of lists and objects a boundary value may have: `[]` is 1 deep,
-#: `{"a": [1]}` 2, a number or a string 0. The frame codec's `runtime.values.MAX_NESTING`
-#: (compiler branch) is the same number; once both are merged this one imports it.
-MAX_NESTING = 200
+__all__ = ["MAX_INT_DIGITS", "MAX_NESTING", "MalformedJSON", "check_text", "check_value",
+           "parse_json"]
+
 #: Decimal digits of the largest integer a value may hold (CPython's default for reading
 #: an int from text; a larger one could be written to a journal but never read back).
 MAX_INT_DIGITS = 4300
@@ -60,8 +63,7 @@ def parse_json(text: str | bytes, what: str) -> Any:
     except MalformedJSON:
         raise
     except RecursionError:  # far deeper than MAX_NESTING: json gave up before we could count
-        raise NotJSONError(f"{what} is nested more than {MAX_NESTING} deep "
-                           f"(tether's nesting limit)") from None
+        raise NotJSONError(f"{what} nests deeper than {MAX_NESTING} levels") from None
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
@@ -87,35 +89,35 @@ def check_text(text: str, what: str) -> str:
 
 
 def check_value(value: Any, what: str) -> None:
-    """Refuse `value` (`NotJSONError` naming `what`, the limit and the path inside it) if it
-    nests more than MAX_NESTING deep, holds a string with a lone surrogate or an integer of
-    more than MAX_INT_DIGITS digits. Types are `values.check_json`'s business."""
+    """Refuse `value` (`NotJSONError` naming `what`, the limit and the path inside it) if
+    `check_json` refuses it (not plain JSON, cyclic, nested more than MAX_NESTING deep), or
+    if it holds a string with a lone surrogate or an integer of more than MAX_INT_DIGITS
+    digits."""
+    check_json(value, what)  # first: what follows walks a value known acyclic and shallow
     if type(value) is list or type(value) is dict:
         _walk(value, what)
     else:
         _check_scalar(value, None, None, what)
 
 
-# A stack entry: the container, its depth, and how it was reached (parent entry, key),
-# so the path is only built when a message needs it.
-_Entry = tuple[Any, int, "tuple[Any, Any] | None"]
+# A stack entry: the container, and how it was reached (parent entry, key), so a path is
+# only built when a message needs it.
+_Entry = tuple[Any, "tuple[Any, Any] | None"]
 
 
 def _walk(root: list[Any] | dict[str, Any], what: str) -> None:
-    stack: list[_Entry] = [(root, 1, None)]
+    stack: list[_Entry] = [(root, None)]
     while stack:
         entry = stack.pop()
-        value, depth, _ = entry
-        if depth > MAX_NESTING:
-            raise _too_deep(entry, what)
+        value = entry[0]
         items = enumerate(value) if type(value) is list else value.items()
         for key, item in items:
             if type(key) is str and not key.isascii() and _SURROGATE.search(key):
-                raise NotJSONError(f"{_format(_chain(entry), what)} has the key {_show(key)}, which "
-                                   "holds a lone surrogate (no UTF-8 form); send UTF-8 text")
+                raise NotJSONError(f"{_format(_chain(entry), what)} has the key {_show(key)}, "
+                                   "which holds a lone surrogate (no UTF-8 form); send UTF-8 text")
             kind = type(item)
             if kind is list or kind is dict:
-                stack.append((item, depth + 1, (entry, key)))
+                stack.append((item, (entry, key)))
             elif (kind is str and not item.isascii()) or kind is int:
                 _check_scalar(item, entry, key, what)
 
@@ -131,34 +133,22 @@ def _check_scalar(value: Any, entry: _Entry | None, key: Any, what: str) -> None
 
 
 def _where(entry: _Entry | None, key: Any, what: str) -> str:
-    return what if entry is None else _format([*_chain(entry), (None, key)], what)
+    return what if entry is None else _format([*_chain(entry), key], what)
 
 
-def _too_deep(entry: _Entry, what: str) -> NotJSONError:
-    chain = _chain(entry)
-    seen: set[int] = set()
-    for index, (container, _) in enumerate(chain):
-        if id(container) in seen:  # not deep: cyclic, which check_json words this way
-            return NotJSONError(f"{_format(chain[:index + 1], what)} contains itself; "
-                                "JSON values cannot be cyclic")
-        seen.add(id(container))
-    return NotJSONError(f"{what} is nested more than {MAX_NESTING} deep (tether's nesting "
-                        f"limit) at {_format(chain, '')}")
+def _chain(entry: _Entry) -> list[Any]:
+    """The keys that lead from the root to `entry`'s container."""
+    keys: list[Any] = []
+    link = entry[1]
+    while link is not None:
+        parent, key = link
+        keys.append(key)
+        link = parent[1]
+    return keys[::-1]
 
 
-def _chain(entry: _Entry) -> list[tuple[Any, Any]]:
-    """(container, key it was reached by) from the root down to `entry`."""
-    out: list[tuple[Any, Any]] = []
-    current: _Entry | None = entry
-    while current is not None:
-        container, _, link = current
-        out.append((container, link[1] if link else None))
-        current = link[0] if link else None
-    return out[::-1]
-
-
-def _format(chain: list[tuple[Any, Any]], what: str) -> str:
-    steps = [f"[{key!r}]" for _, key in chain[1:]]
+def _format(keys: list[Any], what: str) -> str:
+    steps = [f"[{key!r}]" for key in keys]
     if len(steps) > _SHOWN_STEPS:
         steps = [*steps[:_SHOWN_STEPS], f"...({len(steps) - _SHOWN_STEPS} more)"]
     return what + "".join(steps)

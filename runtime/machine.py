@@ -23,6 +23,15 @@ nothing here guesses from a name, since a user may call a local `_i0` too.
 from __future__ import annotations
 
 import functools
+
+# The builtins emitted code calls, re-exported so that a machine whose orchestrator binds
+# one of these names (a local `len`, a global `Exception`) reaches them as `_rt.len`.
+from builtins import AssertionError as AssertionError
+from builtins import BaseException as BaseException
+from builtins import Exception as Exception
+from builtins import isinstance as isinstance
+from builtins import len as len
+from builtins import locals as locals
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final

@@ -2,11 +2,18 @@
 
 `encode_slots` turns the locals a machine saved at a suspension into a JSON-able dict;
 `decode_slots` rebuilds them. Supported: JSON values, tuple, set, frozenset, bytes,
-datetime/date/time/timedelta (time zone kept), UUID, Decimal, `Task` handles (saved by
-task id and rebuilt through the caller's task table), and exceptions (`TaskFailedError`
-with its fields; other exception classes importable by module and qualified name, with
-encodable args). Identity is kept across the whole slot dict: two names for one list
-stay one list, and cycles survive. docs/journal.md ("Frame encoding") has the format.
+datetime/date/time/timedelta (time zone kept), UUID, Decimal, range, `collections`'
+Counter, OrderedDict, defaultdict and deque, `Task` handles (saved by task id and rebuilt
+through the caller's task table), functions and classes importable by name (saved as
+that name), dataclass instances and classes registered with `saveable` (saved as their
+fields, rebuilt without calling `__init__`), and exceptions (saved as `__reduce_ex__`
+describes them, plus their `__dict__`, `__cause__`, `__context__` and
+`__suppress_context__`; a user's class rebuilt without calling its `__init__`).
+
+Identity is kept across the whole slot dict: two names for one list stay one list, and
+cycles survive. Neither direction recurses on the C stack; values may nest at most
+`MAX_NESTING` levels, here as at every boundary. docs/journal.md ("Frame encoding") has
+the format.
 
 `check_json` guards the boundaries (orchestration input and output, activity input and
 result, event data), where only plain JSON values may cross.
@@ -15,22 +22,34 @@ result, event data), where only plain JSON values may cross.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import math
+import types
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from runtime.api import Task, TaskFailedError
 
+# How deep values may nest (a list in a list counts one per level), at every boundary
+# (CLI, Client, HTTP) and in a frame. The journal's JSON is parsed and written by the
+# standard library's recursive codec; 200 levels stay far from its limit even after the
+# frame encoding wraps each tuple or set in a tagged object.
+MAX_NESTING = 200
+
 SUPPORTED = (
     "JSON values, tuple, set, frozenset, bytes, datetime, date, time, timedelta, UUID, "
-    "Decimal, exceptions and Task handles can"
+    "Decimal, range, Counter, OrderedDict, defaultdict, deque, dataclass instances, "
+    "exceptions, functions and classes importable by name, and Task handles can"
 )
 JSON_VALUES = "None, bool, int, float, str, list, dict with str keys"
+
+T = TypeVar("T")
 
 
 class FrameValueError(Exception):
@@ -41,57 +60,146 @@ class NotJSONError(ValueError):
     """A value crossing a boundary (input, output, activity result, event) is not JSON."""
 
 
+# ------------------------------------------------------------------------ registration
+
+# Classes saved as their fields although they are not dataclasses: "module:qualname" ->
+# class. Dataclasses need no registration.
+_SAVEABLE: dict[str, type] = {}
+
+
+def saveable(cls: type[T]) -> type[T]:
+    """Class decorator: instances of `cls` may be kept in locals across an await.
+
+    They are saved as their fields (dataclass fields, else `__dict__` and `__slots__`)
+    and rebuilt without calling `__init__`, as `copy` and `pickle` rebuild objects. The
+    class must be importable by module and qualified name. Dataclasses are saveable
+    without it; the authoring API registers its own types with it (one line each).
+    """
+    _SAVEABLE[_ref(cls)] = cls
+    return cls
+
+
+def _ref(obj: Any) -> str:
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def _import(ref: str) -> Any:
+    module_name, _, qualname = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return obj
+
+
+def _importable(obj: Any) -> bool:
+    return _import(_ref(obj)) is obj
+
+
+def _is_record(cls: type) -> bool:
+    """Instances of `cls` are saved as their fields."""
+    return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                if hasattr(value, f.name)}
+    out = dict(getattr(value, "__dict__", {}))
+    for klass in type(value).__mro__:
+        for name in getattr(klass, "__slots__", ()):
+            if name not in ("__dict__", "__weakref__") and hasattr(value, name):
+                out[name] = getattr(value, name)
+    return out
+
+
+def _hashable_record(cls: type) -> bool:
+    # a frozen dataclass may be a dict key or set member: it is built from its fields
+    # before anything hashes it (a mutable record is filled in later, like a list)
+    return getattr(cls, "__hash__", None) is not None and dataclasses.is_dataclass(cls) \
+        and bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------------- check_json
 
 
 def check_json(value: Any, what: str) -> None:
-    """Raise NotJSONError naming `what`, the path inside `value` and the type at fault."""
-    _check(value, what, set())
-
-
-def _check(value: Any, path: str, active: set[int]) -> None:
-    kind = type(value)
-    if value is None or kind in (bool, int, str):
-        return
-    if kind is float:
-        if not math.isfinite(value):
-            raise NotJSONError(f"{path} is {value!r}, which JSON cannot represent")
-        return
-    if kind is list or kind is dict:
-        if id(value) in active:
+    """Raise NotJSONError naming `what`, the path inside `value` and the type at fault
+    (or that it nests deeper than `MAX_NESTING`). Walks with an explicit stack."""
+    active: set[int] = set()  # the containers on the path being walked (cycles)
+    # (value, path, depth); `_LEAVE` entries mark where a container's walk ends
+    stack: list[tuple[Any, str, int]] = [(value, what, 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if item is _LEAVE:
+            active.discard(depth)  # a leave marker carries the container's id
+            continue
+        kind = type(item)
+        if item is None or kind in (bool, int, str):
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                raise NotJSONError(f"{path} is {item!r}, which JSON cannot represent")
+            continue
+        if kind is not list and kind is not dict:
+            hint = " (use a list)" if kind is tuple else ""
+            raise NotJSONError(
+                f"{path} is a {kind.__name__}, which is not a JSON value ({JSON_VALUES}){hint}"
+            )
+        if id(item) in active:
             raise NotJSONError(f"{path} contains itself; JSON values cannot be cyclic")
-        active.add(id(value))
+        if depth > MAX_NESTING:
+            raise NotJSONError(f"{_short(path)} nests deeper than {MAX_NESTING} levels")
+        active.add(id(item))
+        stack.append((_LEAVE, path, id(item)))
+        children: list[tuple[Any, str, int]] = []
         if kind is list:
-            for i, item in enumerate(value):
-                _check(item, f"{path}[{i}]", active)
+            children = [(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item)]
         else:
-            for key, item in value.items():
+            for key, v in item.items():
                 if type(key) is not str:
                     raise NotJSONError(
                         f"{path} has a key of type {type(key).__name__} ({key!r}); "
                         "JSON object keys are str"
                     )
-                _check(item, f"{path}[{key!r}]", active)
-        active.discard(id(value))
-        return
-    hint = " (use a list)" if kind is tuple else ""
-    raise NotJSONError(
-        f"{path} is a {kind.__name__}, which is not a JSON value ({JSON_VALUES}){hint}"
-    )
+                children.append((v, f"{path}[{key!r}]", depth + 1))
+        stack.extend(reversed(children))
+
+
+_LEAVE = object()
+
+
+def _short(path: str) -> str:
+    """A path inside a value, cut to fit one readable line."""
+    return path if len(path) <= 100 else f"{path[:60]} ... {path[-30:]}"
 
 
 def json_copy(value: Any) -> Any:
     """A deep copy of a JSON value (fresh lists and dicts, shared immutables)."""
-    if type(value) is list:
-        return [json_copy(v) for v in value]
-    if type(value) is dict:
-        return {k: json_copy(v) for k, v in value.items()}
-    return value
+    out: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, out, 0)]
+    while stack:
+        item, into, key = stack.pop()
+        kind = type(item)
+        if kind is list:
+            copy: Any = [None] * len(item)
+            stack.extend((v, copy, i) for i, v in enumerate(item))
+        elif kind is dict:
+            copy = dict.fromkeys(item)
+            stack.extend((v, copy, k) for k, v in item.items())
+        else:
+            copy = item
+        into[key] = copy
+    return out[0]
 
 
 # ------------------------------------------------------------------------------- encoding
 
-_CONTAINERS = (list, dict, set, tuple, frozenset)
+_CONTAINERS = (list, dict, set, tuple, frozenset, Counter, OrderedDict, defaultdict, deque)
+_PAIRS = {Counter: "$counter", OrderedDict: "$ordereddict", defaultdict: "$defaultdict"}
+_PAIR_KINDS = {tag: kind for kind, tag in _PAIRS.items()}
 
 
 def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
@@ -109,25 +217,38 @@ def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
     return out
 
 
+def _composite(value: Any) -> bool:
+    return type(value) in _CONTAINERS or isinstance(value, BaseException) \
+        or (not isinstance(value, type) and _is_record(type(value)))
+
+
 def _children(value: Any) -> Iterator[Any]:
-    if type(value) is dict:
+    kind = type(value)
+    if isinstance(value, dict):
         for k, v in value.items():
             yield k
             yield v
-    elif type(value) in _CONTAINERS:
+        if isinstance(value, defaultdict):
+            yield value.default_factory
+    elif kind in _CONTAINERS:
         yield from value
     elif isinstance(value, BaseException):
         yield from value.args
+        yield from vars(value).values()
+        yield value.__cause__
+        yield value.__context__
+    else:
+        yield from _fields(value).values()
 
 
 def _shared_objects(slots: dict[str, Any]) -> set[int]:
-    """Ids of the containers (and exceptions) reached more than once from the slots."""
+    """Ids of the containers, exceptions and records reached more than once."""
     seen: set[int] = set()
     shared: set[int] = set()
     stack = list(slots.values())
     while stack:
         value = stack.pop()
-        if not (type(value) in _CONTAINERS or isinstance(value, BaseException)):
+        if not _composite(value):
             continue
         if id(value) in seen:
             shared.add(id(value))
@@ -135,6 +256,11 @@ def _shared_objects(slots: dict[str, Any]) -> set[int]:
         seen.add(id(value))
         stack.extend(_children(value))
     return shared
+
+
+# One unit of encoding work: the value, its path for messages, its depth, and where its
+# node goes (a container and a key or index in it).
+_Work = tuple[Any, str, int, Any, Any]
 
 
 class _Encoder:
@@ -147,6 +273,19 @@ class _Encoder:
         self.variable = ""
 
     def encode(self, value: Any, path: str) -> Any:
+        """The node for `value`, built with an explicit stack (any depth up to the limit
+        costs no C stack), children in order, so ids are numbered as a recursive walk
+        would number them."""
+        root: list[Any] = [None]
+        stack: list[_Work] = [(value, path, 1, root, 0)]
+        while stack:
+            item, where, depth, into, key = stack.pop()
+            work: list[_Work] = []
+            into[key] = self._one(item, where, depth, work)
+            stack.extend(reversed(work))
+        return root[0]
+
+    def _one(self, value: Any, path: str, depth: int, work: list[_Work]) -> Any:
         kind = type(value)
         if value is None or kind in (bool, int, str):
             return value
@@ -155,12 +294,17 @@ class _Encoder:
         key = id(value)
         if key in self.ids:
             return {"$ref": self.ids[key]}
+        if depth > MAX_NESTING and _composite(value):
+            raise FrameValueError(
+                f"cannot checkpoint {self.slot}: the value nests deeper than {MAX_NESTING} "
+                f"levels{self._where(path)}"
+            )
         if key not in self.shared:
-            return self._node(value, kind, path)
+            return self._node(value, kind, path, depth, work)
         # Registered before its children, so a cycle back to it becomes a $ref.
         self.ids[key] = len(self.ids)
         self.keep.append(value)
-        node = self._node(value, kind, path)
+        node = self._node(value, kind, path, depth, work)
         if type(node) is list:
             node = {"$list": node}
         elif "$" not in "".join(k[:1] for k in node):
@@ -168,20 +312,45 @@ class _Encoder:
         node["$id"] = self.ids[key]
         return node
 
-    def _node(self, value: Any, kind: type, path: str) -> Any:
+    def _items(self, items: list[tuple[Any, str]], depth: int, work: list[_Work]) -> list[Any]:
+        out: list[Any] = [None] * len(items)
+        work.extend((v, p, depth + 1, out, i) for i, (v, p) in enumerate(items))
+        return out
+
+    def _pairs(self, value: dict[Any, Any], path: str, depth: int,
+               work: list[_Work]) -> list[Any]:
+        out: list[Any] = []
+        for k, v in value.items():
+            pair: list[Any] = [None, None]
+            work.append((k, f"{path} key", depth + 1, pair, 0))
+            work.append((v, f"{path}[{k!r}]", depth + 1, pair, 1))
+            out.append(pair)
+        return out
+
+    def _node(self, value: Any, kind: type, path: str, depth: int, work: list[_Work]) -> Any:
         if kind is list:
-            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return self._items([(v, f"{path}[{i}]") for i, v in enumerate(value)], depth, work)
         if kind is dict:
             if all(type(k) is str and not k.startswith("$") for k in value):
-                return {k: self.encode(v, f"{path}[{k!r}]") for k, v in value.items()}
-            return {"$dict": [[self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")]
-                              for k, v in value.items()]}
-        if kind is set:
-            return {"$set": [self.encode(v, f"{path} item") for v in _stable(value)]}
+                node: dict[str, Any] = {}
+                work.extend((v, f"{path}[{k!r}]", depth + 1, node, k) for k, v in value.items())
+                return node
+            return {"$dict": self._pairs(value, path, depth, work)}
+        if kind in (set, frozenset):
+            tag = "$set" if kind is set else "$frozenset"
+            return {tag: self._items([(v, f"{path} item") for v in _stable(value)], depth, work)}
         if kind is tuple:
-            return {"$tuple": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
-        if kind is frozenset:
-            return {"$frozenset": [self.encode(v, f"{path} item") for v in _stable(value)]}
+            return {"$tuple": self._items([(v, f"{path}[{i}]") for i, v in enumerate(value)],
+                                          depth, work)}
+        if kind in _PAIRS:
+            node = {_PAIRS[kind]: self._pairs(value, path, depth, work)}
+            if kind is defaultdict:
+                work.append((value.default_factory, f"{path}.default_factory", depth + 1,
+                             node, "factory"))
+            return node
+        if kind is deque:
+            return {"$deque": self._items([(v, f"{path}[{i}]") for i, v in enumerate(value)],
+                                          depth, work), "maxlen": value.maxlen}
         leaf = _encode_leaf(value, kind)
         if leaf is not None:
             return leaf
@@ -189,24 +358,66 @@ class _Encoder:
             self.tasks.add(value.id)
             return {"$task": value.id}
         if isinstance(value, BaseException):
-            return self._exception(value, path)
+            return self._exception(value, path, depth, work)
+        if isinstance(value, type | types.FunctionType | types.BuiltinFunctionType):
+            if _importable(value):
+                return {"$callable": _ref(value)}
+            raise FrameValueError(
+                f"cannot checkpoint {self.slot}: values of type {kind.__name__} cannot be "
+                f"saved{self._where(path)} unless importable by name, and "
+                f"{value.__qualname__} is not; define it at module level"
+            )
+        if _is_record(kind):
+            return self._record(value, path, depth, work)
         raise self._refuse(kind, path)
 
-    def _exception(self, error: BaseException, path: str) -> dict[str, Any]:
-        if type(error) is TaskFailedError:
+    def _record(self, value: Any, path: str, depth: int, work: list[_Work]) -> dict[str, Any]:
+        cls = type(value)
+        if not _importable(cls):
+            raise FrameValueError(
+                f"cannot checkpoint {self.slot}: class {cls.__qualname__}{self._where(path)} "
+                "cannot be imported by name, so its instances cannot be saved; define it at "
+                "module level"
+            )
+        fields: dict[str, Any] = {}
+        work.extend((v, f"{path}.{k}", depth + 1, fields, k) for k, v in _fields(value).items())
+        return {"$record": _ref(cls), "fields": fields}
+
+    def _exception(self, error: BaseException, path: str, depth: int,
+                   work: list[_Work]) -> dict[str, Any]:
+        if type(error) is TaskFailedError and not vars(error).keys() - _TASK_ERROR_FIELDS \
+                and error.__cause__ is None and error.__context__ is None:
             return {"$error": "TaskFailedError", "message": error.message,
                     "error_type": error.error_type, "details": error.details,
                     "task_name": error.task_name}
         cls = type(error)
-        ref = f"{cls.__module__}:{cls.__qualname__}"
-        if _import(ref) is not cls:
+        if not _importable(cls):
             raise FrameValueError(
                 f"cannot checkpoint {self.slot}: exception class {cls.__qualname__}"
                 f"{self._where(path)} cannot be imported by name, so it cannot be saved; "
                 "define it at module level"
             )
-        return {"$exception": ref,
-                "args": [self.encode(a, f"{path}.args[{i}]") for i, a in enumerate(error.args)]}
+        node: dict[str, Any] = {"$exception": _ref(cls)}
+        if cls.__module__ == "builtins":
+            # a built-in class keeps state outside args (OSError's filename, ...): its own
+            # reduction says how to call it
+            reduced = error.__reduce_ex__(4)
+            args = reduced[1] if isinstance(reduced, tuple) and len(reduced) > 1 else error.args
+        else:
+            args = error.args
+        node["args"] = self._items([(a, f"{path}.args[{i}]") for i, a in enumerate(args)],
+                                   depth, work)
+        state: dict[str, Any] = {}
+        work.extend((v, f"{path}.{k}", depth + 1, state, k) for k, v in vars(error).items())
+        if state or vars(error):
+            node["state"] = state
+        for attr, tag in (("__cause__", "cause"), ("__context__", "context")):
+            linked = getattr(error, attr)
+            if linked is not None:
+                work.append((linked, f"{path}.{attr}", depth + 1, node, tag))
+        if error.__suppress_context__:
+            node["suppress_context"] = True
+        return node
 
     def _refuse(self, kind: type, path: str) -> FrameValueError:
         return FrameValueError(
@@ -221,7 +432,10 @@ class _Encoder:
             return ""
         if self.slot != f"local `{self.variable}`":
             path = path[len(self.variable):].lstrip(".")
-        return f" (at {path})"
+        return f" (at {_short(path)})"
+
+
+_TASK_ERROR_FIELDS = frozenset({"message", "error_type", "details", "task_name"})
 
 
 def _stable(items: set[Any] | frozenset[Any]) -> list[Any]:
@@ -256,17 +470,6 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
     return None
 
 
-def _import(ref: str) -> Any:
-    module_name, _, qualname = ref.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        return None
-    return obj
-
-
 # ------------------------------------------------------------------------------- decoding
 
 
@@ -281,14 +484,16 @@ def decode_slots(data: dict[str, Any], task: Callable[[int], Task[Any]]) -> dict
 
 
 class _Decoder:
-    """Three phases, so cycles through tuples work: index every node (creating an empty
-    shell for each list, dict and set), build values (immutables eagerly, mutables as
-    their shells), then fill the shells."""
+    """Three phases, so cycles work: index every node (creating an empty shell for each
+    mutable one: list, dict, set, deque, Counter, ..., mutable record), build values
+    (immutables from their children, post-order on an explicit stack; mutables as their
+    shells), then fill the shells (and give exceptions their state), building what the
+    filling reaches."""
 
     def __init__(self, task: Callable[[int], Task[Any]]) -> None:
         self.task = task
-        self.shells: dict[int, Any] = {}  # id(node) -> empty list/dict/set
-        self.nodes: list[Any] = []  # mutable nodes (JSON lists or dicts), in order, to fill
+        self.shells: dict[int, Any] = {}  # id(node) -> empty mutable object
+        self.nodes: list[Any] = []  # nodes to fill (mutables, exceptions), in order
         self.defs: dict[int, dict[str, Any]] = {}  # $id -> defining node
         self.built: dict[int, Any] = {}  # id(node) -> built immutable
 
@@ -296,28 +501,49 @@ class _Decoder:
         stack = [node]
         while stack:
             n = stack.pop()
-            kind = _mutable_kind(n)
-            if kind is not None and id(n) not in self.shells:
-                self.shells[id(n)] = kind()
-                self.nodes.append(n)
+            if id(n) not in self.shells:
+                shell = _shell(n)
+                if shell is not None:
+                    self.shells[id(n)] = shell
+                    self.nodes.append(n)
             if type(n) is dict and "$id" in n:
                 self.defs.setdefault(n["$id"], n)
             stack.extend(_node_children(n))
 
-    def build(self, node: Any) -> Any:
-        if type(node) is list:
-            return self.shells[id(node)]
-        if type(node) is not dict:
-            return node
-        if "$ref" in node:
+    def deref(self, node: Any) -> Any:
+        if type(node) is dict and "$ref" in node:
             target = self.defs.get(node["$ref"])
             if target is None:
                 raise ValueError(f"frame data refers to undefined object {node['$ref']}")
-            node = target
-        if id(node) in self.shells:
+            return target
+        return node
+
+    def build(self, node: Any) -> Any:
+        node = self.deref(node)
+        if type(node) is list or id(node) in self.shells:
             return self.shells[id(node)]
-        if id(node) not in self.built:
-            self.built[id(node)] = self._immutable(node)
+        if type(node) is not dict:
+            return node
+        if id(node) in self.built:
+            return self.built[id(node)]
+        # post-order: an immutable is made once the immutables it holds are made
+        stack: list[dict[str, Any]] = [node]
+        making: set[int] = set()
+        while stack:
+            top = stack[-1]
+            if id(top) in self.built:
+                stack.pop()
+                continue
+            pending = [c for c in map(self.deref, _parts(top)) if type(c) is dict
+                       and id(c) not in self.shells and id(c) not in self.built]
+            if pending and id(top) not in making:
+                making.add(id(top))
+                stack.extend(reversed(pending))
+                continue
+            if pending:
+                raise ValueError("frame data has a cycle through immutable values")
+            stack.pop()
+            self.built[id(top)] = self._immutable(top)
         return self.built[id(node)]
 
     def _immutable(self, node: dict[str, Any]) -> Any:
@@ -333,45 +559,126 @@ class _Decoder:
             return TaskFailedError(node["message"], error_type=node["error_type"],
                                    details=node["details"], task_name=node["task_name"])
         if "$exception" in node:
-            cls = _import(node["$exception"])
-            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-                raise ValueError(f"frame names exception class {node['$exception']}, "
-                                 "which can no longer be imported")
-            return cls(*(self.build(a) for a in node["args"]))
+            error = _new_exception(node["$exception"], [self.build(a) for a in node["args"]])
+            self.nodes.append(node)  # its state, cause and context come in `fill`
+            self.shells[id(node)] = error
+            return error
+        if "$record" in node:  # a hashable (frozen) record: whole before anyone hashes it
+            record = _new_record(node["$record"])
+            for k, v in node["fields"].items():
+                object.__setattr__(record, k, self.build(v))
+            return record
+        if "$callable" in node:
+            return _callable(node["$callable"])
         return _decode_leaf(node)
 
     def fill(self) -> None:
-        for node in self.nodes:
+        i = 0
+        while i < len(self.nodes):  # filling may build exceptions, which join the queue
+            node = self.nodes[i]
+            i += 1
             shell = self.shells[id(node)]
             if isinstance(node, list):
                 shell.extend(self.build(v) for v in node)
-            elif "$list" in node:
-                shell.extend(self.build(v) for v in node["$list"])
-            elif "$dict" in node:
-                shell.update((self.build(k), self.build(v)) for k, v in node["$dict"])
+            elif "$list" in node or "$deque" in node:
+                shell.extend(self.build(v) for v in node.get("$list", node.get("$deque")))
+            elif "$dict" in node or any(tag in node for tag in _PAIR_KINDS):
+                tag = next(t for t in ("$dict", *_PAIR_KINDS) if t in node)
+                for k, v in node[tag]:
+                    shell[self.build(k)] = self.build(v)
             elif "$set" in node:
                 shell.update(self.build(v) for v in node["$set"])
+            elif "$exception" in node:
+                _fill_exception(shell, node, self.build)
+            elif "$record" in node:
+                for k, v in node["fields"].items():
+                    object.__setattr__(shell, k, self.build(v))
             else:
                 fields = node.get("$obj", node)
-                shell.update((k, self.build(v)) for k, v in fields.items())
+                shell.update((k, self.build(v)) for k, v in fields.items() if k != "$id")
+
+
+def _callable(ref: str) -> Any:
+    obj = _import(ref)
+    if obj is None:
+        raise ValueError(f"frame names {ref}, which can no longer be imported")
+    return obj
+
+
+def _new_record(ref: str) -> Any:
+    cls: Any = _import(ref)
+    if not (isinstance(cls, type) and _is_record(cls)):
+        raise ValueError(f"frame names class {ref}, which can no longer be imported "
+                         "(or is no longer a dataclass or saveable)")
+    new: Any = cls.__new__
+    return new(cls)
+
+
+def _new_exception(ref: str, args: list[Any]) -> BaseException:
+    cls = _import(ref)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        raise ValueError(f"frame names exception class {ref}, which can no longer be imported")
+    if cls.__module__ == "builtins":
+        error: BaseException = cls(*args)
+    else:
+        # not cls(*args): a user's __init__(self, code) would get the message as its code
+        error = cls.__new__(cls, *args)
+        error.args = tuple(args)
+    return error
+
+
+def _fill_exception(error: BaseException, node: dict[str, Any],
+                    build: Callable[[Any], Any]) -> None:
+    for k, v in node.get("state", {}).items():
+        setattr(error, k, build(v))
+    if "cause" in node:
+        error.__cause__ = build(node["cause"])
+    if "context" in node:
+        error.__context__ = build(node["context"])
+    error.__suppress_context__ = bool(node.get("suppress_context", False))
+
+
+def _shell(node: Any) -> Any:
+    """An empty mutable object for `node`, or None for immutables and leaves."""
+    if type(node) is list:
+        return []
+    if type(node) is not dict:
+        return None
+    if _is_plain(node) or "$obj" in node or "$dict" in node:
+        return {}
+    if "$list" in node:
+        return []
+    if "$set" in node:
+        return set()
+    if "$deque" in node:
+        return deque(maxlen=node.get("maxlen"))
+    if "$counter" in node:
+        return Counter()
+    if "$ordereddict" in node:
+        return OrderedDict()
+    if "$defaultdict" in node:
+        factory = node.get("factory")
+        return defaultdict(_callable(factory["$callable"]) if factory else None)
+    if "$record" in node:
+        cls = _import(node["$record"])
+        if isinstance(cls, type) and _hashable_record(cls):
+            return None
+        return _new_record(node["$record"])
+    return None
 
 
 def _is_plain(node: dict[str, Any]) -> bool:
     return not any(k.startswith("$") for k in node)
 
 
-def _mutable_kind(node: Any) -> type | None:
-    if type(node) is list:
-        return list
-    if type(node) is not dict:
-        return None
-    if _is_plain(node) or "$obj" in node or "$dict" in node:
-        return dict
-    if "$list" in node:
-        return list
-    if "$set" in node:
-        return set
-    return None
+def _parts(node: dict[str, Any]) -> list[Any]:
+    """What must exist before an immutable node can be made."""
+    for tag in ("$tuple", "$frozenset", "args"):
+        if tag in node:
+            return list(node[tag])
+    if "$record" in node:
+        return list(node["fields"].values())
+    return []
 
 
 def _node_children(node: Any) -> list[Any]:
@@ -381,14 +688,17 @@ def _node_children(node: Any) -> list[Any]:
         return []
     if _is_plain(node):
         return list(node.values())
-    for tag in ("$list", "$tuple", "$set", "$frozenset", "args"):
-        if tag in node:
-            return list(node[tag])
+    out: list[Any] = []
+    for tag in ("$list", "$tuple", "$set", "$frozenset", "$deque", "args"):
+        out.extend(node.get(tag, ()))
     if "$obj" in node:
-        return list(node["$obj"].values())
-    if "$dict" in node:
-        return [x for pair in node["$dict"] for x in pair]
-    return []
+        out.extend(node["$obj"].values())
+    for tag in ("$dict", *_PAIR_KINDS):
+        out.extend(x for pair in node.get(tag, ()) for x in pair)
+    for tag in ("fields", "state"):
+        out.extend(node.get(tag, {}).values())
+    out.extend(node[tag] for tag in ("cause", "context") if tag in node)
+    return out
 
 
 def _decode_leaf(node: dict[str, Any]) -> Any:

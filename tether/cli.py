@@ -12,7 +12,7 @@ from tether.errors import ExitCode, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tether.commands import compile_cmd, graph_cmd, lint_cmd, run_cmd, serve_cmd
+    from tether.commands import compile_cmd, db_cmd, graph_cmd, lint_cmd, run_cmd, serve_cmd
 
     parser = argparse.ArgumentParser(
         prog="tether",
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd):
+    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd, db_cmd):
         module.register(sub)
     return parser
 

@@ -19,6 +19,7 @@ from compiler.ir import (
     Code,
     FinallyEnd,
     Goto,
+    Handling,
     Raise,
     Ret,
     Suspend,
@@ -37,6 +38,32 @@ from compiler.passes.positions import Positions
 RAISE_STATEMENT = re.compile(r"^\s*raise\b", re.MULTILINE)
 
 
+# Builtins the emitted code itself calls; reached through the runtime module when the
+# user's code binds the name (a local `len` must not break the machine's loops).
+EMITTED_BUILTINS = ("len", "isinstance", "BaseException", "Exception", "locals",
+                    "AssertionError")
+
+
+def module_names_bound(module: cst.Module) -> set[str]:
+    """Names the module binds at its top level."""
+    top = bindings(module)
+    return top.bound | top.imports | set(top.defs) | top.classes
+
+
+def runtime_aliases(source: str, base_names: Sequence[str] = ("_rt", "_Any")) -> dict[str, str]:
+    """Module-level names for the runtime import and `typing.Any`: `_rt` and `_Any`
+    unless the source spells that identifier anywhere (then `_rt1`, ...)."""
+    out: dict[str, str] = {}
+    for base in base_names:
+        n = 0
+        name = base
+        while re.search(rf"\b{re.escape(name)}\b", source):
+            n += 1
+            name = f"{base}{n}"
+        out[base] = name
+    return out
+
+
 # Bases of the names that are not machine locals: the frame, state and exception names.
 INTERNAL = ("_f", "_state", "_exc", "_err")
 
@@ -52,6 +79,10 @@ ROLES = {
     "_e": "the exception the `try` at line {line} is handling",
     "_m": "the subject of the `match` at line {line}",
 }
+
+
+def unbind_text(name: str) -> str:
+    return f"{name} = None\ndel {name}"
 
 
 def S(state: int) -> str:
@@ -84,6 +115,7 @@ class BlockBuilder:
         self, fn: cst.FunctionDef, module: cst.Module, path: str,
         positions: Positions, reg_name: str,
         module_names: set[str], source_lines: list[str],
+        runtime: dict[str, str] | None = None, module_bound: frozenset[str] = frozenset(),
     ) -> None:
         self.fn = fn
         self.module = module
@@ -96,6 +128,13 @@ class BlockBuilder:
         self.loops: list[Loop] = []
         self.fins: list[Fin] = []
         self.except_vars: list[str] = []
+        # nested defs whose defaults read locals: name -> (slot, text at the def's place
+        # once the def is recreated at entry, the def and its defaults at entry)
+        self.defaults: dict[str, tuple[str, str, str]] = {}
+        # the exceptions being handled where code is lowered now, innermost last
+        self.handled: list[Handling | None] = []
+        # `except E as name` bodies being lowered: (name or None, loops around the try)
+        self.unbinds: list[tuple[str | None, int]] = []
         self.handler: int | None = None
         self._counters: dict[str, int] = {}
         params = list(fn.params.params)
@@ -116,6 +155,13 @@ class BlockBuilder:
             "frame": self.fresh("_f"), "state": self.fresh("_state"),
             "exc": self.fresh("_exc"), "err": self.fresh("_err"),
         }
+        # what emitted code calls the runtime module and the builtins it uses: `_rt`,
+        # `len`, ... unless the user's code binds those names (then `_rt1`, `_rt.len`)
+        self.runtime = dict(runtime or {"_rt": "_rt", "_Any": "_Any"})
+        self.rt = self.runtime["_rt"]
+        for name in EMITTED_BUILTINS:
+            self.runtime[name] = f"{self.rt}.{name}" if name in self.local_names \
+                or name in module_bound else name
         self.cur: Block | None = None
         self.stmt_line = self.fn_line()
         self.unsaveable: dict[str, tuple[int, int, str]] = {}
@@ -201,7 +247,12 @@ class BlockBuilder:
         return block
 
     def start(self, block: Block) -> None:
+        if not block.ops:
+            block.handling = self.handling()
         self.cur = block
+
+    def handling(self) -> Handling | None:
+        return self.handled[-1] if self.handled else None
 
     def block(self) -> Block:
         if self.cur is None:  # code after return/break/raise: unreachable, pruned later
@@ -214,7 +265,7 @@ class BlockBuilder:
         returns: bool = False,
     ) -> None:
         block = self.block()
-        if block.handler != self.handler:
+        if block.handler != self.handler or block.handling != self.handling():
             nxt = self.new_block(line)
             self.terminate(Goto(nxt.id))
             self.start(nxt)
@@ -237,6 +288,16 @@ class BlockBuilder:
         self.goto(nxt.id)
         self.start(nxt)
         return nxt
+
+    def emit_unbind(self, name: str, line: int | None) -> None:
+        """`except E as name` unbinds name when its body ends, as Python does."""
+        self.emit(unbind_text(name), line, writes={name})
+        self.block().ops[-1].deletes = frozenset({name})
+
+    def unbinds_for_jump(self) -> list[str]:
+        """The `as` names of the handlers a break/continue leaves (innermost first)."""
+        return [name for name, loops in reversed(self.unbinds)
+                if name is not None and loops >= len(self.loops)]
 
     def value_text(self, node: cst.BaseExpression) -> str:
         """An expression's text, parenthesised when it is a bare tuple (`return a, b`)."""

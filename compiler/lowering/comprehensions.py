@@ -212,12 +212,12 @@ class _Loops:
         lw, line = self.lw, self.line
         seq = lw.fresh("_seq", line, "the items a `for` of the comprehension at line {line} walks")
         idx = lw.fresh("_i", line, "the position of a `for` of the comprehension at line {line}")
-        lw.emit(f"{seq} = _rt.iter_source({lw.code(source)})\n{idx} = 0", line,
+        lw.emit(f"{seq} = {lw.rt}.iter_source({lw.code(source)})\n{idx} = 0", line,
                 lw.reads_of(source), {seq, idx})
         head = lw.enter(line, "comprehension for")
         body = lw.new_block(line, "comprehension body")
         header = f"for {lw.code(f.target)} in {lw.code(f.iter)}"
-        lw.terminate(Branch(f"{idx} < len({seq})", frozenset({seq, idx}), body.id,
+        lw.terminate(Branch(f"{idx} < {lw.runtime['len']}({seq})", frozenset({seq, idx}), body.id,
                             exhausted, line, "for", header))
         lw.start(body)
         target = self.renamed(f.target)

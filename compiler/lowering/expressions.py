@@ -16,6 +16,7 @@ from compiler.lowering.comprehensions import lower_comprehension
 from compiler.lowering.jumps import JumpLowering
 from compiler.passes.names import (
     COMPREHENSIONS,
+    children,
 )
 
 TASK_METHODS = {
@@ -47,8 +48,12 @@ class ExpressionLowering(JumpLowering):
         if isinstance(node, cst.Comparison) and len(node.comparisons) > 1 and any(
             self.awaits(c.comparator) for c in node.comparisons[1:]
         ):
-            raise self.error(node, "await inside a chained comparison is not supported",
-                             "await into a variable first")
+            return self.lower_chain(node)
+        if isinstance(node, cst.FormattedString) and any(
+            isinstance(p, cst.FormattedStringExpression) and p.equal is not None
+            and self.awaits(p.expression) for p in node.parts
+        ):
+            node = self.spelled_out(node)
         if isinstance(node, cst.NamedExpr):
             return node.with_changes(value=self.lin(node.value))
         children = eval_children(node)
@@ -65,8 +70,10 @@ class ExpressionLowering(JumpLowering):
                 mapping[id(child)] = self.spill(child)
         return replace_nodes(node, mapping)
 
-    def spill(self, node: cst.BaseExpression) -> cst.BaseExpression:
-        if is_stable(node):
+    def spill(self, node: cst.BaseExpression, force: bool = False) -> cst.BaseExpression:
+        """`node` evaluated now into a temporary (a name or constant stays as written,
+        unless `force`: a `:=` evaluated later may rebind the name)."""
+        if is_stable(node) and not (force and isinstance(node, cst.Name)):
             return node
         line = self.line(node)
         tmp = self.fresh("_t", line)
@@ -89,6 +96,95 @@ class ExpressionLowering(JumpLowering):
                     mapping[id(el.slice.value)] = self.spill(el.slice.value)
             return replace_nodes(node.with_changes(value=value), mapping)
         return self.spill(node)
+
+    def lower_target(self, target: cst.BaseExpression, later: bool,
+                     force: bool = False) -> cst.BaseExpression:
+        """An assignment or `del` target whose parts (the object, the index) are evaluated
+        now, in Python's order, awaits included; `later`: an await follows before the
+        store, so the parts are kept in temporaries (`force`: names too)."""
+        if isinstance(target, cst.Name):
+            return target
+        if isinstance(target, cst.Tuple | cst.List | cst.StarredElement):
+            if self.awaits(target):
+                raise self.error(target, "await inside a tuple or list assignment target is "
+                                 "not supported", "assign each part on its own line")
+            return target
+        parts = eval_children(target)
+        if parts is None or not isinstance(target, cst.Attribute | cst.Subscript):
+            raise self.error(target, f"await in a `{type(target).__name__}` target is not "
+                             "supported")
+        waits = [i for i, c in enumerate(parts) if self.awaits(c)]
+        last = max(waits) if waits else -1
+        mapping: dict[int, cst.CSTNode] = {}
+        for i, child in enumerate(parts):
+            if self.awaits(child):
+                mapping[id(child)] = self.spill(self.lin(child), force) if later or i < last \
+                    else self.lin(child)
+            elif later or i < last:
+                mapping[id(child)] = self.spill(child, force)
+        return replace_nodes(target, mapping)
+
+    def has_effects(self, node: cst.CSTNode) -> bool:
+        """Might evaluating `node` change other locals or objects (a call other than a
+        context method, a `:=`)? Awaiting a task cannot: activities see copies."""
+        if isinstance(node, cst.NamedExpr):
+            return True
+        if isinstance(node, cst.Call) and not (
+            isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name)
+            and node.func.value.value == self.ctx
+        ):
+            return True
+        if isinstance(node, cst.Lambda | cst.FunctionDef):
+            return False
+        return any(self.has_effects(child) for child in children(node))
+
+    def lower_chain(self, node: cst.Comparison) -> cst.BaseExpression:
+        """`a < await f() <= b`: each comparison in turn, stopping at the first false one
+        (as `and` does), each operand evaluated once."""
+        line = self.line(node)
+        tmp = self.fresh("_t", line, "the value of the comparison at line {line}")
+        exit_b = self.new_block(line, "end comparison")
+        prev = self.spill(self.lin(node.left))
+        last = len(node.comparisons) - 1
+        for i, comp in enumerate(node.comparisons):
+            right = self.lin(comp.comparator)
+            if i < last:
+                right = self.spill(right)
+            self.emit(f"{tmp} = {self.code(prev)}{self.code(comp.operator)}{self.code(right)}",
+                      line, self.reads_of(prev) | self.reads_of(right), {tmp})
+            if i < last:
+                nxt = self.new_block(line, "comparison")
+                self.terminate(Branch(tmp, frozenset({tmp}), nxt.id, exit_b.id, line, "and"))
+                self.start(nxt)
+            prev = right
+        self.goto(exit_b.id)
+        self.start(exit_b)
+        return cst.Name(tmp)
+
+    def spelled_out(self, node: cst.FormattedString) -> cst.FormattedString:
+        """`f"{await t=}"` as `f"await t={_a0!r}"`: the text before `=` is the source's,
+        not the lowered expression's (`_f.received()`)."""
+        parts: list[cst.BaseFormattedStringContent] = []
+        for part in node.parts:
+            if not (isinstance(part, cst.FormattedStringExpression) and part.equal is not None
+                    and self.awaits(part.expression)):
+                parts.append(part)
+                continue
+            eq = part.equal
+            text = "".join((self.code(part.whitespace_before_expression),
+                            self.code(part.expression), self.code(part.whitespace_after_expression),
+                            self.code(eq.whitespace_before), "=", self.code(eq.whitespace_after)))
+            parts.append(cst.FormattedStringText(text.replace("{", "{{").replace("}", "}}")))
+            conversion = part.conversion
+            if conversion is None and part.format_spec is None:
+                conversion = "r"  # what `=` shows when nothing else is asked for
+            parts.append(part.with_changes(
+                equal=None, conversion=conversion,
+                whitespace_before_expression=cst.SimpleWhitespace(""),
+                whitespace_after_expression=cst.SimpleWhitespace("")))
+        new = node.with_changes(parts=parts)
+        self.awaits.adopt(new)
+        return new
 
     def lower_await(self, node: cst.Await) -> cst.BaseExpression:
         inner = self.lin(node.expression)
@@ -127,7 +223,11 @@ class ExpressionLowering(JumpLowering):
                 expr, f"`await {self.code(expr)}`: only durable tasks from the context can be "
                 "awaited in an orchestrator (DET007)",
                 "use ctx.call_activity(...) for work, ctx.sleep(...) for waiting")
-        if isinstance(expr, cst.Name | cst.Subscript | cst.Attribute):
+        if isinstance(expr, cst.NamedExpr):
+            return self.task_kind(expr.value)
+        if isinstance(expr, cst.Name | cst.Subscript | cst.Attribute | cst.IfExp
+                      | cst.BooleanOperation):
+            # a task kept in a variable, or chosen: `await (t1 if flag else t2)`
             return "task", self.as_written(self.code(expr))
         raise self.error(expr, f"`await {self.code(expr)}` does not await a durable task (DET007)")
 

@@ -14,7 +14,7 @@ from compiler.ir import (
     Goto,
     Ret,
 )
-from compiler.lowering.builder import BlockBuilder, Fin, Loop, S
+from compiler.lowering.builder import BlockBuilder, Fin, Loop, S, unbind_text
 from compiler.lowering.syntax import STATE_MARK
 from compiler.passes.names import (
     children,
@@ -43,14 +43,14 @@ class JumpLowering(BlockBuilder):
         for fin in fins[:-1]:  # outermost first: each gets a trampoline that enters it
             tramp = self.new_block(None, "finally jump")
             tramp.handler = None
-            tramp.ops.append(Code(f"{fin.record} = (_rt.JUMP, {S(t)})", None,
+            tramp.ops.append(Code(f"{fin.record} = ({self.rt}.JUMP, {S(t)})", None,
                                   writes=frozenset({fin.record})))
             tramp.term = Goto(fin.entry)
             fin.jump_targets.add(t)
             t = tramp.id
         inner = fins[-1]
         inner.jump_targets.add(t)
-        return f"{inner.record} = (_rt.JUMP, {S(t)})", inner.entry
+        return f"{inner.record} = ({self.rt}.JUMP, {S(t)})", inner.entry
 
     def jump_to(self, target: int, label: str, line: int, loop: Loop) -> None:
         fins = self.fins[loop.fin_depth:]
@@ -63,10 +63,10 @@ class JumpLowering(BlockBuilder):
 
     def return_text(self, value: str) -> tuple[str, tuple[int, ...], bool]:
         if not self.fins:
-            return f"return _rt.Return({value})", (), True
+            return f"return {self.rt}.Return({value})", (), True
         fin = self.fins[-1]
         state = self.names["state"]
-        return (f"{fin.record} = (_rt.RETURN, {value})\n{state} = {S(fin.entry)}\ncontinue",
+        return (f"{fin.record} = ({self.rt}.RETURN, {value})\n{state} = {S(fin.entry)}\ncontinue",
                 (fin.entry,), False)
 
     def lower_return(self, value: str | None, reads_: set[str], line: int | None) -> None:
@@ -74,7 +74,7 @@ class JumpLowering(BlockBuilder):
             self.terminate(Ret(value, frozenset(reads_), line))
             return
         fin = self.fins[-1]
-        self.emit(f"{fin.record} = (_rt.RETURN, {value})", line, reads_, {fin.record})
+        self.emit(f"{fin.record} = ({self.rt}.RETURN, {value})", line, reads_, {fin.record})
         self.goto(fin.entry, "return")
 
 
@@ -144,7 +144,8 @@ class JumpRewriter(cst.CSTTransformer):
             target = loop.brk if isinstance(node, cst.Break) else loop.cont
             text, exits = lw.jump_text(target, loop)
             self.exits.extend(exits)
-            return text
+            unbind = [unbind_text(name) for name in lw.unbinds_for_jump()]
+            return "\n".join([*unbind, text])
         if isinstance(node, cst.Return):
             value = lw.value_text(node.value) if node.value is not None else "None"
             if node.value is not None:
@@ -170,11 +171,11 @@ class JumpRewriter(cst.CSTTransformer):
                 out.append(small)
                 continue
             changed = True
-            for line in text.split("\n"):
-                line = STATE_MARK.sub(r"_tether_state_\1_", line)
-                parsed = cst.parse_statement(line + "\n")
-                assert isinstance(parsed, cst.SimpleStatementLine)
-                out.extend(s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in parsed.body)
+            # parsed as a whole: a returned value may span lines (issue 13)
+            parsed = cst.parse_module(STATE_MARK.sub(r"_tether_state_\1_", text) + "\n")
+            for stmt in parsed.body:
+                assert isinstance(stmt, cst.SimpleStatementLine)
+                out.extend(s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in stmt.body)
         if not changed:
             return None
         return [s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in out[:-1]] + [

@@ -4,8 +4,9 @@ writes, annotation stripping, statement text clean-up.
 
 from __future__ import annotations
 
+import io
 import re
-import textwrap
+import tokenize
 
 import libcst as cst
 
@@ -86,15 +87,46 @@ STATE_NAME = re.compile(r"\b_tether_state_(\d+)_\b")
 
 
 def clean_text(text: str) -> str:
-    """Statement text without leading blank lines or a trailing newline or semicolon."""
+    """Statement text without leading blank lines or a trailing newline or semicolon,
+    dedented by its first line's indentation (lines inside a string literal kept as
+    written: they are part of the string)."""
 
     lines = text.split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
-    out = textwrap.dedent("\n".join(lines))
+    if not lines:
+        return ""
+    width = len(lines[0]) - len(lines[0].lstrip())
+    inside = string_continuations("\n".join(lines))
+    out = "\n".join(
+        line if i in inside else line[min(width, len(line) - len(line.lstrip())):]
+        for i, line in enumerate(lines)
+    )
     return out[:-1] if out.endswith(";") else out
+
+
+def indent_text(text: str, prefix: str) -> list[str]:
+    """`text`'s lines, each with `prefix` in front except those that start inside a
+    string literal (a triple-quoted string's second line is part of its value)."""
+    lines = text.split("\n")
+    inside = string_continuations(text)
+    return [line if i in inside else prefix + line for i, line in enumerate(lines)]
+
+
+def string_continuations(text: str) -> frozenset[int]:
+    """Indexes of the lines of `text` that begin inside a string literal."""
+    if "\n" not in text or not ('"""' in text or "'''" in text or "\\\n" in text):
+        return frozenset()
+    out: set[int] = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text.lstrip(" \t") + "\n").readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                out.update(range(tok.start[0], tok.end[0]))  # 1-based start -> next lines
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return frozenset()
+    return frozenset(out)
 
 
 def module_names_of(module: cst.Module) -> set[str]:

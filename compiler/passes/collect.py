@@ -89,7 +89,7 @@ def _orchestrator_name(fn: cst.FunctionDef) -> str | None:
 
 _REFUSED_KINDS = frozenset({cst.Yield, cst.Global, cst.Nonlocal, cst.Await, cst.FunctionDef,
                             cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp,
-                            cst.GeneratorExp})
+                            cst.GeneratorExp, cst.For, cst.With})
 
 
 def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
@@ -116,6 +116,14 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
         out.append((node, "`async for` in a comprehension is not supported in an orchestrator",
                     "iterate with a plain `for` and await tasks from the context in the "
                     "element: `[await ctx.call_activity(f, x) for x in xs]`"))
+    elif isinstance(node, cst.For | cst.With) and node.asynchronous is not None and depth == 0:
+        # with or without an await in its body: the machine is a plain function
+        what = "`async for`" if isinstance(node, cst.For) else "`async with`"
+        out.append((node, f"{what} is not supported in an orchestrator: it awaits only "
+                    "tasks from the context",
+                    "await tasks from the context inside a plain `for`" if isinstance(
+                        node, cst.For) else "close the resource before awaiting, or do the "
+                    "work in an activity"))
     inner = depth + 1 if isinstance(node, cst.FunctionDef | cst.Lambda) else depth
     for child in children(node):
         _refusals(child, inner, out)

@@ -29,6 +29,7 @@ from compiler.ir import (
     Branch,
     FinallyEnd,
     Goto,
+    Handling,
     MachineIR,
     Raise,
     Ret,
@@ -36,10 +37,12 @@ from compiler.ir import (
     Switch,
     Unit,
 )
+from compiler.lowering.builder import runtime_aliases
+from compiler.lowering.syntax import indent_text
 
 _STATE = re.compile("\x00(\\d+)\x00")
 HEADER = "# Compiled by tether from {path}; do not edit: recompile instead.\n"
-IMPORTS = "import runtime.machine as _rt\nfrom typing import Any as _Any\n"
+IMPORTS = "import runtime.machine as {_rt}\nfrom typing import Any as {_Any}\n"
 
 
 @lru_cache(maxsize=1)
@@ -81,8 +84,9 @@ def run(unit: Unit) -> Unit:
             # our imports go after the module docstring and __future__ imports
             before = piece.split("\n")
             head, tail = before[: insert_at], before[insert_at:]
-            piece = "\n".join([*head, IMPORTS.rstrip("\n"), *tail]) if head else \
-                "\n".join([IMPORTS.rstrip("\n"), *tail])
+            imports = IMPORTS.format(**runtime_aliases(unit.source)).rstrip("\n")
+            piece = "\n".join([*head, imports, *tail]) if head else \
+                "\n".join([imports, *tail])
             prefix_done = True
         chunks.append(_Chunk(text=piece.strip("\n")))
     template = _env().get_template("module.py.j2")
@@ -121,6 +125,7 @@ def _num(text: str) -> str:
 
 def machine_data(machine: MachineIR) -> dict[str, Any]:
     names = machine.names
+    rt = machine.runtime
     frame, state = names["frame"], names["state"]
     handlers = {b.id: b.handler for b in machine.blocks.values() if b.handler is not None}
     restores: list[dict[str, object]] = []
@@ -144,7 +149,8 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         for line in lines:
             for tmp in re.findall(r"\b_a\d+\b", line):
                 counts[tmp] = counts.get(tmp, 0) + 1
-    final = {b: _peephole(lines, frame, counts) for b, lines in rendered.items()}
+    final = {b: _handling(machine, machine.blocks[b], _peephole(lines, frame, counts))
+             for b, lines in rendered.items()}
     used: set[str] = set()
     for lines in final.values():
         for line in lines:
@@ -164,19 +170,25 @@ def machine_data(machine: MachineIR) -> dict[str, Any]:
         "steps": steps,
         "hidden": _hidden(machine),
         "ctx": machine.ctx_param,
-        "ctx_annotation": machine.ctx_annotation or "_Any",
+        "ctx_annotation": machine.ctx_annotation or rt["_Any"],
+        "rt": rt["_rt"],
+        "any": rt["_Any"],
+        "exception": rt["Exception"],
+        "handlers_name": runtime_aliases(machine.source, (f"_{machine.name}_handlers",))[
+            f"_{machine.name}_handlers"],
         "frame": frame,
         "state": state,
         "exc": names["exc"],
         "err": names["err"],
         "declared": declared,
-        "hoisted_defs": machine.hoisted_defs,
+        "hoisted_defs": [line for text in machine.hoisted_defs
+                         for line in indent_text(text, "    ")],
         "restores": restores,
         "handlers": repr(handlers) if handlers else "",
         "pad": pad,
         "blocks": [
             {"id": b.id, "comment": _comment(machine, b),
-             "lines": final[b.id]}
+             "lines": indent_text("\n".join(final[b.id]), pad + "    ")}
             for b in sorted(machine.blocks.values(), key=lambda b: b.id)
         ],
     }
@@ -189,6 +201,30 @@ def _hidden(machine: MachineIR) -> list[str]:
     saved = {n for b in machine.blocks.values() if isinstance(b.term, Suspend) for n in b.term.live}
     return [repr((name, machine.written.get(name, ""), machine.invented[name]))
             for name in sorted(saved & machine.invented.keys())]
+
+
+def _handling(machine: MachineIR, block: Block, lines: list[str]) -> list[str]:
+    """A block that runs while an exception is handled (an `except` body, a `finally`
+    entered by an exception) runs inside an `except` of it, so that Python gives what it
+    raises that `__context__` and `sys.exception()` answers as in the plain run. The
+    re-raise's own traceback entry is dropped again."""
+    return _within(machine, block.handling, lines)
+
+
+def _within(machine: MachineIR, handling: Handling | None, lines: list[str]) -> list[str]:
+    if handling is None:
+        return lines
+    exc = handling.expr
+    wrapped = [
+        "try:", f"    raise {exc}", f"except {machine.runtime['BaseException']}:",
+        f"    {exc}.__traceback__ = {exc}.__traceback__.tb_next",
+        *indent_text("\n".join(lines), "    "),
+    ]
+    if handling.cond is None:
+        return wrapped
+    otherwise = _within(machine, handling.otherwise, lines)
+    return [f"if {handling.cond}:", *indent_text("\n".join(wrapped), "    "), "else:",
+            *indent_text("\n".join(otherwise), "    ")]
 
 
 def _restore_lines(term: Suspend, frame: str) -> list[str]:
@@ -211,6 +247,7 @@ def _comment(machine: MachineIR, block: Block) -> str:
 
 def block_lines(machine: MachineIR, block: Block) -> list[str]:
     names = machine.names
+    rt = machine.runtime["_rt"]
     state, frame = names["state"], names["frame"]
     out: list[str] = []
     for op in block.ops:
@@ -224,10 +261,10 @@ def block_lines(machine: MachineIR, block: Block) -> list[str]:
         slots = "".join(f", {n}={n}" for n in term.live if n not in term.maybe_unbound)
         if term.maybe_unbound:
             saved = ", ".join(repr(n) for n in term.maybe_unbound)
-            slots += f", **_rt.bound(locals(), {saved})"
+            slots += f", **{rt}.bound({machine.runtime['locals']}(), {saved})"
         out.append(f"return {frame}.suspend({term.resume}, {term.task}{slots})")
     elif isinstance(term, Ret):
-        out.append(f"return _rt.Return({term.value if term.value is not None else 'None'})")
+        out.append(f"return {rt}.Return({term.value if term.value is not None else 'None'})")
     elif isinstance(term, Raise):
         out.append(term.text)
     elif isinstance(term, Switch):
@@ -235,16 +272,16 @@ def block_lines(machine: MachineIR, block: Block) -> list[str]:
     elif isinstance(term, FinallyEnd):
         rec = term.record
         out += [
-            f"if {rec}[0] == _rt.NEXT:",
+            f"if {rec}[0] == {rt}.NEXT:",
             f"    {state} = {term.after}",
-            f"elif {rec}[0] == _rt.JUMP:",
+            f"elif {rec}[0] == {rt}.JUMP:",
             f"    {state} = {rec}[1]",
-            f"elif {rec}[0] == _rt.RETURN:",
+            f"elif {rec}[0] == {rt}.RETURN:",
         ]
         if term.outer_record is not None:
             out += [f"    {term.outer_record} = {rec}", f"    {state} = {term.outer_entry}"]
         else:
-            out.append(f"    return _rt.Return({rec}[1])")
+            out.append(f"    return {rt}.Return({rec}[1])")
         out += ["else:", f"    raise {rec}[1]", "continue"]
     return out
 
@@ -261,7 +298,8 @@ def _switch_lines(machine: MachineIR, term: Switch) -> list[str]:
         out.append("continue")
         return out
     for i, case in enumerate(term.cases):
-        out.append(f"{'if' if i == 0 else 'elif'} isinstance({term.subject}, {case.test}):")
+        out.append(f"{'if' if i == 0 else 'elif'} {machine.runtime['isinstance']}("
+                   f"{term.subject}, {case.test}):")
         if case.bind:
             out.append(f"    {case.bind} = {term.subject}")
         out.append(f"    {state} = {case.target}")

@@ -89,6 +89,8 @@ def liveness(machine: MachineIR, closures: dict[str, set[str]]) -> dict[int, set
                     live |= live_in[target]
             if block.handler is not None:
                 live |= live_in[block.handler]
+            if block.handling is not None:  # read at the block's entry (see emit)
+                live |= block.handling.reads
             if live != live_in[bid]:
                 live_in[bid] = live
                 changed = True
@@ -180,20 +182,28 @@ def _hoist(machine: MachineIR) -> None:
         term.live = tuple(sorted(live))
         term.maybe_unbound = tuple(sorted(live - _assigned_at_end(block, assigned_in[block.id])))
     machine.hoisted_defs = list(dict.fromkeys(reimport))
-    if hoisted:
-        machine.hoisted_defs += _take_defs(machine, hoisted)
+    machine.hoisted_defs += _take_defs(machine, hoisted)
 
 
 def _take_defs(machine: MachineIR, names: set[str]) -> list[str]:
-    """Move the defs of `names` out of the blocks; they are emitted at machine entry."""
+    """Move the defs of `names` out of the blocks; they are emitted at machine entry. A def
+    whose defaults are kept (`MachineIR.defaults`) leaves behind the text that computes
+    them where it stood; the copy of them a def kept in place would take is dropped."""
     out: list[str] = []
+    copies = {f"{slot} = ({name}.__defaults__, {name}.__kwdefaults__)"
+              for name, (slot, _site, _entry) in machine.defaults.items()}
     for block in machine.blocks.values():
         kept: list[Code] = []
         for op in block.ops:
             match = re.match(r"(?:@.*\n)*def (\w+)\(", op.text)
-            if match and match.group(1) in names:
+            name = match.group(1) if match else None
+            if name in names and name in machine.defaults:
+                slot, site, entry = machine.defaults[name]
+                out.append(entry)
+                kept.append(Code(site, op.line, op.reads, frozenset({slot, name})))
+            elif name in names:
                 out.append(op.text)
-            else:
+            elif op.text not in copies:
                 kept.append(op)
         block.ops = kept
     return out

@@ -80,7 +80,7 @@ def _merge(machine: MachineIR) -> None:
             target = maybe.term.target
             nxt = blocks.get(target)
             if nxt is None or target == bid or target in pinned or preds[target] != 1 \
-                    or nxt.handler != block.handler:
+                    or nxt.handler != block.handler or nxt.handling != block.handling:
                 continue
             block.ops.extend(nxt.ops)
             block.term = nxt.term

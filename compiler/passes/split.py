@@ -31,12 +31,13 @@ from compiler.ir import (
     Code,
     FinallyEnd,
     Goto,
+    Handling,
     MachineIR,
     Raise,
     Switch,
     Unit,
 )
-from compiler.lowering.builder import Fin, Loop
+from compiler.lowering.builder import Fin, Loop, module_names_bound, runtime_aliases
 from compiler.lowering.expressions import ExpressionLowering
 from compiler.lowering.jumps import JumpRewriter, has_jumps, returns_inside_loop
 from compiler.lowering.syntax import (
@@ -107,6 +108,7 @@ class Lowerer(ExpressionLowering):
                 raise self.error(stmt, "nested `async def` is not supported in an orchestrator",
                                  "move it to module level as an activity or sub-orchestrator")
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
+            self.note_defaults(stmt, line)
             return
         if isinstance(stmt, cst.ClassDef):
             self.note_unsaveable(stmt)
@@ -136,6 +138,40 @@ class Lowerer(ExpressionLowering):
             raise self.error(stmt, "`try/except*` around an await is not supported")
         else:
             raise self.error(stmt, f"{type(stmt).__name__} around an await is not supported")
+
+    def note_defaults(self, fn: cst.FunctionDef, line: int) -> None:
+        """A nested def recreated at machine entry (hoist) must keep the default values
+        its `def` computed, not compute them again there, where the locals they read may
+        not be bound (`def g(v, kk=k)`): they are kept in a hidden local, `_d0`."""
+        params = fn.params
+        positional = [p.default for p in (*params.posonly_params, *params.params)
+                      if p.default is not None]
+        keyword = [(p.name.value, p.default) for p in params.kwonly_params
+                   if p.default is not None]
+        if all(_constant(d) for d in (*positional, *(d for _, d in keyword))):
+            return
+        name = fn.name.value
+        slot = self.fresh("_d", line, f"the default values of `{name}` defined at line {{line}}")
+        pos = "None" if not positional else \
+            "(" + "".join(f"{self.code(d)}, " for d in positional) + ")"
+        kw = "None" if not keyword else \
+            "{" + ", ".join(f"{k!r}: {self.code(d)}" for k, d in keyword) + "}"
+        frame = self.names["frame"]
+        fields = f"{name}.__defaults__, {name}.__kwdefaults__"
+        none = cst.Name("None")
+        bare = fn.with_changes(params=params.with_changes(
+            posonly_params=[p.with_changes(default=none) if p.default else p
+                            for p in params.posonly_params],
+            params=[p.with_changes(default=none) if p.default else p for p in params.params],
+            kwonly_params=[p.with_changes(default=none) if p.default else p
+                           for p in params.kwonly_params]))
+        self.defaults[name] = (
+            slot,
+            f"{slot} = ({pos}, {kw})\n{fields} = {slot}",
+            f"{clean_text(self.code(bare))}\nif {slot!r} in {frame}.slots:\n"
+            f"    {fields} = {frame}.slots[{slot!r}]",
+        )
+        self.emit(f"{slot} = ({fields})", line, {name}, {slot})
 
     def _needs_lowering(self, stmt: cst.CSTNode) -> bool:
         if self.awaits(stmt):
@@ -213,11 +249,14 @@ class Lowerer(ExpressionLowering):
     def lower_small(self, node: cst.BaseSmallStatement, line: int) -> None:
         if isinstance(node, cst.Pass):
             return
-        if isinstance(node, cst.Break):
-            self.jump_to(self._loop(node).brk, "break", line, self._loop(node))
-            return
-        if isinstance(node, cst.Continue):
-            self.jump_to(self._loop(node).cont, "continue", line, self._loop(node))
+        if isinstance(node, cst.Break | cst.Continue):
+            loop = self._loop(node)
+            for name in self.unbinds_for_jump():
+                self.emit_unbind(name, line)
+            if isinstance(node, cst.Break):
+                self.jump_to(loop.brk, "break", line, loop)
+            else:
+                self.jump_to(loop.cont, "continue", line, loop)
             return
         if isinstance(node, cst.Return):
             if node.value is None:
@@ -254,9 +293,9 @@ class Lowerer(ExpressionLowering):
         if isinstance(node, cst.Expr):
             value = self.lin(node.value)
             self.emit(self.code(value), line, self.reads_of(value))
+        elif isinstance(node, cst.Assign) and any(self.awaits(t) for t in node.targets):
+            self.lower_assign_to_awaiting_target(node, line)
         elif isinstance(node, cst.Assign):
-            if any(self.awaits(t) for t in node.targets):
-                raise self.error(node, "await in an assignment target is not supported")
             self.note_unsaveable(node)  # `g = (x for x in await t)` is still a generator
             value = self.lin(node.value)
             self.emit(self.code(node.with_changes(value=value, semicolon=cst.MaybeSentinel.DEFAULT)),
@@ -270,11 +309,7 @@ class Lowerer(ExpressionLowering):
             self.emit(f"{target} = {self.code(value)}", line,
                       self.reads_of(value), definite_writes(node))
         elif isinstance(node, cst.AugAssign):
-            aug_target = self.spill_parts(node.target)
-            value = self.lin(node.value)
-            self.emit(self.code(node.with_changes(target=aug_target, value=value,
-                                                  semicolon=cst.MaybeSentinel.DEFAULT)),
-                      line, self.reads_of(aug_target) | self.reads_of(value))
+            self.lower_aug_assign(node, line)
         elif isinstance(node, cst.Raise):
             exc = self.lin(node.exc) if node.exc is not None else None
             cause = None
@@ -286,13 +321,73 @@ class Lowerer(ExpressionLowering):
                 self.reads_of(cause) if cause is not None else set())
             self.terminate(Raise(text, frozenset(reads_), line))
         elif isinstance(node, cst.Assert):
-            if node.msg is not None and self.awaits(node.msg):
-                raise self.error(node, "await in an assert message is not supported")
             test = self.lin(node.test)
+            if node.msg is not None and self.awaits(node.msg):
+                # the message is evaluated only when the test fails (and not under -O)
+                fail = self.new_block(line, "assert failed")
+                after = self.new_block(line, "after assert")
+                self.terminate(Branch(f"__debug__ and not ({self.code(test)})",
+                                      frozenset(self.reads_of(test)), fail.id, after.id,
+                                      line, "if"))
+                self.start(fail)
+                msg_ = self.lin(node.msg)
+                self.terminate(Raise(f"raise {self.runtime['AssertionError']}({self.code(msg_)})",
+                                     frozenset(self.reads_of(msg_)), line))
+                self.start(after)
+                return
             msg = f", {self.code(node.msg)}" if node.msg is not None else ""
             self.emit(f"assert {self.code(test)}{msg}", line, self.reads_of(node))
         else:
             raise self.error(node, f"await inside `{type(node).__name__}` is not supported")
+
+    def lower_assign_to_awaiting_target(self, node: cst.Assign, line: int) -> None:
+        """`d[await f()] = v`: Python evaluates the value first, then each target's parts
+        in turn, storing into each before evaluating the next."""
+        value = self.spill(self.lin(node.value))
+        for t in node.targets:
+            self.assign_to(t.target, value, line)
+
+    def assign_to(self, target: cst.BaseExpression, value: cst.BaseExpression,
+                  line: int) -> None:
+        """Store `value` into `target`; a tuple or list target that awaits is unpacked into
+        temporaries first, then each part is stored in turn, as Python does."""
+        if isinstance(target, cst.Tuple | cst.List) and self.awaits(target):
+            parts: list[tuple[cst.BaseExpression, str]] = []
+            for el in target.elements:
+                parts.append((el.value, self.fresh("_t", line, "a part of the value unpacked "
+                                                   "at line {line}")))
+            names = ", ".join(("*" if isinstance(el, cst.StarredElement) else "") + tmp
+                              for el, (_sub, tmp) in zip(target.elements, parts, strict=True))
+            self.emit(f"{names}, = {self.code(value)}", line, self.reads_of(value),
+                      {tmp for _sub, tmp in parts})
+            for sub, tmp in parts:
+                self.assign_to(sub, cst.Name(tmp), line)
+            return
+        lowered = self.lower_target(target, later=False)
+        reads_ = self.reads_of(value) if isinstance(lowered, cst.Name) else \
+            self.reads_of(lowered) | self.reads_of(value)
+        self.emit(f"{self.code(lowered)} = {self.code(value)}", line, reads_,
+                  target_names(lowered))
+
+    def lower_aug_assign(self, node: cst.AugAssign, line: int) -> None:
+        """`x[i] += v`: Python evaluates `x` and `i`, reads `x[i]`, then evaluates `v`,
+        then stores. When `v` awaits and could change `x`, `i` or `x[i]` on its way (a
+        call, a `:=`), the current value is read before `v`, into a temporary."""
+        op = self.code(node.operator)
+        value_waits = self.awaits(node.value)
+        early = value_waits and self.has_effects(node.value)
+        target = self.lower_target(node.target, later=value_waits, force=early)
+        if not early:
+            value = self.lin(node.value)
+            self.emit(f"{self.code(target)}{op}{self.code(value)}", line,
+                      self.reads_of(target) | self.reads_of(value))
+            return
+        current = self.fresh("_t", line, "the augmented target's value at line {line}")
+        self.emit(f"{current} = {self.code(target)}", line, self.reads_of(target), {current})
+        value = self.lin(node.value)
+        self.emit(f"{current}{op}{self.code(value)}\n{self.code(target)} = {current}", line,
+                  self.reads_of(target) | self.reads_of(value) | {current},
+                  target_names(target))
 
     def reads_of_targets(self, targets: Sequence[cst.AssignTarget]) -> set[str]:
         out: set[str] = set()
@@ -308,6 +403,8 @@ class Lowerer(ExpressionLowering):
         items = [el.value for el in targets] if targets is not None else [node.target]
         for item in items:
             names = {item.value} if isinstance(item, cst.Name) else set()
+            if self.awaits(item):
+                item = self.lower_target(item, later=False)
             self.emit(f"del {self.code(item)}", line, self.reads_of(item), names)
             if names:
                 self.block().ops[-1].deletes = frozenset(names)
@@ -371,14 +468,14 @@ class Lowerer(ExpressionLowering):
         line = self.line(node)
         it = self.lin(node.iter)
         seq, idx = self.fresh("_seq", line), self.fresh("_i", line)
-        self.emit(f"{seq} = _rt.iter_source({self.code(it)})\n{idx} = 0", line,
+        self.emit(f"{seq} = {self.rt}.iter_source({self.code(it)})\n{idx} = 0", line,
                   self.reads_of(it), {seq, idx})
         head = self.enter(line, "for")
         exit_b = self.new_block(None, "end for")
         body_b = self.new_block(line, "for body")
         else_b = self.new_block(None, "for else") if node.orelse is not None else exit_b
         header = f"for {self.code(node.target)} in {self.code(node.iter)}"
-        self.terminate(Branch(f"{idx} < len({seq})", frozenset({seq, idx}), body_b.id,
+        self.terminate(Branch(f"{idx} < {self.runtime['len']}({seq})", frozenset({seq, idx}), body_b.id,
                               else_b.id, line, "for", header))
         self.start(body_b)
         target = self.code(node.target)
@@ -405,7 +502,7 @@ class Lowerer(ExpressionLowering):
             fin = Fin(self.fresh("_fin", line), entry.id)
             raise_entry = self.new_block(None, "finally (exception)")
             raise_entry.handler = outer_handler
-            raise_entry.ops.append(Code(f"{fin.record} = (_rt.RAISE, {exc})", None,
+            raise_entry.ops.append(Code(f"{fin.record} = ({self.rt}.RAISE, {exc})", None,
                                         frozenset({exc}), frozenset({fin.record})))
             raise_entry.term = Goto(entry.id, "exception")
         dispatch: Block | None = None
@@ -432,8 +529,16 @@ class Lowerer(ExpressionLowering):
         if fin is not None:
             self.fins.pop()
             self.handler = outer_handler
+            # entered by an exception, the finally runs while handling it (else while
+            # handling whatever the enclosing code handles)
+            around = self.handling()
+            self.handled.append(Handling(
+                f"{fin.record}[1]",
+                frozenset({fin.record}) | (around.reads if around else frozenset()),
+                f"{fin.record}[0] == {self.rt}.RAISE", around))
             self.start(self.blocks[fin.entry])
             self.lower_body(node.finalbody.body)  # type: ignore[union-attr]
+            self.handled.pop()
             outer = self.fins[-1] if self.fins else None
             if self.cur is not None:
                 self.terminate(FinallyEnd(
@@ -447,7 +552,7 @@ class Lowerer(ExpressionLowering):
         if fin is None:
             self.goto(exit_b.id)
         else:
-            self.emit(f"{fin.record} = (_rt.NEXT, None)", None, writes={fin.record})
+            self.emit(f"{fin.record} = ({self.rt}.NEXT, None)", None, writes={fin.record})
             self.goto(fin.entry)
 
     def lower_handlers(self, node: cst.Try, dispatch: Block, fin: Fin | None,
@@ -464,23 +569,29 @@ class Lowerer(ExpressionLowering):
                 raise self.error(h, "await in an `except` clause's type is not supported")
             hb = self.new_block(self.line(h), "except body")
             name = h.name.name.value if h.name is not None and isinstance(h.name.name, cst.Name) else None
-            test = self.code(h.type) if h.type is not None else "BaseException"
+            test = self.code(h.type) if h.type is not None else self.runtime["BaseException"]
             reads_ = self.reads_of(h.type) if h.type is not None else set()
             cases.append(Case(test, hb.id, frozenset(reads_), name))
             bodies.append((h, hb))
         default: int | None = None
         if fin is not None:
             reraise = self.new_block(None, "finally (exception)")
-            reraise.ops.append(Code(f"{fin.record} = (_rt.RAISE, {evar})", None,
+            reraise.ops.append(Code(f"{fin.record} = ({self.rt}.RAISE, {evar})", None,
                                     frozenset({evar}), frozenset({fin.record})))
             reraise.term = Goto(fin.entry, "exception")
             default = reraise.id
         self.terminate(Switch("except", evar, frozenset({evar}), cases, default, dispatch.line))
-        for h, hb in bodies:
+        for (h, hb), case in zip(bodies, cases, strict=True):
+            self.handled.append(Handling(evar, frozenset({evar})))
             self.start(hb)
             self.except_vars.append(evar)
+            self.unbinds.append((case.bind, len(self.loops)))
             self.lower_body(h.body)
+            self.unbinds.pop()
             self.except_vars.pop()
+            if self.cur is not None and case.bind:
+                self.emit_unbind(case.bind, self.line(h))
+            self.handled.pop()
             if self.cur is not None:
                 self.finish_try_clause(fin, exit_b, self.line(h))
 
@@ -545,19 +656,30 @@ class Lowerer(ExpressionLowering):
         self.start(exit_b)
 
 
+def _constant(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Integer | cst.Float | cst.SimpleString | cst.Imaginary) or (
+        isinstance(node, cst.Name) and node.value in ("None", "True", "False"))
+
+
 def run(unit: Unit) -> Unit:
     assert unit.positions is not None
     module_names = module_names_of(unit.module) if unit.found else set()
+    bound = frozenset(module_names_bound(unit.module)) if unit.found else frozenset()
+    runtime = runtime_aliases(unit.source)
     lines = unit.source.split("\n")
     for found in unit.found:
         lowerer = Lowerer(found.node, unit.module, unit.path, unit.positions, found.reg_name,
-                          module_names, lines)
+                          module_names, lines, runtime, bound)
         machine = lowerer.lower()
         machine.unsaveable = lowerer.unsaveable
         machine.imports = lowerer.imports
         machine.closures = closure_reads(lowerer.binder.def_nodes, lowerer.local_names)
+        for name, (slot, _site, _entry) in lowerer.defaults.items():
+            machine.closures.setdefault(name, set()).add(slot)  # live while the def is
+        machine.defaults = lowerer.defaults
         machine.def_counts = lowerer.binder.defs
         machine.invented, machine.written = lowerer.invented, lowerer.written
+        machine.runtime = lowerer.runtime
         unit.machines.append(machine)
     return unit
 

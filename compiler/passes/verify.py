@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from compiler.errors import InternalCompilerError
-from compiler.ir import MachineIR, Suspend, Unit, block_successors, reachable
+from compiler.ir import Handling, MachineIR, Suspend, Unit, block_successors, reachable
 
 _STATE = re.compile("\x00(\\d+)\x00")
 
@@ -66,12 +66,22 @@ def dump(machine: MachineIR) -> str:
             head += f"  {block.label}"
         if block.handler is not None:
             head += f"  [except -> s{block.handler}]"
+        if block.handling is not None:
+            head += f"  [handling {_handling(block.handling)}]"
         lines.append(head)
         for op in block.ops:
             for text_line in _STATE.sub(lambda m: f"s{m.group(1)}", op.text).split("\n"):
                 lines.append(f"    {text_line}")
         lines.append(f"  {_describe(block.term)}")
     return "\n".join(lines) + "\n"
+
+
+def _handling(handling: Handling | None) -> str:
+    if handling is None:
+        return "nothing"
+    if handling.cond is None:
+        return handling.expr
+    return f"{handling.expr} if {handling.cond} else {_handling(handling.otherwise)}"
 
 
 def _describe(term: object) -> str:

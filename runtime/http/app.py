@@ -31,19 +31,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
+from runtime.backends import Backend
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http.responses import NOSNIFF, JSONAnswer, NoSniff
+from runtime.ids import InvalidInstanceId, validate_id
 from runtime.limits import MalformedJSON, parse_json
 from runtime.machine import MachineDef
-from runtime.store import InvalidInstanceId, Store, validate_id
 from runtime.values import NotJSONError
 from runtime.worker import Worker
 
-#: (store, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
+#: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
 #: compiler (DESIGN.md "Layout"), and `tether serve` passes one built on tether.graphing.
-GraphDrawer = Callable[[Path, str, str], "bytes | None"]
+GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
 RETRY_AFTER = "1"
@@ -62,11 +63,12 @@ class HTTPError(Exception):
         self.status = status
 
 
-def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
+def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], *,
                api_key: str | None = None, max_body: int = MiB, worker: bool = False,
                draw_graph: GraphDrawer | None = None,
                hosts: Collection[str] | None = None) -> Starlette:
-    """An ASGI app serving `store`; `worker=True` also runs its instances in a thread.
+    """An ASGI app serving `store` (a directory, a URL or a Backend, see
+    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread.
 
     `hosts`, when given, are the only host names requests may address (the Host header,
     port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
@@ -87,7 +89,7 @@ def create_app(store: Path | str, machines: Mapping[str, MachineDef], *,
     return Starlette(routes=routes, middleware=[Middleware(NoSniff),
                                                  Middleware(_Gate, api_key=api_key, hosts=hosts)],
                      exception_handlers=_HANDLERS,
-                     lifespan=_worker_lifespan(Store(store)) if worker else None)
+                     lifespan=_worker_lifespan(store) if worker else None)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -100,7 +102,7 @@ def _route(path: str, **by_method: Handler) -> Route:
     return Route(path, endpoint, methods=list(by_method))
 
 
-def _worker_lifespan(store: Store) -> Callable[[Starlette], Any]:
+def _worker_lifespan(store: Path | str | Backend) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         w = Worker(store)
@@ -262,7 +264,7 @@ class _Api:
         doc = await run_in_threadpool(self.client.status, instance_id)
         svg = None
         if self.draw_graph is not None:
-            svg = await run_in_threadpool(self.draw_graph, self.client.store.root, instance_id,
+            svg = await run_in_threadpool(self.draw_graph, self.client.backend, instance_id,
                                           doc["name"])
         if svg is None:
             raise HTTPError(404, f"no step graph for orchestrator {doc['name']}")

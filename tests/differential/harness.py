@@ -56,10 +56,11 @@ def compiled_module(source: str, path: str = "prog.py") -> types.ModuleType:
     import compiler
 
     name = f"_tether_diff_compiled_{next(_names)}"
-    try:
-        return compiler.load_source(source, path, name)
-    finally:
-        sys.modules.pop(name, None)  # thousands of programs: keep sys.modules small
+    # Importable while it runs (a checkpoint names the module's exception classes and
+    # dataclasses); thousands of programs: keep only the latest in sys.modules.
+    for old in [n for n in sys.modules if n.startswith("_tether_diff_compiled_")]:
+        sys.modules.pop(old, None)
+    return compiler.load_source(source, path, name)
 
 
 def activities_of(module: types.ModuleType) -> dict[str, Callable[..., Any]]:

@@ -78,7 +78,7 @@ async def limits_child_input(ctx, value):
 AT_LIMIT = nested(MAX_NESTING, "leaf")
 OTHER_AT_LIMIT = nested(MAX_NESTING, "other leaf")
 PAST_LIMIT = nested(MAX_NESTING + 1)
-REFUSAL = f"is nested more than {MAX_NESTING} deep (tether's nesting limit)"
+REFUSAL = f"nests deeper than {MAX_NESTING} levels"
 REFUSED = re.escape(REFUSAL)
 _n = itertools.count()
 
@@ -159,15 +159,15 @@ def test_the_cli_refuses_one_level_more(program: Path, capsys: pytest.CaptureFix
 def test_the_client_refuses_one_level_more(tmp_path: Path) -> None:
     mdef = machine("limits_edge")
     client = Client(tmp_path / "store")
-    with pytest.raises(NotJSONError, match=f"^input of orchestrator limits_edge {REFUSED}"):
+    with pytest.raises(NotJSONError, match=f"^input of orchestrator limits_edge\\[.* {REFUSED}$"):
         client.start(mdef, PAST_LIMIT)
-    with pytest.raises(NotJSONError, match=f"^input 1 of orchestrator limits_edge {REFUSED}"):
+    with pytest.raises(NotJSONError, match=f"^input 1 of orchestrator limits_edge\\[.* {REFUSED}$"):
         client.start_many(mdef, [AT_LIMIT, PAST_LIMIT])
     assert client.list() == []
     client.start(mdef, AT_LIMIT, instance_id="edge")
-    with pytest.raises(NotJSONError, match=f"^data of event Deep {REFUSED}"):
+    with pytest.raises(NotJSONError, match=f"^data of event Deep\\[.* {REFUSED}$"):
         client.raise_event("edge", "Deep", PAST_LIMIT)
-    with pytest.raises(NotJSONError, match=f"^reason to terminate edge {REFUSED}"):
+    with pytest.raises(NotJSONError, match=f"^reason to terminate edge\\[.* {REFUSED}$"):
         client.terminate("edge", PAST_LIMIT)
     assert [e["eventType"] for e in client.history("edge")] == ["created"]
 
@@ -181,8 +181,7 @@ def test_http_refuses_one_level_more_with_400_naming_the_limit(tmp_path: Path,
     r = http.post("/api/orchestrators/limits_edge/edge", content=body)
     assert r.status_code == 400, r.text
     # the place is named when json could parse the body: past ~990 levels it gives up first
-    assert r.json()["error"] in (f"the request body {REFUSAL}",
-                                 f"the request body {REFUSAL} at {'[0]' * 6}...({MAX_NESTING - 6} more)")
+    assert re.fullmatch(f"the request body(\\[0\\].*)? {REFUSED}", r.json()["error"]), r.text
     assert http.post("/api/orchestrators/limits_edge/edge",
                      content=json.dumps(AT_LIMIT)).status_code == 202
     r = http.post("/api/instances/edge/raiseEvent/Deep", content=body)

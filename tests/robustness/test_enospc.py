@@ -100,7 +100,9 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
     env = {**os.environ, "TETHER_TEST_LOG": str(log), "PYTHONPATH": str(REPO)}
     saved = os.environ.get("TETHER_TEST_LOG")
     os.environ["TETHER_TEST_LOG"] = str(tmp_path / "plain.log")  # for run_direct's activities
-    with mounted_tmpfs(tmp_path / "mnt", "2m") as mount:
+    # 8 MiB: the store's SQLite index keeps up to ~4 MiB of write-ahead log between
+    # checkpoints; the ballast squeezes the free space whatever the size
+    with mounted_tmpfs(tmp_path / "mnt", "8m") as mount:
         store = mount / "store"
         mdef = load(str(program)).machine("enospc_mixed")
         client = Client(store)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -44,14 +43,12 @@ def test_past_the_limit_is_one_line_naming_the_limit_and_the_place(depth: int) -
     with pytest.raises(NotJSONError) as caught:
         boundary({"order": nested(depth - 1)}, "input of orchestrator approval")
     message = str(caught.value)
-    assert re.fullmatch(
-        f"input of orchestrator approval is nested more than {MAX_NESTING} deep "
-        r"\(tether's nesting limit\) at \['order'\](\['k'\]|\[0\]){5}\.\.\."
-        f"\\({MAX_NESTING - 6} more\\)", message), message
+    assert message.startswith("input of orchestrator approval['order']["), message
+    assert message.endswith(" nests deeper than 200 levels") and len(message) < 160, message
 
 
 def test_text_far_past_the_limit_is_refused_without_recursion_error() -> None:
-    with pytest.raises(NotJSONError, match=f"--data is nested more than {MAX_NESTING} deep"):
+    with pytest.raises(NotJSONError, match=f"^--data nests deeper than {MAX_NESTING} levels$"):
         parse_json(text_nested(200_000), "--data")
 
 

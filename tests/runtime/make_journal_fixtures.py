@@ -10,7 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
-from runtime.journal import Journal
+from runtime.backends.file.journal import Journal
 
 HERE = Path(__file__).parent / "journals"
 TS = "2026-01-01T00:00:00Z"

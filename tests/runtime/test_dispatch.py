@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import compiler
+from runtime.backends.file import FileBackend
 from runtime.clock import Clock
 from runtime.executor import Engine, run_inline
 from runtime.machine import MachineDef
-from runtime.store import Store
 
 _n = itertools.count()
 
@@ -113,13 +113,13 @@ def test_a_fan_out_runs_on_the_pool(tmp_path: Path) -> None:
 def test_inline_below_zero_turns_it_off(tmp_path: Path) -> None:
     seen, step = threads_of(lambda x: x + 1)
     mdef = machine("chain")
-    engine = Engine(Store(tmp_path), clock=Clock(), activities={"step": step}, inline_below=0.0,
+    engine = Engine(FileBackend(tmp_path), clock=Clock(), activities={"step": step}, inline_below=0.0,
                     machines=lambda name: mdef)
     try:
         from runtime.executor import create_instance
 
-        engine.store.ensure()
-        create_instance(engine.store, mdef, 4, "i", "2026-01-01T00:00:00+00:00")
+        engine.backend.ensure()
+        create_instance(engine.backend, mdef, 4, "i", "2026-01-01T00:00:00+00:00")
         engine.adopt("i", blocking=True)
         engine.run(lambda: engine.instances["i"].ended)
         assert engine.instances["i"].output == 4

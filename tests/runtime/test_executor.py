@@ -175,7 +175,7 @@ def test_a_resumed_instance_reads_only_its_last_checkpoint(tmp_path: Path) -> No
     source, _, _ = PROGRAMS["chain"]
     _, mdef = compiled(source)
     run_inline(mdef, 200, store=tmp_path, instance_id="long")
-    from runtime.journal import recover
+    from runtime.backends.file.journal import recover
 
     opened, _, _ = recover(tmp_path / "instances" / "long")
     assert opened.used_hint and len(opened.tail) <= 2

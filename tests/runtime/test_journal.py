@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.journal import Journal, iter_records, recover
+from runtime.backends.file.journal import Journal, iter_records, recover
 
 FIXTURES = Path(__file__).parent / "journals"
 TS = "2026-01-01T00:00:00Z"
@@ -75,7 +75,7 @@ def test_a_hint_one_checkpoint_behind_still_finds_the_last(tmp_path: Path) -> No
 def test_records_appended_together_are_one_write_and_read_back_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import runtime.journal as journal_mod
+    import runtime.backends.file.journal as journal_mod
 
     j = Journal.create(tmp_path, TS, {"name": "x"})
     writes: list[bytes] = []

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 import compiler
+from runtime.backends.file.journal import iter_records
 from runtime.client import Client
 from runtime.clock import Clock
 from runtime.executor import SimulatedCrash, run_inline
-from runtime.journal import iter_records
 from runtime.machine import MachineDef
-from runtime.store import Store
 from runtime.worker import Worker
 
 _n = itertools.count()
@@ -140,7 +139,7 @@ def test_a_worker_keeps_an_ended_instance_until_it_sent_what_it_owes(tmp_path: P
     notes = Notes(delay=0.1)
     mdef = machine("left_running")
     Client(tmp_path).start(mdef, 5, instance_id="w")
-    worker = Worker(Store(tmp_path), report=lambda line: None)
+    worker = Worker(tmp_path, report=lambda line: None)
     worker.engine.overrides.update({"note": notes, "quick": lambda n: n})
     worker.serve(until_idle=True)
     assert notes.seen == [["slow", 5]]

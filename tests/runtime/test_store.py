@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 import compiler
-from runtime import journal as journal_mod
+from runtime.backends.file import journal as journal_mod
+from runtime.backends.file.folders import InvalidInstanceId, Store
+from runtime.backends.file.journal import Journal, sync_all
 from runtime.client import Client
-from runtime.journal import Journal, sync_all
 from runtime.machine import MachineDef
-from runtime.store import InvalidInstanceId, Store
 from runtime.values import NotJSONError
 from runtime.worker import Worker
 
@@ -49,7 +49,7 @@ def test_start_many_creates_every_instance_and_a_worker_runs_them(tmp_path: Path
     assert [client.status(i)["runtimeStatus"] for i in ids] == ["Pending"] * 3
     assert [client.status(i)["input"] for i in ids] == [1, 2, 3]
     assert list((tmp_path / "tmp").iterdir()) == []  # nothing left in staging
-    Worker(Store(tmp_path), report=lambda line: None).serve(until_idle=True)
+    Worker(tmp_path, report=lambda line: None).serve(until_idle=True)
     assert [client.status(i)["output"] for i in ids] == [4, 6, 8]
 
 

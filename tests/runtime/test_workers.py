@@ -25,8 +25,8 @@ from bench.kill_soak import (
     plan,
     run_soak,
 )
+from runtime.backends.file.journal import iter_records
 from runtime.client import Client
-from runtime.journal import iter_records
 
 
 def test_workers_killed_at_random_finish_every_instance(tmp_path: Path) -> None:
@@ -125,8 +125,8 @@ async def kill_fan(ctx, n):
 
 def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> None:
     import compiler
+    from runtime.backends.file import FileBackend
     from runtime.executor import Engine
-    from runtime.store import Store
 
     module = compiler.load_source(FAN, "kill_fan.py", "_tether_kill_fan")
     executed: list[int] = []
@@ -136,12 +136,12 @@ def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> Non
         return i
 
     Client(tmp_path).start(module.kill_fan.__tether_machine__, 100, instance_id="fan")
-    engine = Engine(Store(tmp_path), concurrency=2, activities={"kill_mark": mark})
+    engine = Engine(FileBackend(tmp_path), concurrency=2, activities={"kill_mark": mark})
     try:
         engine.adopt("fan")  # checkpoints the fan-out and starts its 100 activities
         # The engine thread is busy elsewhere (here: not looping) while the pool works,
         # as it is during a scan that adopts many instances, or a slow fsync.
-        engine.pool.shutdown(wait=True)
+        engine.pool.close(wait=True)
         journaled = sum(r.kind == "result" for r in iter_records(tmp_path / "instances" / "fan"))
         # A SIGKILL now re-runs every execution whose result is not in the journal.
         assert len(executed) - journaled <= 2

@@ -104,16 +104,18 @@ def _machine(spec: str, instance_of: str | None) -> MachineIR:
 
 
 def _progress(args: argparse.Namespace) -> Progress:
-    from runtime.store import InvalidInstanceId, Store, default_store
+    from runtime.backends import default_spec, open_backend
+    from runtime.backends.base import BackendError
+    from runtime.ids import InvalidInstanceId
     from tether.graphing.progress import from_store
 
-    store = Path(args.store) if args.store else default_store()
     try:
-        known = Store(store).exists(args.instance)
-    except InvalidInstanceId as exc:
+        store = open_backend(args.store or default_spec())
+        known = store.exists(args.instance)
+    except (InvalidInstanceId, BackendError) as exc:
         raise UsageError(str(exc)) from None
     if not known:
-        raise UsageError(f"instance {args.instance}: not found in store {store}")
+        raise UsageError(f"instance {args.instance}: not found in store {store.spec}")
     return from_store(store, args.instance)
 
 

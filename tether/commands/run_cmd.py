@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from tether.errors import ExitCode, UsageError
@@ -84,7 +82,8 @@ def _input(p: argparse.ArgumentParser) -> None:
 
 
 def _store(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", metavar="DIR", help="store directory (default: $TETHER_STORE or .tether)")
+    p.add_argument("--store", metavar="DIR|URL",
+                   help="store directory or postgresql:// URL (default: $TETHER_STORE or .tether)")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -96,16 +95,17 @@ def _filters(p: argparse.ArgumentParser) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    """`--store`, else `TETHER_STORE`, else `.tether`; refused when it names a file."""
-    from runtime.store import default_store
+def _backend(args: argparse.Namespace) -> Any:
+    """The backend `--store` (or $TETHER_STORE, or .tether) names, ready for use."""
+    from runtime.backends import default_spec, open_backend
+    from runtime.backends.base import BackendError
 
-    path = Path(args.store) if args.store else default_store()
-    if path.exists() and not path.is_dir():
-        where = "--store" if args.store else "TETHER_STORE" if os.environ.get(
-            "TETHER_STORE") else "the store"
-        raise UsageError(f"{where} {path} is a file, not a store directory")
-    return path
+    try:
+        backend = open_backend(args.store or default_spec())
+        backend.ensure()
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    return backend
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -122,7 +122,7 @@ def _json_arg(text: str, what: str) -> Any:
 
 
 def _id(value: str | None) -> str | None:
-    from runtime.store import InvalidInstanceId, validate_id
+    from runtime.ids import InvalidInstanceId, validate_id
 
     if value is None:
         return None
@@ -158,7 +158,7 @@ def _machine(spec: str) -> Any:
 def _client(args: argparse.Namespace) -> Any:
     from runtime.client import Client
 
-    return Client(store_path(args))
+    return Client(_backend(args))
 
 
 def _print(value: Any) -> None:
@@ -168,14 +168,14 @@ def _print(value: Any) -> None:
 def _checked(call: Any) -> Any:
     """Run a client call, turning the runtime's refusals into one-line usage errors."""
     from runtime.api import OrchestrationError
+    from runtime.backends.base import BackendError
     from runtime.client import UnknownInstance
-    from runtime.journal import JournalError
-    from runtime.store import InvalidInstanceId
+    from runtime.ids import InvalidInstanceId
     from runtime.values import NotJSONError
 
     try:
         return call()
-    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, JournalError,
+    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, BackendError,
             TimeoutError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     except ValueError as exc:
@@ -187,7 +187,7 @@ def _checked(call: Any) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.clock import Clock
-    from runtime.executor import run_inline
+    from runtime.engine import run_inline
     from runtime.instance import VersionMismatchError
     from tether.loader import split_spec
 
@@ -195,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _json_arg(args.input, "--input")
     mdef = _machine(args.spec)
     try:
-        result = _checked(lambda: run_inline(mdef, data, store=store_path(args),
+        result = _checked(lambda: run_inline(mdef, data, store=_backend(args),
                                              instance_id=instance_id, clock=Clock()))
     except VersionMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -220,14 +220,13 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from runtime.store import Store
     from runtime.worker import Worker
     from tether.loader import load
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     load(args.src)
-    worker = Worker(Store(store_path(args)), concurrency=args.concurrency)
+    worker = Worker(_backend(args), concurrency=args.concurrency)
     try:
         worker.serve(until_idle=args.until_idle)
     except KeyboardInterrupt:

@@ -8,14 +8,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from runtime.backends import Backend
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="HTTP management API and web dashboard")
     p.add_argument("src", metavar="SRC")
-    p.add_argument("--store", metavar="DIR", help="store directory (default: $TETHER_STORE or .tether)")
+    p.add_argument("--store", metavar="DIR|URL",
+                   help="store directory or postgresql:// URL (default: $TETHER_STORE or .tether)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     p.add_argument("--no-worker", action="store_true", help="serve the API only; run no instances")
@@ -29,8 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from runtime.backends import default_spec, open_backend
+    from runtime.backends.base import BackendError
     from runtime.http import create_app
-    from tether.commands.run_cmd import store_path
     from tether.loader import load
 
     if not 0 < args.port < 65536:
@@ -40,7 +46,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.api_key == "":
         raise UsageError("--api-key is empty; omit it to serve without a key")
     loaded = load(args.src)
-    store = store_path(args)
+    try:
+        store = open_backend(args.store or default_spec())
+        store.ensure()
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
     machines = loaded.orchestrators()
     api_key = args.api_key or os.environ.get("TETHER_API_KEY") or None
     if api_key is None and not _loopback(args.host):
@@ -66,7 +76,7 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def graph_drawer(sources: dict[str, Path]) -> Callable[[Path, str, str], bytes | None]:
+def graph_drawer(sources: dict[str, Path]) -> Callable[[Backend, str, str], bytes | None]:
     """Draw an instance's step graph as SVG coloured by its progress (tether.graphing).
 
     Compiled graphs are cached per orchestrator; None when the orchestrator is not one
@@ -91,7 +101,7 @@ def graph_drawer(sources: dict[str, Path]) -> Callable[[Path, str, str], bytes |
                 cache[name] = machine.graph
         return cache[name]
 
-    def draw(store: Path, instance_id: str, name: str) -> bytes | None:
+    def draw(store: Backend, instance_id: str, name: str) -> bytes | None:
         graph = graph_of(name)
         if graph is None or shutil.which("dot") is None:
             return None

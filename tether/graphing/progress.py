@@ -12,9 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+
+if TYPE_CHECKING:
+    from runtime.backends import Backend
 
 FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 
@@ -101,13 +104,13 @@ def from_records(instance_id: str, records: Iterable[tuple[str, dict[str, Any]]]
                     generation)
 
 
-def from_store(store: Path, instance_id: str) -> Progress:
-    """Progress of `instance_id` in the store at `store` (read-only; the instance may run)."""
-    from runtime.journal import iter_records
-    from runtime.store import Store
+def from_store(store: Path | str | Backend, instance_id: str) -> Progress:
+    """Progress of `instance_id` in `store` (a directory, a URL or a Backend; read-only,
+    the instance may run)."""
+    from runtime.backends import open_backend
 
-    folder = Store(store).folder(instance_id)
-    return from_records(instance_id, ((r.kind, r.data) for r in iter_records(folder)))
+    records = open_backend(store).history(instance_id)
+    return from_records(instance_id, ((r.kind, r.data) for r in records))
 
 
 def node_states(graph: nx.DiGraph, progress: Progress) -> dict[str, NodeState]:

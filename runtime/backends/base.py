@@ -1,0 +1,375 @@
+"""The backend interface: the only description of where an instance's state lives.
+
+The engine (`runtime.engine`), the worker, the client, the HTTP app and the CLI reach
+state only through a `Backend`; `runtime.backends.file` keeps it in a directory (the
+journal of docs/journal.md), `runtime.backends.postgres` in a PostgreSQL database.
+docs/backends.md explains the contract with examples; this module is its reference.
+
+Vocabulary
+----------
+*Record*: one journal entry of an instance, `(seq, kind, ts, data)`, with `seq` counting
+from 0 in each generation (`continue_as_new` starts a new one) and `kind` one of the
+kinds of docs/journal.md. Record 0 of every generation is `created`. A backend stores
+records exactly as given (the JSON `data` round-trips unchanged) and returns them in
+`seq` order.
+
+*Claim*: the right to run an instance and to append to its journal. At most one claim
+on an instance is valid at any moment, across every process and machine using the
+backend. A claim carries a *fence*: a number that grows every time the instance is
+claimed. Every write made through a claim is checked against the instance's current
+fence when it becomes durable (`Backend.commit`); a claim that has been superseded (its
+lease ran out and another worker claimed the instance) gets `FenceLost` and nothing it
+staged is kept. The file backend's claims are `flock`s, which the kernel holds until the
+process dies, so its fence never moves under a live claim; a leased backend (PostgreSQL)
+expires a claim that is not renewed by `heartbeat` within its lease.
+
+*Staging and commit* (group commit): `Claim.stage` assigns sequence numbers and keeps
+records in order, `Backend.commit(claims)` makes everything staged on those claims
+durable as one group (the file backend: one fsync, or one syncfs(2) for several
+journals; PostgreSQL: one transaction, its fences checked). Records staged together in
+one `stage` call are atomic: after a crash all of them exist or none. Nothing may act on
+a staged record (deliver a result, delete the message it came from, tell a parent) until
+a commit that includes it has returned. Staged records may be visible to readers before
+the commit (the file backend writes them to the OS at once); a crash may lose any staged,
+uncommitted suffix, never a committed record, and never a record from the middle.
+
+*Message*: a JSON object for an instance, delivered at least once, in the order posted
+by one sender: `{"type": "event", "name", "data"}`, `{"type": "terminate"|"suspend"|
+"resume", "reason"}`, `{"type": "sub_done", "task", "child"}`, later entity operations.
+Each has an id unique in the instance's inbox; the engine journals the id of the events
+it consumes (`event` records carry `msg`), so a message redelivered after a crash is
+recognised and acknowledged without a second effect.
+
+Errors
+------
+Every error a backend raises for reasons of state or infrastructure derives from
+`BackendError` and has a message of one line fit for a user (naming the path or the URL,
+with any password masked). Per-instance problems (`InstanceDamaged`, `InstanceUnusable`)
+concern that instance only: the engine reports them once and serves the others.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: The runtime statuses of docs/runtime.md, plus "Damaged" for an instance whose journal
+#: cannot be read as a whole (shown, never run; `purge` removes it).
+#: the record kinds that end a generation, and the status each gives
+FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
+ENDED_STATUSES = frozenset(FINAL.values())
+DAMAGED = "Damaged"
+
+
+class BackendError(Exception):
+    """Base of the errors a backend raises; the message is one line for the user."""
+
+
+class BackendUnavailable(BackendError):
+    """The store cannot be reached or used at all (directory not writable, server down,
+    wrong credentials, a schema from a newer tether). Not about one instance."""
+
+
+class InstanceExists(BackendError, ValueError):
+    """`create` of an id that exists already (a ValueError, as the client raised before)."""
+
+
+class FenceLost(BackendError):
+    """The claim was superseded: another worker holds the instance now. Nothing staged on
+    this claim since its last successful commit was kept; drop the instance from memory."""
+
+
+class InstanceDamaged(BackendError):
+    """The instance's journal is damaged beyond a torn tail (its first record, or a bad
+    record followed by good, CRC-chained ones): it is shown as Damaged, never run or
+    rewritten; `purge` removes it."""
+
+
+class InstanceUnusable(BackendError):
+    """One instance cannot be read or written for a reason of its own (permission denied,
+    a file where a folder should be...). Raised once per attempt; other instances go on."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One journal record (docs/journal.md, "Kinds")."""
+
+    seq: int
+    kind: str
+    ts: str  # ISO 8601 UTC with Z
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a claim found: the `created` record of the current generation, the last
+    checkpoint (None before the first) and every record after it, in order. By the
+    engine's invariant (a checkpoint reflects every record before it) this is all a
+    resume needs, whatever the length of the history."""
+
+    first: Record
+    checkpoint: Record | None
+    tail: list[Record]
+
+
+@dataclass(frozen=True)
+class NewInstance:
+    """An instance to create: its id, creation time and `created` record data
+    (`name`, `input`, `graph_hash`, `source`, `parent`, `generation`, `start`, ...).
+    `earlier_calls` are activity executions of earlier attempts of a retried child
+    (name, input), kept for the instance's activity account (`Backend.activity_calls`)."""
+
+    instance_id: str
+    ts: str
+    data: dict[str, Any]
+    earlier_calls: Sequence[tuple[str, Any]] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    """An inbox message: `id` unique within the instance's inbox, `body` the JSON object."""
+
+    id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One row of a query: what the backend's index knows of an instance."""
+
+    instance_id: str
+    name: str
+    status: str  # a runtime status, or DAMAGED
+    created: str  # ISO 8601 UTC
+    updated: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A filter over the instances; every field set narrows the result.
+
+    `statuses`: runtime statuses (DAMAGED included) to keep; `name`: orchestration name;
+    `id_prefix`: instance ids starting with it; `created_from <= created < created_to`
+    and likewise `updated_*`. `top` rows per page (1-1000); `continuation`: the token of
+    the previous page. Results come in (created, id) order, stable across pages even
+    while instances are created or change status."""
+
+    statuses: frozenset[str] | None = None
+    name: str | None = None
+    id_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    top: int = 100
+    continuation: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query; `continuation` is None on the last page."""
+
+    items: list[Summary]
+    continuation: str | None = None
+
+
+@dataclass
+class WorkItem:
+    """An activity attempt handed to any worker (`WorkQueue`): the owner's instance id
+    and generation, the task id and attempt (unique together: a result is recorded once
+    per (instance, generation, task, attempt)), the activity's name and JSON input."""
+
+    instance_id: str
+    generation: int
+    task: int
+    attempt: int
+    name: str
+    input: Any = None
+    token: Any = field(default=None, compare=False)  # the backend's handle on the lease
+
+
+class Claim(abc.ABC):
+    """The right to run one instance and append to its journal (see the module docstring).
+
+    Only the engine thread that took a claim uses it. After `Backend.release` or a
+    `FenceLost`, the claim must not be used again."""
+
+    instance_id: str
+    fence: int
+
+    @property
+    @abc.abstractmethod
+    def loaded(self) -> Loaded:
+        """The records found when the claim was taken (or by the last `new_generation`)."""
+
+    @property
+    @abc.abstractmethod
+    def next_seq(self) -> int:
+        """The sequence number the next staged record will get."""
+
+    @abc.abstractmethod
+    def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
+        """Append records (kind, data), all stamped `ts`, atomically as a group; returns
+        them with their sequence numbers. Durable only after `Backend.commit`.
+        Raises `FenceLost`, or `InstanceUnusable` (e.g. a full disk, with the path)."""
+
+    @abc.abstractmethod
+    def ack(self, message_ids: Iterable[str]) -> None:
+        """Inbox messages consumed by records staged on this claim: they are deleted by
+        the next commit, after the records are durable (never before)."""
+
+    @abc.abstractmethod
+    def new_generation(self, data: dict[str, Any], ts: str,
+                       calls: Sequence[tuple[str, Any]]) -> Loaded:
+        """`continue_as_new`: durably replace the journal with a new generation whose
+        record 0 is `created` with `data`, and record the finished generation's activity
+        executions `calls` (name, input) for `Backend.activity_calls`. Atomic: after a
+        crash the instance has either the old generation (as committed) or the new one.
+        Commits what was staged before. Returns the new generation's `Loaded`."""
+
+
+class WorkQueue(abc.ABC):
+    """Activity attempts handed to whichever worker has capacity, on any machine.
+
+    A backend that distributes activities returns one from `Backend.work_queue`; the
+    file backend returns None, and the owner of an instance runs its activities in its
+    own process (docs/backends.md). Attempts run at least once; a result is recorded
+    once per (instance, generation, task, attempt)."""
+
+    @abc.abstractmethod
+    def enqueue(self, claim: Claim, items: Sequence[WorkItem]) -> None:
+        """Stage work items of the claimed instance, made visible by its next commit."""
+
+    @abc.abstractmethod
+    def take(self, limit: int, lease_seconds: float) -> list[WorkItem]:
+        """Claim up to `limit` visible work items for this process, each with a lease; an
+        item whose lease runs out becomes visible to others again."""
+
+    @abc.abstractmethod
+    def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
+        """Retire the item and post `{"type": "result", ...outcome}` to its owner's inbox
+        in one atomic step; a no-op if the item was already retired (lease lost)."""
+
+
+class Backend(abc.ABC):
+    """Where instances live. Safe to share between threads of one process only through
+    the read methods; claims belong to the thread that took them."""
+
+    #: how the store was named (a path, or a URL with any password masked), for messages
+    spec: str
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def ensure(self) -> None:
+        """Create what the store needs (folders, schema) if missing. Idempotent.
+        Raises `BackendUnavailable` with one line when the store cannot be used."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Free the object's resources (connections, open files). Claims must have been
+        released; the object may be used again, reopening what it needs."""
+
+    def recover(self) -> None:
+        """Repair what a crash may leave behind outside the records (indexes, staging
+        files); a worker calls it when it starts. Idempotent; the default does nothing."""
+        return None
+
+    # -- creating --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create(self, item: NewInstance) -> bool:
+        """Create one instance, durable on return; False if the id exists. Two callers
+        creating one id: exactly one gets True."""
+
+    @abc.abstractmethod
+    def create_many(self, items: Sequence[NewInstance]) -> list[str]:
+        """Create many instances with a constant number of syncs (or one transaction);
+        returns the ids created, in order; ids that exist are skipped."""
+
+    @abc.abstractmethod
+    def exists(self, instance_id: str) -> bool:
+        """Is there an instance (damaged ones included) with this id?"""
+
+    # -- owning ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim(self, instance_id: str, *, wait: bool = False) -> Claim | None:
+        """Claim the instance and load it (`Claim.loaded`); None if it does not exist or
+        another claim holds it (with `wait`: block until that claim is released, for
+        operations that must not be refused, such as purge).
+        Raises `InstanceDamaged` or `InstanceUnusable` (the instance stays unclaimed)."""
+
+    @abc.abstractmethod
+    def commit(self, claims: Iterable[Claim]) -> None:
+        """Make everything staged on these claims durable, as one group, then delete the
+        messages they acknowledged. Raises `FenceLost` naming the first claim that lost
+        its fence (the others' records are committed all the same)."""
+
+    @abc.abstractmethod
+    def release(self, claim: Claim, *, finished: bool = False) -> None:
+        """Give the claim up, committing what is staged first. `finished`: the instance
+        has ended and owes no work (its outbox is empty), so `runnable` never offers it
+        again."""
+
+    @abc.abstractmethod
+    def heartbeat(self, claims: Iterable[Claim]) -> None:
+        """Renew the leases of these claims (a no-op where claims do not expire). The
+        engine calls it at least every few seconds while it holds claims."""
+
+    @abc.abstractmethod
+    def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
+        """Ids (at most `limit`, not in `skip`) of instances that may have work now: not
+        finished (see `release`), or with messages or due timers. May offer an instance
+        another process holds (`claim` then gives None) or that turns out to have nothing
+        to do; never hides one that has. Its cost must not grow with the number of
+        finished instances."""
+
+    # -- messages ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def post(self, instance_id: str, body: dict[str, Any]) -> str:
+        """Deliver a message to an instance's inbox, durable on return; returns its id."""
+
+    @abc.abstractmethod
+    def inbox(self, instance_id: str) -> list[Message]:
+        """The instance's unacknowledged messages, oldest first (cheap when empty)."""
+
+    # -- reading (no claim needed; safe while another process writes) -------------------
+
+    @abc.abstractmethod
+    def status(self, instance_id: str) -> dict[str, Any] | None:
+        """The instance's status as its committed records say, or None if unknown:
+        `name`, `instanceId`, `runtimeStatus` (DAMAGED for a damaged journal, with
+        `damage`: one line), `input`, `output`, `customStatus`, `createdTime`,
+        `lastUpdatedTime`, `error` ({type, message} or None), `attempt`, `parent`."""
+
+    @abc.abstractmethod
+    def history(self, instance_id: str) -> Iterator[Record]:
+        """Every record of the current generation from record 0, up to the first that
+        cannot be read."""
+
+    @abc.abstractmethod
+    def activity_calls(self, instance_id: str) -> list[tuple[str, Any]]:
+        """(name, input) of every activity execution of the instance, all generations,
+        its sub-orchestrations' in place (what the differential tests compare)."""
+
+    @abc.abstractmethod
+    def query(self, query: Query) -> Page:
+        """One page of instances matching `query`, answered from an index: the cost of a
+        page must not grow with the number of instances that do not match.
+        Raises ValueError for a continuation token it did not issue."""
+
+    @abc.abstractmethod
+    def purge(self, instance_id: str) -> bool:
+        """Delete the instance and everything about it (claiming it first, waiting for
+        the holder); False if it did not exist. The caller decides whether it may."""
+
+    # -- distributing activities -------------------------------------------------------
+
+    def work_queue(self) -> WorkQueue | None:
+        """The backend's activity queue, or None: the owner runs activities itself."""
+        return None

@@ -1,0 +1,414 @@
+"""The file backend: a store directory (docs/journal.md, docs/backends.md).
+
+    <store>/instances/<id>/   one folder per instance: journal, head, inbox/, generations.jsonl
+    <store>/index.sqlite      ids, names, statuses and times (runtime/backends/file/index.py)
+    <store>/tmp/              staging for new instances and messages
+
+A claim is an `flock` on the instance's folder, dropped by the kernel when its holder
+dies, so its fence never moves under a live claim (FenceLost is never raised here).
+Staged records are written to the journal at once (visible to readers, not yet durable);
+`commit` makes the journals of a group durable with one fsync, or one syncfs(2) for
+several, then updates the index and deletes acknowledged messages. Activities run in the
+owner's process (`work_queue` is None).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime.backends.base import (
+    DAMAGED,
+    FINAL,
+    Backend,
+    BackendUnavailable,
+    Claim,
+    InstanceUnusable,
+    Loaded,
+    Message,
+    NewInstance,
+    Page,
+    Query,
+    Record,
+)
+from runtime.backends.file.folders import Lock, Store
+from runtime.backends.file.index import Index
+from runtime.backends.file.journal import (
+    HEAD,
+    Journal,
+    JournalError,
+    NoJournal,
+    Opened,
+    iter_records,
+    sync_fds,
+)
+from runtime.backends.file.reading import earlier_calls, read_status, status_of
+from runtime.ids import validate_id
+
+__all__ = ["FileBackend", "FileClaim"]
+
+STALE_TMP = 600.0  # seconds: staging files older than this are left by a dead process
+GHOST_ROW = 30.0  # seconds: an index row whose folder never came is dropped after this
+
+
+def _loaded(opened: Opened) -> Loaded:
+    return Loaded(opened.first, opened.checkpoint, list(opened.tail))
+
+
+#: errors of the disk, not of one instance: refusing the instance would refuse them all
+#: one by one and never retry them once space is freed; they stop the worker instead
+_STORE_WIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _unusable(instance_id: str, exc: OSError) -> Exception:
+    if exc.errno in _STORE_WIDE:
+        return OSError(exc.errno, exc.strerror, exc.filename)
+    what = exc.filename or instance_id
+    return InstanceUnusable(f"instance {instance_id}: {what}: {exc.strerror or exc}")
+
+
+class FileClaim(Claim):
+    """The flock on one instance's folder and its journal, open for appending."""
+
+    def __init__(self, backend: FileBackend, instance_id: str, lock: Lock,
+                 journal: Journal) -> None:
+        self.instance_id = instance_id
+        self.fence = 1
+        self.backend = backend
+        self.lock = lock
+        self.journal = journal
+        self._loaded = _loaded(journal.opened)
+        self.acked: list[str] = []
+        self.dirty = False  # records written since the last commit
+        self.status = status_of(instance_id, journal.opened)["runtimeStatus"]
+        self.changed: tuple[str | None, str] | None = None  # (new status, updated) for the index
+
+    @property
+    def loaded(self) -> Loaded:
+        return self._loaded
+
+    @property
+    def next_seq(self) -> int:
+        return self.journal.next_seq
+
+    def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
+        try:
+            records: list[Record] = list(self.journal.append_many(list(items), ts))
+        except OSError as exc:
+            raise _unusable(self.instance_id, exc) from exc
+        self.dirty = True
+        status = self.status
+        for rec in records:
+            if rec.kind in FINAL:
+                status = FINAL[rec.kind]
+            elif rec.kind == "checkpoint":
+                status = "Suspended" if rec.data.get("suspended") else "Running"
+            elif rec.kind == "suspended":
+                status = "Suspended"
+            elif rec.kind == "resumed":
+                status = "Running"
+        new = status if status != self.status else (self.changed or (None, ""))[0]
+        self.status = status
+        self.changed = (new, records[-1].ts) if records else self.changed
+        return records
+
+    def ack(self, message_ids: Iterable[str]) -> None:
+        self.acked.extend(message_ids)
+
+    def new_generation(self, data: dict[str, Any], ts: str,
+                       calls: Sequence[tuple[str, Any]]) -> Loaded:
+        folder = self.journal.folder
+        if self.dirty:
+            self.backend.commit([self])
+        line = json.dumps({"generation": self.journal.opened.first.data.get("generation", 0),
+                           "input": self.journal.opened.first.data.get("input"),
+                           "calls": [list(c) for c in calls]})
+        try:
+            with open(folder / "generations.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            staging = folder / "next"
+            staging.mkdir(exist_ok=True)
+            Journal.create(staging, ts, data).close()
+            self.journal.close()
+            os.replace(staging / "journal", folder / "journal")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / HEAD)
+            os.rmdir(staging)
+            self.journal = Journal.open(folder)
+        except OSError as exc:
+            raise _unusable(self.instance_id, exc) from exc
+        self._loaded = _loaded(self.journal.opened)
+        self.status = "Pending"
+        self.changed = ("Pending", ts)
+        return self._loaded
+
+    def close(self) -> None:
+        self.journal.close()
+        self.lock.release()
+
+
+class FileBackend(Backend):
+    """A store directory shared by any number of processes on one machine."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.spec = str(root)
+        self.store = Store(self.root)
+        self._index: Index | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise BackendUnavailable(f"store {self.spec}: is a file, not a store directory")
+        try:
+            self.store.ensure()
+        except OSError as exc:
+            raise BackendUnavailable(
+                f"store {self.spec}: cannot create {exc.filename or self.spec}: "
+                f"{exc.strerror or exc}") from None
+        self.index()
+
+    def index(self) -> Index:
+        """The store's index, opened (and built from the journals if new) on first use."""
+        if self._index is None:
+            self.store.ensure()
+            self._index = Index(self.root / "index.sqlite")
+            if self._index.fresh:
+                self.recover()
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def recover(self) -> None:
+        """Bring the index in line with `instances/` (instances missing from it are added,
+        rows whose folder is gone dropped) and delete stale staging files in `tmp/`."""
+        index = self.index()
+        on_disk = set(self.store.ids())
+        rows = index.ids()
+        index.drop(rows - on_disk)
+        added = []
+        for instance_id in sorted(on_disk - rows):
+            if not (self.store.folder(instance_id) / "journal").exists():
+                continue  # not an instance: a stray folder or file
+            doc = read_status(self.store, instance_id)
+            if doc is not None:
+                added.append(_row(doc))
+        if added:
+            index.put(added)
+        self._clean_tmp()
+
+    def _clean_tmp(self) -> None:
+        try:
+            names = os.listdir(self.store.tmp)
+        except FileNotFoundError:
+            return
+        cutoff = time.time() - STALE_TMP
+        for name in names:
+            path = self.store.tmp / name
+            with contextlib.suppress(OSError):
+                if path.lstat().st_mtime < cutoff:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink()
+
+    # -- creating -------------------------------------------------------------------------
+
+    def create(self, item: NewInstance) -> bool:
+        return self.create_many([item]) == [item.instance_id]
+
+    def create_many(self, items: Sequence[NewInstance]) -> list[str]:
+        for item in items:
+            validate_id(item.instance_id)
+        index = self.index()
+        # indexed first (live): no instance exists that a worker cannot find
+        fresh = index.insert_new([(i.instance_id, i.data.get("name", ""), i.ts) for i in items])
+        try:
+            created = self.store.create_many([(i.instance_id, i.ts, i.data) for i in items])
+        except OSError as exc:
+            index.drop(fresh)
+            raise BackendUnavailable(f"store {self.spec}: cannot create instances: "
+                                     f"{exc.filename or ''}: {exc.strerror or exc}") from None
+        index.drop(fresh - set(created))
+        for item in items:
+            if item.earlier_calls and item.instance_id in created:
+                self._add_generation_line(item.instance_id, -1, None, item.earlier_calls)
+        return created
+
+    def _add_generation_line(self, instance_id: str, generation: int, input: Any,
+                             calls: Sequence[tuple[str, Any]]) -> None:
+        # -1: no real generation, so the instance's own generations are still counted
+        line = json.dumps({"generation": generation, "input": input,
+                           "calls": [list(c) for c in calls]})
+        with open(self.store.folder(instance_id) / "generations.jsonl", "a",
+                  encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def exists(self, instance_id: str) -> bool:
+        return self.store.exists(instance_id)
+
+    # -- owning ---------------------------------------------------------------------------
+
+    def claim(self, instance_id: str, *, wait: bool = False) -> FileClaim | None:
+        try:
+            lock = self.store.lock(instance_id, blocking=wait)
+        except OSError as exc:
+            raise _unusable(instance_id, exc) from exc
+        if lock is None:
+            self._forget_ghost(instance_id)
+            return None
+        folder = self.store.folder(instance_id)
+        try:
+            journal = Journal.open(folder)
+        except NoJournal:
+            lock.release()
+            return None
+        except JournalError as exc:
+            lock.release()
+            self._mark_damaged(instance_id)
+            raise exc
+        except IsADirectoryError:
+            lock.release()
+            raise InstanceUnusable(f"instance {instance_id}: {folder / 'journal'} is a "
+                                   "directory, not a journal") from None
+        except OSError as exc:
+            lock.release()
+            raise _unusable(instance_id, exc) from exc
+        claim = FileClaim(self, instance_id, lock, journal)
+        self._repair_row(claim)
+        return claim
+
+    def _forget_ghost(self, instance_id: str) -> None:
+        """An index row whose folder never came (a client died between the two)."""
+        if self.store.folder(instance_id).exists():
+            return
+        row = self.index().row(instance_id)
+        if row is not None and row[1] == "Pending":
+            with contextlib.suppress(ValueError):
+                from runtime.clock import parse_iso
+
+                age = time.time() - parse_iso(row[2]).timestamp()
+                if age > GHOST_ROW:
+                    self.index().drop([instance_id])
+
+    def _mark_damaged(self, instance_id: str) -> None:
+        row = self.index().row(instance_id) or ("", "", "", "", False)
+        if row[1] != DAMAGED:
+            self.index().put([(instance_id, row[0], DAMAGED, row[2], row[3], False)])
+
+    def _repair_row(self, claim: FileClaim) -> None:
+        """After a crash the row may lag behind the journal: bring it in line."""
+        doc = status_of(claim.instance_id, claim.journal.opened)
+        row = self.index().row(claim.instance_id)
+        if row is None or row[1] != doc["runtimeStatus"]:
+            live = row[4] if row is not None else True
+            self.index().put([(*_row(doc)[:5], live)])
+
+    def commit(self, claims: Iterable[Claim]) -> None:
+        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked)]
+        if not group:
+            return
+        dirty = [c for c in group if c.dirty]
+        try:
+            sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
+        except OSError as exc:
+            raise _unusable(dirty[0].instance_id, exc) from exc
+        changes = []
+        for c in group:
+            c.dirty = False
+            if c.changed is not None:
+                changes.append((c.instance_id, *c.changed))
+                c.changed = None
+        self.index().update(changes)
+        for c in group:
+            for name in c.acked:
+                self.store.discard(c.instance_id, name)
+            c.acked.clear()
+
+    def release(self, claim: Claim, *, finished: bool = False) -> None:
+        assert isinstance(claim, FileClaim)
+        try:
+            self.commit([claim])
+            if finished:
+                self.index().finish(claim.instance_id)
+        finally:
+            claim.close()
+
+    def heartbeat(self, claims: Iterable[Claim]) -> None:
+        return None  # flocks do not expire
+
+    def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
+        return self.index().live(limit, set(skip))
+
+    # -- messages -------------------------------------------------------------------------
+
+    def post(self, instance_id: str, body: dict[str, Any]) -> str:
+        try:
+            return self.store.post(instance_id, body)
+        except OSError as exc:
+            raise _unusable(instance_id, exc) from exc
+
+    def inbox(self, instance_id: str) -> list[Message]:
+        return [Message(name, body) for name, body in self.store.inbox(instance_id)]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def status(self, instance_id: str) -> dict[str, Any] | None:
+        return read_status(self.store, instance_id)
+
+    def history(self, instance_id: str) -> Iterator[Record]:
+        try:
+            yield from iter_records(self.store.folder(instance_id))
+        except FileNotFoundError:
+            return
+
+    def activity_calls(self, instance_id: str) -> list[tuple[str, Any]]:
+        from runtime.accounting import generation_calls
+
+        return earlier_calls(self.store.folder(instance_id)) + generation_calls(self, instance_id)
+
+    def query(self, query: Query) -> Page:
+        return self.index().query(query)
+
+    def purge(self, instance_id: str) -> bool:
+        folder = self.store.folder(instance_id)
+        try:
+            lock = self.store.lock(instance_id, blocking=True)
+        except OSError as exc:
+            raise _unusable(instance_id, exc) from exc
+        if lock is None and not folder.exists():
+            self.index().drop([instance_id])
+            return False
+        # (lock None with a folder: one without a journal, which is removed all the same)
+        try:
+            self.store.purge(instance_id)
+        except FileNotFoundError:
+            return False
+        finally:
+            if lock is not None:
+                lock.release()
+        self.index().drop([instance_id])
+        return True
+
+
+def _row(doc: dict[str, Any]) -> tuple[str, str, str, str, str, bool]:
+    status = doc["runtimeStatus"]
+    live = (status not in FINAL.values() and status != DAMAGED) or bool(doc.get("owes"))
+    created = doc.get("createdTime") or ""
+    return (doc["instanceId"], doc.get("name") or "", status, created,
+            doc.get("lastUpdatedTime") or created, live)

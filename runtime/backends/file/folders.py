@@ -1,0 +1,201 @@
+"""The file backend's folders: a directory of instances, safe to share between processes.
+
+    <store>/instances/<id>/            flock()ed by whoever runs or changes the instance
+    <store>/instances/<id>/journal     the instance's records (runtime/journal.py)
+    <store>/instances/<id>/head        hint: byte offset of the last checkpoint
+    <store>/instances/<id>/inbox/      messages for the instance (events, terminate, ...)
+    <store>/tmp/                       where new instances and messages are assembled
+
+New instances and inbox messages are written in `tmp/` and renamed into place, so a
+reader never sees half of one, and two clients creating one id cannot both succeed.
+Only the holder of an instance's lock appends to its journal. The lock is the instance's
+folder itself (flock on a directory), and `head` is made with the instance: creating a
+file costs about 0.2 ms here, twice per instance when a worker first touched them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.backends.file.journal import HEAD, Journal, sync_fds
+from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
+
+__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "validate_id"]
+
+
+@dataclass
+class Lock:
+    fd: int
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Store:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.instances = self.root / "instances"
+        self.tmp = self.root / "tmp"
+
+    def ensure(self) -> None:
+        self.instances.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, instance_id: str) -> Path:
+        return self.instances / validate_id(instance_id)
+
+    def exists(self, instance_id: str) -> bool:
+        return (self.folder(instance_id) / "journal").is_file()
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.instances)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if ID_PATTERN.fullmatch(n) and n not in (".", ".."))
+
+    def create(self, instance_id: str, ts: str, data: dict[str, Any]) -> bool:
+        """Create an instance whose journal starts with `created`; False if the id exists."""
+        return self.create_many([(instance_id, ts, data)]) == [instance_id]
+
+    def create_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Create instances (id, created time, `created` record data); the ids created, in
+        order (an id that exists is skipped). However many, it costs two syncs: the new
+        journals together, then `instances/` once all are renamed into it."""
+        self.ensure()
+        staged: list[tuple[str, Path]] = []
+        files: list[tuple[int, int, str]] = []
+        try:
+            for instance_id, ts, data in items:
+                if self.folder(instance_id).exists():
+                    continue
+                staging = self.tmp / f"new-{uuid.uuid4().hex}"
+                staging.mkdir()
+                staged.append((instance_id, staging))
+                os.close(os.open(staging / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))  # no hint yet
+                Journal.create(staging, ts, data, sync=len(items) == 1).close()
+                if len(items) > 1:
+                    fd = os.open(staging / "journal", os.O_RDONLY)
+                    files.append((fd, os.fstat(fd).st_dev, str(staging)))
+            sync_fds(files)
+        finally:
+            for fd, _, _ in files:
+                os.close(fd)
+        created: list[str] = []
+        for instance_id, staging in staged:
+            try:
+                os.rename(staging, self.folder(instance_id))
+            except OSError:  # another client created it first (ENOTEMPTY / EEXIST)
+                shutil.rmtree(staging, ignore_errors=True)
+                continue
+            created.append(instance_id)
+        if created:
+            _fsync_dir(self.instances)
+        return created
+
+    def lock(self, instance_id: str, *, blocking: bool) -> Lock | None:
+        """The instance's lock, or None if someone else holds it (non-blocking) or it is gone."""
+        try:
+            fd = os.open(self.folder(instance_id), os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not (self.folder(instance_id) / "journal").exists():  # purged meanwhile
+            os.close(fd)
+            return None
+        return Lock(fd)
+
+    def post(self, instance_id: str, message: dict[str, Any], name: str | None = None) -> str:
+        """Drop a message into the instance's inbox (atomically); returns its file name."""
+        inbox = self.folder(instance_id) / "inbox"
+        self.ensure()
+        name = name or f"{_monotonic_name()}.json"
+        staging = self.tmp / f"msg-{uuid.uuid4().hex}"
+        with open(staging, "w", encoding="utf-8") as fh:
+            json.dump(message, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            inbox.mkdir()
+            _fsync_dir(inbox.parent)
+        except FileExistsError:
+            pass
+        os.rename(staging, inbox / name)
+        _fsync_dir(inbox)  # the message is durable once its name is
+        return name
+
+    def inbox(self, instance_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Messages waiting for the instance, oldest first."""
+        inbox = self.folder(instance_id) / "inbox"
+        try:
+            names = sorted(os.listdir(inbox))
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                with open(inbox / name, encoding="utf-8") as fh:
+                    message = json.load(fh)
+            except (OSError, ValueError):
+                continue
+            if isinstance(message, dict):
+                yield name, message
+
+    def has_inbox(self, instance_id: str) -> bool:
+        try:
+            with os.scandir(self.folder(instance_id) / "inbox") as it:
+                return any(True for _ in it)
+        except FileNotFoundError:
+            return False
+
+    def discard(self, instance_id: str, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.folder(instance_id) / "inbox" / name)
+
+    def purge(self, instance_id: str) -> None:
+        """Remove the instance (the caller holds its lock)."""
+        folder = self.folder(instance_id)
+        self.ensure()
+        trash = self.tmp / f"purged-{uuid.uuid4().hex}"
+        os.rename(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+_last_name = [0]
+
+
+def _monotonic_name() -> str:
+    # Time-ordered names, unique across processes: nanoseconds, then a random suffix.
+    now = max(time_ns(), _last_name[0] + 1)
+    _last_name[0] = now
+    return f"{now:020d}-{uuid.uuid4().hex[:12]}"
+
+
+def time_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

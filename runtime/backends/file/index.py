@@ -1,0 +1,249 @@
+"""The file backend's index: one SQLite table of every instance's id, name, status and
+times, so that finding the live instances and answering a query never reads the
+instances that do not match.
+
+    <store>/index.sqlite   (and its -wal / -shm files)
+
+The journals are the truth; the index is derived from them and may lag behind them,
+never run ahead, in a way a worker repairs:
+
+- a row is inserted (live, Pending) *before* the instance's folder is renamed into
+  `instances/`, so no instance exists unindexed; a row whose folder never came (the
+  client died in between) is dropped by `recover` or once it is old;
+- a row changes after the records that change the status are durable, so after a crash
+  a row may say Running for an instance whose journal has ended: it is still live, a
+  worker claims it, sees the end and updates the row;
+- SQLite runs in WAL mode with `synchronous=NORMAL`: a commit is not fsynced, which is
+  safe from corruption and may lose the last changes at a power cut; `recover` (run by
+  every worker at start) re-adds instances missing from the index and drops rows whose
+  folder is gone. An index that cannot be opened is rebuilt from the journals.
+
+Python's sqlite3 module is the maintained, standard way to get an indexed, multi-process
+safe table; times are ISO 8601 UTC strings, which sort as the times do.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from runtime.backends.base import ENDED_STATUSES, Page, Query, Summary
+from runtime.clock import iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    live INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS by_created ON instances (created, id);
+CREATE INDEX IF NOT EXISTS by_status ON instances (status, created, id);
+CREATE INDEX IF NOT EXISTS by_name ON instances (name, created, id);
+CREATE INDEX IF NOT EXISTS live_ids ON instances (id) WHERE live = 1;
+"""
+MAX_TOP = 1000
+
+
+class Index:
+    """The index of one store; thread-safe (one connection behind a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.fresh = not path.exists()
+        try:
+            self.db = self._connect()
+        except sqlite3.DatabaseError:  # damaged: it is only derived, so start over
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{path}{suffix}").unlink()
+            self.fresh = True
+            self.db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        with _as_os_error(self.path):
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        return db
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self.lock, _as_os_error(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:  # a failed COMMIT (a full disk) leaves it open
+                    self.db.execute("ROLLBACK")
+                raise
+
+    # -- writes -----------------------------------------------------------------------
+
+    def insert_new(self, rows: Sequence[tuple[str, str, str]]) -> set[str]:
+        """Rows (id, name, created) for instances about to be created, live and Pending;
+        the ids that had no row (only those may be dropped by `drop` if creation fails)."""
+        added: set[str] = set()
+        with self._write() as db:
+            for instance_id, name, created in rows:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1)",
+                    (instance_id, name, created, created))
+                if cur.rowcount:
+                    added.add(instance_id)
+        return added
+
+    def put(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
+        """Insert or replace rows (id, name, status, created, updated, live)."""
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+                           [(i, n, s, c, u, int(live)) for i, n, s, c, u, live in rows])
+
+    def update(self, changes: Iterable[tuple[str, str | None, str]]) -> None:
+        """(id, new status or None to keep it, updated time) for existing rows."""
+        changes = list(changes)
+        if not changes:
+            return
+        with self._write() as db:
+            for instance_id, status, updated in changes:
+                if status is None:
+                    db.execute("UPDATE instances SET updated = ? WHERE id = ?",
+                               (updated, instance_id))
+                else:
+                    db.execute("UPDATE instances SET status = ?, updated = ? WHERE id = ?",
+                               (status, updated, instance_id))
+
+    def finish(self, instance_id: str) -> None:
+        """The instance needs no more work: no longer live."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET live = 0 WHERE id = ?", (instance_id,))
+
+    def drop(self, ids: Iterable[str]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM instances WHERE id = ?", [(i,) for i in ids])
+
+    # -- reads ------------------------------------------------------------------------
+
+    def live(self, limit: int, skip: set[str]) -> list[str]:
+        with self.lock:
+            rows = self.db.execute("SELECT id FROM instances WHERE live = 1 ORDER BY id")
+            out: list[str] = []
+            for (instance_id,) in rows:
+                if instance_id not in skip:
+                    out.append(instance_id)
+                    if len(out) >= limit:
+                        break
+            return out
+
+    def row(self, instance_id: str) -> tuple[str, str, str, str, bool] | None:
+        """(name, status, created, updated, live) of one instance."""
+        with self.lock:
+            found = self.db.execute(
+                "SELECT name, status, created, updated, live FROM instances WHERE id = ?",
+                (instance_id,)).fetchone()
+        return None if found is None else (found[0], found[1], found[2], found[3], bool(found[4]))
+
+    def ids(self) -> set[str]:
+        with self.lock:
+            return {i for (i,) in self.db.execute("SELECT id FROM instances")}
+
+    def query(self, q: Query) -> Page:
+        if not 1 <= q.top <= MAX_TOP:
+            raise ValueError(f"top must be 1-{MAX_TOP}, not {q.top}")
+        where, args = _filters(q)
+        if q.continuation is not None:
+            created, last_id = decode_token(q.continuation)
+            where.append("(created > ? OR (created = ? AND id > ?))")
+            args += [created, created, last_id]
+        sql = ("SELECT id, name, status, created, updated FROM instances"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY created, id LIMIT ?")
+        with self.lock:
+            rows = self.db.execute(sql, [*args, q.top + 1]).fetchall()
+        items = [Summary(*row) for row in rows[:q.top]]
+        more = len(rows) > q.top
+        token = encode_token(items[-1].created, items[-1].instance_id) if more else None
+        return Page(items, token)
+
+
+#: SQLite's result codes for what is the disk's doing, as the OSError the journals meet
+_DISK_ERRORS = {
+    sqlite3.SQLITE_FULL: errno.ENOSPC,
+    sqlite3.SQLITE_READONLY: errno.EROFS,
+    sqlite3.SQLITE_IOERR: errno.EIO,
+}
+
+
+@contextlib.contextmanager
+def _as_os_error(path: Path) -> Iterator[None]:
+    """A full, read-only or failing disk raises OSError naming the index, as the same
+    disk does for a journal (tether.cli words it; a worker stops on it with one line),
+    not sqlite3.OperationalError, which no caller expects."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        code = _DISK_ERRORS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from exc
+
+
+def _filters(q: Query) -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    args: list[object] = []
+    if q.statuses is not None:
+        where.append(f"status IN ({', '.join('?' * len(q.statuses))})" if q.statuses else "0")
+        args += sorted(q.statuses)
+    if q.name is not None:
+        where.append("name = ?")
+        args.append(q.name)
+    if q.id_prefix:
+        # a range, not LIKE: ids may hold `_`, and the primary key answers a range
+        where.append("id >= ? AND id < ?")
+        args += [q.id_prefix, q.id_prefix + "\U0010ffff"]
+    for column, low, high in (("created", q.created_from, q.created_to),
+                              ("updated", q.updated_from, q.updated_to)):
+        if low is not None:
+            where.append(f"{column} >= ?")
+            args.append(iso(low))
+        if high is not None:
+            where.append(f"{column} < ?")
+            args.append(iso(high))
+    return where, args
+
+
+def encode_token(created: str, instance_id: str) -> str:
+    raw = json.dumps([created, instance_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        created, instance_id = json.loads(raw)
+        if isinstance(created, str) and isinstance(instance_id, str):
+            return created, instance_id
+    except (ValueError, TypeError):
+        pass
+    raise ValueError(f"invalid continuation token {token!r}")
+
+
+def is_live(status: str) -> bool:
+    return status not in ENDED_STATUSES and status != "Damaged"

@@ -1,0 +1,582 @@
+"""`PostgresBackend`: the backend interface (runtime/backends/base.py) on PostgreSQL.
+
+Guarantees, and how (docs/backends.md, "PostgreSQL", has the long form):
+
+- **One owner.** `claim` is `UPDATE instances SET owner, lease_until, fence = fence + 1
+  WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)` on a row whose lease is free or has run
+  out: two workers never both get it, and neither waits on the other. A thread renews
+  every held lease (`lease/3` seconds apart); a process that dies or freezes loses its
+  claims after `lease` seconds and another worker resumes them from the last checkpoint.
+  No advisory locks (they outlive a frozen process for as long as its connection does).
+- **Fenced writes, group commit.** `commit(claims)` is one transaction for many
+  instances: lock their rows, keep only the claims whose fence is unchanged, insert
+  their records (journal primary key (instance, generation, seq)), update their status
+  columns, delete the messages they consumed, queue their work items, notify. A claim
+  that lost its fence writes nothing and gets `FenceLost`.
+- **Lost connections.** Every write runs through `Sessions.run` with a check of its own
+  effect, so a COMMIT cut off by a server restart is neither lost nor repeated.
+- **Wake-ups.** Creating an instance, posting a message, queuing or finishing a work item
+  `pg_notify` the store's channel; `wait_for_work` returns on it (`wakeups.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+
+from runtime.backends.base import (
+    Backend,
+    BackendUnavailable,
+    Claim,
+    FenceLost,
+    Loaded,
+    Message,
+    NewInstance,
+    Page,
+    Query,
+    Record,
+    WorkQueue,
+)
+from runtime.backends.postgres import reads, schema
+from runtime.backends.postgres.claim import PostgresClaim, dump
+from runtime.backends.postgres.connection import StoreRefused, StoreUnreachable
+from runtime.backends.postgres.sessions import Conn, Sessions
+from runtime.backends.postgres.setup import StoreError, checked_url
+from runtime.backends.postgres.status import StatusFold
+from runtime.backends.postgres.url import StoreURL
+from runtime.backends.postgres.wakeups import Listener
+
+Row = tuple[Any, ...]
+
+
+def new_owner_id() -> str:
+    """Who holds a claim: host, process and a random part (one per backend object)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class PostgresBackend(Backend):
+    def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
+        try:
+            self.url = checked_url(spec)
+        except StoreError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        self.spec = self.url.masked
+        self.schema = self.url.schema
+        self.lease = self.url.lease
+        self.owner = new_owner_id()
+        self.sessions = Sessions(self.url, report or _stderr)
+        self.q = Queries(self.schema)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._claims: dict[str, PostgresClaim] = {}
+        self._claims_lock = threading.Lock()
+        self._listener: Listener | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._work: WorkQueue | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                conn = self.sessions.connection()
+                schema.ensure(conn, self.schema, self.spec)
+            except (StoreUnreachable, StoreRefused, schema.SchemaTooNew) as exc:
+                raise BackendUnavailable(str(exc)) from None
+            except psycopg.Error as exc:
+                raise BackendUnavailable(f"cannot set up the PostgreSQL store {self.spec}: "
+                                         f"{str(exc).strip().splitlines()[0]}") from None
+            self._ready = True
+
+    def _conn_run(self, op: Callable[[Conn], Any], verify: Callable[[Conn], Any] | None = None,
+                  *, transaction: bool = True) -> Any:
+        self.ensure()
+        return self.sessions.run(op, verify, transaction=transaction)
+
+    def close(self) -> None:
+        """Stop the heartbeat and the listener and close the connections; claims still
+        held are released first. The object may be used again: it reconnects."""
+        with self._claims_lock:
+            held = list(self._claims.values())
+        for claim in held:
+            with contextlib.suppress(FenceLost, psycopg.Error, BackendUnavailable):
+                self.release(claim)
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2)
+            self._heartbeat = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.sessions.close()
+        self._stop = threading.Event()
+
+    # -- creating --------------------------------------------------------------------
+
+    def create(self, item: NewInstance) -> bool:
+        return self.create_many([item]) == [item.instance_id]
+
+    def create_many(self, items: Sequence[NewInstance]) -> list[str]:
+        if not items:
+            return []
+        q = self.q
+
+        unique = list({i.instance_id: i for i in reversed(items)}.values())[::-1]
+        earlier = [i for i in unique if i.earlier_calls]
+        params = [
+            [i.instance_id for i in unique], [str(i.data.get("name", "")) for i in unique],
+            [i.data.get("created", i.ts) for i in unique], [i.ts for i in unique],
+            [dump(i.data.get("input")) for i in unique], [dump(i.data.get("parent")) for i in unique],
+            [(i.data.get("parent") or {}).get("id") for i in unique],
+            [int(i.data.get("attempt", 1)) for i in unique],
+            [int(i.data.get("generation", 0)) for i in unique], [dump(i.data) for i in unique],
+            [i.instance_id for i in earlier],
+            [dump({"generation": -1, "calls": list(i.earlier_calls)}) for i in earlier],
+            schema.channel(self.schema)]
+
+        def op(conn: Conn) -> list[str]:
+            made = {r[0] for r in conn.execute(q.create_instances, params).fetchall()}
+            seen: set[str] = set()
+            out = []
+            for i in items:  # in the caller's order; a repeated id counts once
+                if i.instance_id in made and i.instance_id not in seen:
+                    seen.add(i.instance_id)
+                    out.append(i.instance_id)
+            return out
+
+        def verify(conn: Conn) -> list[str] | None:
+            # Ours if record 0 holds exactly our `created` data; an id created by someone
+            # else meanwhile stays "exists".
+            rows = conn.execute(q.created_texts, ([i.instance_id for i in items],)).fetchall()
+            found = {r[0]: r[1] for r in rows}
+            if not any(found.get(i.instance_id) == dump(i.data) for i in items):
+                return None  # our transaction did not commit: run it again
+            return [i.instance_id for i in items if found.get(i.instance_id) == dump(i.data)]
+
+        result: list[str] = self._conn_run(op, verify, transaction=False)
+        return result
+
+    def exists(self, instance_id: str) -> bool:
+        row = self._conn_run(lambda c: c.execute(self.q.exists, (instance_id,)).fetchone())
+        return row is not None
+
+    # -- owning ----------------------------------------------------------------------
+
+    def claim(self, instance_id: str, *, wait: bool = False) -> Claim | None:
+        while True:
+            got = self._try_claim(instance_id)
+            if got is not None or not wait or not self.exists(instance_id):
+                return got
+            time.sleep(0.05)
+
+    def _try_claim(self, instance_id: str) -> PostgresClaim | None:
+        q = self.q
+        if instance_id in self._claims:
+            return None  # this object holds it already (as a second flock would be refused)
+
+        def op(conn: Conn) -> PostgresClaim | None:
+            rows = conn.execute(q.claim, (self.owner, self.lease, instance_id, self.owner)).fetchall()
+            if not rows:
+                return None
+            fence, generation, next_seq = rows[0][:3]
+            records = [Record(r[3], r[4], r[5], r[6]) for r in rows if r[3] is not None]
+            return self._claim_of(instance_id, fence, generation, next_seq, records)
+
+        # A claim whose COMMIT was cut off is simply run again: if it had committed, the
+        # row's owner is us, which the claim accepts (this object holds no claim on it:
+        # checked above), and the fence moves on once more.
+        claim: PostgresClaim | None = self._conn_run(op, transaction=False)
+        if claim is not None:
+            with self._claims_lock:
+                self._claims[instance_id] = claim
+                self._start_heartbeat()
+        return claim
+
+    def _claim_of(self, instance_id: str, fence: int, generation: int, next_seq: int,
+                  records: list[Record]) -> PostgresClaim:
+        first = records[0]
+        rest = records[1:]
+        checkpoint = next((r for r in rest if r.kind == "checkpoint"), None)
+        if checkpoint is not None:
+            rest = [r for r in rest if r.seq > checkpoint.seq]
+        loaded = Loaded(first, checkpoint, rest)
+        fold = StatusFold.of([first, *([checkpoint] if checkpoint else []), *rest])
+        return PostgresClaim(id(self), instance_id, fence, generation, loaded, next_seq, fold,
+                             self._new_generation)
+
+    def commit(self, claims: Iterable[Claim]) -> None:
+        pending = [c for c in claims if isinstance(c, PostgresClaim) and c.staged]
+        if not pending:
+            return
+        pending.sort(key=lambda c: c.instance_id)  # one lock order for every committer
+        lost = self._conn_run(lambda conn: self._commit_op(conn, pending),
+                              lambda conn: self._commit_verify(conn, pending), transaction=False)
+        for claim in pending:
+            if claim.instance_id not in lost:
+                claim.committed()
+        if lost:
+            for instance_id in lost:
+                self._forget(instance_id, lost=True)
+            raise FenceLost(f"instance {lost[0]}: another worker claimed it "
+                            f"(lease of {self.lease:g} s ran out); its last step was not saved")
+
+    def _commit_op(self, conn: Conn, claims: list[PostgresClaim]) -> list[str]:
+        """The whole group in one statement (`Queries.step`), so one round trip and, in
+        autocommit, one transaction: fenced updates of the claims' rows, then the records,
+        acknowledgements and work items of the claims whose update matched; the ids whose
+        fence had moved."""
+        rows: list[tuple[Any, ...]] = []
+        records: list[tuple[Any, ...]] = []
+        acks: list[tuple[str, str]] = []
+        work: list[tuple[Any, ...]] = []
+        for c in claims:
+            fold = c.fold
+            rows.append((c.instance_id, c.fence, c.next_seq, c.head_seq, fold.status,
+                         _json(fold.output), _json(fold.error), _json(fold.custom_status),
+                         fold.updated or None))
+            records.extend((c.instance_id, c.generation, r.seq, r.kind, r.ts, dump(r.data))
+                           for r in c.staged.records)
+            acks.extend((c.instance_id, name) for name in c.staged.acks)
+            work.extend((c.instance_id, w.generation, w.task, w.attempt, w.name, dump(w.input))
+                        for w in c.staged.work)
+        params = [*_columns(rows, 9), self.lease, *_columns(records, 6), *_columns(acks, 2),
+                  *_columns(work, 6), schema.channel(self.schema), bool(work)]
+        kept = {row[0] for row in conn.execute(self.q.step, params).fetchall()}
+        return [c.instance_id for c in claims if c.instance_id not in kept]
+
+    def _commit_verify(self, conn: Conn, claims: list[PostgresClaim]) -> list[str] | None:
+        """After a lost connection: did the cut-off commit happen? (next_seq tells.)"""
+        rows = dict((r[0], (r[1], r[2])) for r in conn.execute(
+            self.q.seqs, ([c.instance_id for c in claims],)).fetchall())
+        ours = [c for c in claims if rows.get(c.instance_id, (None, None))[1] == c.fence]
+        if any(rows[c.instance_id][0] == c.next_seq for c in ours):
+            return [c.instance_id for c in claims if c not in ours]
+        return None  # nothing of it committed: run it again
+
+    def release(self, claim: Claim, *, finished: bool = False) -> None:
+        assert isinstance(claim, PostgresClaim)
+        if claim.released:
+            return
+        try:
+            self.commit([claim])
+            q = self.q
+
+            def op(conn: Conn) -> None:
+                # Lock the row first: a post() that bumped ready_at before us is then
+                # committed and seen by the next statement's snapshot (READ COMMITTED).
+                if conn.execute(q.lock_own, (claim.instance_id, claim.fence)).fetchone() is None:
+                    return
+                conn.execute(q.release, (finished, claim.instance_id, claim.instance_id,
+                                         claim.fence))
+
+            self._conn_run(op)
+        finally:
+            self._forget(claim.instance_id)
+            claim.released = True
+
+    def _forget(self, instance_id: str, *, lost: bool = False) -> None:
+        with self._claims_lock:
+            claim = self._claims.pop(instance_id, None)
+        if claim is not None:
+            claim.released = True
+            claim.lost = claim.lost or lost
+
+    def heartbeat(self, claims: Iterable[Claim]) -> None:
+        """Renew the leases; FenceLost (naming the first) for claims another worker took
+        meanwhile, which are dropped (the others are renewed all the same)."""
+        held = [c for c in claims if isinstance(c, PostgresClaim) and not c.released]
+        if not held:
+            return
+        rows = self._conn_run(lambda c: c.execute(
+            self.q.renew, (self.lease, [c.instance_id for c in held],
+                           [c.fence for c in held], self.owner)).fetchall())
+        renewed = {r[0] for r in rows}
+        lost = [c.instance_id for c in held if c.instance_id not in renewed]
+        for instance_id in lost:
+            self._forget(instance_id, lost=True)
+        if lost:
+            raise FenceLost(f"instance {lost[0]}: another worker claimed it "
+                            f"(lease of {self.lease:g} s ran out)")
+
+    def _start_heartbeat(self) -> None:
+        """Start the heartbeat thread if it is not running (under `_claims_lock`). It
+        runs while claims are held, and holds the backend only weakly, so a backend
+        nobody uses any more is collected, closing its connections."""
+        if self._heartbeat is not None:
+            return
+        self._heartbeat = threading.Thread(target=_beat, args=(weakref.ref(self), self._stop),
+                                           name="tether-pg-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
+        skipped = list(skip)
+        rows = self._conn_run(lambda c: c.execute(self.q.runnable, (skipped, limit)).fetchall())
+        return [r[0] for r in rows]
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds, waking when another process makes work."""
+        if self._listener is None:
+            self.ensure()
+            self._listener = Listener(self.url)
+        return self._listener.wait(timeout)
+
+    # -- generations -----------------------------------------------------------------
+
+    def _new_generation(self, claim: PostgresClaim, data: dict[str, Any], ts: str,
+                        calls: Sequence[tuple[str, Any]]) -> Loaded:
+        self.commit([claim])
+        q = self.q
+        generation = int(data.get("generation", claim.generation + 1))
+        first = Record(0, "created", ts, data)
+
+        def op(conn: Conn) -> bool:
+            if conn.execute(q.lock_own, (claim.instance_id, claim.fence)).fetchone() is None:
+                return False
+            conn.execute(q.insert_generation, (claim.instance_id, claim.generation,
+                                               dump({"generation": claim.generation,
+                                                     "calls": list(calls)})))
+            conn.execute(q.delete_records, (claim.instance_id, claim.generation))
+            conn.execute(q.insert_record, (claim.instance_id, generation, 0, "created", ts, dump(data)))
+            conn.execute(q.new_generation, (generation, dump(data.get("input")), ts, ts,
+                                            claim.instance_id))
+            return True
+
+        def verify(conn: Conn) -> bool | None:
+            row = conn.execute(q.seqs, ([claim.instance_id],)).fetchone()
+            if row is None or row[2] != claim.fence:
+                return False
+            got = conn.execute(q.generation_of, (claim.instance_id,)).fetchone()
+            return True if got is not None and got[0] == generation else None
+
+        if not self._conn_run(op, verify):
+            self._forget(claim.instance_id, lost=True)
+            raise FenceLost(f"instance {claim.instance_id}: another worker claimed it "
+                            f"(lease of {self.lease:g} s ran out)")
+        loaded = Loaded(first, None, [])
+        claim.reset(loaded, generation, 1, StatusFold.of([first]))
+        return loaded
+
+    # -- messages --------------------------------------------------------------------
+
+    def post(self, instance_id: str, body: dict[str, Any]) -> str:
+        message_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        q = self.q
+
+        def op(conn: Conn) -> str:
+            conn.execute(q.post, (instance_id, message_id, dump(body), instance_id,
+                                  schema.channel(self.schema), instance_id))
+            return message_id
+
+        # Repeatable: the message id is unique, so a retry after a lost COMMIT adds nothing.
+        result: str = self._conn_run(op, transaction=False)
+        return result
+
+    def inbox(self, instance_id: str) -> list[Message]:
+        rows = self._conn_run(lambda c: c.execute(self.q.inbox, (instance_id,)).fetchall())
+        return [Message(name, body) for name, body in rows]
+
+    # -- reading ---------------------------------------------------------------------
+
+    def status(self, instance_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._conn_run(
+            lambda c: reads.status(c, self.q, instance_id))
+        return result
+
+    def history(self, instance_id: str) -> Iterator[Record]:
+        records: list[Record] = self._conn_run(lambda c: reads.history(c, self.q, instance_id))
+        return iter(records)
+
+    def activity_calls(self, instance_id: str) -> list[tuple[str, Any]]:
+        result: list[tuple[str, Any]] = self._conn_run(
+            lambda c: reads.activity_calls(c, self.q, instance_id))
+        return result
+
+    def query(self, query: Query) -> Page:
+        page: Page = self._conn_run(lambda c: reads.query(c, self.schema, query))
+        return page
+
+    def purge(self, instance_id: str) -> bool:
+        claim = self.claim(instance_id, wait=True)
+        if claim is None:
+            return False
+        assert isinstance(claim, PostgresClaim)
+        q = self.q
+
+        def op(conn: Conn) -> bool:
+            for statement in q.purge:
+                conn.execute(statement, (instance_id,))
+            return True
+
+        try:
+            self._conn_run(op)  # repeatable: deleting twice deletes nothing more
+        finally:
+            self._forget(instance_id)
+        return True
+
+    # -- distributing activities -------------------------------------------------------
+
+    def work_queue(self) -> WorkQueue | None:
+        if self._work is None:
+            from runtime.backends.postgres.work import PostgresWorkQueue
+
+            self._work = PostgresWorkQueue(self)
+        return self._work
+
+
+def _beat(ref: weakref.ref[PostgresBackend], stop: threading.Event) -> None:
+    """The heartbeat thread: renew every held lease each `lease/3` seconds."""
+    while True:
+        backend = ref()
+        if backend is None:
+            return
+        interval = backend.lease / 3
+        del backend
+        if stop.wait(interval):
+            return
+        backend = ref()
+        if backend is None:
+            return
+        with backend._claims_lock:
+            held = list(backend._claims.values())
+            if not held:  # nothing to renew: stop until the next claim
+                backend._heartbeat = None
+                backend.sessions.lost()
+                return
+        # A failure is reported by the session; the engine learns of a lost lease at its
+        # next commit or heartbeat.
+        with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
+            backend.heartbeat(held)
+        del backend, held
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as `width` column lists, for `unnest(...)` parameters."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else dump(value)
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+class Queries:
+    """The SQL of the backend, with the store's schema filled in (it is a checked
+    identifier: url.SCHEMA_NAME)."""
+
+    def __init__(self, schema_name: str) -> None:
+        s = f'"{schema_name}"'
+        self.create_instances = (
+            "WITH n AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[])"
+            " AS n(id, name, cts, ts, input, parent, parent_id, attempt, generation, data)),"
+            f" made AS (INSERT INTO {s}.instances (id, name, status, created_ts, created_at,"
+            " updated_ts, updated_at, ready_at, input, parent, parent_id, attempt, generation) "
+            "SELECT id, name, 'Pending', cts, cts::timestamptz, ts, ts::timestamptz, now(),"
+            " input::json, parent::json, parent_id, attempt, generation FROM n"
+            " ON CONFLICT (id) DO NOTHING RETURNING id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT n.id, n.generation, 0, 'created', n.ts, n.data::json FROM n"
+            " WHERE n.id IN (SELECT id FROM made)),"
+            f" earlier AS (INSERT INTO {s}.generations (instance_id, generation, data)"
+            " SELECT e.id, -1, e.data::json FROM unnest(%s::text[], %s::text[]) AS e(id, data)"
+            " WHERE e.id IN (SELECT id FROM made)),"
+            " note AS (SELECT pg_notify(%s, 'new'))"
+            " SELECT id, (SELECT count(*) FROM note) FROM made")
+        self.insert_record = (f"INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+                              " VALUES (%s, %s, %s, %s, %s, %s::json)")
+        self.created_texts = (f"SELECT instance_id, data::text FROM {s}.journal"
+                              " WHERE instance_id = ANY(%s) AND seq = 0")
+        self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
+        self.notify = "SELECT pg_notify(%s, %s)"
+        # Claim and load in one statement: the fenced UPDATE, then the rows a resume
+        # needs (record 0, the last checkpoint, what follows it).
+        self.claim = (
+            f"WITH c AS (UPDATE {s}.instances SET owner = %s,"
+            " lease_until = now() + %s * interval '1 second', fence = fence + 1 "
+            f"WHERE id = (SELECT id FROM {s}.instances WHERE id = %s"
+            " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, fence, generation, head_seq, next_seq) "
+            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data FROM c"
+            f" LEFT JOIN {s}.journal j ON j.instance_id = c.id AND j.generation = c.generation"
+            " AND (j.seq = 0 OR j.seq >= coalesce(c.head_seq, 0)) ORDER BY j.seq")
+        self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
+        self.step = (
+            "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"
+            " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(id, fence,"
+            " next_seq, head_seq, status, output, error, custom_status, updated)),"
+            f" ok AS (UPDATE {s}.instances i SET next_seq = v.next_seq,"
+            " head_seq = coalesce(v.head_seq, i.head_seq), status = v.status,"
+            " output = v.output::json, error = v.error::json,"
+            " custom_status = v.custom_status::json, updated_ts = coalesce(v.updated, i.updated_ts),"
+            " updated_at = coalesce(v.updated::timestamptz, i.updated_at),"
+            " lease_until = now() + %s * interval '1 second'"
+            " FROM v WHERE i.id = v.id AND i.fence = v.fence RETURNING i.id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT r.id, r.generation, r.seq, r.kind, r.ts, r.data::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[])"
+            " AS r(id, generation, seq, kind, ts, data) WHERE r.id IN (SELECT id FROM ok)),"
+            f" acks AS (DELETE FROM {s}.inbox m USING unnest(%s::text[], %s::text[]) AS a(id, name)"
+            " WHERE m.instance_id = a.id AND m.name = a.name AND a.id IN (SELECT id FROM ok)),"
+            f" work AS (INSERT INTO {s}.work_items (instance_id, generation, task_id, attempt,"
+            " name, input) SELECT w.id, w.generation, w.task, w.attempt, w.name, w.input::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
+            " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
+            " ON CONFLICT DO NOTHING),"
+            " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
+            # `note` is a plain SELECT: only evaluated when referenced, so reference it.
+            " SELECT id, (SELECT count(*) FROM note) FROM ok")
+        self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
+        self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
+        self.release = (
+            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
+            f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
+            " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+        self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
+                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
+                      " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
+        self.runnable = (
+            f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
+            " AND (owner IS NULL OR lease_until < now()) AND id <> ALL(%s)"
+            " ORDER BY ready_at LIMIT %s")
+        self.insert_generation = (f"INSERT INTO {s}.generations (instance_id, generation, data)"
+                                  " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING")
+        self.delete_records = f"DELETE FROM {s}.journal WHERE instance_id = %s AND generation = %s"
+        self.new_generation = (
+            f"UPDATE {s}.instances SET generation = %s, next_seq = 1, head_seq = NULL,"
+            " status = 'Pending', input = %s::json, output = NULL, error = NULL,"
+            " custom_status = NULL, updated_ts = %s, updated_at = %s::timestamptz WHERE id = %s")
+        self.post = (
+            f"WITH m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING),"
+            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s),"
+            " note AS (SELECT pg_notify(%s, %s)) SELECT count(*) FROM note")
+        self.inbox = f"SELECT name, body FROM {s}.inbox WHERE instance_id = %s ORDER BY seq"
+        self.status = (f"SELECT name, status, input, output, custom_status, created_ts,"
+                       f" updated_ts, error, attempt, parent FROM {s}.instances WHERE id = %s")
+        self.history = (f"SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = %s"
+                        f" AND generation = (SELECT generation FROM {s}.instances WHERE id = %s)"
+                        " ORDER BY seq")
+        self.generations = (f"SELECT data FROM {s}.generations WHERE instance_id = %s"
+                            " ORDER BY generation")
+        self.purge = tuple(f"DELETE FROM {s}.{table} WHERE {column} = %s" for table, column in (
+            ("journal", "instance_id"), ("generations", "instance_id"), ("inbox", "instance_id"),
+            ("work_items", "instance_id"), ("instances", "id")))

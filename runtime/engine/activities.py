@@ -1,0 +1,263 @@
+"""Activities: running attempts on a thread pool (or inline), and journaling outcomes.
+
+At most `concurrency` attempts are started and not yet collected; the others wait their
+turn in order (`ActivityPool.held`), which also bounds what a killed process repeats. A
+sync activity may run on the engine's own thread when the engine has nothing else to do
+and every earlier attempt of it in this process took under `inline_below` seconds
+(docs/runtime.md). Activities run in the owner's process: the file backend has no work
+queue (`Backend.work_queue` is None), so this is the only way they run today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import queue
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runtime.api import REGISTRY, TaskFailedError
+from runtime.clock import iso, parse_iso
+from runtime.context import TaskState, boundary, error_json
+
+if TYPE_CHECKING:
+    from runtime.backends.base import Record
+    from runtime.engine.core import Engine
+    from runtime.instance import Instance
+
+
+@dataclass
+class Done:
+    """An activity attempt finished (sent from a pool thread to the engine thread)."""
+
+    instance: str
+    generation: int
+    task: int
+    attempt: int
+    value: Any = None
+    error: TaskFailedError | None = None
+    name: str = ""
+    seconds: float = 0.0  # how long the attempt ran
+    outbox: str = ""  # the instance's outbox key, for fire-and-forget work owed after its end
+
+
+def _accepts_input(fn: Callable[..., Any]) -> bool:
+    try:
+        return _signature_takes_input(fn)
+    except TypeError:  # an unhashable callable: not cached
+        return _signature_takes_input.__wrapped__(fn)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature_takes_input(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+               for p in params)
+
+
+def run_activity(name: str, fn: Callable[..., Any] | None,
+                 data: Any) -> tuple[Any, TaskFailedError | None, bool]:
+    """Run one attempt; an exception becomes TaskFailedError(message, type, traceback).
+    The flag says whether the activity was async (its coroutine ran under `asyncio.run`)."""
+    if fn is None:
+        return None, TaskFailedError(f"no activity named {name!r} is registered",
+                                     error_type="OrchestrationError", task_name=name), False
+    was_async = False
+    try:
+        result = fn(data) if _accepts_input(fn) else fn()
+        if inspect.iscoroutine(result):
+            was_async = True
+            result = asyncio.run(result)
+        return boundary(result, f"result of activity {name}"), None, was_async
+    except Exception as exc:
+        return None, TaskFailedError(str(exc), error_type=type(exc).__name__,
+                                     details=traceback.format_exc(), task_name=name), was_async
+
+
+class ActivityPool:
+    """The threads that run attempts, what is in flight, and what waits for a slot."""
+
+    def __init__(self, concurrency: int, inline_below: float) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=concurrency,
+                                           thread_name_prefix="tether-activity")
+        self.done: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self.inflight = 0  # attempts started and not yet collected, at most `concurrency`
+        self.concurrency = concurrency
+        self.held: deque[Callable[[], None]] = deque()  # attempts waiting for a free slot
+        self.inline_below = inline_below
+        self.quick: set[str] = set()  # sync activities that always ran under inline_below
+        self.slow: set[str] = set()  # ... and those that did not
+        self.running: dict[tuple[str, int, int, int], tuple[str, float]] = {}  # for Ctrl-C
+
+    def full(self) -> bool:
+        return self.inflight >= self.concurrency
+
+    def start(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
+              data: Any, *, inline: bool = False, outbox: str = "") -> None:
+        self.inflight += 1
+        if inline and name in self.quick and name not in self.slow:
+            self.run(key, name, fn, data, inline=True)
+        else:
+            self.executor.submit(self.run, key, name, fn, data, outbox=outbox)
+
+    def start_held(self) -> None:
+        """Start held-back attempts while fewer than `concurrency` are in flight."""
+        while self.held and self.inflight < self.concurrency:
+            self.held.popleft()()
+
+    def run(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
+            data: Any, *, inline: bool = False, outbox: str = "") -> None:
+        """Run one attempt (on a pool thread, or inline) and queue its outcome for the
+        engine thread."""
+        start = time.perf_counter()
+        self.running[key] = (name, time.monotonic())
+        try:
+            value, error, was_async = run_activity(name, fn, data)
+        except BaseException as exc:
+            if inline:  # Ctrl-C or exit on the engine thread stops the engine, as anywhere
+                raise
+            # on a pool thread (a bug in run_activity, or SystemExit): still report an outcome
+            value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
+        finally:
+            self.running.pop(key, None)
+        # async activities always run on the pool (asyncio.run needs a thread without a loop)
+        seconds = float("inf") if was_async else time.perf_counter() - start
+        self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
+                           outbox=outbox))
+
+    def take(self, timeout: float | None, virtual: bool) -> list[Done]:
+        """The outcomes that arrived (waiting up to `timeout` for the first). Under the
+        virtual clock, everything in flight or held back finishes "at once", as
+        activities do in runtime.direct, so the batch (and its journal order) is no race."""
+        batch: list[Done] = []
+        try:
+            batch.append(self.done.get(timeout=timeout) if timeout else self.done.get_nowait())
+        except queue.Empty:
+            return batch
+        while True:
+            try:
+                batch.append(self.done.get_nowait())
+            except queue.Empty:
+                if not virtual:
+                    break
+                self.inflight -= len(batch)
+                self.start_held()
+                self.inflight += len(batch)
+                if len(batch) >= self.inflight:
+                    break
+                batch.append(self.done.get())
+        self.inflight -= len(batch)
+        for d in batch:
+            (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
+        return batch
+
+    def close(self, *, wait: bool) -> None:
+        self.executor.shutdown(wait=wait, cancel_futures=True)
+
+
+def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:
+    fn = engine.overrides.get(name)
+    if fn is None and name in REGISTRY.activities:
+        fn = REGISTRY.activities[name].fn
+    return fn
+
+
+def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool = False) -> None:
+    """Run an attempt on the pool; or, when `inline` (the engine has nothing else to
+    do) and the activity is sync and has always been quick, right here on the engine
+    thread, which saves two thread hand-offs per step of a sequential chain."""
+    t.started = True
+    if t.fire_at is not None:  # waiting for a retry attempt
+        engine.timers.push(t.fire_at, inst.id, t.id, inst.generation)
+        return
+    assert t.name is not None
+    if engine.pool.full():
+        # Start no more than `concurrency` at once: an attempt started is one a kill
+        # would repeat until its result is journaled.
+        instance_id, generation, task_id = inst.id, inst.generation, t.id
+        engine.pool.held.append(lambda: resume_held(engine, instance_id, generation, task_id))
+        return
+    engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
+                      lookup(engine, t.name), t.input, inline=inline)
+
+
+def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:
+    from runtime.engine.outbox import send_activity
+
+    inst = engine.instances.get(instance_id)
+    if inst is None:
+        return
+    key = f"{generation}:{task_id}"
+    if inst.generation != generation:  # continued as new meanwhile: owed, or dropped
+        if key in inst.outbox:
+            send_activity(engine, inst, key, inst.outbox[key])
+        return
+    t = inst.table.tasks.get(task_id)
+    if t is not None and not t.done and (key in inst.outbox or not inst.ended):
+        start_activity(engine, inst, t)
+
+
+def collect(engine: Engine, timeout: float | None) -> bool:
+    """Journal the activity outcomes that arrived (waiting up to `timeout` for one)."""
+    batch = engine.pool.take(timeout, engine.clock.virtual)
+    if not batch:
+        return False
+    batch.sort(key=lambda d: (d.instance, d.task))
+    items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for d in batch:
+        inst = engine.instances.get(d.instance)
+        owed = d.outbox or f"{d.generation}:{d.task}"
+        if inst is not None and owed in inst.outbox and (d.outbox or inst.ended
+                                                         or inst.generation != d.generation):
+            # fire and forget, after the end: the outcome only says it ran
+            sent: dict[str, Any] = {"key": owed}
+            if d.error is not None:
+                sent["error"] = error_json(d.error)
+            items.setdefault(inst.id, []).append(("sent", sent))
+            continue
+        if inst is None or inst.ended or inst.generation != d.generation:
+            continue
+        t = inst.table.tasks.get(d.task)
+        if t is None or t.done or t.attempt != d.attempt:
+            continue
+        tie = inst.claim.next_seq if inst.claim is not None else 0
+        items.setdefault(inst.id, []).append(outcome(engine, inst, t, d.value, d.error, tie))
+    # An instance's outcomes that arrived together are one event: one write, so a
+    # crash cannot leave half of the group (when_any's winner depends on the group).
+    records = {i: engine.append_many(engine.instances[i], group) for i, group in items.items()}
+    engine.commit(records)
+    engine.pool.start_held()
+    return True
+
+
+def outcome_record(engine: Engine, inst: Instance, t: TaskState, value: Any,
+                   error: TaskFailedError | None) -> Record:
+    return engine.append(inst, *outcome(engine, inst, t, value, error))
+
+
+def outcome(engine: Engine, inst: Instance, t: TaskState, value: Any,
+            error: TaskFailedError | None, tie: int | None = None) -> tuple[str, dict[str, Any]]:
+    """A `result`, or a `retry` when the policy allows another attempt. Results that
+    arrived together share `tie` (the seq of the first): `when_any` treats them as
+    completed by one event, and the lowest index wins."""
+    extra = {} if tie is None else {"tie": tie}
+    if error is not None and t.retry is not None and t.attempt < t.retry.max_attempts:
+        now = engine.now(inst)
+        fire_at = now + t.retry.delay_before(t.attempt + 1)
+        first = parse_iso(t.first_at) if t.first_at else now
+        timeout = t.retry.retry_timeout
+        if timeout is None or fire_at - first <= timeout:
+            return "retry", {"task": t.id, "attempt": t.attempt + 1,
+                             "fire_at": iso(fire_at), "error": error_json(error)}
+    if error is not None:
+        return "result", {"task": t.id, "error": error_json(error), **extra}
+    return "result", {"task": t.id, "value": value, **extra}

@@ -1,0 +1,265 @@
+"""The engine's core: which instances this process owns, how their records are written
+and committed, and the loop that drives everything else.
+
+One thread owns every instance this process has claimed. Each round of `Engine.run`:
+
+1. journal the activity outcomes that arrived (`activities.collect`: a result, or a
+   `retry` timer when a RetryPolicy allows another attempt), commit every touched
+   instance once (group commit), then apply the records and advance the instances;
+2. fire due timers (`timers.fire_due`; the virtual clock only when no activity is in
+   flight, as in `runtime.direct`), then deliver held ends of sub-orchestrations;
+3. deliver one external event to each instance that waits and apply control messages
+   (`messages`);
+4. with nothing to do: move the virtual clock to the next timer, or wait.
+
+A record is committed before the instance acts on it; a checkpoint is staged and rides
+along with the next commit (losing it re-runs one deterministic step). The engine knows
+nothing of where state lives: it talks to a `runtime.backends.base.Backend` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from runtime.api import REGISTRY, OrchestrationError
+from runtime.backends.base import Backend, BackendError, FenceLost, Record
+from runtime.clock import Clock, iso, parse_iso
+from runtime.engine import activities, children, messages, outbox, stepping, timers
+from runtime.engine.activities import ActivityPool
+from runtime.engine.children import ChildEnd
+from runtime.engine.timers import TimerQueue
+from runtime.instance import Instance
+from runtime.machine import MachineDef
+
+POLL = 0.05  # seconds between inbox and store scans when idle
+INLINE_BELOW = 0.001  # a sync activity this quick may run on the engine thread (activities.py)
+
+
+class SimulatedCrash(Exception):
+    """`crash_after_writes` was reached: the store is left as a killed process leaves it."""
+
+
+def machine_for(name: str) -> MachineDef | None:
+    entry = REGISTRY.orchestrators.get(name)
+    machine = entry.machine if entry is not None else None
+    return machine if isinstance(machine, MachineDef) else None
+
+
+class Engine:
+    """Runs the instances this process owns (see the module docstring)."""
+
+    def __init__(self, backend: Backend, *, clock: Clock | None = None,
+                 activities: Mapping[str, Callable[..., Any]] | None = None,
+                 concurrency: int = 16, crash_after_writes: int | None = None,
+                 machines: Callable[[str], MachineDef | None] = machine_for,
+                 inline_below: float = INLINE_BELOW) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.backend = backend
+        self.clock = clock or Clock()
+        self.overrides = dict(activities or {})
+        self.machines = machines
+        self.crash_after = crash_after_writes
+        self.writes = 0
+        self.instances: dict[str, Instance] = {}
+        self.pool = ActivityPool(concurrency, inline_below)
+        self.timers = TimerQueue()
+        self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
+        self.errors: list[str] = []  # instances that could not be loaded, reported once
+        self.last_poll = 0.0
+        self.last_beat = 0.0
+        self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
+        self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
+        self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+
+    # -- owning instances ---------------------------------------------------------------
+
+    def adopt(self, instance_id: str, *, blocking: bool = False) -> Instance | None:
+        """Claim and load an instance; None if another process holds it."""
+        if instance_id in self.instances:
+            return self.instances[instance_id]
+        claim = self.backend.claim(instance_id, wait=blocking)
+        if claim is None:
+            return None
+        try:
+            name = claim.loaded.first.data.get("name", "")
+            mdef = self.machines(name)
+            inst = Instance.restore(instance_id, claim, mdef)
+            if mdef is None and not inst.ended:
+                raise OrchestrationError(
+                    f"instance {instance_id}: no orchestrator named {name!r} is registered")
+        except BaseException:
+            self.backend.release(claim)
+            raise
+        self.instances[instance_id] = inst
+        if inst.ended:
+            stepping.ended(self, inst)
+        else:
+            stepping.start_pending(self, inst)
+            self.advance(inst)
+            if inst.outbox and not inst.ended:  # owed by the generation before
+                outbox.send_outbox(self, inst)
+        return inst
+
+    def adopt_passive(self, instance_id: str) -> Instance | None:
+        """Claim and load an instance to journal control messages, without running steps
+        (the client uses this when no worker holds the instance)."""
+        claim = self.backend.claim(instance_id)
+        if claim is None:
+            return None
+        try:
+            inst = Instance.restore(instance_id, claim, None)
+        except BaseException:
+            self.backend.release(claim)
+            raise
+        inst.passive = True
+        self.instances[instance_id] = inst
+        return inst
+
+    def release(self, instance_id: str) -> None:
+        self.sending.pop(instance_id, None)
+        inst = self.instances.pop(instance_id, None)
+        if inst is not None and inst.claim is not None:
+            claim, inst.claim = inst.claim, None
+            self.backend.release(claim, finished=inst.ended and not inst.outbox)
+
+    def drop(self, instance_id: str) -> None:
+        """Forget an instance without writing (its claim was lost, or it cannot go on)."""
+        self.sending.pop(instance_id, None)
+        self.child_ends.pop(instance_id, None)
+        inst = self.instances.pop(instance_id, None)
+        if inst is not None and inst.claim is not None:
+            claim, inst.claim = inst.claim, None
+            with contextlib.suppress(BackendError):  # nothing more to save: the report says why
+                self.backend.release(claim)
+
+    def close(self, *, wait: bool = True) -> None:
+        try:
+            for instance_id in list(self.instances):
+                self.release(instance_id)
+        finally:
+            self.pool.close(wait=wait)
+
+    # -- journal writes -----------------------------------------------------------------
+
+    def append(self, inst: Instance, kind: str, data: dict[str, Any]) -> Record:
+        return self.append_many(inst, [(kind, data)])[0]
+
+    def append_many(self, inst: Instance, items: list[tuple[str, dict[str, Any]]]) -> list[Record]:
+        """Stage records in one write (one write too for `crash_after_writes`)."""
+        assert inst.claim is not None
+        recs = inst.claim.stage(items, iso(self.now(inst)))
+        self.count_write()
+        return recs
+
+    def count_write(self) -> None:
+        self.writes += 1
+        if self.crash_after is not None and self.writes >= self.crash_after:
+            raise SimulatedCrash(f"simulated crash after {self.writes} journal writes")
+
+    def now(self, inst: Instance) -> datetime:
+        now = self.clock.now()
+        return now if now > inst.now else inst.now
+
+    def sync(self, insts: Iterable[Instance]) -> None:
+        """Make what is staged for these instances durable (one group commit)."""
+        self.backend.commit([i.claim for i in insts if i.claim is not None])
+
+    def commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
+        """Commit the touched instances once, then apply and advance (group commit). The
+        instances that end meanwhile are made durable together at the end, before their
+        parents hear of it (`stepping.finish`)."""
+        insts = [self.instances[i] for i in records]
+        if not synced:
+            self.sync(insts)
+        outermost = self.ending is None
+        if outermost:
+            self.ending = []
+        try:
+            for inst in insts:
+                for rec in records[inst.id]:
+                    inst.apply(rec)
+                stepping.start_pending(self, inst)
+                self.advance(inst)
+        finally:
+            if outermost:
+                ended, self.ending = self.ending or [], None
+        if outermost and ended:
+            self.sync(ended)
+            for inst in ended:
+                stepping.ended(self, inst)
+
+    # -- the parts, by job (one module each) --------------------------------------------
+
+    def advance(self, inst: Instance) -> None:
+        stepping.advance(self, inst)
+
+    def collect(self, timeout: float | None) -> bool:
+        return activities.collect(self, timeout)
+
+    def fire_due(self) -> bool:
+        return timers.fire_due(self)
+
+    def next_deadline(self) -> str | None:
+        return timers.next_deadline(self)
+
+    def poll_inboxes(self) -> None:
+        messages.poll_inboxes(self)
+
+    def deliver_events(self) -> bool:
+        return messages.deliver_events(self)
+
+    def adopt_descendants(self, instance_id: str) -> None:
+        children.adopt_descendants(self, instance_id)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, until: Callable[[], bool], on_idle: Callable[[], None] | None = None) -> bool:
+        """Work until `until()`; False if nothing can ever progress (virtual clock, stuck)."""
+        while not until():
+            if self.collect(None) or self.fire_due():
+                continue
+            if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
+                self.last_poll = time.monotonic()
+                self.heartbeat()
+                self.poll_inboxes()
+                if on_idle is not None:
+                    on_idle()
+                if until():
+                    break
+                if self.deliver_events():
+                    continue
+            if self.pool.inflight:
+                self.collect(self._wait_time())
+                continue
+            deadline = self.next_deadline()
+            if self.clock.virtual:
+                if deadline is None:
+                    return False
+                self.clock.advance_to(parse_iso(deadline))
+                continue
+            self.collect(self._wait_time())
+        return True
+
+    def heartbeat(self) -> None:
+        """Renew the claims' leases (a no-op for backends whose claims do not expire);
+        an instance whose claim was lost is dropped: its new owner resumes it."""
+        if time.monotonic() - self.last_beat < 1.0 or not self.instances:
+            return
+        self.last_beat = time.monotonic()
+        try:
+            self.backend.heartbeat([i.claim for i in self.instances.values()
+                                    if i.claim is not None])
+        except FenceLost as exc:
+            self.errors.append(str(exc))
+
+    def _wait_time(self) -> float:
+        deadline = self.next_deadline()
+        if deadline is None or self.clock.virtual:
+            return POLL
+        left = (parse_iso(deadline) - self.clock.now()).total_seconds()
+        return max(0.001, min(POLL, left))

@@ -1,0 +1,175 @@
+"""Stepping: calling the machine while its awaited task is complete, checkpointing when
+it blocks, starting the work a checkpoint lists, and ending or continuing a generation.
+
+A step runs when the awaited task is complete: its outcome is delivered (a fresh copy
+each time) and the machine called. Suspending on a task that is not complete stages a
+checkpoint, then starts the activities, timers and children it lists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime.clock import iso
+from runtime.context import JournalContext, TaskState, boundary
+from runtime.instance import Instance
+from runtime.machine import Return
+from runtime.values import FrameValueError, NotJSONError, encode_slots
+
+if TYPE_CHECKING:
+    from runtime.engine.core import Engine
+
+
+def advance(engine: Engine, inst: Instance) -> None:
+    """Run steps while the awaited task is complete; checkpoint when it blocks."""
+    if inst.passive:
+        return
+    while inst.ready():
+        if inst.awaiting is None:
+            inst.status = "Running"
+        else:
+            mark = inst.table.completion(inst.awaiting)
+            assert mark is not None
+            inst.now = inst.time_of(mark[1])
+            inst.frame.deliver(inst.table.outcome(inst.awaiting))
+        if not step(engine, inst):
+            return
+    if not inst.ended and inst.awaiting is not None and inst.unsaved_step:
+        checkpoint(engine, inst)
+
+
+def step(engine: Engine, inst: Instance) -> bool:
+    """One machine call; False once the instance ended or started a new generation."""
+    assert inst.mdef is not None
+    ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
+    ctx.custom_status = inst.custom_status
+    ctx.continued = (inst.continued[0],) if inst.continued is not None else None
+    ctx.on_new = inst.unsaved.append
+    try:
+        result = inst.mdef.fn(ctx, inst.frame)
+    except Exception as exc:
+        inst.custom_status = ctx.custom_status
+        finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
+        return False
+    inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
+    inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
+    if isinstance(result, Return):
+        if ctx.continued is not None:
+            continue_as_new(engine, inst, ctx.continued[0])
+            return False
+        try:
+            output = boundary(result.value, "orchestration output")
+        except NotJSONError as exc:
+            finish(engine, inst, "failed", error={"type": "NotJSONError", "message": str(exc)})
+            return False
+        finish(engine, inst, "completed", output=output)
+        return False
+    inst.awaiting = result.task.id
+    inst.unsaved_step = True
+    return True
+
+
+def checkpoint(engine: Engine, inst: Instance) -> None:
+    referenced: set[int] = set()
+    try:
+        slots = encode_slots(inst.frame.slots, referenced,
+                             describe=inst.mdef.describe if inst.mdef else None)
+    except FrameValueError as exc:
+        finish(engine, inst, "failed", error={"type": "FrameValueError", "message": str(exc)})
+        return
+    engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced))
+    inst.checkpointed, inst.unsaved_step = True, False
+    inst.unsaved = []
+    inst.consumed.clear()
+    if inst.status == "Pending":
+        inst.status = "Running"
+    start_pending(engine, inst)
+
+
+def start_pending(engine: Engine, inst: Instance) -> None:
+    """Start the work the last checkpoint lists and that is not started yet."""
+    from runtime.engine.activities import start_activity
+    from runtime.engine.children import start_child
+
+    if not inst.checkpointed or inst.passive or inst.ended:
+        return
+    activities: list[TaskState] = []
+    for t in list(inst.table.tasks.values()):
+        if t.done or t.started:
+            continue
+        if t.kind == "activity":
+            activities.append(t)
+        elif t.kind == "timer":
+            t.started = True
+            assert t.fire_at is not None
+            engine.timers.push(t.fire_at, inst.id, t.id, inst.generation)
+        elif t.kind == "sub_orchestration":
+            start_child(engine, inst, t)
+    lone = len(activities) == 1 and not engine.pool.inflight and len(engine.instances) == 1
+    for t in activities:
+        start_activity(engine, inst, t, inline=lone)
+
+
+def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
+           error: dict[str, Any] | None = None) -> None:
+    """Stage the final record; durable at once, or with the group commit it is part of."""
+    from runtime.engine.outbox import owed
+
+    data: dict[str, Any] = {"custom_status": inst.custom_status}
+    if kind == "failed":
+        data["error"] = error
+    else:
+        data["output"] = output
+    unsaved = [{"name": t.name, "input": t.input} for t in inst.unsaved if t.kind == "activity"]
+    if unsaved:
+        data["unsaved_calls"] = unsaved
+    entries = owed(inst) if kind != "terminated" else []
+    if entries:
+        data["outbox"] = entries
+    rec = engine.append(inst, kind, data)
+    inst.apply(rec)
+    if engine.ending is not None:  # inside a group commit: made durable with the group
+        engine.ending.append(inst)
+        return
+    engine.sync([inst])
+    ended(engine, inst)
+
+
+def ended(engine: Engine, inst: Instance) -> None:
+    """The instance's end is durable: tell its parent, and send what it owes."""
+    from runtime.engine.children import notify_parent
+    from runtime.engine.outbox import send_outbox
+
+    notify_parent(engine, inst)
+    if inst.outbox:
+        send_outbox(engine, inst)
+
+
+def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
+    """Start the next generation: a fresh journal (same id), unconsumed events carried."""
+    from runtime.accounting import generation_calls
+    from runtime.engine.outbox import owed, send_outbox
+
+    assert inst.claim is not None and inst.mdef is not None
+    engine.backend.commit([inst.claim])  # the generation's records, before they are counted
+    calls = generation_calls(engine.backend, inst.id) + [
+        (t.name or "", t.input) for t in inst.unsaved if t.kind == "activity"]
+    carry = [[name, data] for name, q in inst.buffered.items() for data, _, _ in q]
+    data = {"name": inst.name, "input": new_input, "graph_hash": inst.mdef.graph_hash,
+            "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
+            "generation": inst.generation + 1, "carry": carry,
+            "events_in": inst.events_in, "start": iso(inst.now)}
+    entries = list(inst.outbox.values()) + owed(inst)  # fire and forget: carried over
+    if entries:
+        data["outbox"] = entries
+    for t in inst.table.tasks.values():  # running here: their outcomes send them
+        if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
+            engine.sending.setdefault(inst.id, set()).add(f"{inst.generation}:{t.id}")
+    inst.claim.new_generation(data, iso(engine.now(inst)), calls)
+    fresh = Instance.restore(inst.id, inst.claim, inst.mdef)
+    fresh.pending_events = inst.pending_events
+    engine.instances[inst.id] = fresh
+    engine.count_write()
+    advance(engine, fresh)
+    if fresh.outbox and not fresh.ended:
+        send_outbox(engine, fresh)

@@ -1,0 +1,346 @@
+"""What the PostgreSQL backend promises beyond the shared contract: leases and fences
+between workers, heartbeats, distributed work items recorded once, wake-ups by
+LISTEN/NOTIFY, surviving a lost connection, and first use creating the schema."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runtime.backends.base import BackendUnavailable, FenceLost, NewInstance, WorkItem
+from tests.backends.pg import SERVER, pg_schema, pg_url, with_schema
+
+__all__ = ["pg_schema", "pg_url"]
+
+psycopg = pytest.importorskip("psycopg")
+
+TS = "2026-01-01T00:00:00Z"
+
+
+def new(instance_id: str) -> NewInstance:
+    return NewInstance(instance_id, TS, {"name": "orch", "input": None, "graph_hash": "h",
+                                         "source": "x.py", "parent": None, "generation": 0,
+                                         "start": TS})
+
+
+@pytest.fixture
+def open_store(pg_url: str) -> Iterator[Any]:
+    """`open_store(lease=None)`: a new backend object (a worker of its own) on the test's store."""
+    from runtime.backends.postgres import open_postgres
+
+    made: list[Any] = []
+
+    def make(lease: float | None = None, report: Any = None) -> Any:
+        url = pg_url + (f"&lease={lease}" if lease is not None else "")
+        backend = open_postgres(url, report=report)
+        backend.ensure()
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
+
+
+def sql(pg_schema: str, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        cur = conn.execute(statement.replace("{s}", f'"{pg_schema}"'), args)
+        return cur.fetchall() if cur.description else []
+
+
+def expire_lease(pg_schema: str, instance_id: str) -> None:
+    """What a frozen worker's lease looks like once its time has passed."""
+    sql(pg_schema, "UPDATE {s}.instances SET lease_until = now() - interval '1 second'"
+                   " WHERE id = %s", instance_id)
+
+
+# -- leases and fences ------------------------------------------------------------------
+
+
+def test_a_worker_whose_lease_ran_out_cannot_write(open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    assert a.create(new("x"))
+    stale = a.claim("x")
+    assert stale is not None and b.claim("x") is None  # held: the other worker is refused
+    expire_lease(pg_schema, "x")
+    fresh = b.claim("x")
+    assert fresh is not None and fresh.fence > stale.fence
+    stale.stage([("checkpoint", {"suspended": False, "custom_status": "zombie"})], TS)
+    with pytest.raises(FenceLost, match="instance x: another worker claimed it"):
+        a.commit([stale])
+    fresh.stage([("checkpoint", {"suspended": False, "custom_status": "owner"})], TS)
+    b.commit([fresh])
+    kinds = [(r.seq, r.kind, r.data.get("custom_status")) for r in b.history("x")]
+    assert kinds == [(0, "created", None), (1, "checkpoint", "owner")]
+    assert b.status("x")["customStatus"] == "owner"
+
+
+def test_a_lost_fence_spares_the_other_claims_of_the_group(open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    cx, cy = a.claim("x"), a.claim("y")
+    expire_lease(pg_schema, "x")
+    assert b.claim("x") is not None
+    cx.stage([("suspended", {"reason": None})], TS)
+    cy.stage([("suspended", {"reason": None})], TS)
+    with pytest.raises(FenceLost, match="instance x"):
+        a.commit([cx, cy])
+    assert [r.kind for r in a.history("y")] == ["created", "suspended"]
+    assert [r.kind for r in a.history("x")] == ["created"]
+
+
+def test_heartbeats_keep_a_claim_and_a_frozen_worker_loses_it(open_store: Any) -> None:
+    a, b = open_store(lease=0.6), open_store(lease=0.6)
+    a.create(new("x"))
+    assert a.claim("x") is not None
+    time.sleep(1.5)  # two and a half leases: only the heartbeat (every 0.2 s) keeps it
+    assert b.claim("x") is None
+    a._stop.set()  # the worker freezes: no more heartbeats
+    deadline = time.monotonic() + 10
+    while (got := b.claim("x")) is None:
+        assert time.monotonic() < deadline, "the frozen worker's lease never ran out"
+        time.sleep(0.1)
+    assert got.instance_id == "x"
+
+
+def test_a_finished_instance_is_not_offered_until_a_message_comes(open_store: Any) -> None:
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    claim.stage([("completed", {"output": 1, "custom_status": None})], TS)
+    a.release(claim, finished=True)
+    assert a.runnable(10) == []
+    a.post("x", {"type": "event", "name": "late", "data": None})
+    assert a.runnable(10) == ["x"]
+
+
+def test_runnable_skips_instances_others_hold(open_store: Any) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    assert b.claim("x") is not None
+    assert a.runnable(10) == ["y"]
+
+
+# -- work items -------------------------------------------------------------------------
+
+
+def item(task: int, attempt: int = 1) -> WorkItem:
+    return WorkItem(instance_id="x", generation=0, task=task, attempt=attempt, name="act",
+                    input={"task": task})
+
+
+def test_work_items_appear_with_the_owners_commit_and_split_between_workers(open_store: Any) -> None:
+    owner, w1, w2 = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(t) for t in range(10)])
+    assert w1.work_queue().take(100, 30) == []  # not before the step that made them is durable
+    claim.stage([("checkpoint", {"suspended": False})], TS)
+    owner.commit([claim])
+    first = w1.work_queue().take(4, 30)
+    second = w2.work_queue().take(100, 30)
+    assert [i.task for i in first] == [0, 1, 2, 3]
+    assert [i.task for i in second] == [4, 5, 6, 7, 8, 9]
+    assert w1.work_queue().take(100, 30) == []
+
+
+def test_a_work_item_result_is_recorded_once_even_when_two_workers_ran_it(
+        open_store: Any, pg_schema: str) -> None:
+    owner, slow, fast = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1), item(1)])  # queued twice: kept once
+    claim.stage([("checkpoint", {"suspended": False})], TS)
+    owner.commit([claim])
+    (taken,) = slow.work_queue().take(10, 30)
+    sql(pg_schema, "UPDATE {s}.work_items SET lease_until = now() - interval '1 second'")
+    (again,) = fast.work_queue().take(10, 30)  # the slow worker's lease ran out
+    assert (again.task, again.attempt) == (taken.task, taken.attempt)
+    fast.work_queue().finish(again, {"task": 1, "value": "fast"})
+    slow.work_queue().finish(taken, {"task": 1, "value": "slow"})  # too late: a no-op
+    inbox = owner.inbox("x")
+    assert [m.body for m in inbox] == [{"type": "result", "task": 1, "value": "fast"}]
+    assert sql(pg_schema, "SELECT count(*) FROM {s}.work_items") == [(0,)]
+
+
+def test_a_work_item_whose_taker_died_is_taken_again(open_store: Any, pg_schema: str) -> None:
+    owner, dead, alive = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1)])
+    owner.commit([claim])
+    assert len(dead.work_queue().take(10, 30)) == 1
+    assert alive.work_queue().take(10, 30) == []
+    sql(pg_schema, "UPDATE {s}.work_items SET lease_until = now() - interval '1 second'")
+    (got,) = alive.work_queue().take(10, 30)
+    alive.work_queue().finish(got, {"task": 1, "value": 7})
+    assert [m.body["value"] for m in owner.inbox("x")] == [7]
+
+
+# -- wake-ups ----------------------------------------------------------------------------
+
+
+def test_a_post_wakes_a_waiting_worker(open_store: Any) -> None:
+    waiter, poster = open_store(), open_store()
+    poster.create(new("x"))
+    waiter.wait_for_work(0.5)  # start listening; drop the wake-up of the listener's start
+    while waiter.wait_for_work(0.2):
+        pass
+    woke: list[bool] = []
+    thread = threading.Thread(target=lambda: woke.append(waiter.wait_for_work(30)))
+    thread.start()
+    time.sleep(0.2)
+    poster.post("x", {"type": "event", "name": "go", "data": None})
+    thread.join(35)
+    assert woke == [True]
+    assert not waiter.wait_for_work(0.3)  # and nothing more came
+
+
+# -- lost connections ---------------------------------------------------------------------
+
+
+def terminate_connections(application_name: str = "tether") -> int:
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                            (application_name,)).fetchall()
+    return len(rows)
+
+
+def test_a_commit_after_the_server_dropped_us_is_made_once(open_store: Any) -> None:
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    claim.stage([("checkpoint", {"suspended": False})], TS)
+    assert terminate_connections() >= 1  # as a server restart does
+    a.commit([claim])
+    claim.stage([("suspended", {"reason": None})], TS)
+    a.commit([claim])
+    assert [r.kind for r in a.history("x")] == ["created", "checkpoint", "suspended"]
+
+
+def test_a_commit_whose_outcome_was_lost_is_not_repeated(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The COMMIT reached the server, the answer did not: the retry must see it is done."""
+    from runtime.backends.postgres import backend as module
+
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    claim.stage([("checkpoint", {"suspended": False})], TS)
+    real = module.PostgresBackend._commit_op
+    calls: list[int] = []
+
+    def commit_then_lose(self: Any, conn: Any, claims: Any) -> Any:
+        lost = real(self, conn, claims)
+        calls.append(1)
+        if len(calls) == 1:
+            conn.execute("COMMIT")  # the transaction is durable now
+            conn.close()  # ... and the client never hears back
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return lost
+
+    monkeypatch.setattr(module.PostgresBackend, "_commit_op", commit_then_lose)
+    a.commit([claim])
+    assert calls == [1]  # the check found the commit made: nothing ran twice
+    assert [r.kind for r in a.history("x")] == ["created", "checkpoint"]
+    claim.stage([("suspended", {"reason": None})], TS)
+    a.commit([claim])
+    assert [r.seq for r in a.history("x")] == [0, 1, 2]
+
+
+def test_an_unreachable_server_is_reported_once_every_few_seconds() -> None:
+    from runtime.backends.postgres.connection import Reconnector, StoreUnreachable
+    from runtime.backends.postgres.url import parse
+
+    lines: list[str] = []
+    rc = Reconnector(parse("postgresql://u:pw@127.0.0.1:1/db"), report=lines.append)
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachable):
+        rc.get(give_up=lambda: time.monotonic() - started > 1.5)  # several attempts
+    assert len(lines) == 1
+    assert lines[0].startswith("warning: cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:1/db")
+    assert "pw" not in lines[0].replace("postgresql", "")
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+def test_first_use_creates_the_schema(pg_url: str, pg_schema: str) -> None:
+    from runtime.backends import open_backend
+
+    backend = open_backend(pg_url)
+    try:
+        assert backend.create(new("x"))  # no `tether db init` before
+        assert backend.status("x")["runtimeStatus"] == "Pending"
+    finally:
+        backend.close()
+    assert sql(pg_schema, "SELECT max(version) FROM {s}.schema_version") == [(1,)]
+
+
+def test_a_store_of_a_newer_tether_is_refused_on_open(pg_url: str, pg_schema: str) -> None:
+    from runtime.backends import open_backend
+
+    open_backend(pg_url).ensure()
+    sql(pg_schema, "INSERT INTO {s}.schema_version (version) VALUES (99)")
+    backend = open_backend(pg_url)
+    with pytest.raises(BackendUnavailable, match="schema version 99, newer than this tether's 1"):
+        backend.ensure()
+    backend.close()
+
+
+def test_an_unreachable_store_fails_at_once_with_the_password_masked() -> None:
+    from runtime.backends import open_backend
+
+    backend = open_backend("postgresql://u:pw@127.0.0.1:1/db?schema=s")
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable) as caught:
+        backend.exists("x")
+    assert time.monotonic() - started < 5
+    assert str(caught.value).startswith("cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:1/db")
+    assert backend.spec == "postgresql://u:***@127.0.0.1:1/db?schema=s"
+    backend.close()
+
+
+def test_stores_in_two_schemas_do_not_see_each_other(pg_url: str, pg_schema: str) -> None:
+    from runtime.backends import open_backend
+    from tests.backends.pg import drop_schema
+
+    other = open_backend(with_schema(SERVER, pg_schema + "_b"))
+    mine = open_backend(pg_url)
+    try:
+        assert mine.create(new("x")) and other.create(new("x"))
+        assert not other.exists("y") and mine.runnable(10) == ["x"]
+    finally:
+        mine.close()
+        other.close()
+        drop_schema(pg_schema + "_b")
+
+
+def test_a_heartbeat_names_a_claim_taken_over_and_renews_the_others(
+        open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    cx, cy = a.claim("x"), a.claim("y")
+    expire_lease(pg_schema, "x")
+    expire_lease(pg_schema, "y")
+    assert b.claim("x") is not None
+    with pytest.raises(FenceLost, match="instance x"):
+        a.heartbeat([cx, cy])
+    assert b.claim("y") is None  # renewed
+    with pytest.raises(FenceLost):
+        cx.stage([("suspended", {"reason": None})], TS)
+    a.release(cx)  # a lost claim is released quietly
+
+
+def test_a_closed_backend_can_be_used_again(open_store: Any) -> None:
+    a = open_store()
+    a.create(new("x"))
+    a.close()
+    assert a.exists("x")
+    claim = a.claim("x")
+    assert claim is not None
+    a.release(claim)
