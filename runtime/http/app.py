@@ -9,6 +9,7 @@ into one JSON line `{"error": ...}`.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import re
@@ -448,10 +449,22 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
 
+async def _disk_error(request: Request, exc: Exception) -> Response:
+    """The store's disk failed (full, read-only): the server's problem, worded as what it
+    is (the path stays in the server's log, as for any answer), and worth a retry."""
+    assert isinstance(exc, OSError)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _error(507, "the store's disk is full: retry once space is freed",
+                      headers={"Retry-After": "60"})
+    reason = exc.strerror or type(exc).__name__
+    return _error(503, f"the store cannot be written ({reason})", headers={"Retry-After": "60"})
+
+
 _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
     HTTPError: _http_error,
     InvalidInstanceId: _invalid_id,
     UnknownInstance: _unknown_instance,
     HTTPException: _starlette_error,
+    OSError: _disk_error,
     Exception: _internal_error,
 }

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.robustness.conftest import fill
+from runtime.http import create_app
+from tests.robustness.conftest import InProcessHTTP, fill
 from tether.cli import main, os_error_line
+from tether.loader import load
 
 PROGRAM = '''
 from tether import activity, orchestrator
@@ -112,6 +114,23 @@ def test_a_store_that_is_a_file_is_named(program: Path, tmp_path: Path, argv: li
     assert main(argv) == 2
     assert one_line(capsys.readouterr().err) == (
         f"error: store {afile}: is a file, not a store directory\n")
+
+
+def test_http_answers_507_on_a_full_disk_and_still_reads(program: Path, tmp_path: Path,
+                                                         tmpfs: Callable[..., Path]) -> None:
+    store = tmpfs("1m") / "store"
+    mdef = load(str(program)).machine("os_wait")
+    http = InProcessHTTP(create_app(store, {"os_wait": mdef}))
+    assert http.post("/api/orchestrators/os_wait/w-1").status_code == 202
+    fill(store.parent)
+    for url, body in (("/api/orchestrators/os_wait/w-2", None),
+                      ("/api/instances/w-1/raiseEvent/Go", json.dumps("x" * 10_000))):
+        r = http.post(url, content=body)
+        assert r.status_code == 507, r.text
+        assert r.json() == {"error": "the store's disk is full: retry once space is freed"}
+        assert r.headers["retry-after"] == "60"
+    assert http.get("/api/instances/w-1").json()["runtimeStatus"] == "Pending"
+    assert [d["instanceId"] for d in http.get("/api/instances").json()] == ["w-1"]
 
 
 @pytest.mark.parametrize(("error", "line"), [
