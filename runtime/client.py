@@ -13,10 +13,10 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import FINAL, NewInstance, Query
@@ -27,7 +27,32 @@ from runtime.ids import validate_id
 from runtime.limits import check_text
 from runtime.machine import MachineDef, user_view
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from runtime.http.responses import ManagementUrls
+
 ENDED = set(FINAL.values())
+#: What `Client.start` takes: a compiled machine, the `@orchestrator` function, or its name.
+Orchestration = MachineDef | Callable[..., Any] | str
+
+
+def machine_of(ref: Orchestration) -> MachineDef:
+    """The compiled machine of an orchestrator given as a machine, function or name."""
+    if isinstance(ref, MachineDef):
+        return ref
+    from runtime.api import REGISTRY, orchestrator_name
+
+    name = orchestrator_name(ref)
+    entry = REGISTRY.orchestrators.get(name)
+    if entry is None:
+        raise ValueError(f"no orchestrator named {name!r} is registered; found: "
+                         + (", ".join(sorted(REGISTRY.orchestrators)) or "none"))
+    if not isinstance(entry.machine, MachineDef):
+        raise ValueError(f"orchestrator {name!r} is not compiled: load its module with "
+                         "tether.loader.load(PATH) (or `tether compile`) before starting it")
+    return entry.machine
 
 
 class UnknownInstance(LookupError):
@@ -35,23 +60,39 @@ class UnknownInstance(LookupError):
 
 
 class Client:
-    def __init__(self, store: Path | str | Backend | None = None) -> None:
+    def __init__(self, store: Path | str | Backend | None = None, *,
+                 http: ManagementUrls | None = None) -> None:
+        """`http` says where tether's HTTP API is mounted, for the URLs of
+        `create_check_status_response` and friends (default: at the root, no key)."""
         self.backend = open_backend(store)
+        self._http = http  # built on first use: the CLI never imports Starlette for it
 
-    def start(self, mdef: MachineDef, input: Any = None, *, instance_id: str | None = None) -> str:
-        """Create an instance (Pending until a worker runs it); returns its id."""
+    @property
+    def http(self) -> ManagementUrls:
+        if self._http is None:
+            from runtime.http.responses import ManagementUrls
+
+            self._http = ManagementUrls()
+        return self._http
+
+    def start(self, orchestration: Orchestration, input: Any = None, *,
+              instance_id: str | None = None) -> str:
+        """Create an instance (Pending until a worker runs it); returns its id.
+        `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
+        mdef = machine_of(orchestration)
         instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         data = boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
         return instance_id
 
-    def start_many(self, mdef: MachineDef, inputs: Iterable[Any], *,
+    def start_many(self, orchestration: Orchestration, inputs: Iterable[Any], *,
                    instance_ids: Iterable[str] | None = None) -> list[str]:
         """Create one instance per input, durable together (two syncs in all, where `start`
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
+        mdef = machine_of(orchestration)
         values = [boundary(v, f"input {i} of orchestrator {mdef.name}") for i, v in enumerate(inputs)]
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
@@ -184,6 +225,45 @@ class Client:
             with contextlib.suppress(UnknownInstance):
                 docs.append(self.status(row.instance_id))
         return docs, page.continuation
+
+    def metrics(self) -> dict[str, Any]:
+        """What `/metrics` serves, as numbers: the store's `instances` by runtime status
+        and `queueDepth`, and the counters of the engines in this process (`steps`,
+        `activity_attempts`, `activity_failures`, `instances_started`, `instances_ended`)."""
+        from runtime.metrics import PROCESS, store_snapshot
+
+        return {**store_snapshot(self), **PROCESS.totals()}
+
+    # -- Durable Functions' HTTP helpers, for a user's own routes ------------------------
+
+    def create_http_management_payload(self, instance_id: str, *,
+                                       origin: str = "") -> dict[str, str]:
+        """The management URLs of an instance (Durable Functions' field names); paths
+        only unless `origin` (`scheme://host[:port]`) is given."""
+        return self.http.payload(origin, validate_id(instance_id))
+
+    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
+        """`202` with `Location`, `Retry-After` and the management payload, addressed as
+        `request` addressed this server: what a user's starter route returns."""
+        return self.http.check_status_response(request, validate_id(instance_id))
+
+    def wait_for_completion_or_create_check_status_response(
+            self, request: Request, instance_id: str, timeout: float = 10.0,
+            retry_interval: float = 1.0) -> Response:
+        """The instance's outcome if it ends within `timeout` seconds (`200` with the
+        output, or the status document: `200` Terminated, `500` Failed), else
+        `create_check_status_response`. Blocks: async routes use `AsyncClient`."""
+        from runtime.http.responses import completion_response
+
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = completion_response(self.status(instance_id))
+            if answer is not None:
+                return answer
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.create_check_status_response(request, instance_id)
+            time.sleep(min(retry_interval, left))
 
     def _known(self, instance_id: str) -> None:
         if not self.backend.exists(validate_id(instance_id)):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runtime.api import REGISTRY, OrchestratorDef, Task
+from runtime.walks import iter_source as iter_source  # what a lowered loop walks
 
 
 @dataclass(frozen=True)
@@ -259,19 +260,6 @@ def machine(
         return fn
 
     return register
-
-
-def iter_source(value: Any) -> Any:
-    """What a lowered `for` loop indexes into across suspensions.
-
-    Lists, tuples, strings and bytes are indexed in place, so a loop sees appends
-    made by its own body exactly as a list iterator would; a range is kept as a range
-    (three numbers in a checkpoint, whatever its length); any other finite iterable is
-    materialised once, at loop entry.
-    """
-    if isinstance(value, list | tuple | str | bytes | range):
-        return value
-    return list(value)
 
 
 # Completion records of a lowered `finally`: how the protected code ended.

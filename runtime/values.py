@@ -100,7 +100,18 @@ def _importable(obj: Any) -> bool:
 
 def _is_record(cls: type) -> bool:
     """Instances of `cls` are saved as their fields."""
-    return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls
+    return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls or (
+        issubclass(cls, tuple) and hasattr(cls, "_fields"))  # a namedtuple
+
+
+# Immutable built-in types a saveable class may extend (EntityId is a str, a namedtuple a
+# tuple): the instance is saved as its built-in value plus its own fields, and rebuilt by
+# the built-in type's __new__, never the class's own (which may take other arguments).
+_BASES = (str, int, float, bytes, tuple, frozenset)
+
+
+def _base(cls: type) -> type | None:
+    return next((b for b in _BASES if issubclass(cls, b)), None)
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -116,8 +127,11 @@ def _fields(value: Any) -> dict[str, Any]:
 
 
 def _hashable_record(cls: type) -> bool:
-    # a frozen dataclass may be a dict key or set member: it is built from its fields
-    # before anything hashes it (a mutable record is filled in later, like a list)
+    # a frozen dataclass or a str/tuple/... subclass may be a dict key or set member: it is
+    # built from its parts before anything hashes it (a mutable record is filled in
+    # later, like a list)
+    if _base(cls) is not None:
+        return True
     return getattr(cls, "__hash__", None) is not None and dataclasses.is_dataclass(cls) \
         and bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
 
@@ -381,7 +395,11 @@ class _Encoder:
             )
         fields: dict[str, Any] = {}
         work.extend((v, f"{path}.{k}", depth + 1, fields, k) for k, v in _fields(value).items())
-        return {"$record": _ref(cls), "fields": fields}
+        node = {"$record": _ref(cls), "fields": fields}
+        base = _base(cls)
+        if base is not None:
+            work.append((base(value), path, depth + 1, node, "value"))
+        return node
 
     def _exception(self, error: BaseException, path: str, depth: int,
                    work: list[_Work]) -> dict[str, Any]:
@@ -564,7 +582,8 @@ class _Decoder:
             self.shells[id(node)] = error
             return error
         if "$record" in node:  # a hashable (frozen) record: whole before anyone hashes it
-            record = _new_record(node["$record"])
+            record = _new_record(node["$record"], self.build(node["value"]) if "value" in node
+                                 else _NO_VALUE)
             for k, v in node["fields"].items():
                 object.__setattr__(record, k, self.build(v))
             return record
@@ -605,11 +624,17 @@ def _callable(ref: str) -> Any:
     return obj
 
 
-def _new_record(ref: str) -> Any:
+_NO_VALUE = object()
+
+
+def _new_record(ref: str, value: Any = _NO_VALUE) -> Any:
     cls: Any = _import(ref)
     if not (isinstance(cls, type) and _is_record(cls)):
         raise ValueError(f"frame names class {ref}, which can no longer be imported "
                          "(or is no longer a dataclass or saveable)")
+    base = _base(cls)
+    if base is not None and value is not _NO_VALUE:
+        return base.__new__(cls, value)
     new: Any = cls.__new__
     return new(cls)
 
@@ -677,7 +702,7 @@ def _parts(node: dict[str, Any]) -> list[Any]:
         if tag in node:
             return list(node[tag])
     if "$record" in node:
-        return list(node["fields"].values())
+        return [*node["fields"].values(), *([node["value"]] if "value" in node else [])]
     return []
 
 
@@ -697,6 +722,8 @@ def _node_children(node: Any) -> list[Any]:
         out.extend(x for pair in node.get(tag, ()) for x in pair)
     for tag in ("fields", "state"):
         out.extend(node.get(tag, {}).values())
+    if "$record" in node and "value" in node:
+        out.append(node["value"])
     out.extend(node[tag] for tag in ("cause", "context") if tag in node)
     return out
 

@@ -18,3 +18,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+# One pytest parameter selects the backend (file, postgres) for every test that takes
+# `backend` or `stores` (tests/backends/support.py).
+from tests.backends.support import backend, backend_kind, stores  # noqa: E402
+
+__all__ = ["backend", "backend_kind", "stores"]

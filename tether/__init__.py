@@ -5,7 +5,11 @@ re-exported here: `from tether import orchestrator, activity, OrchestrationConte
 This package must not import `compiler` at import time.
 """
 
-from runtime.api import (
+from tether.package_guard import check as _check_packages
+
+_check_packages()  # before `runtime` is imported: a user's runtime.py must not be loaded
+
+from runtime.api import (  # noqa: E402
     OrchestrationContext,
     OrchestrationError,
     RetryPolicy,
@@ -14,7 +18,7 @@ from runtime.api import (
     activity,
     orchestrator,
 )
-from runtime.client import Client
+from runtime.client import Client  # noqa: E402
 
 __all__ = [
     "Client",

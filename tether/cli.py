@@ -18,11 +18,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tether",
         description="Compile, lint, draw and run durable orchestrations written as async def.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd, db_cmd):
         module.register(sub)
     return parser
+
+
+def version_line() -> str:
+    """`tether --version`: tether's version and the Python running it."""
+    import platform
+
+    from tether import __version__
+
+    return f"tether {__version__} (Python {platform.python_version()})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,7 @@ def load(src: str) -> Loaded:
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
+    _guard_packages(path)
     compiled = compiler.compile_file(path)
     name = _module_name(path)
     before = _machines()
@@ -79,6 +80,19 @@ def load(src: str) -> Loaded:
     _compile_imported(module)
     after = _machines()
     return Loaded(path, module, frozenset(n for n, m in after.items() if before.get(n) is not m))
+
+
+def _guard_packages(path: Path) -> None:
+    """SRC's folder is now first on sys.path: a `compiler.py` there must not replace
+    tether's compiler, nor SRC itself be imported under one of tether's names."""
+    from tether.package_guard import PACKAGES, clash_in, shadowing
+
+    if path.stem in PACKAGES:
+        raise UsageError(f"{path}: a module named {path.stem!r} would replace tether's "
+                         f"`{path.stem}` package; rename the file")
+    message = clash_in(path.parent.resolve()) or shadowing()
+    if message is not None:
+        raise UsageError(message)
 
 
 def _machines() -> dict[str, object]:

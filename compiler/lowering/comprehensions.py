@@ -210,6 +210,10 @@ class _Loops:
         """The loop over `source` (binding f's target) and its `if` clauses, leaving the
         current block where an item passed them all. Returns the loop's head."""
         lw, line = self.lw, self.line
+        if isinstance(f.iter, cst.GeneratorExp):
+            raise lw.error(f.iter, "a comprehension that awaits cannot walk a generator: it "
+                           "would run ahead of the awaits and cannot be saved",
+                           "walk a list comprehension instead: `for x in [...]`")
         seq = lw.fresh("_seq", line, "the items a `for` of the comprehension at line {line} walks")
         idx = lw.fresh("_i", line, "the position of a `for` of the comprehension at line {line}")
         lw.emit(f"{seq} = {lw.rt}.iter_source({lw.code(source)})\n{idx} = 0", line,

@@ -466,6 +466,10 @@ class Lowerer(ExpressionLowering):
 
     def lower_for(self, node: cst.For) -> None:
         line = self.line(node)
+        if isinstance(node.iter, cst.GeneratorExp):
+            raise self.error(node.iter, "a loop whose body awaits cannot walk a generator: "
+                             "it would run ahead of the awaits and cannot be saved",
+                             "iterate a list comprehension instead: `for x in [...]`")
         it = self.lin(node.iter)
         seq, idx = self.fresh("_seq", line), self.fresh("_i", line)
         self.emit(f"{seq} = {self.rt}.iter_source({self.code(it)})\n{idx} = 0", line,

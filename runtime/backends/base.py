@@ -253,6 +253,14 @@ class WorkQueue(abc.ABC):
         """Retire the item and post `{"type": "result", ...outcome}` to its owner's inbox
         in one atomic step; a no-op if the item was already retired (lease lost)."""
 
+    def renew(self, items: Sequence[WorkItem], lease_seconds: float) -> None:
+        """Extend the leases of items still running (activities longer than a lease)."""
+        return None
+
+    def abandon(self, items: Sequence[WorkItem]) -> None:
+        """Hand taken items back at once (a worker stopping before it ran them)."""
+        return None
+
 
 class Backend(abc.ABC):
     """Where instances live. Safe to share between threads of one process only through

@@ -3,10 +3,12 @@
 `create_app(store, machines)` returns a Starlette application that users may mount in
 their own ASGI app. Blocking store calls run in the thread pool. Instance ids are
 validated (`runtime.store.validate_id`) before any path is built from them.
+`TetherApp` embeds the API, its worker and an `AsyncClient` in a user's own app.
 """
 
 from __future__ import annotations
 
 from runtime.http.app import create_app
+from runtime.http.asgi import TetherApp
 
-__all__ = ["create_app"]
+__all__ = ["TetherApp", "create_app"]

@@ -13,13 +13,11 @@ import errno
 import hashlib
 import hmac
 import re
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,12 +33,15 @@ from runtime.api import OrchestrationError
 from runtime.backends import Backend
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
-from runtime.http.responses import NOSNIFF, JSONAnswer, NoSniff
+from runtime.http.answers import NOSNIFF, JSONAnswer, NoSniff
+from runtime.http.asgi import StartOnFirstRequest, WorkerThread
+from runtime.http.openapi import document
+from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
 from runtime.ids import InvalidInstanceId, validate_id
 from runtime.limits import MalformedJSON, parse_json
 from runtime.machine import MachineDef
+from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
 from runtime.values import NotJSONError
-from runtime.worker import Worker
 
 #: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
@@ -48,7 +49,6 @@ from runtime.worker import Worker
 GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
-RETRY_AFTER = "1"
 #: Paths answered without the API key. The page is the same static text for everyone: no
 #: instance, orchestrator or key is in it; its data comes from /api calls, which need the key.
 PUBLIC = frozenset({"/"})
@@ -65,11 +65,13 @@ class HTTPError(Exception):
 
 
 def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], *,
-               api_key: str | None = None, max_body: int = MiB, worker: bool = False,
-               draw_graph: GraphDrawer | None = None,
+               api_key: str | None = None, max_body: int = MiB,
+               worker: bool | WorkerThread = False, draw_graph: GraphDrawer | None = None,
                hosts: Collection[str] | None = None) -> Starlette:
     """An ASGI app serving `store` (a directory, a URL or a Backend, see
-    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread.
+    `runtime.backends.open_backend`); `worker=True` also runs its instances in a thread,
+    started by the app's lifespan or, mounted in another app (whose server does not run
+    this one's lifespan), by the first request (see `runtime.http.asgi`).
 
     `hosts`, when given, are the only host names requests may address (the Host header,
     port aside): a web page that rebinds its own name to 127.0.0.1 is then refused.
@@ -86,11 +88,16 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         _route("/api/instances/{instance_id}/graph", GET=api.graph),
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
+        # issue 14: the description of this table, and Prometheus metrics
+        _route("/api/openapi.json", GET=api.openapi),
+        _route("/metrics", GET=api.metrics),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(NoSniff),
-                                                 Middleware(_Gate, api_key=api_key, hosts=hosts)],
-                     exception_handlers=_HANDLERS,
-                     lifespan=_worker_lifespan(store) if worker else None)
+    runner = WorkerThread(store) if worker is True else worker or None
+    middleware = [Middleware(NoSniff), Middleware(_Gate, api_key=api_key, hosts=hosts)]
+    if runner is not None:
+        middleware.insert(1, Middleware(StartOnFirstRequest, worker=runner))
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                     lifespan=runner.lifespan if runner is not None else None)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -101,20 +108,6 @@ def _route(path: str, **by_method: Handler) -> Route:
     async def endpoint(request: Request) -> Response:
         return await by_method["GET" if request.method == "HEAD" else request.method](request)
     return Route(path, endpoint, methods=list(by_method))
-
-
-def _worker_lifespan(store: Path | str | Backend) -> Callable[[Starlette], Any]:
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        w = Worker(store)
-        thread = threading.Thread(target=w.serve, name="tether-worker", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            w.stop.set()
-            await run_in_threadpool(thread.join, 10)
-    return lifespan
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONAnswer:
@@ -188,6 +181,8 @@ class _Api:
         self.max_body = max_body
         self.page = _DASHBOARD.read_text(encoding="utf-8")
         self.page_headers = _page_headers(self.page)
+        self.openapi_doc = document(api_key=api_key is not None, version=_version())
+        self.metrics_text = metrics_exposition(client)
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length", "")
@@ -212,19 +207,17 @@ class _Api:
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
-        path = f"{request.scope.get('root_path', '')}/api/instances/{instance_id}"
-        base = str(request.url.replace(path=path, query="", fragment=""))
-        key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
-        amp = "&" if key else "?"
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": base + key,
-            "sendEventPostUri": base + "/raiseEvent/{eventName}" + key,
-            "terminatePostUri": base + "/terminate" + key + amp + "reason={text}",
-            "purgeHistoryDeleteUri": base + key,
-            "suspendPostUri": base + "/suspend" + key + amp + "reason={text}",
-            "resumePostUri": base + "/resume" + key + amp + "reason={text}",
-        }
+        return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
+            origin_of(request), instance_id)
+
+    async def openapi(self, request: Request) -> Response:
+        _query(request)
+        return JSONAnswer(self.openapi_doc)
+
+    async def metrics(self, request: Request) -> Response:
+        _query(request)
+        text = await run_in_threadpool(self.metrics_text)
+        return Response(text, media_type=PROMETHEUS_TEXT)
 
     async def dashboard(self, request: Request) -> Response:
         return HTMLResponse(self.page, headers=self.page_headers)
@@ -348,6 +341,15 @@ class _Api:
                 continue
             deleted += 1
         return deleted, kept
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tether")
+    except PackageNotFoundError:  # not installed (run from a source tree)
+        return "0"
 
 
 def _page_headers(page: str) -> dict[str, str]:

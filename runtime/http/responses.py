@@ -1,53 +1,83 @@
-"""How the HTTP API's answers are written, whatever route gives them.
+"""Durable Functions' HTTP helpers, for the API's own routes and for users' starters.
 
-- `JSONAnswer` renders JSON as ASCII (`\\uXXXX` escapes for the rest). The same text in
-  every JSON reader, and an answer that can always be sent: a string holding a lone
-  surrogate (refused at every door since `runtime.limits`, but possibly planted in a
-  store by an older version or by hand) has no UTF-8 form, and Starlette's own
-  `JSONResponse` fails on it with a 500, for the one instance and for every list that
-  shows it.
-- `NoSniff` adds `X-Content-Type-Options: nosniff` to every response that lacks it, so a
-  browser never runs an answer (a JSON error quoting a caller's text, an SVG) as another
-  type than the one declared. It wraps the app, so a route added later has it without
-  anyone remembering to; 500 answers are written outside the middleware stack by
-  Starlette, so `NOSNIFF` is also set on them where they are built.
+`ManagementUrls` knows where tether's HTTP API answers (the path it is mounted at in
+the user's app, and its key) and builds the management payload with Durable Functions'
+field names. The API's start route and the clients' `create_check_status_response`,
+`create_http_management_payload` and `wait_for_completion_or_create_check_status_response`
+all build it here, so a user's own starter route answers exactly as
+`POST /api/orchestrators/{name}` does.
+
+Only Starlette objects are used (FastAPI's `Request` and `JSONResponse` are Starlette's).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+from runtime.http.answers import JSONAnswer
+
+#: Seconds a poller is told to wait before asking again (the `Retry-After` header).
+RETRY_AFTER = "1"
+#: The management payload's fields, in Durable Functions' order, plus tether's
+#: `suspendPostUri`/`resumePostUri` (Durable Functions 2.x has them too).
+PAYLOAD_FIELDS = ("id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
+                  "rewindPostUri", "purgeHistoryDeleteUri", "restartPostUri",
+                  "suspendPostUri", "resumePostUri")
 
 
-class JSONAnswer(JSONResponse):
-    """A JSON response written as ASCII: sendable whatever strings it holds."""
+@dataclass(frozen=True)
+class ManagementUrls:
+    """Where tether's API is served: `prefix` is the path it is mounted at ("" when
+    it is the whole app, as under `tether serve`); with `api_key`, every URL carries
+    `?code=KEY`, as Durable Functions' do."""
 
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, indent=None,
-                          separators=(",", ":")).encode("ascii")
+    prefix: str = ""
+    api_key: str | None = None
+
+    def payload(self, origin: str, instance_id: str) -> dict[str, str]:
+        """The management payload; `origin` is `scheme://host[:port]`, or "" for
+        URLs that are paths only."""
+        base = f"{origin}{self.prefix.rstrip('/')}/api/instances/{quote(instance_id, safe=':')}"
+        key = f"?code={quote(self.api_key, safe='')}" if self.api_key else ""
+        reason = ("&" if key else "?") + "reason={text}"
+        return {
+            "id": instance_id,
+            "statusQueryGetUri": base + key,
+            "sendEventPostUri": base + "/raiseEvent/{eventName}" + key,
+            "terminatePostUri": base + "/terminate" + key + reason,
+            "rewindPostUri": base + "/rewind" + key + reason,
+            "purgeHistoryDeleteUri": base + key,
+            "restartPostUri": base + "/restart" + key,
+            "suspendPostUri": base + "/suspend" + key + reason,
+            "resumePostUri": base + "/resume" + key + reason,
+        }
+
+    def check_status_response(self, request: Request, instance_id: str) -> JSONResponse:
+        """`202` with `Location` (the status URL), `Retry-After` and the payload."""
+        urls = self.payload(origin_of(request), instance_id)
+        return JSONAnswer(urls, status_code=202, headers={
+            "Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER})
 
 
-class NoSniff:
-    """ASGI middleware: `X-Content-Type-Options: nosniff` on every HTTP response."""
+def origin_of(request: Request) -> str:
+    """`scheme://host[:port]` as the caller addressed the server."""
+    return f"{request.url.scheme}://{request.url.netloc}"
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
+def completion_response(doc: dict[str, Any]) -> JSONResponse | None:
+    """Durable Functions' answer once an instance has ended: `200` with the output when
+    Completed, `200` with the status document when Terminated, `500` with it when Failed;
+    None while it has not ended."""
+    status = doc["runtimeStatus"]
+    if status == "Completed":
+        return JSONAnswer(doc["output"], status_code=200)
+    if status == "Terminated":
+        return JSONAnswer(doc, status_code=200)
+    if status == "Failed":
+        return JSONAnswer(doc, status_code=500)
+    return None

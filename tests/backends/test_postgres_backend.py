@@ -344,3 +344,27 @@ def test_a_closed_backend_can_be_used_again(open_store: Any) -> None:
     claim = a.claim("x")
     assert claim is not None
     a.release(claim)
+
+
+def test_an_abandoned_work_item_is_taken_again_at_once(open_store: Any) -> None:
+    owner, leaving, staying = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1), item(2)])
+    owner.commit([claim])
+    taken = leaving.work_queue().take(10, 30)
+    assert staying.work_queue().take(10, 30) == []
+    leaving.work_queue().abandon(taken[1:])  # stopping before it ran the second
+    assert [i.task for i in staying.work_queue().take(10, 30)] == [2]
+
+
+def test_renewing_keeps_a_long_work_item(open_store: Any, pg_schema: str) -> None:
+    owner, runner, other = open_store(), open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1)])
+    owner.commit([claim])
+    taken = runner.work_queue().take(10, 0.5)
+    runner.work_queue().renew(taken, 60)
+    time.sleep(0.7)
+    assert other.work_queue().take(10, 30) == []

@@ -36,6 +36,12 @@ BAD = {
     "async_with": ("async with lock:\n    await ctx.call_activity(work, 1)\n", 1, 5, "error",
                    "`async with` is not supported"),
     # no await in the body: still refused, never emitted as invalid Python (issue 16)
+    "for_over_a_generator_across_awaits": (
+        "for x in (y for y in range(3)):\n    await ctx.call_activity(work, x)\n", 1, 15,
+        "error", "a loop whose body awaits cannot walk a generator"),
+    "comprehension_over_a_generator": (
+        "xs = [await ctx.call_activity(work, x) for x in (y for y in range(3))]\n", 1, 54,
+        "error", "a comprehension that awaits cannot walk a generator"),
     "async_for_over_a_task": ("t = ctx.call_activity(work, [1])\nasync for x in t:\n    pass\n",
                               2, 5, "error", "`async for` is not supported"),
     "async_with_over_a_task": ("t = ctx.call_activity(work, 1)\nasync with t as x:\n    pass\n",

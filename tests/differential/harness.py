@@ -3,8 +3,9 @@
 1. plain: the `async def` run by `run_direct` (the reference);
 2. compiled, direct: the compiled machine on the same fake context, its frame through the
    frame codec at every suspension (isolates the compiler from the journal runtime);
-3. compiled, journaled: `runtime.executor.run_inline` on a store in a temporary folder,
-   with a simulated crash after the k-th journal write, resumed until it ends.
+3. compiled, journaled: `runtime.engine.run_inline` on a fresh store of the backend under
+   test (a pytest parameter: `stores` in tests/backends/support.py), with a simulated
+   crash after the k-th journal write, resumed until it ends.
 
 Observed: status, output, error (type name and message) and the activity call sequence.
 """
@@ -23,6 +24,8 @@ from runtime.direct import DirectResult, run_direct
 from runtime.machine import MachineDef
 
 _names = itertools.count()
+#: a fresh store's name (a path or a URL) from a name unique within the test
+StoreMaker = Callable[[str], "str | Path"]
 MAX_RESUMES = 1000
 
 
@@ -98,13 +101,13 @@ def run_compiled_direct(
 
 def run_journaled(
     mdef: MachineDef, input: Any, events: Sequence[tuple[str, Any]],
-    activities: dict[str, Callable[..., Any]], store: Path, crash_after: int | None,
+    activities: dict[str, Callable[..., Any]], store: str | Path, crash_after: int | None,
     *, every_time: bool = False,
 ) -> tuple[Observed, int]:
     """Run on the journal runtime, crashing after `crash_after` journal writes (None:
     never), once or (`every_time`) on every resume, and resuming until the run ends.
     Returns what was observed and the number of crashes that happened."""
-    from runtime import executor
+    from runtime import engine as executor
 
     crashes = 0
     instance_id = INSTANCE_ID
@@ -129,11 +132,15 @@ def run_journaled(
 
 def check_case(
     plain: types.ModuleType, compiled: types.ModuleType, orchestrator: str, input: Any,
-    events: Sequence[tuple[str, Any]], store_root: Path, *, max_crash_points: int = 200,
+    events: Sequence[tuple[str, Any]], stores: Path | StoreMaker, *,
+    max_crash_points: int = 200,
 ) -> int:
     """All three runs of one case must agree; the journaled one is repeated with a crash
     after write 1, 2, ... until a run ends before its crash point, then once crashing
-    after every single write. Returns the number of crash points tried."""
+    after every single write, each on a fresh store from `stores` (a folder to make them
+    in, or a maker of stores of the backend under test). Returns the number of crash
+    points tried."""
+    new_store = stores if callable(stores) else (lambda name: stores / name)
     activities = activities_of(plain)
     expected = run_plain(plain, orchestrator, input, events)
     where = f"{orchestrator}({input!r}, events={list(events)!r})"
@@ -143,12 +150,12 @@ def check_case(
     tried = 0
     for crash in [None, *range(1, max_crash_points + 1)]:
         got, crashes = run_journaled(mdef, input, events, activities,
-                                     store_root / f"crash-{crash}", crash)
+                                     new_store(f"crash-{crash}"), crash)
         assert got == expected, f"{where}: journaled run differs (crash after write {crash})"
         tried += 1
         if crash is not None and crashes == 0:
             break  # past the last write: later crash points change nothing
-    got, _ = run_journaled(mdef, input, events, activities, store_root / "crash-every",
+    got, _ = run_journaled(mdef, input, events, activities, new_store("crash-every"),
                            1, every_time=True)
     assert got == expected, f"{where}: journaled run differs (crash after every write)"
     return tried

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import types
+import uuid
 from collections.abc import Callable
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from runtime.values import check_json
 from tests.differential.harness import (
     Observed,
+    StoreMaker,
     activities_of,
     compiled_module,
     machine_of,
@@ -33,8 +33,10 @@ from tests.differential.harness import (
 from tests.differential.programs import Program, programs
 
 # CI: the same 100 programs every run, so a red build is reproducible; soak: fresh ones.
+# (`stores` is function-scoped but makes a fresh store on every call: safe to share)
 CI = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.function_scoped_fixture])
 SOAK = settings(CI, max_examples=3000, derandomize=False, database=None)
 
 needs_executor = pytest.mark.skipif(
@@ -75,13 +77,15 @@ def check_compiled_direct(program: Program) -> None:
     assert got == expected
 
 
-def check_journaled(program: Program, crash_after: int | None, every_time: bool = False) -> None:
-    """Crash after write `crash_after` (None: never), once or on every resume."""
+def check_journaled(program: Program, crash_after: int | None, every_time: bool,
+                    stores: StoreMaker) -> None:
+    """Crash after write `crash_after` (None: never), once or on every resume, on a
+    fresh store of the backend under test."""
     expected, activities = reference(program)
     mdef = machine_of(compile_or_fail(program), program.orchestrator)
-    with TemporaryDirectory() as store:
-        got, _ = run_journaled(mdef, program.input, program.events, activities, Path(store),
-                               crash_after, every_time=every_time)
+    got, _ = run_journaled(mdef, program.input, program.events, activities,
+                           stores(f"program-{uuid.uuid4().hex}"), crash_after,
+                           every_time=every_time)
     assert got == expected, f"crash after write {crash_after}{' every time' if every_time else ''}"
 
 
@@ -174,10 +178,10 @@ def test_compiled_machine_matches_plain_run(program: Program) -> None:
 @CI
 @given(programs(), st.one_of(st.none(), st.integers(1, 40)), st.booleans())
 def test_journaled_run_with_crashes_matches_plain_run(
-    program: Program, crash: int | None, every_time: bool,
+    stores: StoreMaker, program: Program, crash: int | None, every_time: bool,
 ) -> None:
     skip_known_bugs(program)
-    check_journaled(program, crash, every_time)
+    check_journaled(program, crash, every_time, stores)
 
 
 @pytest.mark.soak
@@ -192,6 +196,6 @@ def test_soak_compiled_machine_matches_plain_run(program: Program) -> None:
 @SOAK
 @given(programs(max_statements=24), st.one_of(st.none(), st.integers(1, 80)), st.booleans())
 def test_soak_journaled_run_with_crashes_matches_plain_run(
-    program: Program, crash: int | None, every_time: bool,
+    stores: StoreMaker, program: Program, crash: int | None, every_time: bool,
 ) -> None:
-    check_journaled(program, crash, every_time)
+    check_journaled(program, crash, every_time, stores)

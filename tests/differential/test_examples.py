@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.differential.harness import check_case, compiled_module, plain_module
+from tests.differential.harness import StoreMaker, check_case, compiled_module, plain_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -56,10 +56,10 @@ def test_every_example_has_cases() -> None:
 @needs_executor
 @pytest.mark.parametrize(("path", "orchestrator", "value", "events"), example_cases())
 def test_example_runs_the_same_plain_compiled_and_crashed(
-    path: Path, orchestrator: str, value: Any, events: list[tuple[str, Any]], tmp_path: Path,
+    path: Path, orchestrator: str, value: Any, events: list[tuple[str, Any]], stores: StoreMaker,
 ) -> None:
     source = path.read_text(encoding="utf-8")
     plain = plain_module(source, path.name)
     compiled = compiled_module(source, path.name)
-    tried = check_case(plain, compiled, orchestrator, value, events, tmp_path)
+    tried = check_case(plain, compiled, orchestrator, value, events, stores)
     assert tried >= 2  # the uncrashed run and at least one crash

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.differential.harness import check_case, compiled_module, plain_module
+from tests.differential.harness import StoreMaker, check_case, compiled_module, plain_module
 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 
@@ -45,8 +45,8 @@ def test_regressions_are_numbered_and_documented() -> None:
 @needs_executor
 @pytest.mark.parametrize(("path", "orchestrator", "value", "events"), regression_cases())
 def test_regression(
-    path: Path, orchestrator: str, value: Any, events: list[tuple[str, Any]], tmp_path: Path,
+    path: Path, orchestrator: str, value: Any, events: list[tuple[str, Any]], stores: StoreMaker,
 ) -> None:
     source = path.read_text(encoding="utf-8")
     compiled = compiled_module(source, path.name)
-    check_case(plain_module(source, path.name), compiled, orchestrator, value, events, tmp_path)
+    check_case(plain_module(source, path.name), compiled, orchestrator, value, events, stores)

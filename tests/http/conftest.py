@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from runtime.http import create_app
+from tests.backends.support import Stores
 from tether.commands.serve_cmd import graph_drawer
 from tether.loader import load
 
@@ -24,7 +25,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "async_http_api.py"
 @dataclass
 class Server:
     url: str
-    store: Path
+    store: Path | str  # a directory (file backend) or a URL (PostgreSQL)
     http: httpx.Client
 
     def poll(self, instance_id: str, timeout: float = 20.0) -> httpx.Response:
@@ -43,7 +44,7 @@ def _free_port() -> int:
         return port
 
 
-def run_server(store: Path, **options: Any) -> Iterator[Server]:
+def run_server(store: Path | str, **options: Any) -> Iterator[Server]:
     machines = load(str(EXAMPLE)).orchestrators()
     options.setdefault("draw_graph", graph_drawer({name: EXAMPLE for name in machines}))
     app = create_app(store, machines, **options)
@@ -63,12 +64,18 @@ def run_server(store: Path, **options: Any) -> Iterator[Server]:
     thread.join(10)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from run_server(tmp_path / "store", worker=True)
+def _store(stores: Stores) -> Path | str:
+    spec = stores()
+    return Path(spec) if stores.kind == "file" else spec
 
 
 @pytest.fixture
-def passive(tmp_path: Path) -> Iterator[Server]:
+def server(stores: Stores) -> Iterator[Server]:
+    """Served with a worker, on each backend (the `stores` parameter)."""
+    yield from run_server(_store(stores), worker=True)
+
+
+@pytest.fixture
+def passive(stores: Stores) -> Iterator[Server]:
     """No worker: instances stay Pending, so running-state answers are stable."""
-    yield from run_server(tmp_path / "store", worker=False)
+    yield from run_server(_store(stores), worker=False)

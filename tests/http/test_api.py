@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from runtime.backends import open_backend
+from runtime.backends.base import Query
 from tests.http.conftest import Server, run_server
 
 MANAGEMENT = {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
-              "purgeHistoryDeleteUri", "suspendPostUri", "resumePostUri"}
+              "rewindPostUri", "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
+              "resumePostUri"}
 
 
 def test_start_answers_202_with_location_and_payload_then_poll_reaches_200(server: Server) -> None:
@@ -157,8 +160,7 @@ def test_invalid_instance_id_is_400_and_writes_nothing(passive: Server, bad: str
     r = passive.http.post(f"/api/orchestrators/wait_for_go/{bad}")
     assert r.status_code in (400, 404)  # "../etc" is normalised away by the client
     assert passive.http.get(f"/api/instances/{bad}").status_code in (400, 404)
-    assert not passive.store.exists() or not any(passive.store.iterdir()) or \
-        all(p.name != bad for p in passive.store.rglob("*"))
+    assert open_backend(passive.store).query(Query()).items == []
 
 
 def test_invalid_id_answers_400(passive: Server) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 import compiler
+from runtime.backends.base import Backend
 from runtime.client import Client
 from runtime.executor import run_inline
 from runtime.http import create_app
 from runtime.limits import MAX_NESTING
 from runtime.values import NotJSONError
-from tests.backends.conftest import BACKENDS, make_backend
 from tests.robustness.conftest import InProcessHTTP, nested
 from tether.cli import main
 from tether.testing import run_direct
@@ -115,19 +115,17 @@ def test_a_value_at_the_limit_goes_end_to_end_through_a_worker(
     assert (r.status_code, r.json()["output"]) == (200, OTHER_AT_LIMIT)
 
 
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_every_backend_saves_a_value_at_the_limit(tmp_path: Path, kind: str) -> None:
+def test_every_backend_saves_a_value_at_the_limit(backend: Backend) -> None:
     """Checkpoints, results and events at the limit are written and read back (PostgreSQL
     stores them as jsonb) and the run equals the plain one."""
     mdef = machine("limits_edge")
     events = [("Deep", OTHER_AT_LIMIT)]
     plain: Any = run_direct(mdef, AT_LIMIT, events=events)
-    with make_backend(kind, tmp_path) as backend:
-        journaled = run_inline(mdef, AT_LIMIT, store=backend, events=events, instance_id="e")
-        assert plain.status == journaled.status == "Completed"
-        assert plain.output == journaled.output == OTHER_AT_LIMIT
-        doc = Client(backend).status("e", history=True)
-        assert (doc["output"], doc["customStatus"]) == (OTHER_AT_LIMIT, AT_LIMIT)
+    journaled = run_inline(mdef, AT_LIMIT, store=backend, events=events, instance_id="e")
+    assert plain.status == journaled.status == "Completed"
+    assert plain.output == journaled.output == OTHER_AT_LIMIT
+    doc = Client(backend).status("e", history=True)
+    assert (doc["output"], doc["customStatus"]) == (OTHER_AT_LIMIT, AT_LIMIT)
 
 
 @pytest.mark.parametrize("orchestrator", [

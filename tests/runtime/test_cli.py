@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends.support import Stores
 from tether.cli import main
 
 PROGRAM = '''
@@ -35,11 +36,11 @@ async def chain(ctx, n):
 
 
 @pytest.fixture
-def program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stores: Stores) -> Path:
     path = tmp_path / "prog.py"
     path.write_text(PROGRAM)
     monkeypatch.setenv("TETHER_TEST_LOG", str(tmp_path / "log"))
-    monkeypatch.setenv("TETHER_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("TETHER_STORE", stores())  # one run per backend
     return path
 
 

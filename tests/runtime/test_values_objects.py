@@ -150,3 +150,33 @@ def test_check_json_and_json_copy_take_any_depth_without_recursion() -> None:
     with pytest.raises(NotJSONError, match=f"nests deeper than {MAX_NESTING} levels"):
         check_json(deep, "input")
     assert json_copy(deep) is not deep
+
+
+class Tagged(str):
+    """A str subclass with its own __new__ signature and slots, as EntityId is."""
+
+    __slots__ = ("tag",)
+
+    def __new__(cls, tag: str, text: str) -> Tagged:
+        self = super().__new__(cls, f"{tag}:{text}")
+        object.__setattr__(self, "tag", tag)
+        return self
+
+
+saveable(Tagged)
+
+
+def test_registered_builtin_subclasses_and_namedtuples_keep_value_and_fields() -> None:
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        a: int
+        b: list[int]
+
+    globals()["Pair"] = Pair  # importable by name, as a module-level class is
+    Pair.__qualname__ = "Pair"
+    t = Tagged("x", "y")
+    back = roundtrip({"t": t, "keyed": {t: 1}, "pair": Pair(1, [2])})
+    assert back["t"] == "x:y" and type(back["t"]) is Tagged and back["t"].tag == "x"
+    assert back["keyed"] == {"x:y": 1}
+    assert back["pair"] == (1, [2]) and type(back["pair"]) is Pair and back["pair"].b == [2]

@@ -42,6 +42,8 @@ class PostgresWorkQueue(WorkQueue):
         self._wake = f"UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
         self._renew = (f"UPDATE {s}.work_items SET lease_until = now() + %s * interval '1 second'"
                        " WHERE id = ANY(%s) AND owner = %s")
+        self._abandon = (f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL"
+                         " WHERE id = ANY(%s) AND owner = %s")
 
     def enqueue(self, claim: Claim, items: Sequence[WorkItem]) -> None:
         assert isinstance(claim, PostgresClaim)
@@ -68,6 +70,11 @@ class PostgresWorkQueue(WorkQueue):
         if tokens:
             self.backend._conn_run(lambda c: c.execute(
                 self._renew, (lease_seconds, tokens, self.backend.owner)))
+
+    def abandon(self, items: Sequence[WorkItem]) -> None:
+        tokens = [i.token for i in items]
+        if tokens:
+            self.backend._conn_run(lambda c: c.execute(self._abandon, (tokens, self.backend.owner)))
 
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
         owner, channel = self.backend.owner, schema.channel(self.backend.schema)

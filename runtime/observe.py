@@ -1,0 +1,129 @@
+"""What the engine reports as it runs instances, and who listens.
+
+The engine calls `emit(event)` at a few points: an instance starts running or ends,
+a step has run, an activity attempt starts or ends, a timer or event wait begins or
+is over, a worker starts. Subscribers (`runtime.logs`, `runtime.metrics`,
+`runtime.tracing`) turn events into log lines, Prometheus series and OpenTelemetry
+spans; the engine knows none of them.
+
+Guarantees: an event is emitted once per occurrence in the process where it happened,
+after the journal records that it happened are durable (a step's event after its
+checkpoint's group commit is not waited for: a crash before it re-runs the step, which
+then emits again, as the step really ran twice). No replay exists, so no event is
+ever emitted for work merely being restored. A subscriber that raises is logged once
+per subscriber and never disturbs the engine.
+
+Events carry what a subscriber needs and nothing the engine would have to compute only
+for them: times are `time.time()` seconds, durations seconds, ids as journaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("tether.observe")
+
+
+@dataclass(frozen=True)
+class Event:
+    instance_id: str
+    orchestration: str
+    #: the instance's trace context as journaled (a W3C traceparent), if tracing is on
+    trace: dict[str, Any] | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class WorkerStarted:
+    store: str
+    concurrency: int
+    orchestrations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceStarted(Event):
+    """A worker took an instance: its first run, or a resume after a crash or restart
+    (`resumed`)."""
+
+    resumed: bool = False
+    created: float = 0.0  # when the instance was created
+
+
+@dataclass(frozen=True)
+class InstanceEnded(Event):
+    status: str = "Completed"  # Completed, Failed, Terminated or ContinuedAsNew
+    error: str | None = None  # `Type: message` when Failed
+    created: float = 0.0
+    ended: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepRan(Event):
+    step: str = ""  # the machine's step label
+    started: float = 0.0
+    seconds: float = 0.0
+    error: str | None = None  # the step raised out of the orchestrator
+
+
+@dataclass(frozen=True)
+class ActivityStarted(Event):
+    task: int = 0
+    activity: str = ""
+    attempt: int = 1
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class ActivityEnded(Event):
+    task: int = 0
+    activity: str = ""
+    attempt: int = 1
+    started: float = 0.0
+    seconds: float = 0.0
+    error: str | None = None  # `Type: message` when the attempt raised
+
+
+@dataclass(frozen=True)
+class WaitEnded(Event):
+    """A durable timer fired, or an awaited external event arrived."""
+
+    task: int = 0
+    kind: str = "timer"  # "timer" or "event"
+    name: str = ""  # the event's name, or the timer's fire time
+    started: float = 0.0  # when the wait was journaled
+    ended: float = 0.0
+
+
+Subscriber = Callable[[Any], None]
+_subscribers: list[Subscriber] = []
+_broken: set[int] = set()
+_lock = threading.Lock()
+
+
+def subscribe(subscriber: Subscriber) -> Subscriber:
+    """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
+    with _lock:
+        if subscriber not in _subscribers:
+            _subscribers.append(subscriber)
+    return subscriber
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    with _lock:
+        if subscriber in _subscribers:
+            _subscribers.remove(subscriber)
+
+
+def emit(event: Any) -> None:
+    """Hand `event` to every subscriber; their errors are logged, never raised."""
+    for subscriber in tuple(_subscribers):
+        try:
+            subscriber(event)
+        except Exception:
+            if id(subscriber) not in _broken:
+                _broken.add(id(subscriber))
+                log.exception("observer %r failed on %s; its later failures are not logged",
+                              subscriber, type(event).__name__)
