@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the disk, not tether: a full or read-only store, a permission
         print(f"error: {os_error_line(exc, _store_of(args))}", file=sys.stderr)
         return ExitCode.ERROR
+    except _backend_error_type() as exc:  # the store's own one-line account of its trouble
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
         if os.environ.get("TETHER_DEBUG") == "1":
@@ -94,6 +97,12 @@ def _store_of(args: argparse.Namespace) -> str | None:
     if not hasattr(args, "store"):
         return None
     return args.store or os.environ.get("TETHER_STORE") or ".tether"
+
+
+def _backend_error_type() -> type[Exception]:
+    from runtime.backends.base import BackendError
+
+    return BackendError
 
 
 def _compile_error_type() -> type[Exception]:

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
-from runtime.backends import Backend
+from runtime.backends import Backend, BackendUnavailable
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http.answers import NOSNIFF, JSONAnswer, NoSniff
@@ -462,11 +462,18 @@ async def _disk_error(request: Request, exc: Exception) -> Response:
     return _error(503, f"the store cannot be written ({reason})", headers={"Retry-After": "60"})
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # the backend's message names the store (a path or URL): the server's log has it
+    return _error(503, "the store is unavailable; see the server log",
+                  headers={"Retry-After": "60"})
+
+
 _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
     HTTPError: _http_error,
     InvalidInstanceId: _invalid_id,
     UnknownInstance: _unknown_instance,
     HTTPException: _starlette_error,
     OSError: _disk_error,
+    BackendUnavailable: _store_unavailable,
     Exception: _internal_error,
 }

@@ -96,3 +96,20 @@ def fill(folder: Path, leave: int = 0) -> Path:
     finally:
         os.close(fd)
     return ballast
+
+
+def fill_inodes(folder: Path, leave: int = 0) -> Path:
+    """Use up the inodes of `folder`'s file system with empty files until `leave` are
+    free; returns the folder holding them, whose removal frees them again."""
+    ballast = folder / "ballast-inodes"
+    ballast.mkdir()
+    made = 0
+    try:
+        while True:
+            os.close(os.open(ballast / str(made), os.O_WRONLY | os.O_CREAT, 0o644))
+            made += 1
+    except OSError:  # ENOSPC: no inode left
+        pass
+    for n in range(max(0, made - leave), made):
+        os.unlink(ballast / str(n))
+    return ballast

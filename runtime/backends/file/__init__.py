@@ -240,6 +240,8 @@ class FileBackend(Backend):
             created = self.store.create_many([(i.instance_id, i.ts, i.data) for i in items])
         except OSError as exc:
             index.drop(fresh)
+            if exc.errno in _STORE_WIDE:  # the disk's: stops a worker, as for a journal
+                raise OSError(exc.errno, exc.strerror, exc.filename) from None
             raise BackendUnavailable(f"store {self.spec}: cannot create instances: "
                                      f"{exc.filename or ''}: {exc.strerror or exc}") from None
         index.drop(fresh - set(created))
