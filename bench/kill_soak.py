@@ -345,8 +345,11 @@ def outcome_problems(store: Path, planned: list[Planned],
 
 
 def execution_problems(planned: list[Planned], reference: dict[str, Reference],
-                       tally: Tally, rounds: Rounds, concurrency: int | None = None) -> list[str]:
-    """Activities executed other than at least once each, within the bound below."""
+                       tally: Tally, rounds: Rounds, concurrency: int | None = None,
+                       widths: dict[str, int] = WIDTH) -> list[str]:
+    """Activities executed other than at least once each, within the bound below.
+    `widths`: what an instance of each shape can have outstanding (bench/pg_kill_soak.py
+    adds its shapes)."""
     found = list(rounds.errors)
     expected = {k for ref in reference.values() for k in ref.keys}
     if sum(len(ref.keys) for ref in reference.values()) != len(expected):
@@ -355,11 +358,11 @@ def execution_problems(planned: list[Planned], reference: dict[str, Reference],
         found.append(f"{len(missing)} activities never executed, e.g. {min(missing)}")
     if extra := tally.runs.keys() - expected:
         found.append(f"{len(extra)} activities the plain run does not call, e.g. {min(extra)}")
-    return found + _bound_problems(planned, tally, rounds, concurrency)
+    return found + _bound_problems(planned, tally, rounds, concurrency, widths)
 
 
 def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds,
-                    concurrency: int | None) -> list[str]:
+                    concurrency: int | None, widths: dict[str, int]) -> list[str]:
     # Why repeats are bounded. A worker runs an activity only for an instance whose lock it
     # holds, starts each task once, and journals a result before acting on it; SIGKILL keeps
     # whatever the process wrote (the page cache survives the process; an unfsynced record
@@ -378,9 +381,9 @@ def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds,
         if worker not in killed:
             found.append(f"{worker} was never killed, yet lost {count} executions "
                          f"of {instance_id}")
-        elif count > WIDTH[shape[instance_id]]:
+        elif count > widths[shape[instance_id]]:
             found.append(f"{worker} lost {count} executions of {instance_id}, more than the "
-                         f"{WIDTH[shape[instance_id]]} a {shape[instance_id]} can have "
+                         f"{widths[shape[instance_id]]} a {shape[instance_id]} can have "
                          "outstanding")
     if concurrency is not None:
         per_worker: Counter[str] = Counter()
@@ -426,7 +429,7 @@ def report_of(planned: list[Planned], rounds: Rounds, tally: Tally, seconds: flo
     by_round: Counter[str] = Counter()
     by_worker: Counter[str] = Counter()
     for (worker, instance_id), count in tally.lost().items():
-        by_shape[shape[instance_id]] += count
+        by_shape[shape[instance_id]] = by_shape.get(shape[instance_id], 0) + count
         by_round[worker.split(".")[0]] += count
         by_worker[worker] += count
     return Report(len(planned), rounds.kills, rounds.landed, tally.executions, tally.distinct,

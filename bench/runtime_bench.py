@@ -1,4 +1,5 @@
-"""Runtime benchmarks (results in docs/benchmarks-runtime.md).
+"""Runtime benchmarks (results in docs/benchmarks.md; bench/side_by_side.py compares the
+chain and 200 x 3 with another tree in one run).
 
     .venv/bin/python bench/runtime_bench.py [--runs 5]
 
@@ -21,11 +22,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compiler
-from runtime.backends.file.folders import Store
-from runtime.backends.file.journal import Journal
+from runtime.backends.file import FileBackend
 from runtime.client import Client
 from runtime.clock import Clock
-from runtime.executor import run_inline
+from runtime.engine import run_inline
 from runtime.instance import Instance
 from runtime.worker import Worker
 
@@ -66,16 +66,18 @@ def fsync_cost(size: int = 200, count: int = 200) -> float:
 def resume_cost(steps: int) -> float:
     with tempfile.TemporaryDirectory(dir=".") as d:
         run_inline(CHAIN, steps, store=d, instance_id="r", clock=Clock())
-        folder = Store(d).folder("r")
+        backend = FileBackend(d)
+        journal = Path(d) / "instances" / "r" / "journal"
         # the instance ended; cut its final record so opening finds a live instance
-        data = (folder / "journal").read_bytes()
-        (folder / "journal").write_bytes(data[:data.rstrip(b"\n").rfind(b"\n") + 1])
+        data = journal.read_bytes()
+        journal.write_bytes(data[:data.rstrip(b"\n").rfind(b"\n") + 1])
         samples = []
         for _ in range(20):
             start = time.perf_counter()
-            journal = Journal.open(folder)
-            Instance.restore("r", journal, CHAIN)
-            journal.close()
+            claim = backend.claim("r")
+            assert claim is not None
+            Instance.restore("r", claim, CHAIN)
+            backend.release(claim)
             samples.append(time.perf_counter() - start)
         return statistics.median(samples)
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.backends import Backend, open_backend
-from runtime.backends.base import FINAL, NewInstance, Query
+from runtime.backends.base import DAMAGED, FINAL, InstanceDamaged, NewInstance, Query
 from runtime.clock import Clock, iso
 from runtime.context import boundary
 from runtime.engine import Engine, create_instance, created_data
-from runtime.ids import validate_id
+from runtime.ids import validate_id, validate_new_id
 from runtime.limits import check_text
 from runtime.machine import MachineDef, user_view
 
@@ -80,7 +80,7 @@ class Client:
         """Create an instance (Pending until a worker runs it); returns its id.
         `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
         mdef = machine_of(orchestration)
-        instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        instance_id = validate_new_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         data = boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
@@ -97,7 +97,7 @@ class Client:
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
         else:
-            ids = [validate_id(i) for i in instance_ids]
+            ids = [validate_new_id(i) for i in instance_ids]
             if len(ids) != len(values):
                 raise ValueError(f"{len(ids)} instance ids for {len(values)} inputs")
             twice = [i for i, n in Counter(ids).items() if n > 1]
@@ -127,7 +127,7 @@ class Client:
                                    "customStatus", "createdTime", "lastUpdatedTime")}
         if doc.get("error"):
             out["output"] = f"{doc['error']['type']}: {doc['error']['message']}"
-        if history:
+        if history and doc["runtimeStatus"] != DAMAGED:
             out["historyEvents"] = self.history(instance_id, all_variables=all_variables)
         return out
 
@@ -136,6 +136,9 @@ class Client:
         the user wrote them (`runtime.machine.user_view`), or with `all_variables` every
         saved slot, the compiler's temporaries and their `hidden` map included."""
         self._known(instance_id)
+        doc = self.backend.status(instance_id)
+        if doc is not None and doc["runtimeStatus"] == DAMAGED:
+            raise InstanceDamaged(doc.get("damage") or f"instance {instance_id} is damaged")
         events = [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
                   for r in self.backend.history(instance_id)]
         return events if all_variables else [user_view(e) for e in events]
@@ -154,8 +157,8 @@ class Client:
         check_text(name, "event name")
         self._known(instance_id)
         body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
-        self.backend.post(instance_id, body)
-        self._apply_if_idle(instance_id)
+        self._usable(instance_id)
+        self.backend.post(instance_id, body)  # delivered by whoever runs the instance
 
     def terminate(self, instance_id: str, reason: Any = None) -> None:
         self._control(instance_id, "terminate", reason)
@@ -168,7 +171,7 @@ class Client:
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
         reason = boundary(reason, f"reason to {kind} {instance_id}")
-        self._known(instance_id)
+        self._usable(instance_id)
         self.backend.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)
 
@@ -184,7 +187,7 @@ class Client:
     def purge(self, instance_id: str) -> None:
         """Delete an ended instance and its history."""
         doc = self.status(instance_id)
-        if doc["runtimeStatus"] not in ENDED:
+        if doc["runtimeStatus"] not in ENDED | {DAMAGED}:
             raise ValueError(f"instance {instance_id} is {doc['runtimeStatus']}; "
                              "terminate it before purging")
         self.backend.purge(instance_id)
@@ -201,21 +204,28 @@ class Client:
         return gone
 
     def list(self, *, status: set[str] | None = None, before: datetime | None = None,
-             after: datetime | None = None) -> list[dict[str, Any]]:
-        """Status documents, filtered by runtime status and created time (every page of
-        `query`)."""
-        out = []
+             after: datetime | None = None, top: int | None = None,
+             newest_first: bool = False) -> builtins.list[dict[str, Any]]:
+        """Status documents, filtered by runtime status and created time, oldest first
+        (`newest_first`: the other way), at most `top`. The filter and the order come
+        from the backend's index (`query`); only the documents returned are read."""
+        rows = []
         token: str | None = None
         while True:
             page = self.backend.query(Query(
                 statuses=frozenset(status) if status else None, created_from=after,
                 created_to=before, top=1000, continuation=token))
-            for row in page.items:
-                with contextlib.suppress(UnknownInstance):  # purged meanwhile
-                    out.append(self.status(row.instance_id))
+            rows += page.items
             token = page.continuation
             if token is None:
-                return out
+                break
+        if newest_first:
+            rows.reverse()
+        out = []
+        for row in rows if top is None else rows[:top]:
+            with contextlib.suppress(UnknownInstance):  # purged meanwhile
+                out.append(self.status(row.instance_id))
+        return out
 
     def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of status documents matching `query`, and the next page's token."""
@@ -264,6 +274,13 @@ class Client:
             if left <= 0:
                 return self.create_check_status_response(request, instance_id)
             time.sleep(min(retry_interval, left))
+
+    def _usable(self, instance_id: str) -> None:
+        """Refuse, before anything is posted, a message no one could ever act on."""
+        self._known(instance_id)
+        doc = self.backend.status(instance_id)
+        if doc is not None and doc["runtimeStatus"] == DAMAGED:
+            raise InstanceDamaged(doc.get("damage") or f"instance {instance_id} is damaged")
 
     def _known(self, instance_id: str) -> None:
         if not self.backend.exists(validate_id(instance_id)):

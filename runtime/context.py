@@ -259,10 +259,11 @@ class JournalContext(OrchestrationContext):
     def create_timer(self, fire_at: datetime) -> Task[None]:
         if not isinstance(fire_at, datetime) or fire_at.tzinfo is None:
             raise OrchestrationError(f"create_timer needs a timezone-aware datetime, got {fire_at!r}")
-        return self._new("timer", input=fire_at.isoformat(), fire_at=iso(fire_at))
+        return self._new("timer", input=fire_at.isoformat(), fire_at=iso(fire_at),
+                         first_at=iso(self.now))
 
     def wait_for_external_event(self, name: str) -> Task[Any]:
-        task = self._new("event", name=name)
+        task = self._new("event", name=name, first_at=iso(self.now))
         queue = self.buffered.get(name)
         if queue:
             data, seq, ts = queue.popleft()

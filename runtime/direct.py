@@ -113,20 +113,6 @@ def json_copy(value: Any, what: str) -> Any:
     return values.json_copy(value)
 
 
-def fresh_outcome(outcome: Outcome) -> Outcome:
-    """A copy of `outcome` to hand to the program: mutations of a delivered value, or a
-    caught error, must not change what a later await of the same task sees."""
-    error = outcome.error
-    if isinstance(error, TaskFailedError):
-        return Outcome(error=TaskFailedError(
-            error.message, error_type=error.error_type, details=error.details,
-            task_name=error.task_name,
-        ))
-    if error is not None:
-        return outcome
-    return Outcome(value=_copy_value(outcome.value))
-
-
 def _copy_value(value: Any) -> Any:
     # Values are JSON-clean by now, except that group results may hold Task handles,
     # which keep their identity.
@@ -263,9 +249,9 @@ class DirectContext(OrchestrationContext):
     # -- driving -----------------------------------------------------------------------
 
     def outcome(self, task: Task[Any]) -> Outcome | None:
-        """`task`'s outcome, as a fresh copy, or None while it is not complete."""
-        out = self._outcomes.get(task.id)
-        return None if out is None else fresh_outcome(out)
+        """`task`'s outcome, or None while it is not complete: one object per task, so a
+        second await gives what the first gave (mutations included), as in Python."""
+        return self._outcomes.get(task.id)
 
     def wait(self, task: Task[Any]) -> Outcome | None:
         """Process events until `task` completes; None if it never can (stuck)."""
@@ -578,7 +564,8 @@ def _checkpoint_and_restore(frame: Frame, ctx: DirectContext, mdef: MachineDef) 
     encoded = values.encode_slots(frame.slots, describe=mdef.describe)
     saved = json.loads(json.dumps(encoded, sort_keys=True))
     slots = values.decode_slots(saved, lambda task_id: ctx.tasks[task_id])
-    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input))
+    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input),
+                 awaiting=frame.awaiting)
 
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:

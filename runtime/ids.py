@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: `<parent>:<task>`: the ids the engine gives sub-orchestrations, reserved for them
+CHILD_ID = re.compile(r"(?P<parent>.+):(?P<task>[0-9]+)")
 
 
 class InvalidInstanceId(ValueError):
@@ -19,4 +21,16 @@ def validate_id(instance_id: str) -> str:
         raise InvalidInstanceId(
             f"invalid instance id {instance_id!r}: use 1-128 characters of A-Z a-z 0-9 . _ : -"
         )
+    return instance_id
+
+
+def validate_new_id(instance_id: str) -> str:
+    """`validate_id`, and not in a parent's child namespace (`<parent>:<number>` is what
+    the engine names sub-orchestrations): a client cannot create an instance a parent
+    would take for its child (issue 17)."""
+    validate_id(instance_id)
+    if (m := CHILD_ID.fullmatch(instance_id)) is not None:
+        raise InvalidInstanceId(
+            f"instance id {instance_id!r} is reserved: ids ending in ':<number>' name "
+            f"sub-orchestrations (task {m['task']} of instance {m['parent']}); choose another")
     return instance_id

@@ -61,19 +61,25 @@ class Instance:
     step_label: str | None = None
     checkpointed: bool = False
     passive: bool = False  # loaded only to journal control messages (no machine)
+    broken: str | None = None  # why the engine stopped running it (one line), see Engine.fail
     unsaved_step: bool = False  # stepped since the last checkpoint
     pending_events: list[Message] = field(default_factory=list)  # inbox events not yet journaled
     # Work the orchestration scheduled and never awaited, owed after its generation ended
     # (fire and forget: activities still to run, children still to create), by key
     # "<generation>:<task>"; each is done once a `sent` record names it.
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trace: dict[str, Any] | None = None  # the trace context journaled at creation (tracing)
 
     @property
     def ended(self) -> bool:
         return self.status in FINAL.values()
 
     @classmethod
-    def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None) -> Instance:
+    def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None, *,
+                frame: bool = True) -> Instance:
+        """The instance as its records say. `frame=False` leaves the checkpoint's frame
+        undecoded (for journaling control messages only: a frame that no longer decodes,
+        say a class that cannot be imported, must not stop a terminate)."""
         opened = claim.loaded
         c = opened.first.data
         inst = cls(instance_id, c["name"], c.get("input"), c.get("graph_hash", ""),
@@ -85,9 +91,10 @@ class Instance:
         for name, data in c.get("carry", []):
             inst.buffered.setdefault(name, deque()).append((data, 0, opened.first.ts))
         inst.outbox = {o["key"]: o for o in c.get("outbox", [])}  # owed by the last generation
+        inst.trace = c.get("trace")
         inst.frame = Frame(input=inst.input)
         if opened.checkpoint is not None:
-            inst._load_checkpoint(opened.checkpoint)
+            inst._load_checkpoint(opened.checkpoint, frame=frame)
         for rec in opened.tail:
             inst.apply(rec)
         if not inst.ended:
@@ -117,7 +124,7 @@ class Instance:
             "or register the old module as a version"
         )
 
-    def _load_checkpoint(self, rec: Record) -> None:
+    def _load_checkpoint(self, rec: Record, *, frame: bool = True) -> None:
         d = rec.data
         self.checkpointed = True
         self.table = TaskTable()
@@ -126,7 +133,7 @@ class Instance:
             self.table.tasks[state.id] = state
         self.table.next_id = d["next_task"]
         self.outbox = {o["key"]: o for o in d.get("outbox", [])}
-        slots = decode_slots(d["slots"], self.table.handle)
+        slots = decode_slots(d["slots"], self.table.handle) if frame else {}
         self.frame = Frame(state=d["step"], slots=slots)
         self.awaiting = d["awaiting"]
         self.frame.awaiting = self.table.handle(d["awaiting"])
@@ -216,13 +223,13 @@ class Instance:
 
     def ready(self) -> bool:
         """Can the machine take a step now?"""
-        if self.ended or self.suspended:
+        if self.ended or self.suspended or self.broken:
             return False
         return self.awaiting is None or self.table.completion(self.awaiting) is not None
 
     def blocked(self) -> bool:
         """Waiting for something other than its own next step (events may be delivered)."""
-        return not self.ended and not self.suspended and not self.ready()
+        return not self.ended and not self.suspended and not self.broken and not self.ready()
 
     def time_of(self, ts: str) -> datetime:
         return later(self.now, ts)

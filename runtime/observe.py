@@ -103,6 +103,38 @@ _broken: set[int] = set()
 _lock = threading.Lock()
 
 
+#: Set by `runtime.tracing.enable()`: (the parent's trace context or None) -> the trace
+#: context of a new instance (journaled in its `created` record), or None.
+_trace_context: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None
+_installed = False
+
+
+def install_defaults() -> None:
+    """Subscribe the log lines and the process metrics (both cheap); the engine calls
+    this once. Tracing is subscribed by `runtime.tracing.enable()`."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from runtime.logs import log_event
+    from runtime.metrics import PROCESS
+
+    subscribe(log_event)
+    subscribe(PROCESS)
+
+
+def new_trace(parent: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The trace context to journal with a new instance (None: tracing is off)."""
+    hook = _trace_context
+    return hook(parent) if hook is not None else None
+
+
+def set_trace_context(hook: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None,
+                      ) -> None:
+    global _trace_context
+    _trace_context = hook
+
+
 def subscribe(subscriber: Subscriber) -> Subscriber:
     """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
     with _lock:

@@ -9,12 +9,17 @@ each one when it has ended and owes nothing.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.api import OrchestrationError
+from runtime import observe
+from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
@@ -22,6 +27,8 @@ from runtime.engine import Engine
 from runtime.instance import VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
+GRACE = 10.0  # seconds a stopping worker waits for running activities (docs/runtime.md)
+RESTARTS = 5  # a worker thread that fails this many times in a row takes its server down
 
 
 class Worker:
@@ -33,6 +40,7 @@ class Worker:
         self.finished: set[str] = set()
         self.refused: set[str] = set()
         self.stop = threading.Event()
+        self.stop_now = threading.Event()
         self.report = report or (lambda line: print(line, file=sys.stderr))
 
     def scan(self) -> None:
@@ -41,6 +49,7 @@ class Worker:
             if inst.ended and not inst.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
+        self.refused.update(self.engine.reap())  # broken meanwhile: reported below, once
         for line in self.engine.errors:
             self.report(f"error: {line}")
         self.engine.errors.clear()
@@ -50,20 +59,32 @@ class Worker:
                 continue
             try:
                 adopted = self.engine.adopt(instance_id)
-            except (BackendError, VersionMismatchError, OrchestrationError, ValueError) as exc:
+            except (BackendError, VersionMismatchError, OrchestrationError) as exc:
                 # A damaged, unusable or incompatible instance is reported once; the
                 # others go on.
                 self.refused.add(instance_id)
                 self.report(f"error: {exc}")
                 continue
+            except Exception as exc:  # its checkpoint does not load: its problem only
+                self.refused.add(instance_id)
+                self.report(f"error: instance {instance_id} cannot be loaded: "
+                            f"{type(exc).__name__}: {exc}")
+                continue
             if adopted is not None and adopted.ended and not adopted.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
 
-    def serve(self, *, until_idle: bool = False) -> None:
-        """Serve until `stop` is set (or, with `until_idle`, until nothing is left)."""
+    def serve(self, *, until_idle: bool = False, grace: float = GRACE) -> None:
+        """Serve until `stop` is set (or, with `until_idle`, until nothing is left).
+
+        Once stopped, activities still running have `grace` seconds to finish, so their
+        results are journaled rather than run again on resume; what is waited for is
+        reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
         self.backend.ensure()
         self.backend.recover()
+        observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),
+                                           self.engine.pool.concurrency,
+                                           tuple(sorted(REGISTRY.orchestrators))))
         self.scan()
 
         def done() -> bool:
@@ -74,9 +95,71 @@ class Worker:
         try:
             while not done():
                 self.engine.run(done, on_idle=self.scan)
+            if self.stop.is_set():
+                self._drain(grace)
         finally:
-            self.engine.close()
+            self.engine.close(wait=False)
+
+    def _drain(self, grace: float) -> None:
+        pool = self.engine.pool
+        pool.stopping = True  # outcomes are journaled; nothing new starts
+        if not pool.inflight:
+            return
+        self.report(f"stopping: waiting up to {grace:g} s for {pool.inflight} running "
+                    f"activit{'y' if pool.inflight == 1 else 'ies'} to finish, so their results "
+                    f"are journaled: {pool.describe_running()}; press Ctrl-C again to stop now "
+                    "(they run again when their instances resume)")
+        deadline = time.monotonic() + grace
+        while pool.inflight and time.monotonic() < deadline and not self.stop_now.is_set():
+            self.engine.collect(min(0.1, max(0.001, deadline - time.monotonic())))
+        if pool.inflight:
+            self.report(f"stopped with {pool.inflight} activities still running: "
+                        f"{pool.describe_running()}")
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the first stops the worker gracefully, the second at once."""
+        if self.stop.is_set():
+            self.stop_now.set()
+        self.stop.set()
 
     def _unfinished(self) -> bool:
         skip = self.finished | self.refused
         return bool(self.backend.runnable(1, skip))
+
+
+def supervise(make: Callable[[], Worker], stop: threading.Event, *,
+              report: Callable[[str], None] | None = None,
+              give_up: Callable[[], None] | None = None, backoff: float = 0.5) -> None:
+    """Run workers one after the other until `stop` is set: a worker that dies (any
+    exception) is reported with its traceback and replaced after a backoff; after
+    RESTARTS failures in a row `give_up` runs (default: SIGTERM to this process, which
+    stops `tether serve` loudly), so a server never goes on answering 202 for instances
+    that nothing runs (issue 17)."""
+    say = report or (lambda line: print(line, file=sys.stderr, flush=True))
+    failures = 0
+    while not stop.is_set():
+        worker = make()
+        stopper = threading.Thread(target=lambda w=worker: (stop.wait(), w.stop.set()),
+                                   daemon=True)
+        stopper.start()
+        started = time.monotonic()
+        try:
+            worker.serve()
+            return
+        except Exception as exc:
+            if time.monotonic() - started > 60:
+                failures = 0  # it worked for a while: count afresh
+            failures += 1
+            say("".join(traceback.format_exception(exc)).rstrip())
+            if failures >= RESTARTS:
+                say(f"error: the worker thread failed {failures} times in a row "
+                    f"({type(exc).__name__}: {exc}); stopping the server")
+                (give_up or _take_down)()
+                return
+            say(f"error: the worker thread failed ({type(exc).__name__}: {exc}); "
+                f"restarting it ({failures} of {RESTARTS})")
+            stop.wait(backoff * 2 ** (failures - 1))
+
+
+def _take_down() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_hint_of(exc)}", file=sys.stderr)
         return ExitCode.ERROR
     except _compile_error_type() as exc:
         print(str(exc), file=sys.stderr)
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {os_error_line(exc, _store_of(args))}", file=sys.stderr)
         return ExitCode.ERROR
     except _backend_error_type() as exc:  # the store's own one-line account of its trouble
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_hint_of(exc)}", file=sys.stderr)
         return ExitCode.ERROR
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
@@ -90,6 +90,17 @@ def os_error_line(exc: OSError, store: str | None = None) -> str:
     text = exc.strerror or os.strerror(exc.errno)
     advice = _OS_HINTS.get(exc.errno)
     return f"{path}{text}" + (f" ({advice})" if advice else "")
+
+
+def _hint_of(exc: BaseException) -> str:
+    """What to do about the OS error behind an error (a backend's, or a usage error made
+    of one: a full disk...), if any."""
+    cause: BaseException | None = exc
+    for _ in range(5):  # the chain is short; a cycle must not hang an error message
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if isinstance(cause, OSError) and cause.errno in _OS_HINTS:
+            return f" ({_OS_HINTS[cause.errno]})"
+    return ""
 
 
 def _store_of(args: argparse.Namespace) -> str | None:

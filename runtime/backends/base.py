@@ -143,7 +143,7 @@ class Summary:
     instance_id: str
     name: str
     status: str  # a runtime status, or DAMAGED
-    created: str  # ISO 8601 UTC
+    created: str  # ISO 8601 UTC (a backend may write it in a fixed-width form)
     updated: str
 
 

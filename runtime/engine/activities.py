@@ -14,20 +14,21 @@ import asyncio
 import functools
 import inspect
 import queue
+import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import REGISTRY, TaskFailedError
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, boundary, error_json
 
 if TYPE_CHECKING:
-    from runtime.backends.base import Record
+    from runtime.backends.base import Message, Record
     from runtime.engine.core import Engine
     from runtime.instance import Instance
 
@@ -83,12 +84,60 @@ def run_activity(name: str, fn: Callable[..., Any] | None,
                                      details=traceback.format_exc(), task_name=name), was_async
 
 
+class DaemonThreads:
+    """Up to `size` daemon threads running jobs in order of submission.
+
+    Not `ThreadPoolExecutor`: its threads are joined when the interpreter exits, so one
+    hung activity would keep `tether run` or a stopped worker alive for ever after its
+    instance was terminated (issue 17). An attempt still running when the process exits
+    is simply repeated by whoever resumes its instance (activities run at least once)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size, self.name = size, name
+        self.jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...],
+                                           dict[str, Any]] | None] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        with self.lock:
+            if self.idle == 0 and len(self.threads) < self.size:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"{self.name}-{len(self.threads)}")
+                self.threads.append(thread)
+                thread.start()
+            else:
+                self.idle -= 1  # this job will take one of the idle threads
+        self.jobs.put((fn, args, kwargs))
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            fn, args, kwargs = job
+            fn(*args, **kwargs)
+            with self.lock:
+                self.idle += 1
+
+    def shutdown(self, *, wait: bool) -> None:
+        """Stop the threads once their current job is done (queued jobs are dropped);
+        with `wait`, wait for them."""
+        while True:
+            try:
+                self.jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self.threads:
+            self.jobs.put(None)
+        if wait:
+            for thread in self.threads:
+                thread.join()
+
+
 class ActivityPool:
     """The threads that run attempts, what is in flight, and what waits for a slot."""
 
     def __init__(self, concurrency: int, inline_below: float) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=concurrency,
-                                           thread_name_prefix="tether-activity")
+        self.executor = DaemonThreads(concurrency, "tether-activity")
         self.done: queue.SimpleQueue[Done] = queue.SimpleQueue()
         self.inflight = 0  # attempts started and not yet collected, at most `concurrency`
         self.concurrency = concurrency
@@ -97,27 +146,48 @@ class ActivityPool:
         self.quick: set[str] = set()  # sync activities that always ran under inline_below
         self.slow: set[str] = set()  # ... and those that did not
         self.running: dict[tuple[str, int, int, int], tuple[str, float]] = {}  # for Ctrl-C
+        self.stopping = False  # a worker was asked to stop: start nothing new
 
     def full(self) -> bool:
-        return self.inflight >= self.concurrency
+        """No attempt may start now (`concurrency` in flight, or the engine is stopping)."""
+        return self.inflight >= self.concurrency or self.stopping
+
+    def deliver(self, inst: Instance, message: Message) -> None:
+        """An activity outcome posted by another worker (`distributed.py`): none is
+        awaited here, where every attempt runs in this process; acknowledged, dropped."""
+        if inst.claim is not None:
+            inst.claim.ack([message.id])
 
     def start(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-              data: Any, *, inline: bool = False, outbox: str = "") -> None:
+              data: Any, *, inline: bool = False, outbox: str = "",
+              about: observe.ActivityStarted | None = None) -> None:
+        """`about`, when given, is reported to observers as the attempt starts (on the
+        thread that runs it, so a tracer can make its span current for the activity)."""
         self.inflight += 1
         if inline and name in self.quick and name not in self.slow:
-            self.run(key, name, fn, data, inline=True)
+            self.run(key, name, fn, data, inline=True, about=about)
         else:
-            self.executor.submit(self.run, key, name, fn, data, outbox=outbox)
+            self.executor.submit(self.run, key, name, fn, data, outbox=outbox, about=about)
 
     def start_held(self) -> None:
         """Start held-back attempts while fewer than `concurrency` are in flight."""
-        while self.held and self.inflight < self.concurrency:
+        while self.held and not self.full():
             self.held.popleft()()
 
+    def describe_running(self) -> str:
+        """The attempts running now, longest first: `name (4.1 s)`, for a stopping worker."""
+        now = time.monotonic()
+        running = sorted(self.running.values(), key=lambda r: r[1])
+        return ", ".join(f"{name} ({now - since:.1f} s)" for name, since in running)
+
     def run(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-            data: Any, *, inline: bool = False, outbox: str = "") -> None:
+            data: Any, *, inline: bool = False, outbox: str = "",
+            about: observe.ActivityStarted | None = None) -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
+        if about is not None:
+            about = observe.ActivityStarted(**{**about.__dict__, "started": time.time()})
+            observe.emit(about)
         start = time.perf_counter()
         self.running[key] = (name, time.monotonic())
         try:
@@ -129,6 +199,12 @@ class ActivityPool:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         finally:
             self.running.pop(key, None)
+        if about is not None:
+            observe.emit(observe.ActivityEnded(
+                about.instance_id, about.orchestration, trace=about.trace, task=about.task,
+                activity=name, attempt=about.attempt, started=about.started,
+                seconds=time.perf_counter() - start,
+                error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         seconds = float("inf") if was_async else time.perf_counter() - start
         self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
@@ -161,7 +237,7 @@ class ActivityPool:
         return batch
 
     def close(self, *, wait: bool) -> None:
-        self.executor.shutdown(wait=wait, cancel_futures=True)
+        self.executor.shutdown(wait=wait)
 
 
 def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:
@@ -187,7 +263,10 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
         engine.pool.held.append(lambda: resume_held(engine, instance_id, generation, task_id))
         return
     engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
-                      lookup(engine, t.name), t.input, inline=inline)
+                      lookup(engine, t.name), t.input, inline=inline,
+                      about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
+                                                    task=t.id, activity=t.name,
+                                                    attempt=t.attempt))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:
@@ -240,7 +319,7 @@ def collect(engine: Engine, timeout: float | None) -> bool:
 
 
 def outcome_record(engine: Engine, inst: Instance, t: TaskState, value: Any,
-                   error: TaskFailedError | None) -> Record:
+                   error: TaskFailedError | None) -> list[Record]:
     return engine.append(inst, *outcome(engine, inst, t, value, error))
 
 

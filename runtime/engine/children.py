@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import OrchestrationError, TaskFailedError
 from runtime.backends.base import (
     ENDED_STATUSES,
@@ -77,17 +78,49 @@ def start_child(engine: Engine, parent: Instance, t: TaskState,
             "source": mdef.source,
             "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
             "attempt": t.attempt, "generation": 0, "start": begin}
-    if not engine.backend.create(NewInstance(child_id, begin, data)) and stale_child(
-            engine, child_id, t.attempt, parent.generation):
-        earlier = earlier_attempts(engine, child_id, parent.generation)
-        purge_stale(engine, child_id)
-        engine.backend.create(NewInstance(child_id, begin, data, earlier_calls=earlier))
+    trace = observe.new_trace(parent.trace)  # the child's spans nest under the parent's
+    if trace is not None:
+        data["trace"] = trace
+    try:
+        created = engine.backend.create(NewInstance(child_id, begin, data))
+    except BackendError as exc:  # the store's trouble (a full disk), not the parent's step:
+        # the parent is broken (released, tried again by a later worker), never Failed
+        engine.fail(parent, f"instance {parent.id}: cannot create sub-orchestration "
+                            f"{child_id}: {exc}")
+        return
+    if not created:
+        squatter = not_ours(engine, parent, t, child_id)
+        if squatter is not None:
+            hold(engine, parent, t, begin, error=TaskFailedError(
+                squatter, error_type="OrchestrationError", task_name=t.name))
+            return
+        if stale_child(engine, child_id, t.attempt, parent.generation):
+            earlier = earlier_attempts(engine, child_id, parent.generation)
+            purge_stale(engine, child_id)
+            engine.backend.create(NewInstance(child_id, begin, data, earlier_calls=earlier))
     if child_id not in engine.instances:
         try:
             engine.adopt(child_id)
         except (BackendError, VersionMismatchError, OrchestrationError) as exc:
             engine.errors.append(str(exc))
     check_child(engine, parent, t.id)
+
+
+def not_ours(engine: Engine, parent: Instance, t: TaskState, child_id: str) -> str | None:
+    """Why the existing instance `child_id` is not the parent's child (None if it is one,
+    perhaps of an earlier attempt or generation): a parent adopts only a child whose
+    `created` record names it, and in its generation this very task (issue 17: an
+    instance created under a child's id must not feed its parent a result)."""
+    first = _first(engine, child_id)
+    if first is None:
+        return (f"sub-orchestration id {child_id} is taken by an instance that cannot be "
+                "read; choose another instance_id or purge it")
+    origin = first.data.get("parent") or {}
+    if origin.get("id") != parent.id or (
+            origin.get("generation", 0) == parent.generation and origin.get("task") != t.id):
+        return (f"sub-orchestration id {child_id} is taken by an instance that {parent.id} "
+                f"did not start for this task; choose another instance_id or purge it")
+    return None
 
 
 def purge_stale(engine: Engine, instance_id: str) -> None:
@@ -186,9 +219,10 @@ def check_child(engine: Engine, parent: Instance, task_id: Any) -> None:
     status = engine.backend.status(t.child_id) if child is None else _status_of(child)
     if status is None or status["runtimeStatus"] not in ENDED_STATUSES:
         return
-    if status.get("attempt", 1) != t.attempt or (
-            (status.get("parent") or {}).get("generation", 0) != parent.generation):
-        return
+    origin = status.get("parent") or {}
+    if status.get("attempt", 1) != t.attempt or origin.get("generation", 0) != parent.generation \
+            or origin.get("id") != parent.id or origin.get("task") != t.id:
+        return  # not this task's child (stale, or not the parent's at all: `not_ours`)
     at = status["lastUpdatedTime"]
     if status["runtimeStatus"] == "Completed":
         hold(engine, parent, t, at, value=status["output"])
@@ -244,7 +278,7 @@ def deliver_children(engine: Engine) -> bool:
         if (parent is None or parent.ended or parent.generation != end.generation
                 or t is None or t.done or t.attempt != end.attempt):
             continue
-        records[parent_id] = [outcome_record(engine, parent, t, end.value, end.error)]
+        records[parent_id] = outcome_record(engine, parent, t, end.value, end.error)
     if records:
         engine.commit(records)
     return True

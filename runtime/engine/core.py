@@ -25,12 +25,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
-from runtime.backends.base import Backend, BackendError, FenceLost, Record
+from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
 from runtime.engine import activities, children, messages, outbox, stepping, timers
 from runtime.engine.activities import ActivityPool
 from runtime.engine.children import ChildEnd
+from runtime.engine.distributed import DistributedPool
 from runtime.engine.timers import TimerQueue
 from runtime.instance import Instance
 from runtime.machine import MachineDef
@@ -66,7 +68,9 @@ class Engine:
         self.crash_after = crash_after_writes
         self.writes = 0
         self.instances: dict[str, Instance] = {}
-        self.pool = ActivityPool(concurrency, inline_below)
+        work = backend.work_queue()  # a backend that hands activities to any worker
+        self.pool: ActivityPool = (ActivityPool(concurrency, inline_below) if work is None else
+                                   DistributedPool(self, work, concurrency, inline_below))
         self.timers = TimerQueue()
         self.feeds: dict[str, list[tuple[str, Any]]] = {}  # run_inline events by instance
         self.errors: list[str] = []  # instances that could not be loaded, reported once
@@ -75,6 +79,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -97,8 +102,11 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst)
+            stepping.ended(self, inst, restored=True)
         else:
+            observe.emit(observe.InstanceStarted(
+                inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
+                resumed=inst.checkpointed or inst.awaiting is not None))
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before
@@ -112,7 +120,7 @@ class Engine:
         if claim is None:
             return None
         try:
-            inst = Instance.restore(instance_id, claim, None)
+            inst = Instance.restore(instance_id, claim, None, frame=False)
         except BaseException:
             self.backend.release(claim)
             raise
@@ -146,15 +154,46 @@ class Engine:
 
     # -- journal writes -----------------------------------------------------------------
 
-    def append(self, inst: Instance, kind: str, data: dict[str, Any]) -> Record:
-        return self.append_many(inst, [(kind, data)])[0]
+    def append(self, inst: Instance, kind: str, data: dict[str, Any]) -> list[Record]:
+        """Stage one record: [it], or [] when the instance cannot be written (`fail`)."""
+        return self.append_many(inst, [(kind, data)])
 
     def append_many(self, inst: Instance, items: list[tuple[str, dict[str, Any]]]) -> list[Record]:
-        """Stage records in one write (one write too for `crash_after_writes`)."""
-        assert inst.claim is not None
-        recs = inst.claim.stage(items, iso(self.now(inst)))
+        """Stage records in one write (one write too for `crash_after_writes`); [] when
+        the instance cannot be written: it is then broken (`fail`), the others go on."""
+        if inst.broken or inst.claim is None:
+            return []
+        try:
+            recs = inst.claim.stage(items, iso(self.now(inst)))
+        except BackendError as exc:
+            self.fail(inst, str(exc))
+            return []
+        except (ValueError, RecursionError) as exc:  # a value JSON cannot write
+            reason = f"cannot write its {items[0][0]} record: {type(exc).__name__}: {exc}"
+            if any(kind in FINAL for kind, _ in items):
+                self.fail(inst, f"instance {inst.id}: {reason}")
+            else:  # fail the instance with the reason, in a record that can be written
+                inst.custom_status = None
+                stepping.finish(self, inst, "failed",
+                                error={"type": type(exc).__name__, "message": reason})
+            return []
         self.count_write()
         return recs
+
+    def fail(self, inst: Instance, reason: str) -> None:
+        """Stop running `inst` (it cannot be read or written any more): it is reported
+        once (`errors`), released at the next `reap`, and the others go on. Its records
+        stay as they are; a worker started later tries it again."""
+        if inst.broken is None:
+            inst.broken = reason
+            self.errors.append(reason)
+
+    def reap(self) -> list[str]:
+        """Release the broken instances; their ids."""
+        gone = [i for i, inst in self.instances.items() if inst.broken]
+        for instance_id in gone:
+            self.drop(instance_id)
+        return gone
 
     def count_write(self) -> None:
         self.writes += 1
@@ -166,14 +205,22 @@ class Engine:
         return now if now > inst.now else inst.now
 
     def sync(self, insts: Iterable[Instance]) -> None:
-        """Make what is staged for these instances durable (one group commit)."""
-        self.backend.commit([i.claim for i in insts if i.claim is not None])
+        """Make what is staged for these instances durable (one group commit); if that
+        fails, every instance of the group is broken (`fail`): none may act on records
+        that may not be durable."""
+        group = [i for i in insts if i.claim is not None and not i.broken]
+        try:
+            self.backend.commit([i.claim for i in group if i.claim is not None])
+        except BackendError as exc:
+            for inst in group:
+                self.fail(inst, f"instance {inst.id}: {exc}" if inst.id not in str(exc)
+                          else str(exc))
 
     def commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
         """Commit the touched instances once, then apply and advance (group commit). The
         instances that end meanwhile are made durable together at the end, before their
         parents hear of it (`stepping.finish`)."""
-        insts = [self.instances[i] for i in records]
+        insts = [self.instances[i] for i in records if i in self.instances]
         if not synced:
             self.sync(insts)
         outermost = self.ending is None
@@ -181,6 +228,8 @@ class Engine:
             self.ending = []
         try:
             for inst in insts:
+                if inst.broken:
+                    continue
                 for rec in records[inst.id]:
                     inst.apply(rec)
                 stepping.start_pending(self, inst)

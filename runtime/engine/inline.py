@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import observe
 from runtime.backends import Backend, open_backend
-from runtime.backends.base import NewInstance
+from runtime.backends.base import InstanceUnusable, NewInstance
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
-from runtime.ids import validate_id
+from runtime.ids import validate_id, validate_new_id
 from runtime.machine import MachineDef
 
 
@@ -41,9 +42,14 @@ class RunResult:
 
 
 def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
-    """The `created` record of a new top-level instance."""
-    return {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+    """The `created` record of a new top-level instance (with its trace context when
+    tracing is on: the caller's current span is its parent)."""
+    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
             "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+    trace = observe.new_trace(None)
+    if trace is not None:
+        data["trace"] = trace
+    return data
 
 
 def create_instance(backend: Backend, mdef: MachineDef, input: Any, instance_id: str,
@@ -79,6 +85,7 @@ def run_inline(
     crashed = False
     try:
         if not backend.exists(instance_id):
+            validate_new_id(instance_id)
             create_instance(backend, mdef, boundary(input, f"input of orchestrator {mdef.name}"),
                             instance_id, iso(clock.now()))
         engine.feeds[instance_id] = list(events)
@@ -93,6 +100,8 @@ def run_inline(
             # ended, done with the work it scheduled and never awaited, and under the
             # virtual clock (where waiting costs nothing) its abandoned children ended too
             root = engine.instances[instance_id]
+            if root.broken:
+                return True
             if not root.ended or root.outbox:
                 return False
             return not clock.virtual or all(
@@ -100,13 +109,17 @@ def run_inline(
 
         progressed = engine.run(finished)
         inst = engine.instances[instance_id]
+        if inst.broken:
+            raise InstanceUnusable(inst.broken)
         unfinished = sorted(i for i, other in engine.instances.items()
                             if i != instance_id and not other.ended)
     except SimulatedCrash:
         crashed = True
         raise
     finally:
-        engine.close(wait=not crashed)
+        # a terminated instance's activities still running are of no use: do not wait
+        engine.close(wait=not crashed and engine.instances.get(instance_id) is not None
+                     and engine.instances[instance_id].status != "Terminated")
     error = (inst.error["type"], inst.error["message"]) if inst.error else None
     status = inst.status if progressed or inst.ended else "Stuck"
     output = inst.output if inst.status != "Terminated" else None

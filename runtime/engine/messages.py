@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.backends.base import Message
+from runtime.clock import parse_iso
 
 if TYPE_CHECKING:
     from runtime.backends.base import Record
@@ -19,25 +21,43 @@ if TYPE_CHECKING:
 def deliver_events(engine: Engine) -> bool:
     """Journal one waiting event for each blocked instance; True if any was delivered."""
     records: dict[str, list[Record]] = {}
+    waits: list[observe.WaitEnded] = []
     for inst in list(engine.instances.values()):
         if not inst.blocked():
             continue
         feed = engine.feeds.get(inst.id)
         if feed and inst.events_in < len(feed):
             name, data = feed[inst.events_in]
-            records[inst.id] = [engine.append(inst, "event", {"name": name, "data": data})]
+            records[inst.id] = engine.append(inst, "event", {"name": name, "data": data})
             continue
         message = _next_inbox_event(inst)
         if message is not None:
-            records[inst.id] = [engine.append(inst, "event", {
+            records[inst.id] = engine.append(inst, "event", {
                 "name": message.body["name"], "data": message.body.get("data"),
-                "msg": message.id})]
-            assert inst.claim is not None
-            inst.claim.ack([message.id])  # deleted once the event is durable
+                "msg": message.id})
+            if inst.claim is not None:
+                inst.claim.ack([message.id])  # deleted once the event is durable
+        if inst.id in records:
+            waits.extend(_waits_ended(inst, records[inst.id][0]))
     if not records:
         return False
     engine.commit(records)
+    for wait in waits:
+        observe.emit(wait)
     return True
+
+
+def _waits_ended(inst: Instance, rec: Record) -> list[observe.WaitEnded]:
+    """The wait an event record ends: the earliest task waiting for that name."""
+    name = rec.data["name"]
+    for t in sorted(inst.table.tasks.values(), key=lambda t: t.id):
+        if t.kind == "event" and t.name == name and not t.done:
+            end = parse_iso(rec.ts).timestamp()
+            return [observe.WaitEnded(inst.id, inst.name, trace=inst.trace, task=t.id,
+                                      kind="event", name=name,
+                                      started=parse_iso(t.first_at or rec.ts).timestamp(),
+                                      ended=end)]
+    return []
 
 
 def _next_inbox_event(inst: Instance) -> Message | None:
@@ -69,6 +89,9 @@ def poll_inboxes(engine: Engine) -> None:
             if kind == "event":
                 events.append(message)
                 continue
+            if kind == "result":  # an activity outcome from the work queue (distributed.py)
+                engine.pool.deliver(inst, message)
+                continue
             inst.claim.ack([message.id])  # deleted with the records it causes
             acted = True
             if kind == "sub_done":
@@ -90,6 +113,6 @@ def control(engine: Engine, inst: Instance, kind: Any, body: dict[str, Any]) -> 
     if kind == "terminate":
         finish(engine, inst, "terminated", output=body.get("reason"))
     elif kind == "suspend" and not inst.suspended:
-        engine.commit({inst.id: [engine.append(inst, "suspended", {"reason": body.get("reason")})]})
+        engine.commit({inst.id: engine.append(inst, "suspended", {"reason": body.get("reason")})})
     elif kind == "resume" and inst.suspended:
-        engine.commit({inst.id: [engine.append(inst, "resumed", {"reason": body.get("reason")})]})
+        engine.commit({inst.id: engine.append(inst, "resumed", {"reason": body.get("reason")})})

@@ -8,9 +8,12 @@ checkpoint, then starts the activities, timers and children it lists.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
-from runtime.clock import iso
+from runtime import observe
+from runtime.backends.base import BackendError
+from runtime.clock import iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary
 from runtime.instance import Instance
 from runtime.machine import Return
@@ -21,7 +24,35 @@ if TYPE_CHECKING:
 
 
 def advance(engine: Engine, inst: Instance) -> None:
-    """Run steps while the awaited task is complete; checkpoint when it blocks."""
+    """Run steps while the awaited task is complete; checkpoint when it blocks.
+
+    Whatever a step raises is that instance's problem only: it fails with the reason in
+    its status (or, when not even that can be written, is broken: reported once and
+    released), and the engine goes on with the others."""
+    from runtime.engine.core import SimulatedCrash
+
+    try:
+        _advance(engine, inst)
+    except SimulatedCrash:
+        raise
+    except (BackendError, OSError) as exc:  # the store failed (a full disk), not the step
+        # (whose own exceptions `step` catches): broken (released, tried again later), not
+        # Failed for good
+        engine.fail(inst, str(exc) if inst.id in str(exc) else f"instance {inst.id}: {exc}")
+    except Exception as exc:
+        if inst.ended or inst.broken:
+            raise
+        reason = f"the engine could not run its step: {type(exc).__name__}: {exc}"
+        try:
+            finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": reason})
+        except SimulatedCrash:
+            raise
+        except Exception as again:
+            engine.fail(inst, f"instance {inst.id}: {reason}; and its failure cannot be "
+                              f"recorded: {type(again).__name__}: {again}")
+
+
+def _advance(engine: Engine, inst: Instance) -> None:
     if inst.passive:
         return
     while inst.ready():
@@ -45,12 +76,15 @@ def step(engine: Engine, inst: Instance) -> bool:
     ctx.custom_status = inst.custom_status
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
     ctx.on_new = inst.unsaved.append
+    label, began, clock = inst.step_label or f"s{inst.frame.state}", time.time(), time.perf_counter()
     try:
         result = inst.mdef.fn(ctx, inst.frame)
     except Exception as exc:
+        _step_ran(inst, label, began, clock, f"{type(exc).__name__}: {exc}")
         inst.custom_status = ctx.custom_status
         finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
         return False
+    _step_ran(inst, label, began, clock, None)
     inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
     inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
     if isinstance(result, Return):
@@ -69,6 +103,12 @@ def step(engine: Engine, inst: Instance) -> bool:
     return True
 
 
+def _step_ran(inst: Instance, label: str, began: float, clock: float, error: str | None) -> None:
+    observe.emit(observe.StepRan(inst.id, inst.name, trace=inst.trace, step=label,
+                                 started=began, seconds=time.perf_counter() - clock,
+                                 error=error))
+
+
 def checkpoint(engine: Engine, inst: Instance) -> None:
     referenced: set[int] = set()
     try:
@@ -77,7 +117,14 @@ def checkpoint(engine: Engine, inst: Instance) -> None:
     except FrameValueError as exc:
         finish(engine, inst, "failed", error={"type": "FrameValueError", "message": str(exc)})
         return
-    engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced))
+    except RecursionError:  # a value nested deeper than the codec goes
+        finish(engine, inst, "failed", error={
+            "type": "FrameValueError",
+            "message": "cannot checkpoint the frame: a value is nested too deeply "
+                       "(RecursionError)"})
+        return
+    if not engine.append(inst, "checkpoint", inst.checkpoint_data(slots, referenced)):
+        return  # the instance cannot be written: broken, released by the engine
     inst.checkpointed, inst.unsaved_step = True, False
     inst.unsaved = []
     inst.consumed.clear()
@@ -91,7 +138,7 @@ def start_pending(engine: Engine, inst: Instance) -> None:
     from runtime.engine.activities import start_activity
     from runtime.engine.children import start_child
 
-    if not inst.checkpointed or inst.passive or inst.ended:
+    if not inst.checkpointed or inst.passive or inst.ended or inst.broken:
         return
     activities: list[TaskState] = []
     for t in list(inst.table.tasks.values()):
@@ -126,8 +173,10 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     entries = owed(inst) if kind != "terminated" else []
     if entries:
         data["outbox"] = entries
-    rec = engine.append(inst, kind, data)
-    inst.apply(rec)
+    for rec in engine.append(inst, kind, data):
+        inst.apply(rec)
+    if inst.broken:
+        return
     if engine.ending is not None:  # inside a group commit: made durable with the group
         engine.ending.append(inst)
         return
@@ -135,14 +184,27 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     ended(engine, inst)
 
 
-def ended(engine: Engine, inst: Instance) -> None:
-    """The instance's end is durable: tell its parent, and send what it owes."""
+def ended(engine: Engine, inst: Instance, *, restored: bool = False) -> None:
+    """The instance's end is durable: tell its parent, and send what it owes. Observers
+    hear of the end once, when it happens (not when an ended instance is `restored`)."""
     from runtime.engine.children import notify_parent
     from runtime.engine.outbox import send_outbox
+
+    if not restored:
+        _report_end(inst, inst.status)
 
     notify_parent(engine, inst)
     if inst.outbox:
         send_outbox(engine, inst)
+
+
+def _report_end(inst: Instance, status: str) -> None:
+    error = inst.error
+    observe.emit(observe.InstanceEnded(
+        inst.id, inst.name, trace=inst.trace, status=status,
+        error=f"{error['type']}: {error['message']}" if status == "Failed" and error else None,
+        created=parse_iso(inst.created).timestamp(), ended=parse_iso(inst.last_update or
+                                                                     inst.created).timestamp()))
 
 
 def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
@@ -159,6 +221,8 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
             "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
             "generation": inst.generation + 1, "carry": carry,
             "events_in": inst.events_in, "start": iso(inst.now)}
+    if inst.trace is not None:
+        data["trace"] = inst.trace
     entries = list(inst.outbox.values()) + owed(inst)  # fire and forget: carried over
     if entries:
         data["outbox"] = entries
@@ -166,6 +230,7 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
         if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
             engine.sending.setdefault(inst.id, set()).add(f"{inst.generation}:{t.id}")
     inst.claim.new_generation(data, iso(engine.now(inst)), calls)
+    _report_end(inst, "ContinuedAsNew")
     fresh = Instance.restore(inst.id, inst.claim, inst.mdef)
     fresh.pending_events = inst.pending_events
     engine.instances[inst.id] = fresh

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
 import hashlib
 import hmac
 import re
@@ -30,7 +31,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
-from runtime.backends import Backend, BackendUnavailable
+from runtime.backends import Backend
+from runtime.backends.base import BackendError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http.answers import NOSNIFF, JSONAnswer, NoSniff
@@ -305,11 +307,11 @@ class _Api:
         after = _time(q.get("createdTimeFrom"), "createdTimeFrom")
         before = _time(q.get("createdTimeTo"), "createdTimeTo")
         top = _positive_int(q.get("top"), "top")
-        docs = await run_in_threadpool(self.client.list, status=statuses, before=before,
-                                       after=after)
-        # parsed, not as text: isoformat leaves out a zero fraction ("...:31Z" < "...:31.5Z")
-        docs.sort(key=lambda d: parse_iso(d["createdTime"]), reverse=True)
-        return JSONAnswer(docs[:top] if top else docs)
+        # newest first, from the backend's index: only the `top` documents are read
+        docs = await run_in_threadpool(functools.partial(
+            self.client.list, status=statuses, before=before, after=after, top=top or None,
+            newest_first=True))
+        return JSONAnswer(docs)
 
     async def purge_many(self, request: Request) -> Response:
         """Durable Functions' "purge multiple instance histories": createdTimeFrom is
@@ -453,8 +455,12 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 async def _disk_error(request: Request, exc: Exception) -> Response:
     """The store's disk failed (full, read-only): the server's problem, worded as what it
-    is (the path stays in the server's log, as for any answer), and worth a retry."""
-    assert isinstance(exc, OSError)
+    is (the path stays in the server's log, as for any answer), and worth a retry. A
+    backend's error caused by one (BackendError from the OSError) is answered alike."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if not isinstance(cause, OSError):
+        return await _store_unavailable(request, exc)
+    exc = cause
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return _error(507, "the store's disk is full: retry once space is freed",
                       headers={"Retry-After": "60"})
@@ -474,6 +480,6 @@ _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
     UnknownInstance: _unknown_instance,
     HTTPException: _starlette_error,
     OSError: _disk_error,
-    BackendUnavailable: _store_unavailable,
+    BackendError: _disk_error,
     Exception: _internal_error,
 }

@@ -62,12 +62,14 @@ class WorkerThread:
         with self._lock:
             if self.running:
                 return False
-            from runtime.worker import Worker
+            from runtime.worker import Worker, supervise
 
-            worker = Worker(self.store, concurrency=self.concurrency)
-            self._stop = worker.stop
-            self._thread = threading.Thread(target=self._serve, args=(worker,),
-                                            name="tether-worker", daemon=True)
+            # supervised: a worker that dies is restarted, or takes the server down loudly
+            # (issue 17), never leaving it answering 202 for instances nothing runs
+            stop = self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=supervise, name="tether-worker", daemon=True,
+                args=(lambda: Worker(self.store, concurrency=self.concurrency), stop))
             self._thread.start()
         if late is not None:
             log.warning("tether started its worker on %s, because no lifespan started it "
@@ -84,15 +86,6 @@ class WorkerThread:
         if thread is not None and stop is not None:
             stop.set()
             thread.join(wait)
-
-    @staticmethod
-    def _serve(worker: Any) -> None:
-        try:
-            worker.serve()
-        except Exception:
-            log.exception("tether's worker stopped on an error; instances are no longer run "
-                          "until the server restarts")
-            raise
 
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:

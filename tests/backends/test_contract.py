@@ -17,7 +17,7 @@ from runtime.backends.base import (
     NewInstance,
     Query,
 )
-from runtime.clock import iso
+from runtime.clock import iso, parse_iso
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -245,7 +245,16 @@ def test_query_filters_by_status_name_prefix_and_time(backend: Backend) -> None:
                created_to=T0 + timedelta(minutes=4)) == ["job:2", "job:3"]
     assert ids(backend, statuses=frozenset()) == []
     row = backend.query(Query(name="other")).items[0]
-    assert (row.name, row.status, row.created) == ("other", "Pending", iso(T0 + timedelta(minutes=10)))
+    assert (row.name, row.status) == ("other", "Pending")
+    assert parse_iso(row.created) == T0 + timedelta(minutes=10)
+
+
+def test_query_orders_by_creation_time_not_by_its_text(backend: Backend) -> None:
+    # isoformat leaves out a zero fraction: "...:01Z" sorts after "...:01.5Z" as text
+    backend.create(new("whole", at=T0 + timedelta(seconds=1)))
+    backend.create(new("half", at=T0 + timedelta(seconds=1.5)))
+    assert ids(backend) == ["whole", "half"]
+    assert ids(backend, created_from=T0 + timedelta(seconds=1.2)) == ["half"]
 
 
 def test_query_pages_with_a_continuation_token(backend: Backend) -> None:

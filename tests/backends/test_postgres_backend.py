@@ -4,6 +4,7 @@ LISTEN/NOTIFY, surviving a lost connection, and first use creating the schema.""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -368,3 +369,137 @@ def test_renewing_keeps_a_long_work_item(open_store: Any, pg_schema: str) -> Non
     runner.work_queue().renew(taken, 60)
     time.sleep(0.7)
     assert other.work_queue().take(10, 30) == []
+
+
+def _hold_in_child(pg_url: str, instance_id: str, *, work: bool = False) -> Any:
+    """A child process that claims the instance (or takes its work items) and then waits."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from runtime.backends.postgres import open_postgres\n"
+        f"b = open_postgres({pg_url!r})\n"
+        + ("assert b.work_queue().take(10, 60)\n" if work else
+           f"assert b.claim({instance_id!r}) is not None\n")
+        + "print('held', flush=True)\n"
+        "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=str(__import__("pathlib").Path(__file__).parents[2]))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_dead_process_of_this_machine_is_taken_over_at_once(open_store: Any,
+                                                               pg_url: str) -> None:
+    a = open_store()
+    a.create(new("x"))
+    holder = _hold_in_child(pg_url, "x")
+    try:
+        assert a.claim("x") is None  # alive: its lease (30 s) stands
+    finally:
+        holder.kill()
+        holder.wait()
+    started = time.monotonic()
+    assert a.claim("x") is not None  # dead, on this machine: no need to wait 30 s
+    assert time.monotonic() - started < 5
+
+
+def test_recover_frees_the_work_items_of_a_dead_local_worker(open_store: Any,
+                                                             pg_url: str) -> None:
+    owner, b = open_store(), open_store()
+    owner.create(new("x"))
+    claim = owner.claim("x")
+    owner.work_queue().enqueue(claim, [item(1)])
+    owner.commit([claim])
+    holder = _hold_in_child(pg_url, "x", work=True)
+    assert b.work_queue().take(10, 30) == []
+    holder.kill()
+    holder.wait()
+    b.recover()
+    assert [i.task for i in b.work_queue().take(10, 30)] == [1]
+
+
+class Proxy:
+    """A TCP proxy to the server that can be taken down and brought back, as a server
+    restart or a network cut looks to a client."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.conns: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", 5432))
+            self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: Any, b: Any) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def down(self) -> None:
+        self.up.clear()
+        for c in self.conns:
+            try:
+                c.shutdown(2)
+                c.close()
+            except OSError:
+                pass
+        self.conns.clear()
+
+    def close(self) -> None:
+        self.down()
+        self.listener.close()
+
+
+def test_a_worker_waits_out_an_outage_saying_so_and_loses_nothing(pg_schema: str) -> None:
+    from runtime.backends.postgres import open_postgres
+
+    proxy = Proxy()
+    lines: list[str] = []
+    url = f"postgresql://127.0.0.1:{proxy.port}/test?schema={pg_schema}"
+    backend = open_postgres(url, report=lines.append)
+    try:
+        backend.create(new("x"))
+        claim = backend.claim("x")
+        claim.stage([("checkpoint", {"suspended": False})], TS)
+        proxy.down()
+        committed = threading.Event()
+        thread = threading.Thread(target=lambda: (backend.commit([claim]), committed.set()))
+        thread.start()
+        time.sleep(1.5)
+        assert not committed.is_set()  # waiting for the server, not failing
+        proxy.up.set()
+        thread.join(30)
+        assert committed.is_set()
+        assert [r.kind for r in backend.history("x")] == ["created", "checkpoint"]
+        assert lines[0].startswith(f"warning: cannot reach PostgreSQL at {url}")
+        assert len([line for line in lines if line.startswith("warning")]) == 1  # 1.5 s < 5 s
+        assert lines[-1] == f"reconnected to PostgreSQL at {url}"
+    finally:
+        backend.close()
+        proxy.close()

@@ -38,13 +38,14 @@ def main() -> None:
     (f / "journal").write_bytes(data[:-7])  # the last result lost its end
     cases[f.name] = {"records": 4, "checkpoint_i": 1, "tail": [], "dropped": len(data) - 7 - offs[4]}
 
-    f = HERE / "flipped-byte"
+    f = HERE / "flipped-byte-before-good-records"
     offs = healthy(f)
     data = bytearray((f / "journal").read_bytes())
-    data[offs[2] + 40] ^= 0x01  # inside the first result: everything after it goes
-    (f / "journal").write_bytes(bytes(data))
+    data[offs[2] + 40] ^= 0x01  # inside the first result, with good records after it:
+    (f / "journal").write_bytes(bytes(data))  # damage, not a torn tail (issue 17)
     (f / "head").unlink()
-    cases[f.name] = {"records": 2, "checkpoint_i": 0, "tail": [], "dropped": len(data) - offs[2]}
+    cases[f.name] = {"damaged": f"damaged at record 2 (byte {offs[2]}), followed by "
+                                f"{len(offs) - 3} good records"}
 
     f = HERE / "partial-checkpoint"
     offs = healthy(f)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zlib
 from pathlib import Path
 
 import pytest
 
-from runtime.backends.file.journal import Journal, iter_records, recover
+from runtime.backends.file.journal import Journal, JournalError, iter_records, recover
 
 FIXTURES = Path(__file__).parent / "journals"
 TS = "2026-01-01T00:00:00Z"
@@ -21,6 +22,14 @@ def test_damaged_journal_recovers_as_expected(damage: str, tmp_path: Path) -> No
     shutil.copytree(FIXTURES / damage, folder)
     expected = json.loads((folder / "expected.json").read_text())
     size = (folder / "journal").stat().st_size
+    if "damaged" in expected:  # not a torn tail: reported, and the journal left as it is
+        before = (folder / "journal").read_bytes()
+        with pytest.raises(JournalError, match=re.escape(expected["damaged"])):
+            Journal.open(folder)
+        with pytest.raises(JournalError, match=re.escape(expected["damaged"])):
+            list(iter_records(folder))
+        assert (folder / "journal").read_bytes() == before
+        return
     j = Journal.open(folder)
     assert j.opened.dropped_bytes == expected["dropped"]
     assert j.opened.checkpoint is not None

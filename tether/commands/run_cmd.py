@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime
 from typing import Any
 
+from tether.commands import log_options
 from tether.errors import ExitCode, UsageError
 
 STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended")
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _store(p)
     p.add_argument("--concurrency", type=int, default=16, help="activities at once (default 16)")
     p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run")
+    log_options.add(p)
     p.set_defaults(func=cmd_worker)
 
     for name, func, text in (("status", cmd_status, "an instance's status document"),
@@ -225,12 +228,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    log_options.apply(args)
     load(args.src)
     worker = Worker(_backend(args), concurrency=args.concurrency)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        worker.interrupt()  # the first Ctrl-C stops gracefully, the second at once
+
+    previous = signal.signal(signal.SIGINT, interrupted)
     try:
         worker.serve(until_idle=args.until_idle)
-    except KeyboardInterrupt:
-        return ExitCode.OK
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return ExitCode.OK
 
 

@@ -15,7 +15,6 @@ owner's process (`work_queue` is None).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -62,14 +61,7 @@ def _loaded(opened: Opened) -> Loaded:
     return Loaded(opened.first, opened.checkpoint, list(opened.tail))
 
 
-#: errors of the disk, not of one instance: refusing the instance would refuse them all
-#: one by one and never retry them once space is freed; they stop the worker instead
-_STORE_WIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
-def _unusable(instance_id: str, exc: OSError) -> Exception:
-    if exc.errno in _STORE_WIDE:
-        return OSError(exc.errno, exc.strerror, exc.filename)
+def _unusable(instance_id: str, exc: OSError) -> InstanceUnusable:
     what = exc.filename or instance_id
     return InstanceUnusable(f"instance {instance_id}: {what}: {exc.strerror or exc}")
 
@@ -240,8 +232,6 @@ class FileBackend(Backend):
             created = self.store.create_many([(i.instance_id, i.ts, i.data) for i in items])
         except OSError as exc:
             index.drop(fresh)
-            if exc.errno in _STORE_WIDE:  # the disk's: stops a worker, as for a journal
-                raise OSError(exc.errno, exc.strerror, exc.filename) from None
             raise BackendUnavailable(f"store {self.spec}: cannot create instances: "
                                      f"{exc.filename or ''}: {exc.strerror or exc}") from None
         index.drop(fresh - set(created))
@@ -315,6 +305,8 @@ class FileBackend(Backend):
 
     def _repair_row(self, claim: FileClaim) -> None:
         """After a crash the row may lag behind the journal: bring it in line."""
+        if claim.instance_id in self.index().pending:
+            return  # this process changed it: the batch is newer than the row
         doc = status_of(claim.instance_id, claim.journal.opened)
         row = self.index().row(claim.instance_id)
         if row is None or row[1] != doc["runtimeStatus"]:
@@ -330,13 +322,13 @@ class FileBackend(Backend):
             sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
         except OSError as exc:
             raise _unusable(dirty[0].instance_id, exc) from exc
-        changes = []
+        index = self.index()
         for c in group:
             c.dirty = False
             if c.changed is not None:
-                changes.append((c.instance_id, *c.changed))
+                status, updated = c.changed
+                index.update(c.instance_id, status=status, updated=updated)
                 c.changed = None
-        self.index().update(changes)
         for c in group:
             for name in c.acked:
                 self.store.discard(c.instance_id, name)
@@ -347,7 +339,7 @@ class FileBackend(Backend):
         try:
             self.commit([claim])
             if finished:
-                self.index().finish(claim.instance_id)
+                self.index().update(claim.instance_id, finished=True)
         finally:
             claim.close()
 

@@ -81,6 +81,33 @@ def decode_line(line: bytes, offset: int, prev_crc: int, seq: int) -> Record | N
     return Record(seq, str(obj["kind"]), str(obj["ts"]), obj["data"], offset, crc, prev_crc)
 
 
+def _looks_like_record(line: bytes, after: int) -> bool:
+    """Is `line` a whole record line (CRC aside) with a sequence number above `after`?"""
+    if not line.endswith(b"\n") or not line.startswith(PREFIX) or len(line) < PREFIX_LEN + 2:
+        return False
+    try:
+        obj = json.loads(b"{" + line[PREFIX_LEN:-1])
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("seq"), int) and obj["seq"] > after
+
+
+def check_tail(fh: Any, bad_offset: int, seq: int, name: str) -> None:
+    """Raise JournalError if whole records follow the bad record `seq` at `bad_offset`.
+
+    A crash tears only the end of what it was writing, so a bad record followed by good
+    ones is damage, not a torn tail: dropping it would drop the good ones too (and
+    activities would run again), so the journal is reported, not truncated."""
+    fh.seek(bad_offset)
+    fh.readline()  # the bad record itself
+    following = sum(1 for line in fh if _looks_like_record(line, seq))
+    if following:
+        raise JournalError(
+            f"instance {name}: the journal is damaged at record {seq} (byte {bad_offset}), "
+            f"followed by {following} good record{'s' if following != 1 else ''}: "
+            "not a torn tail, so nothing is dropped; purge the instance or repair its journal")
+
+
 def read_records(fh: Any, offset: int, prev_crc: int, seq: int) -> tuple[list[Record], int]:
     """Records from `offset` up to the first bad or partial one; and the end of the good part."""
     fh.seek(offset)
@@ -267,18 +294,25 @@ def recover(folder: Path) -> tuple[Opened, int, int]:
         first_line = fh.readline()
         first = decode_line(first_line, 0, 0, 0)
         if first is None or first.kind != "created":
+            if not first_line:
+                raise JournalError(f"instance {folder.name}: the journal is empty")
             raise JournalError(f"instance {folder.name}: the journal's first record is damaged")
         hint = read_head(folder)
         if hint is not None:
             offset, seq, prev_crc = hint
             records, end = read_records(fh, offset, prev_crc, seq) if offset < size else ([], 0)
             if records and records[0].kind == "checkpoint":
+                if end < size:
+                    check_tail(fh, end, records[-1].seq + 1, folder.name)
                 # A crash between appending a checkpoint and moving the hint leaves the
                 # hint one checkpoint behind: take the last one read.
                 last_cp = max(i for i, r in enumerate(records) if r.kind == "checkpoint")
                 return (Opened(first, records[last_cp], records[last_cp + 1:], used_hint=True,
                                last=records[-1]), end, size)
-        return _full_scan(fh, first, len(first_line), size)
+        opened, end, size = _full_scan(fh, first, len(first_line), size)
+        if end < size:
+            check_tail(fh, end, (opened.last or first).seq + 1, folder.name)
+        return opened, end, size
 
 
 def _full_scan(fh: Any, first: Record, start: int, size: int) -> tuple[Opened, int, int]:
@@ -304,12 +338,14 @@ def _full_scan(fh: Any, first: Record, start: int, size: int) -> tuple[Opened, i
 
 
 def iter_records(folder: Path) -> Iterator[Record]:
-    """Every good record from the start, stopping at the first bad one (read-only)."""
+    """Every good record from the start, stopping at the first bad one (read-only);
+    JournalError there if good records follow it (damage, not a torn tail)."""
     with open(folder / JOURNAL, "rb") as fh:
         offset, prev_crc, seq = 0, 0, 0
         for line in fh:
             rec = decode_line(line, offset, prev_crc, seq)
             if rec is None:
+                check_tail(fh, offset, seq, folder.name)
                 return
             yield rec
             offset += len(line)

@@ -22,8 +22,6 @@ Guarantees, and how (docs/backends.md, "PostgreSQL", has the long form):
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 import time
 import uuid
@@ -46,7 +44,7 @@ from runtime.backends.base import (
     Record,
     WorkQueue,
 )
-from runtime.backends.postgres import reads, schema
+from runtime.backends.postgres import owners, reads, schema
 from runtime.backends.postgres.claim import PostgresClaim, dump
 from runtime.backends.postgres.connection import StoreRefused, StoreUnreachable
 from runtime.backends.postgres.sessions import Conn, Sessions
@@ -58,11 +56,6 @@ from runtime.backends.postgres.wakeups import Listener
 Row = tuple[Any, ...]
 
 
-def new_owner_id() -> str:
-    """Who holds a claim: host, process and a random part (one per backend object)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class PostgresBackend(Backend):
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
         try:
@@ -72,7 +65,7 @@ class PostgresBackend(Backend):
         self.spec = self.url.masked
         self.schema = self.url.schema
         self.lease = self.url.lease
-        self.owner = new_owner_id()
+        self.owner = owners.new_owner_id()
         self.sessions = Sessions(self.url, report or _stderr)
         self.q = Queries(self.schema)
         self._ready = False
@@ -106,6 +99,10 @@ class PostgresBackend(Backend):
                   *, transaction: bool = True) -> Any:
         self.ensure()
         return self.sessions.run(op, verify, transaction=transaction)
+
+    def _read(self, op: Callable[[Conn], Any]) -> Any:
+        """A read of one statement: autocommit, one round trip (no BEGIN/COMMIT)."""
+        return self._conn_run(op, transaction=False)
 
     def close(self) -> None:
         """Stop the heartbeat and the listener and close the connections; claims still
@@ -171,7 +168,7 @@ class PostgresBackend(Backend):
         return result
 
     def exists(self, instance_id: str) -> bool:
-        row = self._conn_run(lambda c: c.execute(self.q.exists, (instance_id,)).fetchone())
+        row = self._read(lambda c: c.execute(self.q.exists, (instance_id,)).fetchone())
         return row is not None
 
     # -- owning ----------------------------------------------------------------------
@@ -179,9 +176,35 @@ class PostgresBackend(Backend):
     def claim(self, instance_id: str, *, wait: bool = False) -> Claim | None:
         while True:
             got = self._try_claim(instance_id)
-            if got is not None or not wait or not self.exists(instance_id):
+            if got is not None or not self.exists(instance_id):
                 return got
+            if self._free_dead_holders(instance_id):
+                continue  # its holder was a dead process of this machine: try again now
+            if not wait:
+                return None
             time.sleep(0.05)
+
+    def recover(self) -> None:
+        """Free the claims and work items of dead processes of this machine (a worker
+        restarted after a crash), so they are taken over now, not when their leases end."""
+        self.ensure()
+        self._free_dead_holders(None)
+
+    def _free_dead_holders(self, instance_id: str | None) -> bool:
+        q = self.q
+        prefix = owners.machine_prefix() + "%"
+        rows = self._read(lambda c: c.execute(q.local_holders, (
+            instance_id, instance_id, prefix, instance_id, prefix)).fetchall())
+        dead = [owner for (owner,) in rows if owners.dead_here(owner)]
+
+        def free(conn: Conn) -> None:
+            for owner in dead:
+                for statement in q.free_owner:
+                    conn.execute(statement, (owner,))
+
+        if dead:
+            self._conn_run(free)  # repeatable: freeing twice frees nothing more
+        return bool(dead)
 
     def _try_claim(self, instance_id: str) -> PostgresClaim | None:
         q = self.q
@@ -280,6 +303,8 @@ class PostgresBackend(Backend):
                 # committed and seen by the next statement's snapshot (READ COMMITTED).
                 if conn.execute(q.lock_own, (claim.instance_id, claim.fence)).fetchone() is None:
                     return
+                if finished:  # outcomes of work items nobody awaits any more
+                    conn.execute(q.drop_results, (claim.instance_id,))
                 conn.execute(q.release, (finished, claim.instance_id, claim.instance_id,
                                          claim.fence))
 
@@ -324,7 +349,7 @@ class PostgresBackend(Backend):
 
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         skipped = list(skip)
-        rows = self._conn_run(lambda c: c.execute(self.q.runnable, (skipped, limit)).fetchall())
+        rows = self._read(lambda c: c.execute(self.q.runnable, (skipped, limit)).fetchall())
         return [r[0] for r in rows]
 
     def wait_for_work(self, timeout: float) -> bool:
@@ -386,18 +411,18 @@ class PostgresBackend(Backend):
         return result
 
     def inbox(self, instance_id: str) -> list[Message]:
-        rows = self._conn_run(lambda c: c.execute(self.q.inbox, (instance_id,)).fetchall())
+        rows = self._read(lambda c: c.execute(self.q.inbox, (instance_id,)).fetchall())
         return [Message(name, body) for name, body in rows]
 
     # -- reading ---------------------------------------------------------------------
 
     def status(self, instance_id: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self._conn_run(
+        result: dict[str, Any] | None = self._read(
             lambda c: reads.status(c, self.q, instance_id))
         return result
 
     def history(self, instance_id: str) -> Iterator[Record]:
-        records: list[Record] = self._conn_run(lambda c: reads.history(c, self.q, instance_id))
+        records: list[Record] = self._read(lambda c: reads.history(c, self.q, instance_id))
         return iter(records)
 
     def activity_calls(self, instance_id: str) -> list[tuple[str, Any]]:
@@ -406,7 +431,7 @@ class PostgresBackend(Backend):
         return result
 
     def query(self, query: Query) -> Page:
-        page: Page = self._conn_run(lambda c: reads.query(c, self.schema, query))
+        page: Page = self._read(lambda c: reads.query(c, self.schema, query))
         return page
 
     def purge(self, instance_id: str) -> bool:
@@ -516,8 +541,14 @@ class Queries:
             " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
             "RETURNING id, fence, generation, head_seq, next_seq) "
             "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data FROM c"
-            f" LEFT JOIN {s}.journal j ON j.instance_id = c.id AND j.generation = c.generation"
-            " AND (j.seq = 0 OR j.seq >= coalesce(c.head_seq, 0)) ORDER BY j.seq")
+            # Two index ranges, not `seq = 0 OR seq >= head_seq`: PostgreSQL answers that
+            # OR by reading every record of the generation and filtering (resume cost grew
+            # with the history; tests/postgres/test_resume_cost.py).
+            " LEFT JOIN LATERAL (SELECT seq, kind, ts, data FROM"
+            f" {s}.journal WHERE instance_id = c.id AND generation = c.generation AND seq = 0"
+            f" UNION ALL SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = c.id"
+            " AND generation = c.generation AND seq >= greatest(coalesce(c.head_seq, 1), 1)"
+            ") j ON true ORDER BY j.seq")
         self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
         self.step = (
             "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"
@@ -550,6 +581,18 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
             f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
             " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+        # Holders of this machine (`owners.machine_prefix()`), of one instance or of any
+        # claim or work item.
+        self.local_holders = (
+            f"SELECT DISTINCT owner FROM {s}.instances WHERE (%s::text IS NULL OR id = %s)"
+            " AND owner LIKE %s AND lease_until > now()"
+            f" UNION SELECT owner FROM {s}.work_items WHERE %s::text IS NULL"
+            " AND owner LIKE %s AND lease_until > now()")
+        self.free_owner = (
+            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL WHERE owner = %s",
+            f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL WHERE owner = %s")
+        self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
+                             " AND name LIKE 'result-%%'")
         self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
                       " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
@@ -567,7 +610,10 @@ class Queries:
         self.post = (
             f"WITH m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
             " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING),"
-            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s),"
+            # A live instance is ready already: then the UPDATE matches nothing and takes
+            # no lock on the owner's hot row.
+            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
+            " AND (ready_at IS NULL OR ready_at > now())),"
             " note AS (SELECT pg_notify(%s, %s)) SELECT count(*) FROM note")
         self.inbox = f"SELECT name, body FROM {s}.inbox WHERE instance_id = %s ORDER BY seq"
         self.status = (f"SELECT name, status, input, output, custom_status, created_ts,"

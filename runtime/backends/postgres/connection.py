@@ -80,7 +80,7 @@ def libpq_reason(exc: BaseException) -> str:
     if match and text.startswith("connection to server"):
         text = match.group(1)
     text = text.removeprefix("FATAL:").strip()
-    return re.sub(r"\s+", " ", text) or type(exc).__name__
+    return re.sub(r"\s+", " ", text).rstrip(".") or type(exc).__name__
 
 
 def is_disconnect(exc: BaseException, conn: psycopg.Connection[tuple[Any, ...]] | None) -> bool:
@@ -111,6 +111,7 @@ class Reconnector:
         self.on_connect = on_connect
         self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.reconnects = 0  # connections made after the first: callers reread their state
+        self.connected_once = False
         self._last_report = 0.0
         self._closed = False
 
@@ -121,32 +122,28 @@ class Reconnector:
         the last StoreUnreachable."""
         if self.conn is not None and not self.conn.closed and not self.conn.broken:
             return self.conn
-        first = self.conn is None
         self.drop()
-        delay = 0.1
+        delay, warned = 0.1, False
         while True:
             try:
                 conn = connect(self.url, autocommit=self.autocommit)
                 if self.on_connect is not None:
                     self.on_connect(conn)
-            except StoreUnreachable as exc:
-                self._say(f"warning: {exc}; retrying")
-                if self._closed or (give_up is not None and give_up()):
-                    raise
+            except (StoreUnreachable, psycopg.OperationalError) as exc:  # the latter: lost
+                if self._closed or (give_up is not None and give_up()):  # again in on_connect
+                    raise exc if isinstance(exc, StoreUnreachable) else connect_error(self.url, exc) from None
+                reason = str(exc) if isinstance(exc, StoreUnreachable) else (
+                    f"cannot reach PostgreSQL at {self.url}: {libpq_reason(exc)}")
+                warned = self._say(f"warning: {reason}; retrying") or warned
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            except psycopg.OperationalError as exc:  # lost again during on_connect
-                self._say(f"warning: cannot reach PostgreSQL at {self.url}: {libpq_reason(exc)}; retrying")
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if not first:
+            if self.connected_once:
                 self.reconnects += 1
-                if self._last_report:
-                    self._say(f"reconnected to PostgreSQL at {self.url}", force=True)
-                    self._last_report = 0.0
+            if warned:
+                self._say(f"reconnected to PostgreSQL at {self.url}", force=True)
             self.conn = conn
+            self.connected_once = True
             return conn
 
     def drop(self) -> None:
@@ -160,8 +157,11 @@ class Reconnector:
         self._closed = True
         self.drop()
 
-    def _say(self, line: str, *, force: bool = False) -> None:
+    def _say(self, line: str, *, force: bool = False) -> bool:
+        """Report `line` unless a line went out less than `report_every` ago; whether it did."""
         now = time.monotonic()
         if self.report is not None and (force or now - self._last_report >= self.report_every):
             self.report(line)
             self._last_report = now
+            return True
+        return False

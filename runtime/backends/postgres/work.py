@@ -36,10 +36,17 @@ class PostgresWorkQueue(WorkQueue):
             " AND (owner IS NULL OR lease_until < now()) ORDER BY id LIMIT %s"
             " FOR UPDATE SKIP LOCKED) "
             "RETURNING id, instance_id, generation, task_id, attempt, name, input")
-        self._retire = f"DELETE FROM {s}.work_items WHERE id = %s AND owner = %s"
-        self._post = (f"INSERT INTO {s}.inbox (instance_id, name, body) VALUES (%s, %s, %s::json)"
-                      " ON CONFLICT DO NOTHING")
-        self._wake = f"UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
+        # Retire the item if we still hold it and, only then, post its result and wake
+        # the owner: one statement, so one transaction in autocommit.
+        self._finish = (
+            f"WITH gone AS (DELETE FROM {s}.work_items WHERE id = %s AND owner = %s RETURNING id),"
+            f" posted AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " SELECT %s, %s, %s::json FROM gone ON CONFLICT DO NOTHING),"
+            f" woke AS (UPDATE {s}.instances SET ready_at = now()"
+            " WHERE id = %s AND (ready_at IS NULL OR ready_at > now())"
+            " AND EXISTS (SELECT 1 FROM gone)),"
+            " note AS (SELECT pg_notify(%s, %s) WHERE EXISTS (SELECT 1 FROM gone))"
+            " SELECT count(*), (SELECT count(*) FROM note) FROM gone")
         self._renew = (f"UPDATE {s}.work_items SET lease_until = now() + %s * interval '1 second'"
                        " WHERE id = ANY(%s) AND owner = %s")
         self._abandon = (f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL"
@@ -82,16 +89,13 @@ class PostgresWorkQueue(WorkQueue):
         body = dump({"type": "result", **outcome})
 
         def op(conn: Conn) -> bool:
-            if conn.execute(self._retire, (item.token, owner)).rowcount != 1:
-                return False  # lost the lease, and someone else retired it: theirs counts
-            conn.execute(self._post, (item.instance_id, name, body))
-            conn.execute(self._wake, (item.instance_id,))
-            conn.execute("SELECT pg_notify(%s, %s)", (channel, item.instance_id))
-            return True
+            row = conn.execute(self._finish, (item.token, owner, item.instance_id, name, body,
+                                              item.instance_id, channel, item.instance_id)).fetchone()
+            return row is not None and row[0] == 1  # 0: lost the item; its new taker's counts
 
         # Repeatable: after a cut-off COMMIT the item is gone (by us or by another taker)
         # and the retry does nothing; the unique message name keeps the result single.
-        self.backend._conn_run(op)
+        self.backend._conn_run(op, transaction=False)
 
 
 def result_message_id(item: WorkItem) -> str:

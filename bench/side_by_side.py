@@ -1,0 +1,99 @@
+"""The runtime benchmarks of two trees side by side, in one run (docs/benchmarks.md).
+
+    git worktree add /tmp/tether-before <commit>
+    .venv/bin/python bench/side_by_side.py /tmp/tether-before [--rounds 7]
+
+Each round runs, in a fresh process per tree and alternating which goes first, the
+1,000-step chain (`run_inline` under the real clock) and 200 instances x 3 steps (one
+`start_many`, then one worker with `--until-idle`), each on a new store in the working
+directory. Printed: medians per tree and the ratio new / old. Both trees are imported
+by path, so the same interpreter and installed libraries serve both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+SNIPPET = r"""
+import inspect, json, sys, tempfile, time
+sys.path.insert(0, sys.argv[1])
+import compiler
+from runtime.client import Client
+from runtime.clock import Clock
+from runtime.executor import run_inline
+from runtime.worker import Worker
+
+SOURCE = '''
+from tether import activity, orchestrator
+
+@activity
+def inc(x):
+    return x + 1
+
+@orchestrator
+async def chain(ctx, n):
+    total = 0
+    for i in range(n):
+        total = await ctx.call_activity(inc, total)
+    return total
+'''
+CHAIN = compiler.load_source(SOURCE, "bench.py", "_side_by_side").chain.__tether_machine__
+assert sys.modules["runtime"].__file__.startswith(sys.argv[1]), "imported the wrong tree"
+
+
+def worker(d):
+    if "Backend" in str(inspect.signature(Worker)):
+        return Worker(d, report=lambda line: None)
+    from runtime.store import Store
+    return Worker(Store(d), report=lambda line: None)
+
+
+out = {}
+with tempfile.TemporaryDirectory(dir=".") as d:
+    began = time.perf_counter()
+    run_inline(CHAIN, 1000, store=d, clock=Clock())
+    out["chain"] = time.perf_counter() - began
+with tempfile.TemporaryDirectory(dir=".") as d:
+    began = time.perf_counter()
+    Client(d).start_many(CHAIN, [3] * 200, instance_ids=[f"m{i}" for i in range(200)])
+    worker(d).serve(until_idle=True)
+    out["many"] = time.perf_counter() - began
+print(json.dumps(out))
+"""
+
+
+def measure(tree: Path) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", SNIPPET, str(tree)], capture_output=True,
+                          text=True, check=True, cwd=Path.cwd())
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("old", type=Path, help="the other tree (e.g. a worktree of main)")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    trees = {"old": args.old.resolve(), "new": HERE}
+    samples: dict[str, dict[str, list[float]]] = {t: {"chain": [], "many": []} for t in trees}
+    for n in range(args.rounds):
+        order = ["old", "new"] if n % 2 == 0 else ["new", "old"]
+        for tree in order:
+            for key, value in measure(trees[tree]).items():
+                samples[tree][key].append(value)
+    med = {t: {k: statistics.median(v) for k, v in s.items()} for t, s in samples.items()}
+    for key, label in (("chain", "1,000-step chain"), ("many", "200 instances x 3 steps")):
+        old, new = med["old"][key], med["new"][key]
+        print(f"{label}: old {old:.3f} s, new {new:.3f} s (median of {args.rounds}); "
+              f"new/old = {new / old:.3f}")
+
+
+if __name__ == "__main__":
+    main()
