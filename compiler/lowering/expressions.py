@@ -27,6 +27,7 @@ TASK_METHODS = {
     "wait_for_external_event": "event",
     "when_all": "when_all",
     "when_any": "when_any",
+    "call_http": "sub_orchestration",
 }
 
 

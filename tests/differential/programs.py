@@ -360,7 +360,8 @@ class _Writer:
         else:
             self.emit(indent, "i = 0")
             self.emit(indent, f"box[i] += await {self.call(sc, 1)} + (i := 0)")
-        self.emit(indent, f"acc.append(sorted({t}.items()))")
+        # lists, not the items' tuples: an output (even one continue_as_new drops) is JSON
+        self.emit(indent, f"acc.append([[key, {t}[key]] for key in sorted({t})])")
 
     def shadowed_builtin(self, sc: Scope, indent: int) -> None:
         """A local named like a builtin or a name the emitted code uses."""

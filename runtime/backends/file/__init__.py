@@ -25,6 +25,7 @@ from typing import Any
 
 from runtime.backends.base import (
     DAMAGED,
+    ENDED_STATUSES,
     FINAL,
     Backend,
     BackendUnavailable,
@@ -340,8 +341,14 @@ class FileBackend(Backend):
             self.commit([claim])
             if finished:
                 self.index().update(claim.instance_id, finished=True)
+            elif claim.status not in ENDED_STATUSES:
+                # not ended: live (again, if it was restarted or rewound after its end)
+                self.revive(claim.instance_id)
         finally:
             claim.close()
+
+    def revive(self, instance_id: str) -> None:
+        self.index().revive(instance_id)
 
     def heartbeat(self, claims: Iterable[Claim]) -> None:
         return None  # flocks do not expire

@@ -180,6 +180,11 @@ class Index:
                 [(status, sortable(updated) if updated else None, finished, i)
                  for i, (status, updated, finished) in pending.items()])
 
+    def revive(self, instance_id: str) -> None:
+        """The instance may have work again (restarted, rewound): live, if it was not."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
+
     def drop(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         with self.lock:
