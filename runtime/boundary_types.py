@@ -34,18 +34,21 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.api import REGISTRY
+from runtime.values import MAX_NESTING
 
 _NO_TYPE: Any = object()  # "no usable annotation"
 
 
 def to_json(value: Any) -> Any:
     """`value` with dataclass instances and pydantic models turned into JSON objects."""
-    return _encode(value, set())
+    return _encode(value, set(), 0)
 
 
-def _encode(value: Any, active: set[int]) -> Any:
+def _encode(value: Any, active: set[int], depth: int) -> Any:
     kind = type(value)
     if value is None or kind in (str, int, float, bool):
+        return value
+    if depth > MAX_NESTING:  # refused by check_json anyway: never recurse deeper (issue 17)
         return value
     if kind is list or kind is dict:
         if id(value) in active:  # cyclic: leave it for check_json to name
@@ -53,10 +56,10 @@ def _encode(value: Any, active: set[int]) -> Any:
         active.add(id(value))
         try:
             if kind is list:
-                items = [_encode(v, active) for v in value]
+                items = [_encode(v, active, depth + 1) for v in value]
                 same = all(a is b for a, b in zip(items, value, strict=True))
                 return value if same else items
-            pairs = {k: _encode(v, active) for k, v in value.items()}
+            pairs = {k: _encode(v, active, depth + 1) for k, v in value.items()}
             same = all(pairs[k] is v for k, v in value.items())
             return value if same else pairs
         finally:
@@ -66,7 +69,7 @@ def _encode(value: Any, active: set[int]) -> Any:
             return value
         active.add(id(value))
         try:
-            return {f.name: _encode(getattr(value, f.name), active)
+            return {f.name: _encode(getattr(value, f.name), active, depth + 1)
                     for f in dataclasses.fields(value)}
         finally:
             active.discard(id(value))

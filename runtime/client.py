@@ -187,6 +187,9 @@ class Client:
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send event `name` to a running instance; `InstanceEnded` once it has ended."""
+        from runtime.limits import check_text
+
+        check_text(name, "event name")
         self._known(instance_id)
         doc = self.backend.status(instance_id)
         if doc is not None and doc["runtimeStatus"] in ENDED:
@@ -209,6 +212,7 @@ class Client:
         self._control(instance_id, "resume", reason)
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
+        reason = _boundary(reason, f"reason to {kind} {instance_id}")
         self._usable(instance_id)
         self.backend.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)
@@ -291,7 +295,7 @@ class Client:
         worker runs it from there with the same variables. See `runtime.rewind`."""
         from runtime.rewind import rewind
 
-        rewind(self.backend, instance_id, reason)
+        rewind(self.backend, instance_id, _boundary(reason, f"reason to rewind {instance_id}"))
 
     def metrics(self) -> dict[str, Any]:
         """What `/metrics` serves, as numbers: the store's `instances` by runtime status

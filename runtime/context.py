@@ -30,17 +30,19 @@ from runtime.api import (
 )
 from runtime.boundary_types import rebuild_result, to_json
 from runtime.clock import iso, parse_iso
+from runtime.limits import check_value
 from runtime.machine import Outcome
-from runtime.values import check_json, json_copy
+from runtime.values import json_copy
 
 
 def boundary(value: Any, what: str) -> Any:
     """A copy of `value`, as it would come back from JSON; `NotJSONError` naming `what` and
     the place inside it if it is not a plain JSON value (DESIGN.md: a tuple is refused,
-    with a hint to use a list, as `runtime.direct` refuses it). Dataclass instances (and
+    with a hint to use a list, as `runtime.direct` refuses it) or exceeds a limit of
+    `runtime.limits` (nesting, lone surrogates, integer digits). Dataclass instances (and
     pydantic models) are encoded as JSON objects first (`runtime.boundary_types`)."""
     value = to_json(value)
-    check_json(value, what)
+    check_value(value, what)
     return json_copy(value)
 
 

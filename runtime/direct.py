@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runtime import values
+from runtime import limits, values
 from runtime.api import (
     REGISTRY,
     OrchestrationContext,
@@ -109,10 +109,10 @@ class DirectResult:
 
 def json_copy(value: Any, what: str) -> Any:
     """A fresh copy of `value`, which must be a plain JSON value once dataclasses and
-    pydantic models are encoded (`NotJSONError` naming `what` otherwise): what a journal
-    would give back."""
+    pydantic models are encoded (`NotJSONError` naming `what` otherwise, or past a limit of
+    `runtime.limits`): what a journal would give back."""
     value = to_json(value)
-    values.check_json(value, what)
+    limits.check_value(value, what)
     return values.json_copy(value)
 
 

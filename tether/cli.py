@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -62,13 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_hint_of(exc)}", file=sys.stderr)
         return ExitCode.ERROR
     except _compile_error_type() as exc:
         print(str(exc), file=sys.stderr)
         return ExitCode.ERROR
     except BrokenPipeError:  # `tether lint | head`: the reader left; console_main ends quietly
         raise
+    except OSError as exc:  # the disk, not tether: a full or read-only store, a permission
+        print(f"error: {os_error_line(exc, _store_of(args))}", file=sys.stderr)
+        return ExitCode.ERROR
+    except _backend_error_type() as exc:  # the store's own one-line account of its trouble
+        print(f"error: {exc}{_hint_of(exc)}", file=sys.stderr)
+        return ExitCode.ERROR
     except Exception as exc:
         # Our bug, not the user's: one line, and the traceback only on request.
         if os.environ.get("TETHER_DEBUG") == "1":
@@ -76,6 +83,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error in tether {args.command}: {type(exc).__name__}: {exc} "
               "(set TETHER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return ExitCode.ERROR
+
+
+#: What to do about the operating-system errors a store meets, by errno.
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space and run the command again; "
+                  "what was journaled before is kept",
+    errno.EDQUOT: "the disk quota is used up: free space and run the command again",
+    errno.EROFS: "the file system is read-only: use a writable --store",
+    errno.EACCES: "permission denied: use a --store you may write",
+    errno.EPERM: "operation not permitted: use a --store you may write",
+    errno.ENOTDIR: "a file stands where a directory was expected: check --store",
+}
+
+
+def os_error_line(exc: OSError, store: str | None = None) -> str:
+    """An OSError as one line: what failed, on which path (the `store` when the error has
+    none: a write to an open journal names no file), and what to do about it."""
+    if exc.errno is None:  # ours, e.g. the journal's "short write to PATH: n of m bytes"
+        hint = "; is the disk full?" if "short write" in str(exc) else ""
+        return f"{exc}{hint}"
+    path = (f"{exc.filename}: " if exc.filename is not None
+            else f"store {store}: " if store is not None else "")
+    text = exc.strerror or os.strerror(exc.errno)
+    advice = _OS_HINTS.get(exc.errno)
+    return f"{path}{text}" + (f" ({advice})" if advice else "")
+
+
+def _hint_of(exc: BaseException) -> str:
+    """What to do about the OS error behind an error (a backend's, or a usage error made
+    of one: a full disk...), if any."""
+    cause: BaseException | None = exc
+    for _ in range(5):  # the chain is short; a cycle must not hang an error message
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if isinstance(cause, OSError) and cause.errno in _OS_HINTS:
+            return f" ({_OS_HINTS[cause.errno]})"
+    return ""
+
+
+def _store_of(args: argparse.Namespace) -> str | None:
+    """The store a command works on, if it has one (`--store`, else TETHER_STORE/.tether)."""
+    if not hasattr(args, "store"):
+        return None
+    return args.store or os.environ.get("TETHER_STORE") or ".tether"
+
+
+def _backend_error_type() -> type[Exception]:
+    from runtime.backends.base import BackendError
+
+    return BackendError
 
 
 def _compile_error_type() -> type[Exception]:

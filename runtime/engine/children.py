@@ -81,7 +81,14 @@ def start_child(engine: Engine, parent: Instance, t: TaskState,
     trace = observe.new_trace(parent.trace)  # the child's spans nest under the parent's
     if trace is not None:
         data["trace"] = trace
-    if not engine.backend.create(NewInstance(child_id, begin, data)):
+    try:
+        created = engine.backend.create(NewInstance(child_id, begin, data))
+    except BackendError as exc:  # the store's trouble (a full disk), not the parent's step:
+        # the parent is broken (released, tried again by a later worker), never Failed
+        engine.fail(parent, f"instance {parent.id}: cannot create sub-orchestration "
+                            f"{child_id}: {exc}")
+        return
+    if not created:
         squatter = not_ours(engine, parent, t, child_id)
         if squatter is not None:
             hold(engine, parent, t, begin, error=TaskFailedError(

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from runtime import observe
+from runtime.backends.base import BackendError
 from runtime.clock import iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, failure_details
 from runtime.instance import FINAL, Instance
@@ -34,6 +35,10 @@ def advance(engine: Engine, inst: Instance) -> None:
         _advance(engine, inst)
     except SimulatedCrash:
         raise
+    except (BackendError, OSError) as exc:  # the store failed (a full disk), not the step
+        # (whose own exceptions `step` catches): broken (released, tried again later), not
+        # Failed for good
+        engine.fail(inst, str(exc) if inst.id in str(exc) else f"instance {inst.id}: {exc}")
     except Exception as exc:
         if inst.ended or inst.broken:
             raise

@@ -8,6 +8,7 @@ into one JSON line `{"error": ...}`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -25,21 +26,25 @@ from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.api import OrchestrationError
 from runtime.backends import Backend
+from runtime.backends.base import BackendError
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http import live, queries
+from runtime.http.answers import NOSNIFF, JSONAnswer, NoSniff
 from runtime.http.asgi import StartOnFirstRequest, WorkerThread
 from runtime.http.openapi import document
 from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
 from runtime.ids import InvalidInstanceId, validate_id
+from runtime.limits import MalformedJSON, parse_json
 from runtime.machine import MachineDef
 from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
+from runtime.values import NotJSONError
 
 #: (backend, instance id, orchestrator name) -> the step graph as SVG coloured by progress,
 #: or None when it cannot be drawn. Supplied by the caller: the runtime never imports the
@@ -102,9 +107,9 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         _route("/metrics", GET=api.metrics),
     ]
     runner = WorkerThread(store) if worker is True else worker or None
-    middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
+    middleware = [Middleware(NoSniff), Middleware(_Gate, api_key=api_key, hosts=hosts)]
     if runner is not None:
-        middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
+        middleware.insert(1, Middleware(StartOnFirstRequest, worker=runner))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
                     lifespan=runner.lifespan if runner is not None else None)
     app.state.tether_worker = runner  # the WorkerThread (None without a worker)
@@ -121,8 +126,9 @@ def _route(path: str, **by_method: Handler) -> Route:
     return Route(path, endpoint, methods=list(by_method))
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONAnswer:
+    # NOSNIFF here too: a 500 is written by Starlette outside the middleware (NoSniff)
+    return JSONAnswer({"error": message}, status_code=status, headers={**NOSNIFF, **(headers or {})})
 
 
 class _Gate:
@@ -212,11 +218,11 @@ class _Api:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw, parse_constant=_not_json)
-        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
+            return parse_json(raw, "the request body")
+        except MalformedJSON as exc:
             raise HTTPError(400, f"malformed JSON body: {exc}") from None
-        except RecursionError:
-            raise HTTPError(400, "malformed JSON body: nested too deeply") from None
+        except NotJSONError as exc:  # past a limit of runtime.limits, which it names
+            raise HTTPError(400, str(exc)) from None
 
     def urls(self, request: Request, instance_id: str) -> dict[str, str]:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
@@ -252,7 +258,7 @@ class _Api:
 
     async def openapi(self, request: Request) -> Response:
         _query(request)
-        return JSONResponse(self.openapi_doc)
+        return JSONAnswer(self.openapi_doc)
 
     async def metrics(self, request: Request) -> Response:
         _query(request)
@@ -280,7 +286,7 @@ class _Api:
         except (ValueError, OrchestrationError) as exc:  # id taken, or input not JSON
             raise HTTPError(409 if "already exists" in str(exc) else 400, str(exc)) from None
         urls = self.urls(request, instance_id)
-        return JSONResponse(urls, status_code=202, headers={
+        return JSONAnswer(urls, status_code=202, headers={
             "Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER})
 
     async def status(self, request: Request) -> Response:
@@ -289,8 +295,8 @@ class _Api:
         history = _flag(q.get("showHistory"), "showHistory")
         doc = await run_in_threadpool(self.client.status, instance_id, history=history)
         if doc["runtimeStatus"] in ENDED:
-            return JSONResponse(doc, status_code=200)
-        return JSONResponse(doc, status_code=202, headers={
+            return JSONAnswer(doc, status_code=200)
+        return JSONAnswer(doc, status_code=202, headers={
             "Location": self.urls(request, instance_id)["statusQueryGetUri"],
             "Retry-After": RETRY_AFTER})
 
@@ -339,7 +345,7 @@ class _Api:
             await run_in_threadpool(self.client.purge, instance_id)
         except ValueError as exc:  # still running
             raise HTTPError(409, str(exc)) from None
-        return JSONResponse({"instancesDeleted": 1})
+        return JSONAnswer({"instancesDeleted": 1})
 
     # -- the instance list, its counts and live updates (the dashboard's data) ---------
 
@@ -394,7 +400,7 @@ class _Api:
         if not deleted:
             still = f"; {kept} matching instance(s) have not ended and were kept" if kept else ""
             raise HTTPError(404, f"no ended instance matches the filter{still}")
-        return JSONResponse({"instancesDeleted": deleted})
+        return JSONAnswer({"instancesDeleted": deleted})
 
     def _purge_where(self, statuses: set[str] | None, after: datetime,
                      before: datetime | None) -> tuple[int, int]:
@@ -467,14 +473,6 @@ def _query(request: Request, *names: str) -> QueryParams:
     return request.query_params
 
 
-class _NotJSON(ValueError):
-    pass
-
-
-def _not_json(constant: str) -> Any:
-    raise _NotJSON(f"{constant} is not a JSON value")
-
-
 def _statuses(values: list[str]) -> set[str] | None:
     by_lower = {s.lower(): s for s in RUNTIME_STATUSES}
     chosen = set()
@@ -544,10 +542,33 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
 
+async def _disk_error(request: Request, exc: Exception) -> Response:
+    """The store's disk failed (full, read-only): the server's problem, worded as what it
+    is (the path stays in the server's log, as for any answer), and worth a retry. A
+    backend's error caused by one (BackendError from the OSError) is answered alike."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if not isinstance(cause, OSError):
+        return await _store_unavailable(request, exc)
+    exc = cause
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _error(507, "the store's disk is full: retry once space is freed",
+                      headers={"Retry-After": "60"})
+    reason = exc.strerror or type(exc).__name__
+    return _error(503, f"the store cannot be written ({reason})", headers={"Retry-After": "60"})
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # the backend's message names the store (a path or URL): the server's log has it
+    return _error(503, "the store is unavailable; see the server log",
+                  headers={"Retry-After": "60"})
+
+
 _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
     HTTPError: _http_error,
     InvalidInstanceId: _invalid_id,
     UnknownInstance: _unknown_instance,
     HTTPException: _starlette_error,
+    OSError: _disk_error,
+    BackendError: _disk_error,
     Exception: _internal_error,
 }

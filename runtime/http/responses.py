@@ -19,6 +19,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from runtime.http.answers import JSONAnswer
+
 #: Seconds a poller is told to wait before asking again (the `Retry-After` header).
 RETRY_AFTER = "1"
 #: The management payload's fields, in Durable Functions' order, plus tether's
@@ -58,7 +60,7 @@ class ManagementUrls:
     def check_status_response(self, request: Request, instance_id: str) -> JSONResponse:
         """`202` with `Location` (the status URL), `Retry-After` and the payload."""
         urls = self.payload(origin_of(request), instance_id)
-        return JSONResponse(urls, status_code=202, headers={
+        return JSONAnswer(urls, status_code=202, headers={
             "Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER})
 
 
@@ -73,9 +75,9 @@ def completion_response(doc: dict[str, Any]) -> JSONResponse | None:
     None while it has not ended."""
     status = doc["runtimeStatus"]
     if status == "Completed":
-        return JSONResponse(doc["output"], status_code=200)
+        return JSONAnswer(doc["output"], status_code=200)
     if status == "Terminated":
-        return JSONResponse(doc, status_code=200)
+        return JSONAnswer(doc, status_code=200)
     if status == "Failed":
-        return JSONResponse(doc, status_code=500)
+        return JSONAnswer(doc, status_code=500)
     return None

@@ -35,7 +35,7 @@ from tests.http.conftest import Server, run_server
     ("POST", "/api/instances/p-1/raiseEvent/Go", b"-Infinity", 400,
      "malformed JSON body: -Infinity is not a JSON value"),
     ("POST", "/api/orchestrators/wait_for_go", b"[" * 200_000, 400,
-     "malformed JSON body: nested too deeply"),
+     "the request body nests deeper than 200 levels"),
     ("GET", "/api/instances/ghost", None, 404, "no instance ghost"),
     ("DELETE", "/api/instances/ghost", None, 404, "no instance ghost"),
     ("GET", "/api/instances/ghost/graph", None, 404, "no instance ghost"),

@@ -3,6 +3,7 @@ depth, and the engine's counters and histograms; `Client.metrics()` gives the sa
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -64,6 +65,15 @@ def test_metrics_count_what_the_engine_did(server: Server) -> None:
     assert delta("tether_step_seconds_count", **orch) >= 4
     assert delta("tether_activity_seconds_count", activity="render_page") >= 2
     assert delta("tether_activity_seconds_bucket", activity="render_page", le="+Inf") >= 2
-    totals = Client(server.store).metrics()
+    # The status document reads the journal, where an end is visible as soon as it is
+    # written; the store's counts come from the index, updated when that write is
+    # committed a moment later: wait for it (a few seconds at most).
+    deadline = time.monotonic() + 5
+    while True:
+        totals = Client(server.store).metrics()
+        ended = (totals["instances"]["Completed"], totals["instances"]["Failed"])
+        if ended == (1, 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert totals["steps"] >= 4 and totals["activity_attempts"] >= 2
-    assert totals["instances"]["Completed"] == 1 and totals["instances"]["Failed"] == 1
+    assert ended == (1, 1)

@@ -115,10 +115,16 @@ def _backend(args: argparse.Namespace) -> Any:
 
 
 def _json_arg(text: str, what: str) -> Any:
+    """The JSON value of an argument, within `runtime.limits` (nesting, UTF-8, digits)."""
+    from runtime.limits import MalformedJSON, parse_json
+    from runtime.values import NotJSONError
+
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return parse_json(text, what)
+    except MalformedJSON as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
+    except NotJSONError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _id(value: str | None) -> str | None:

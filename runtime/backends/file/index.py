@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -39,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.backends.base import ENDED_STATUSES, Page, Query, Summary
+from runtime.backends.base import ENDED_STATUSES, BackendUnavailable, Page, Query, Summary
 from runtime.clock import parse_iso
 
 SCHEMA = """
@@ -97,15 +99,16 @@ class Index:
             self.db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                             check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version != VERSION:  # made by another tether: derived, so made again
-            db.executescript(f"DROP TABLE IF EXISTS instances; PRAGMA user_version = {VERSION};")
-            self.fresh = True
-        db.executescript(SCHEMA)
+        with _as_os_error(self.path):
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version != VERSION:  # made by another tether: derived, so made again
+                db.executescript(f"DROP TABLE IF EXISTS instances; PRAGMA user_version = {VERSION};")
+                self.fresh = True
+            db.executescript(SCHEMA)
         return db
 
     def close(self) -> None:
@@ -115,14 +118,15 @@ class Index:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
+        with self.lock, _as_os_error(self.path):
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a failed COMMIT (a full disk) leaves it open
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     # -- writes -----------------------------------------------------------------------
 
@@ -236,6 +240,29 @@ class Index:
         more = len(rows) > q.top
         token = encode_token(items[-1].created, items[-1].instance_id) if more else None
         return Page(items, token)
+
+
+#: SQLite's result codes for what is the disk's doing, as the OSError the journals meet
+_DISK_ERRORS = {
+    sqlite3.SQLITE_FULL: errno.ENOSPC,
+    sqlite3.SQLITE_READONLY: errno.EROFS,
+    sqlite3.SQLITE_IOERR: errno.EIO,
+}
+
+
+@contextlib.contextmanager
+def _as_os_error(path: Path) -> Iterator[None]:
+    """A full, read-only or failing disk is the store's trouble (BackendUnavailable, which
+    the engine, the CLI and HTTP treat as such), caused by the OSError the same disk gives
+    a journal, not sqlite3.OperationalError, which no caller expects."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        code = _DISK_ERRORS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if code is None:
+            raise
+        cause = OSError(code, os.strerror(code), str(path))
+        raise BackendUnavailable(f"{path}: {os.strerror(code)}") from cause
 
 
 def _filters(q: Query) -> tuple[list[str], list[object]]:
