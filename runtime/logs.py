@@ -131,6 +131,23 @@ def _logfmt(value: Any) -> str:
     return json.dumps(text) if (" " in text or '"' in text or not text) else text
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stderr` as it is when a line is logged, not as it was when the
+    handler was made: the handler outlives the command that installed it (tests call
+    `main()` many times in one process, each with its own captured stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str = "info", fmt: str = "text", stream: Any = None) -> logging.Handler:
     """One stderr handler on the `tether` logger at `level`, in `fmt` (text or json);
     replaces the handler an earlier call installed. Returns the handler."""
@@ -141,7 +158,8 @@ def configure(level: str = "info", fmt: str = "text", stream: Any = None) -> log
     root = logging.getLogger("tether")
     for old in [h for h in root.handlers if getattr(h, "tether_cli", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
+                                else _CurrentStderr())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.tether_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
