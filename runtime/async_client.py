@@ -121,6 +121,16 @@ class AsyncClient:
         """`Client.purge_where`."""
         return await self._run(self.sync.purge_where, status=status, before=before)
 
+    async def restart(self, instance_id: str, *, new_instance_id: bool = True,
+                      new_id: str | None = None) -> str:
+        """`Client.restart`."""
+        return await self._run(self.sync.restart, instance_id, new_instance_id=new_instance_id,
+                               new_id=new_id)
+
+    async def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """`Client.rewind`."""
+        await self._run(self.sync.rewind, instance_id, reason)
+
     async def metrics(self) -> dict[str, Any]:
         """`Client.metrics`."""
         return await self._run(self.sync.metrics)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from compiler import df_names
 from compiler.errors import CompileError, DeterminismErrors
 from compiler.ir import Found, Unit
 from compiler.lowering.comprehensions import comp_fors
@@ -42,6 +43,7 @@ def run(unit: Unit) -> Unit:
         unit.module = module
         unit.positions = positions
         return unit
+    df_names.check(tree, unit.path)  # "did you mean ctx.when_all?" before any rule code
     _run_rules(unit)
     unit.module = module
     unit.positions = positions
@@ -162,7 +164,8 @@ def _run_rules(unit: Unit) -> None:
     try:
         # the project's [tool.tether] (select, ignore, per-file ignores) applies to
         # `tether compile` as it does to `tether lint`
-        config = load_config(Path(unit.path).resolve().parent)
+        # (DET100, an unused suppression comment, is lint's business, not a reason to refuse)
+        config = load_config(Path(unit.path).resolve().parent).determinism_only()
     except ConfigError as exc:
         raise CompileError(unit.path, 1, 1, f"bad lint configuration: {exc}") from None
     findings = check_source(unit.source, unit.path, config)

@@ -13,6 +13,7 @@ from typing import Any
 from runtime import observe
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import InstanceUnusable, NewInstance
+from runtime.boundary_types import typed_activity
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
@@ -85,6 +86,8 @@ def run_inline(
     backend.ensure()
     clock = clock if clock is not None else VirtualClock()
     instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+    if activities is not None:  # overrides rebuild dataclass inputs as registered ones do
+        activities = {name: typed_activity(fn) for name, fn in activities.items()}
     engine = Engine(backend, clock=clock, activities=activities, concurrency=concurrency,
                     crash_after_writes=crash_after_writes,
                     machines=lambda name: mdef if name == mdef.name else machine_for(name))

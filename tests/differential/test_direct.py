@@ -349,7 +349,7 @@ def test_continue_as_new_restarts_with_new_input_and_records_generations() -> No
         if n < 2:
             ctx.continue_as_new(n + 1)
             return "ignored"
-        return [n, got, ctx.new_uuid() == uuid.uuid5(uuid.NAMESPACE_URL, "direct:0")]
+        return [n, got, ctx.new_uuid() == str(uuid.uuid5(uuid.NAMESPACE_URL, "direct:0"))]
 
     result = run_direct(prog, 0, events=[("tick", "a"), ("tick", "b"), ("tick", "c")])
     assert result.status == "Completed"
