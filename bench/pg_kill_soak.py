@@ -185,6 +185,7 @@ class PgSoak:
     stop_round: int = 1  # -1: no SIGSTOP
     stop_leases: float = 2.5
     restart_round: int = 3  # -1: no server restart
+    final_timeout: float = 600.0  # seconds the last round may take before it is a problem
 
 
 FENCE_WORDS = ("lease", "fence")
@@ -229,7 +230,7 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
         rounds.kills += 1
         rounds.landed += any(alive)
     events.raise_next(client, everything=True)
-    final_round(fleet, settings.workers, rounds)
+    final_round(fleet, settings.workers, rounds, settings.final_timeout)
     return rounds, seen
 
 

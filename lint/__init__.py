@@ -14,7 +14,7 @@ from lint.checker import check_module
 from lint.config import Config, ConfigError, load_config
 from lint.finding import Finding, ParseError
 from lint.project import ProjectIndex
-from lint.runner import LintResult, lint_paths
+from lint.runner import LintResult, lint_paths, lint_text
 
 __all__ = [
     "Config",
@@ -24,6 +24,7 @@ __all__ = [
     "ParseError",
     "check_source",
     "lint_paths",
+    "lint_text",
     "load_config",
 ]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lint.config import Config
-from lint.finding import Finding
+from lint.finding import Finding, Hop
 from lint.names import FunctionNode, FunctionScope, ModuleInfo, decorator_kind, flatten
 from lint.project import ProjectIndex, Target
 from lint.registry import RULES
@@ -31,6 +31,8 @@ class _Job:
     fn: FunctionNode
     chain: tuple[str, ...]
     is_orchestrator: bool
+    #: where each call of `chain` is
+    hops: tuple[Hop, ...] = ()
 
 
 class FunctionCheck:
@@ -46,7 +48,10 @@ class FunctionCheck:
         self.nodes = flatten(list(job.fn.body))
         self.scope = FunctionScope(job.module, job.fn, self.nodes)
         self.context_name = _context_parameter(job.fn) if job.is_orchestrator else None
-        self.callees: list[Target] = []
+        #: project functions this one refers to, with the referring node
+        self.callees: list[tuple[Target, ast.expr]] = []
+        #: (line, code) of the suppressions that silenced a finding during this walk
+        self.used_suppressions: set[tuple[int, str]] = set()
         self._names: dict[int, str | None] = {}
         self.dispatch: dict[type[ast.AST], list[Handler]] = {
             ast.Name: [self._follow], ast.Attribute: [self._follow],
@@ -65,6 +70,8 @@ class FunctionCheck:
             if handlers is not None:
                 for handler in handlers:
                     handler(node)
+        for instance in self.rules:
+            instance.finish(self.job.fn)
 
     def qualified_name(self, expr: ast.expr) -> str | None:
         key = id(expr)
@@ -85,10 +92,23 @@ class FunctionCheck:
             return
         target = self.target(node)
         if target is not None and target.kind == "function":
-            self.callees.append(target)
+            self.callees.append((target, node))
 
     def report(self, rule: Rule, node: ast.AST, message: str, help: str) -> None:
-        self.sink.add(self.job, rule.code, node, message, help)
+        line = getattr(node, "lineno", 1)
+        col = self.module.column(line, getattr(node, "col_offset", 0))
+        end_line = getattr(node, "end_lineno", None) or line
+        end_col = self.module.column(end_line, getattr(node, "end_col_offset", None) or 0)
+        self.report_at(rule, (line, col, end_line, end_col), message, help)
+
+    def report_at(self, rule: Rule, span: tuple[int, int, int, int], message: str,
+                  help: str) -> None:
+        """Report at (line, col, end_line, end_col), 1-based character columns."""
+        suppression = self.module.suppressions.get(span[0])
+        if suppression is not None and rule.code in suppression.codes:
+            self.used_suppressions.add((span[0], rule.code))
+            return
+        self.sink.add(self.job, rule.code, span, message, help)
 
 
 class ModuleCheck:
@@ -112,31 +132,33 @@ class ModuleCheck:
             job = queue.popleft()
             check = FunctionCheck(job, self.index, self.config, self.rules, self)
             check.run()
-            for callee in check.callees:
+            for callee, site in check.callees:
                 if callee.key in seen:
                     continue
                 seen.add(callee.key)
                 label = callee.node.name if callee.module is self.module \
                     else f"{callee.module.name}.{callee.node.name}"
-                queue.append(_Job(callee.module, callee.node, (*job.chain, label), False))
+                hop = Hop(job.module.path, site.lineno,
+                          job.module.column(site.lineno, site.col_offset), job.chain[-1], label)
+                queue.append(_Job(callee.module, callee.node, (*job.chain, label), False,
+                                  (*job.hops, hop)))
         own = self.module.path
         return sorted(self.findings.values(),
                       key=lambda f: (f.path != own, f.path, f.line, f.col, f.code))
 
-    def add(self, job: _Job, code: str, node: ast.AST, message: str, help: str) -> None:
+    def add(self, job: _Job, code: str, span: tuple[int, int, int, int], message: str,
+            help: str) -> None:
         module = job.module
-        line = getattr(node, "lineno", 1)
-        if code in module.suppressions.get(line, ()):
-            return
         if not self.config.enabled_for(code, module.path):
             return
-        col = module.column(line, getattr(node, "col_offset", 0))
+        line, col, end_line, end_col = span
         chain = () if job.is_orchestrator else job.chain
         if chain:
             message = f"{message} (via {' -> '.join(chain)})"
         key = (module.path, line, col, code)
         if key not in self.findings:
-            self.findings[key] = Finding(module.path, line, col, code, message, help, chain)
+            self.findings[key] = Finding(module.path, line, col, code, message, help, chain,
+                                         end_line, end_col, job.hops)
 
 
 def _context_parameter(fn: FunctionNode) -> str | None:

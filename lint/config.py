@@ -3,18 +3,22 @@
 Keys (all optional):
 
     select = ["DET"]                 # codes or code prefixes to run (default: all)
+    extend-select = ["DET100"]       # added to `select` (handy when `select` is narrow)
     ignore = ["DET008"]              # codes or prefixes to skip
     per-file-ignores = { "tests/*" = ["DET003"] }   # glob (relative to pyproject.toml)
     safe = ["acme.clock.frozen_now"]                 # names never reported
     [tool.tether.nondeterministic]                   # extra names, per rule
     DET001 = ["acme.clock.now"]      # "acme.http.*" means every name under acme.http
 
-Keys this module does not know are left to the other `tether` commands. A known key
-with a bad value raises `ConfigError`, one line naming the file and the key.
+Any other key raises `ConfigError` naming it and the nearest valid key (a misspelt
+`ignore` would otherwise silently ignore nothing), as does a known key with a bad
+value: one line naming the file and the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import fnmatch
 import os
 import tomllib
@@ -24,9 +28,12 @@ from pathlib import Path
 
 from tether.errors import UsageError
 
-ALL_CODES = tuple(f"DET00{n}" for n in range(1, 10))
+ALL_CODES = (*(f"DET00{n}" for n in range(1, 10)), "DET100")
 #: rules whose targets are call/attribute names, so users may extend them
 NAME_RULES = ("DET001", "DET002", "DET003", "DET004", "DET005")
+
+
+KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "safe", "nondeterministic")
 
 
 class ConfigError(UsageError):
@@ -79,12 +86,20 @@ class Config:
                 return False
         return True
 
-    def with_cli(self, select: Iterable[str] | None, ignore: Iterable[str] | None) -> Config:
-        """The config with command-line `--select`/`--ignore` applied (they win)."""
+    def with_cli(self, select: Iterable[str] | None, ignore: Iterable[str] | None,
+                 extend_select: Iterable[str] | None = None) -> Config:
+        """The config with command-line `--select`/`--ignore`/`--extend-select` applied
+        (`--select` replaces the configured selection, the others add to it)."""
         new_select = _codes("--select", list(select)) if select else self.select
+        if extend_select:
+            new_select += _codes("--extend-select", list(extend_select))
         new_ignore = self.ignore + (_codes("--ignore", list(ignore)) if ignore else ())
-        return Config(new_select, new_ignore, self.per_file_ignores, self.safe,
-                      self.nondeterministic, self.root)
+        return dataclasses.replace(self, select=new_select, ignore=new_ignore)
+
+    def determinism_only(self) -> Config:
+        """This config without DET100 (unused suppressions): what `tether compile` runs,
+        since a stale comment is no reason to refuse a module."""
+        return dataclasses.replace(self, ignore=(*self.ignore, "DET100"))
 
 
 def _codes(where: str, values: list[str]) -> tuple[str, ...]:
@@ -95,7 +110,7 @@ def _codes(where: str, values: list[str]) -> tuple[str, ...]:
             if not code:
                 continue
             if not any(full.startswith(code) for full in ALL_CODES):
-                raise UsageError(f"{where}: unknown rule code {item.strip()!r} (known: DET001-DET009)")
+                raise UsageError(f"{where}: unknown rule code {item.strip()!r} (known: DET001-DET009, DET100)")
             out.append(code)
     return tuple(out)
 
@@ -143,7 +158,12 @@ def _parse(table: dict[str, object], path: Path) -> Config:
         except UsageError as exc:
             raise fail(key, str(exc).split(": ", 1)[1]) from None
 
+    for key in table:
+        if key not in KEYS:
+            raise ConfigError(f"{path}: [tool.tether] {_unknown(key, KEYS, 'key')}")
     select = code_list("select", table["select"]) if "select" in table else ("DET",)
+    if "extend-select" in table:
+        select += code_list("extend-select", table["extend-select"])
     ignore = code_list("ignore", table["ignore"]) if "ignore" in table else ()
     per_file: list[tuple[str, tuple[str, ...]]] = []
     raw_pfi = table.get("per-file-ignores", {})
@@ -162,3 +182,11 @@ def _parse(table: dict[str, object], path: Path) -> Config:
                        f"extra names are possible for {', '.join(NAME_RULES)} only")
         extra[code] = NameSet.of(str_list(f"nondeterministic.{code}", names))
     return Config(select, ignore, tuple(per_file), safe, extra, str(path.parent))
+
+
+def _unknown(key: str, known: tuple[str, ...], what: str) -> str:
+    """`unknown key 'slect' (did you mean 'select'?)`, or the valid keys when none is near."""
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if near:
+        return f"unknown {what} {key!r} (did you mean {near[0]!r}?)"
+    return f"unknown {what} {key!r} (valid: {', '.join(known)})"

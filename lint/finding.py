@@ -6,9 +6,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Hop:
+    """One step of a helper chain: where `caller` refers to `callee` (1-based line, col)."""
+
+    path: str
+    line: int
+    col: int
+    caller: str
+    callee: str
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One determinism problem. `col` is 1-based, as printed; `chain` runs from the
-    orchestrator to the helper holding the problem and is empty when it is direct."""
+    """One determinism problem. `col` is 1-based, as printed; `end_line`/`end_col` end
+    the flagged code (the column after its last character; 0 when unknown). `chain` runs
+    from the orchestrator to the helper holding the problem and is empty when it is
+    direct; `hops` says where each call of that chain is."""
 
     path: str
     line: int
@@ -17,6 +30,9 @@ class Finding:
     message: str
     help: str
     chain: tuple[str, ...] = ()
+    end_line: int = 0
+    end_col: int = 0
+    hops: tuple[Hop, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"

@@ -14,11 +14,12 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from lint.finding import ParseError
+from lint.suppressions import Suppression
+from lint.suppressions import find as find_suppressions
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -32,7 +33,6 @@ _STAR_RESOLVABLE = frozenset({
     "time", "datetime", "random", "secrets", "uuid", "os", "os.path", "sys", "asyncio",
     "threading", "subprocess", "socket", "platform", "multiprocessing", "shutil",
 })
-_SUPPRESS = re.compile(r"#\s*tether:\s*ignore\[([A-Za-z0-9_,\s]*)\]")
 
 
 def parse(source: str, path: str) -> ast.Module:
@@ -92,16 +92,9 @@ class ModuleInfo:
         return self.source.splitlines()
 
     @cached_property
-    def suppressions(self) -> dict[int, frozenset[str]]:
-        """line -> codes named in a `# tether: ignore[...]` comment on that line."""
-        out: dict[int, frozenset[str]] = {}
-        if "tether:" not in self.source:
-            return out
-        for number, text in enumerate(self.lines, 1):
-            match = _SUPPRESS.search(text)
-            if match:
-                out[number] = frozenset(c.strip().upper() for c in match.group(1).split(","))
-        return out
+    def suppressions(self) -> dict[int, Suppression]:
+        """line -> the `# tether: ignore[...]` or `# noqa: DET...` comment on that line."""
+        return find_suppressions(self.source)
 
     def column(self, line: int, byte_offset: int) -> int:
         """1-based character column of an `ast` byte offset."""

@@ -11,6 +11,7 @@ from lint.rules.hash_order_dependence import HashOrderDependence
 from lint.rules.io_call import IoCall
 from lint.rules.non_task_await import NonTaskAwait
 from lint.rules.random_draw import RandomDraw
+from lint.rules.unused_suppression import UnusedSuppression
 from lint.rules.wall_clock_read import WallClockRead
 
 RULES: tuple[type[Rule], ...] = (
@@ -23,6 +24,7 @@ RULES: tuple[type[Rule], ...] = (
     NonTaskAwait,          # DET007
     HashOrderDependence,   # DET008
     DirectTaskCall,        # DET009
+    UnusedSuppression,     # DET100: judges the others' suppressions, so it runs last
 )
 BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in RULES}
 

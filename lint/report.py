@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from pathlib import Path
 from urllib.parse import quote
 
+from lint.docs import RULES_URL, rule_url
 from lint.finding import Finding
 from lint.registry import BY_CODE, RULES
 from lint.runner import LintResult
@@ -46,6 +48,7 @@ def _as_json(finding: Finding) -> dict[str, object]:
     return {
         "path": finding.path, "line": finding.line, "column": finding.col,
         "code": finding.code, "name": BY_CODE[finding.code].name,
+        "end_line": finding.end_line, "end_column": finding.end_col,
         "message": finding.message, "help": finding.help, "chain": list(finding.chain),
     }
 
@@ -67,7 +70,8 @@ def _summary(doc: str) -> str:
 
 
 def sarif(result: LintResult) -> dict[str, object]:
-    """A SARIF 2.1.0 log with one run; paths are relative to the working folder."""
+    """A SARIF 2.1.0 log with one run; paths are relative to the working folder, which
+    `originalUriBaseIds` names as `%SRCROOT%`."""
     from tether import __version__
 
     index = {rule.code: i for i, rule in enumerate(RULES)}
@@ -77,6 +81,7 @@ def sarif(result: LintResult) -> dict[str, object]:
         "shortDescription": {"text": f"{rule.code} {rule.name}"},
         "fullDescription": {"text": _summary(rule.doc())},
         "help": {"text": rule.doc(), "markdown": rule.doc()},
+        "helpUri": rule_url(rule),
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": ["determinism"], "precision": "very-high",
                        "problem.severity": "error"},
@@ -86,21 +91,40 @@ def sarif(result: LintResult) -> dict[str, object]:
         "ruleIndex": index[f.code],
         "level": "error",
         "message": {"text": f"{f.message}\nhelp: {f.help}"},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"},
-            "region": {"startLine": f.line, "startColumn": f.col},
-        }}],
+        "locations": [_location(f.path, f.line, f.col, f.end_line, f.end_col)],
+        **({"relatedLocations": [
+            {"id": n, **_location(hop.path, hop.line, hop.col),
+             "message": {"text": f"`{hop.caller}` calls `{hop.callee}`"}}
+            for n, hop in enumerate(f.hops)]} if f.hops else {}),
     } for f in result.findings]
+    notifications = [{
+        "level": "error",
+        "message": {"text": error.message},
+        "locations": [_location(error.path, error.line, error.col)],
+    } for error in result.errors]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "tether", "semanticVersion": __version__,
-                                "version": __version__, "rules": rules}},
+                                "version": __version__, "informationUri": RULES_URL,
+                                "rules": rules}},
+            "invocations": [{"executionSuccessful": not result.errors,
+                             "toolExecutionNotifications": notifications}],
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
     }
+
+
+def _location(path: str, line: int, col: int, end_line: int = 0,
+              end_col: int = 0) -> dict[str, object]:
+    region: dict[str, int] = {"startLine": line, "startColumn": col}
+    if end_line:
+        region["endLine"] = end_line
+        region["endColumn"] = max(end_col, 1)
+    return {"physicalLocation": {"artifactLocation": _artifact(path), "region": region}}
 
 
 def _camel(name: str) -> str:
@@ -108,9 +132,13 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def _uri(path: str) -> str:
-    rel = os.path.relpath(path) if os.path.isabs(path) else os.path.normpath(path)
-    return quote(rel.replace(os.sep, "/"))
+def _artifact(path: str) -> dict[str, str]:
+    """Relative to `%SRCROOT%` (the working folder) when inside it, else an absolute URI."""
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute)
+    if rel.startswith(".."):
+        return {"uri": Path(absolute).as_uri()}
+    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 
 
 def _github(finding: Finding) -> str:

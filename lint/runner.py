@@ -66,7 +66,9 @@ def _walk(top: str) -> list[str]:
     for folder, subfolders, files in os.walk(top):
         subfolders[:] = sorted(d for d in subfolders
                                if not d.startswith(".") and d not in SKIPPED_FOLDERS)
-        found.extend(os.path.join(folder, f) for f in sorted(files) if f.endswith(".py"))
+        # normpath: `tether lint .` reports `flows/a.py`, not `./flows/a.py`
+        found.extend(os.path.normpath(os.path.join(folder, f))
+                     for f in sorted(files) if f.endswith(".py"))
     return found
 
 
@@ -145,6 +147,19 @@ def lint_paths(paths: Sequence[str], config: Config | None = None,
                 result.findings.append(finding)
     result.findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     result.errors.sort(key=lambda e: (e.path, e.line, e.col))
+    return result
+
+
+def lint_text(source: str, path: str, config: Config | None = None) -> LintResult:
+    """Lint one module's text as if it were the file `path` (`tether lint -` reads stdin):
+    `path` names it in findings, places it in its package and picks its per-file ignores."""
+    result = LintResult(files=1, parsed=1)
+    index = ProjectIndex()
+    try:
+        result.findings = check_module(index.module_for_source(source, path), index,
+                                       config or Config())
+    except ParseError as exc:
+        result.errors.append(exc)
     return result
 
 

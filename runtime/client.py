@@ -77,6 +77,17 @@ class Client:
         self.backend = open_backend(store)
         self._http = http  # built on first use: the CLI never imports Starlette for it
 
+    def close(self) -> None:
+        """Free the backend's resources (a PostgreSQL store's connections); the client
+        reopens them if used again."""
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def http(self) -> ManagementUrls:
         """Where tether's HTTP API is mounted: the base of the management URLs."""
@@ -264,6 +275,23 @@ class Client:
             with contextlib.suppress(UnknownInstance):
                 docs.append(self.status(row.instance_id))
         return docs, page.continuation
+
+    def restart(self, instance_id: str, *, new_instance_id: bool = True,
+                new_id: str | None = None) -> str:
+        """Start the instance's orchestration again with the same input; returns the id:
+        a new one (`new_id`, or generated), or with `new_instance_id=False` the same id,
+        once the instance has ended (its next generation). See `runtime.rewind`."""
+        from runtime.rewind import restart
+
+        return restart(self.backend, instance_id, new_instance_id=new_instance_id,
+                       new_id=new_id)
+
+    def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """Take a Failed instance back to the checkpoint before its failed step; the next
+        worker runs it from there with the same variables. See `runtime.rewind`."""
+        from runtime.rewind import rewind
+
+        rewind(self.backend, instance_id, reason)
 
     def metrics(self) -> dict[str, Any]:
         """What `/metrics` serves, as numbers: the store's `instances` by runtime status

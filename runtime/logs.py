@@ -131,6 +131,22 @@ def _logfmt(value: Any) -> str:
     return json.dumps(text) if (" " in text or '"' in text or not text) else text
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each record (a test's capture,
+    or a stream replaced after configuration), never to a stream closed since."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str = "info", fmt: str = "text", stream: Any = None) -> logging.Handler:
     """One stderr handler on the `tether` logger at `level`, in `fmt` (text or json);
     replaces the handler an earlier call installed. Returns the handler."""
@@ -141,10 +157,18 @@ def configure(level: str = "info", fmt: str = "text", stream: Any = None) -> log
     root = logging.getLogger("tether")
     for old in [h for h in root.handlers if getattr(h, "tether_cli", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.tether_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False  # the CLI's handler is the one; no duplicate via the root logger
     return handler
+
+
+def unconfigure(handler: logging.Handler) -> None:
+    """Undo `configure`: remove its handler, and the level and propagation it set."""
+    root = logging.getLogger("tether")
+    root.removeHandler(handler)
+    root.setLevel(logging.NOTSET)
+    root.propagate = True

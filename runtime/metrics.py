@@ -7,8 +7,8 @@ numbers):
   (`runtime.observe`): steps run, activity attempts and failures, step and activity
   latencies, instances started and ended. They count what engines *in this process* did
   since it started, as Prometheus counters do (a restart resets them; Prometheus handles
-  resets). Kept in plain Python: the engine pays no prometheus_client import (about
-  0.1 s); the library is used only to render a scrape.
+  resets). Kept in plain Python: the engine pays no prometheus_client import
+  (docs/benchmarks.md); the library is used only to render a scrape.
 - the store's gauges, read at each scrape from the backend's index: instances by runtime
   status, and the queue depth (instances created and not yet started by a worker, plus
   started ones with messages waiting in their inbox).

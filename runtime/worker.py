@@ -36,6 +36,7 @@ class Worker:
                  clock: Clock | None = None,
                  report: Callable[[str], None] | None = None) -> None:
         self.backend = open_backend(store)
+        self.owned = not isinstance(store, Backend)  # opened here: closed by `serve`
         self.engine = Engine(self.backend, clock=clock, concurrency=concurrency)
         self.finished: set[str] = set()
         self.refused: set[str] = set()
@@ -98,7 +99,11 @@ class Worker:
             if self.stop.is_set():
                 self._drain(grace)
         finally:
-            self.engine.close(wait=False)
+            try:
+                self.engine.close(wait=False)
+            finally:
+                if self.owned:
+                    self.backend.close()
 
     def _drain(self, grace: float) -> None:
         pool = self.engine.pool

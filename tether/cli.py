@@ -11,7 +11,15 @@ from tether.errors import ExitCode, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tether.commands import compile_cmd, db_cmd, graph_cmd, lint_cmd, run_cmd, serve_cmd
+    from tether.commands import (
+        compile_cmd,
+        db_cmd,
+        graph_cmd,
+        lint_cmd,
+        manage_cmd,
+        run_cmd,
+        serve_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tether",
@@ -21,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tether's and Python's versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd, db_cmd):
+    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, manage_cmd, serve_cmd, db_cmd):
         module.register(sub)
     return parser
 

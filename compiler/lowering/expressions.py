@@ -5,6 +5,8 @@ conditional expressions; comprehensions that await are in `comprehensions.py`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from compiler.errors import InternalCompilerError
@@ -58,9 +60,10 @@ class ExpressionLowering(JumpLowering):
         if isinstance(node, cst.NamedExpr):
             return node.with_changes(value=self.lin(node.value))
         children = eval_children(node)
-        if children is None:
+        waits = [i for i, c in enumerate(children or ()) if self.awaits(c)]
+        if children is None or not waits:  # never an internal error: one located line
             raise self.error(node, f"await inside `{type(node).__name__}` is not supported")
-        last = max(i for i, c in enumerate(children) if self.awaits(c))
+        last = max(waits)
         mapping: dict[int, cst.CSTNode] = {}
         for child in children[: last + 1]:
             if self.awaits(child):
@@ -331,12 +334,24 @@ def eval_children(node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
                 items.append(item.value)
         return items
     if isinstance(node, cst.FormattedString):
-        return [p.expression for p in node.parts if isinstance(p, cst.FormattedStringExpression)]
+        return _fstring_operands(node.parts)
     if isinstance(node, cst.ConcatenatedString):
         return [node.left, node.right]
     if isinstance(node, cst.StarredElement):
         return [node.value]
     return None
+
+
+def _fstring_operands(parts: Sequence[cst.BaseFormattedStringContent]) -> list[cst.BaseExpression]:
+    """Each replacement field's expression, then those of its format spec (`{x:{w}}`), as
+    Python evaluates them."""
+    out: list[cst.BaseExpression] = []
+    for part in parts:
+        if isinstance(part, cst.FormattedStringExpression):
+            out.append(part.expression)
+            if part.format_spec:
+                out.extend(_fstring_operands(part.format_spec))
+    return out
 
 
 class ReplaceNodes(cst.CSTTransformer):

@@ -111,6 +111,10 @@ class Lowerer(ExpressionLowering):
             self.note_defaults(stmt, line)
             return
         if isinstance(stmt, cst.ClassDef):
+            if self.awaits(stmt):  # plain Python refuses it too: a class body is not async
+                raise self.error(stmt, "`await` inside a class body is not allowed: the body "
+                                 "does not run in the orchestrator's async scope",
+                                 "await before the class statement and use the result")
             self.note_unsaveable(stmt)
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
             return
@@ -485,10 +489,17 @@ class Lowerer(ExpressionLowering):
         self.terminate(Branch(f"{idx} < {self.runtime['len']}({seq})", frozenset({seq, idx}), body_b.id,
                               else_b.id, line, "for", header))
         self.start(body_b)
-        target = self.code(node.target)
-        self.emit(f"{target} = {seq}[{idx}]\n{idx} += 1", line,
-                  {seq, idx} | self.reads_of_target_expr(node.target),
-                  target_names(node.target) | {idx})
+        if self.awaits(node.target):
+            # `for d[await f()] in xs`: the item first, then the target's parts, as an
+            # assignment evaluates its value before its target
+            item = self.fresh("_t", line, "the item the loop at line {line} is at")
+            self.emit(f"{item} = {seq}[{idx}]\n{idx} += 1", line, {seq, idx}, {item, idx})
+            self.assign_to(node.target, cst.Name(item), line)
+        else:
+            target = self.code(node.target)
+            self.emit(f"{target} = {seq}[{idx}]\n{idx} += 1", line,
+                      {seq, idx} | self.reads_of_target_expr(node.target),
+                      target_names(node.target) | {idx})
         self.loop_rest(node, head, else_b, exit_b)
 
     def reads_of_target_expr(self, target: cst.BaseExpression) -> set[str]:

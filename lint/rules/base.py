@@ -45,6 +45,12 @@ class Check(Protocol):
 
     def report(self, rule: Rule, node: ast.AST, message: str, help: str) -> None: ...
 
+    def report_at(self, rule: Rule, span: tuple[int, int, int, int], message: str,
+                  help: str) -> None: ...
+
+    #: (line, code) of the suppressions that silenced a finding in this function so far
+    used_suppressions: set[tuple[int, str]]
+
 
 class Rule:
     code: ClassVar[str]
@@ -75,6 +81,9 @@ class Rule:
 
     def start(self, fn: FunctionNode) -> None:
         """Called before the body of `fn` is walked."""
+
+    def finish(self, fn: FunctionNode) -> None:
+        """Called after the body of `fn` has been walked by every rule."""
 
     def qualified_name(self, expr: ast.expr) -> str | None:
         return self.check.qualified_name(expr)

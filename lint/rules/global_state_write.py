@@ -102,5 +102,5 @@ class GlobalStateWrite(Rule):
         # reached through it (`sys.path.append`) are module state we could change.
         if root in self.check.module.imported and depth == 0 and method:
             return
-        what = f"`.{method[1:]}` on" if method else ""
+        what = f"`{method}`" if method else ""
         self.report(node, what=f"{what} {verb} module-level `{root}`".strip())

@@ -51,6 +51,7 @@ concern that instance only: the engine reports them once and serves the others.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,7 +80,12 @@ class InstanceExists(BackendError, ValueError):
 
 class FenceLost(BackendError):
     """The claim was superseded: another worker holds the instance now. Nothing staged on
-    this claim since its last successful commit was kept; drop the instance from memory."""
+    this claim since its last successful commit was kept; drop the instance from memory.
+    `instance_ids` names the instances whose claims were lost (empty: not known)."""
+
+    def __init__(self, message: str, instance_ids: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.instance_ids = tuple(instance_ids)
 
 
 class InstanceDamaged(BackendError):
@@ -155,7 +161,8 @@ class Query:
     `id_prefix`: instance ids starting with it; `created_from <= created < created_to`
     and likewise `updated_*`. `top` rows per page (1-1000); `continuation`: the token of
     the previous page. Results come in (created, id) order, stable across pages even
-    while instances are created or change status."""
+    while instances are created or change status; `newest_first` reverses it (the
+    dashboard's first page: the newest instances, without reading the others)."""
 
     statuses: frozenset[str] | None = None
     name: str | None = None
@@ -166,6 +173,7 @@ class Query:
     updated_to: datetime | None = None
     top: int = 100
     continuation: str | None = None
+    newest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -375,6 +383,22 @@ class Backend(abc.ABC):
     def purge(self, instance_id: str) -> bool:
         """Delete the instance and everything about it (claiming it first, waiting for
         the holder); False if it did not exist. The caller decides whether it may."""
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds while this process has nothing to do; True if
+        it returned early because another process made work (PostgreSQL: a NOTIFY). The
+        engine calls it when idle; the default just sleeps (the file backend: the next
+        poll finds new work)."""
+        time.sleep(timeout)
+        return False
+
+    def revive(self, instance_id: str) -> None:
+        """Let `runnable` offer an instance again after it was released `finished` (a
+        restart or rewind is about to give it work; issue 14). Called before that work is
+        written, so a crash in between leaves an ended instance that is offered once more
+        and found ended. Default: nothing (a backend whose `release(finished=False)`
+        marks the instance unfinished needs no more)."""
+        return None
 
     # -- distributing activities -------------------------------------------------------
 

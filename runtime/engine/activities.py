@@ -293,7 +293,16 @@ def collect(engine: Engine, timeout: float | None) -> bool:
         return False
     batch.sort(key=lambda d: (d.instance, d.task))
     items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    seen: set[tuple[str, int, int, int, str]] = set()
     for d in batch:
+        # Two outcomes of one attempt can arrive together where attempts also run on
+        # other workers (a queued attempt whose result comes back through the inbox while
+        # a new owner runs it here again): the first is recorded, the other dropped, as
+        # later ones are by `t.done` once the first is applied.
+        key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
+        if key in seen:
+            continue
+        seen.add(key)
         inst = engine.instances.get(d.instance)
         owed = d.outbox or f"{d.generation}:{d.task}"
         if inst is not None and owed in inst.outbox and (d.outbox or inst.ended

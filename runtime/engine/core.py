@@ -102,7 +102,7 @@ class Engine:
             raise
         self.instances[instance_id] = inst
         if inst.ended:
-            stepping.ended(self, inst, restored=True)
+            stepping.ended(self, inst)
         else:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
@@ -133,7 +133,22 @@ class Engine:
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
-            self.backend.release(claim, finished=inst.ended and not inst.outbox)
+            try:
+                self.backend.release(claim, finished=inst.ended and not inst.outbox)
+            except FenceLost as exc:  # its new owner has it: nothing of ours to keep
+                self.errors.append(str(exc))
+
+    def lose(self, lost: FenceLost, among: Iterable[Instance] = ()) -> None:
+        """Claims were superseded (`lost.instance_ids`, or else every one of `among`):
+        forget those instances without writing; their new owners resume them. Unlike a
+        broken instance, this worker may claim them again later."""
+        ids = set(lost.instance_ids) or {i.id for i in among}
+        self.errors.append(str(lost))
+        for instance_id in ids:
+            inst = self.instances.get(instance_id)
+            if inst is not None:
+                inst.claim = None  # lost: not to be released or written through again
+                self.drop(instance_id)
 
     def drop(self, instance_id: str) -> None:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
@@ -211,6 +226,8 @@ class Engine:
         group = [i for i in insts if i.claim is not None and not i.broken]
         try:
             self.backend.commit([i.claim for i in group if i.claim is not None])
+        except FenceLost as exc:  # the others' records are committed all the same
+            self.lose(exc, group)
         except BackendError as exc:
             for inst in group:
                 self.fail(inst, f"instance {inst.id}: {exc}" if inst.id not in str(exc)
@@ -268,30 +285,41 @@ class Engine:
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self, until: Callable[[], bool], on_idle: Callable[[], None] | None = None) -> bool:
-        """Work until `until()`; False if nothing can ever progress (virtual clock, stuck)."""
+        """Work until `until()`; False if nothing can ever progress (virtual clock, stuck).
+        A write through a superseded claim (`FenceLost`) drops those instances only; the
+        round starts again with the others."""
         while not until():
-            if self.collect(None) or self.fire_due():
-                continue
-            if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
-                self.last_poll = time.monotonic()
-                self.heartbeat()
-                self.poll_inboxes()
-                if on_idle is not None:
-                    on_idle()
-                if until():
-                    break
-                if self.deliver_events():
-                    continue
-            if self.pool.inflight:
-                self.collect(self._wait_time())
-                continue
-            deadline = self.next_deadline()
-            if self.clock.virtual:
-                if deadline is None:
+            try:
+                if not self._round(until, on_idle):
                     return False
-                self.clock.advance_to(parse_iso(deadline))
-                continue
+            except FenceLost as exc:
+                self.lose(exc)
+        return True
+
+    def _round(self, until: Callable[[], bool], on_idle: Callable[[], None] | None) -> bool:
+        """One round of `run` (the module docstring); False when stuck."""
+        if self.collect(None) or self.fire_due():
+            return True
+        if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
+            self.last_poll = time.monotonic()
+            self.heartbeat()
+            self.poll_inboxes()
+            if on_idle is not None:
+                on_idle()
+            if until() or self.deliver_events():
+                return True
+        if self.pool.inflight:
             self.collect(self._wait_time())
+            return True
+        deadline = self.next_deadline()
+        if self.clock.virtual:
+            if deadline is None:
+                return False
+            self.clock.advance_to(parse_iso(deadline))
+            return True
+        # nothing in flight: wait for a timer, or for work another process makes
+        if self.backend.wait_for_work(self._wait_time()):
+            self.last_poll = 0.0  # look at the store now
         return True
 
     def heartbeat(self) -> None:
@@ -304,7 +332,7 @@ class Engine:
             self.backend.heartbeat([i.claim for i in self.instances.values()
                                     if i.claim is not None])
         except FenceLost as exc:
-            self.errors.append(str(exc))
+            self.lose(exc)
 
     def _wait_time(self) -> float:
         deadline = self.next_deadline()

@@ -51,7 +51,9 @@ class DistributedPool(ActivityPool):
         self.extra: list[Done] = []  # outcomes of attempts not (or no longer) awaited remotely
         self.taken: dict[Any, WorkItem] = {}  # queued attempts running here, by token
         self.finished: queue.SimpleQueue[tuple[WorkItem, dict[str, Any]]] = queue.SimpleQueue()
-        self.delivered: set[str] = set()  # result message ids already turned into Dones
+        # result messages already turned into Dones, by (instance, message id): a message id
+        # is unique within one instance's inbox only (`result-GEN-TASK-ATTEMPT`)
+        self.delivered: set[tuple[str, str]] = set()
         self.staged: set[str] = set()  # instances whose claims hold uncommitted work items
         self.last_renew = time.monotonic()
         # a taken item is ours for as long as the backend's claims are (its `lease`)
@@ -81,9 +83,9 @@ class DistributedPool(ActivityPool):
     def deliver(self, inst: Instance, message: Message) -> None:
         """A `result` message in an owned instance's inbox: acknowledged with the records
         of the next commit, and collected as the attempt's outcome."""
-        if message.id in self.delivered or inst.claim is None:
+        if (inst.id, message.id) in self.delivered or inst.claim is None:
             return
-        self.delivered.add(message.id)
+        self.delivered.add((inst.id, message.id))
         inst.claim.ack([message.id])
         body = message.body
         try:

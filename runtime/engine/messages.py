@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime import observe
 from runtime.backends.base import Message
-from runtime.clock import parse_iso
 
 if TYPE_CHECKING:
     from runtime.backends.base import Record
@@ -21,7 +19,6 @@ if TYPE_CHECKING:
 def deliver_events(engine: Engine) -> bool:
     """Journal one waiting event for each blocked instance; True if any was delivered."""
     records: dict[str, list[Record]] = {}
-    waits: list[observe.WaitEnded] = []
     for inst in list(engine.instances.values()):
         if not inst.blocked():
             continue
@@ -37,27 +34,10 @@ def deliver_events(engine: Engine) -> bool:
                 "msg": message.id})
             if inst.claim is not None:
                 inst.claim.ack([message.id])  # deleted once the event is durable
-        if inst.id in records:
-            waits.extend(_waits_ended(inst, records[inst.id][0]))
     if not records:
         return False
     engine.commit(records)
-    for wait in waits:
-        observe.emit(wait)
     return True
-
-
-def _waits_ended(inst: Instance, rec: Record) -> list[observe.WaitEnded]:
-    """The wait an event record ends: the earliest task waiting for that name."""
-    name = rec.data["name"]
-    for t in sorted(inst.table.tasks.values(), key=lambda t: t.id):
-        if t.kind == "event" and t.name == name and not t.done:
-            end = parse_iso(rec.ts).timestamp()
-            return [observe.WaitEnded(inst.id, inst.name, trace=inst.trace, task=t.id,
-                                      kind="event", name=name,
-                                      started=parse_iso(t.first_at or rec.ts).timestamp(),
-                                      ended=end)]
-    return []
 
 
 def _next_inbox_event(inst: Instance) -> Message | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from runtime import observe
 from runtime.clock import iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, failure_details
-from runtime.instance import Instance
+from runtime.instance import FINAL, Instance
 from runtime.machine import Return
 from runtime.values import FrameValueError, NotJSONError, encode_slots
 
@@ -56,6 +56,7 @@ def _advance(engine: Engine, inst: Instance) -> None:
         else:
             mark = inst.table.completion(inst.awaiting)
             assert mark is not None
+            _waits_over(inst, inst.awaiting)
             inst.now = inst.time_of(mark[1])
             inst.frame.deliver(inst.table.outcome(inst.awaiting))
         if not step(engine, inst):
@@ -98,6 +99,21 @@ def step(engine: Engine, inst: Instance) -> bool:
     inst.awaiting = result.task.id
     inst.unsaved_step = True
     return True
+
+
+def _waits_over(inst: Instance, task_id: int) -> None:
+    """Report the timers and events the next step consumes (the awaited task, or the
+    done members of the group it is): at this point whatever their records' fate in a
+    crash, so a wait is reported once, or twice only with the step a crash interrupts."""
+    t = inst.table.tasks[task_id]
+    for w in [t] if t.kind in ("timer", "event") else [inst.table.tasks[c] for c in t.children]:
+        if w.kind not in ("timer", "event") or not w.done or w.ts is None:
+            continue
+        end = parse_iso(w.ts).timestamp()
+        observe.emit(observe.WaitEnded(
+            inst.id, inst.name, trace=inst.trace, task=w.id, kind=w.kind,
+            name=(w.name or "") if w.kind == "event" else (w.fire_at or ""),
+            started=parse_iso(w.first_at).timestamp() if w.first_at else end, ended=end))
 
 
 def _step_ran(inst: Instance, label: str, began: float, clock: float, error: str | None) -> None:
@@ -170,6 +186,10 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     entries = owed(inst) if kind != "terminated" else []
     if entries:
         data["outbox"] = entries
+    # Observers hear of the end right before its record is written: no write lies between,
+    # so a killed process has either reported the end and written it (a resumed worker
+    # finds it ended and says nothing) or done neither (the last step runs again).
+    _report_end(inst, FINAL[kind], error, iso(engine.now(inst)))
     for rec in engine.append(inst, kind, data):
         inst.apply(rec)
     if inst.broken:
@@ -181,27 +201,22 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     ended(engine, inst)
 
 
-def ended(engine: Engine, inst: Instance, *, restored: bool = False) -> None:
-    """The instance's end is durable: tell its parent, and send what it owes. Observers
-    hear of the end once, when it happens (not when an ended instance is `restored`)."""
+def ended(engine: Engine, inst: Instance) -> None:
+    """The instance's end is durable: tell its parent, and send what it owes."""
     from runtime.engine.children import notify_parent
     from runtime.engine.outbox import send_outbox
 
-    if not restored:
-        _report_end(inst, inst.status)
 
     notify_parent(engine, inst)
     if inst.outbox:
         send_outbox(engine, inst)
 
 
-def _report_end(inst: Instance, status: str) -> None:
-    error = inst.error
+def _report_end(inst: Instance, status: str, error: dict[str, Any] | None, at: str) -> None:
     observe.emit(observe.InstanceEnded(
         inst.id, inst.name, trace=inst.trace, status=status,
         error=f"{error['type']}: {error['message']}" if status == "Failed" and error else None,
-        created=parse_iso(inst.created).timestamp(), ended=parse_iso(inst.last_update or
-                                                                     inst.created).timestamp()))
+        created=parse_iso(inst.created).timestamp(), ended=parse_iso(at).timestamp()))
 
 
 def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
@@ -218,16 +233,17 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
             "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
             "generation": inst.generation + 1, "carry": carry,
             "events_in": inst.events_in, "start": iso(inst.now)}
-    if inst.trace is not None:
-        data["trace"] = inst.trace
+    trace = observe.new_trace(inst.trace, renew=True) if inst.trace is not None else None
+    if trace is not None:
+        data["trace"] = trace
     entries = list(inst.outbox.values()) + owed(inst)  # fire and forget: carried over
     if entries:
         data["outbox"] = entries
     for t in inst.table.tasks.values():  # running here: their outcomes send them
         if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
             engine.sending.setdefault(inst.id, set()).add(f"{inst.generation}:{t.id}")
+    _report_end(inst, "ContinuedAsNew", None, iso(engine.now(inst)))
     inst.claim.new_generation(data, iso(engine.now(inst)), calls)
-    _report_end(inst, "ContinuedAsNew")
     fresh = Instance.restore(inst.id, inst.claim, inst.mdef)
     fresh.pending_events = inst.pending_events
     engine.instances[inst.id] = fresh

@@ -11,8 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from runtime import observe
-from runtime.clock import iso, parse_iso
+from runtime.clock import iso
 
 if TYPE_CHECKING:
     from runtime.backends.base import Record
@@ -47,7 +46,6 @@ def fire_due(engine: Engine) -> bool:
         return False
     now = iso(engine.clock.now())
     records: dict[str, list[Record]] = {}
-    waits: list[observe.WaitEnded] = []
     fired = False
     while (due := engine.timers.pop_due(now)) is not None:
         fire_at, instance_id, task_id, generation = due
@@ -60,10 +58,6 @@ def fire_due(engine: Engine) -> bool:
         fired = True
         if t.kind == "timer":
             records.setdefault(inst.id, []).extend(engine.append(inst, "timer", {"task": t.id}))
-            waits.append(observe.WaitEnded(
-                inst.id, inst.name, trace=inst.trace, task=t.id, kind="timer", name=fire_at,
-                started=parse_iso(t.first_at or fire_at).timestamp(),
-                ended=parse_iso(fire_at).timestamp()))
         else:  # a retry wait is over: the next attempt runs (no record needed)
             t.fire_at = None
             if t.kind == "sub_orchestration":
@@ -72,8 +66,6 @@ def fire_due(engine: Engine) -> bool:
                 start_activity(engine, inst, t)
     if records:
         engine.commit(records)
-        for wait in waits:
-            observe.emit(wait)
     return fired or deliver_children(engine)
 
 

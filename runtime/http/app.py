@@ -8,12 +8,11 @@ into one JSON line `{"error": ...}`.
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,6 +33,7 @@ from runtime.api import OrchestrationError
 from runtime.backends import Backend
 from runtime.client import ENDED, Client, UnknownInstance
 from runtime.clock import parse_iso
+from runtime.http import live, queries
 from runtime.http.asgi import StartOnFirstRequest, WorkerThread
 from runtime.http.openapi import document
 from runtime.http.responses import RETRY_AFTER, ManagementUrls, origin_of
@@ -47,12 +47,18 @@ from runtime.metrics import PROMETHEUS_TEXT, metrics_exposition
 GraphDrawer = Callable[[Backend, str, str], "bytes | None"]
 
 MiB = 1024 * 1024
-#: Paths answered without the API key. The page is the same static text for everyone: no
-#: instance, orchestrator or key is in it; its data comes from /api calls, which need the key.
-PUBLIC = frozenset({"/"})
-RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended",
-                    "ContinuedAsNew")
-_DASHBOARD = Path(__file__).with_name("dashboard.html")
+#: how long counts per status are reused (seconds)
+COUNTS_TTL = 2.0
+#: The dashboard's files: the same static text for everyone, with no instance,
+#: orchestrator or key in them; their data comes from /api calls, which need the key.
+_STATIC = Path(__file__).parent
+_DASHBOARD_FILES = {"/": ("dashboard.html", "text/html; charset=utf-8"),
+                    "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+                    "/instance.js": ("instance.js", "text/javascript; charset=utf-8"),
+                    "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
+#: Paths answered without the API key: the dashboard's files.
+PUBLIC = frozenset(_DASHBOARD_FILES)
+RUNTIME_STATUSES = queries.RUNTIME_STATUSES
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -78,13 +84,18 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         raise ValueError("api_key is empty: pass None to serve without a key")
     api = _Api(Client(store), machines, api_key, max_body, draw_graph)
     routes = [
-        _route("/", GET=api.dashboard),
+        *(_route(path, GET=api.dashboard) for path in _DASHBOARD_FILES),
+        # issue 15: the dashboard's counts and live updates
+        _route("/api/statusCounts", GET=api.counts),
+        _route("/api/events", GET=api.events),
         _route("/api/orchestrators/{name}", POST=api.start),
         _route("/api/orchestrators/{name}/{instance_id}", POST=api.start),
         _route("/api/instances", GET=api.list, DELETE=api.purge_many),
         _route("/api/instances/{instance_id}", GET=api.status, DELETE=api.purge),
         _route("/api/instances/{instance_id}/graph", GET=api.graph),
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
+        _route("/api/instances/{instance_id}/restart", POST=api.restart),  # issue 14
+        _route("/api/instances/{instance_id}/rewind", POST=api.rewind),  # issue 14
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
         # issue 14: the description of this table, and Prometheus metrics
         _route("/api/openapi.json", GET=api.openapi),
@@ -94,8 +105,10 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
     middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
     if runner is not None:
         middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
-                     lifespan=runner.lifespan if runner is not None else None)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                    lifespan=runner.lifespan if runner is not None else None)
+    app.state.tether_worker = runner  # the WorkerThread (None without a worker)
+    return app
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -176,8 +189,11 @@ class _Api:
         self.machines = machines
         self.api_key = api_key
         self.max_body = max_body
-        self.page = _DASHBOARD.read_text(encoding="utf-8")
-        self.page_headers = _page_headers(self.page)
+        self.files = {path: ((_STATIC / name).read_bytes(), kind)
+                      for path, (name, kind) in _DASHBOARD_FILES.items()}
+        self.page_headers = _page_headers()
+        self.feed = live.ChangeFeed(lambda: live.store_version(client))
+        self.counts_cache: dict[queries.InstanceQuery, tuple[float, dict[str, int]]] = {}
         self.openapi_doc = document(api_key=api_key is not None, version=_version())
         self.metrics_text = metrics_exposition(client)
 
@@ -207,6 +223,33 @@ class _Api:
         return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
             origin_of(request), instance_id)
 
+    async def restart(self, request: Request) -> Response:
+        """Durable Functions' restart: a new id unless restartWithNewInstanceId=false."""
+        q = _query(request, "restartWithNewInstanceId")
+        instance_id = validate_id(request.path_params["instance_id"])
+        new_id = q.get("restartWithNewInstanceId")
+        fresh = new_id is None or _flag(new_id, "restartWithNewInstanceId")
+        from runtime.rewind import StillRunning
+
+        try:
+            started = await run_in_threadpool(self.client.restart, instance_id,
+                                              new_instance_id=fresh)
+        except StillRunning as exc:
+            raise HTTPError(409, str(exc)) from None
+        return ManagementUrls(request.scope.get("root_path", ""), self.api_key) \
+            .check_status_response(request, started)
+
+    async def rewind(self, request: Request) -> Response:
+        q = _query(request, "reason")
+        instance_id = validate_id(request.path_params["instance_id"])
+        from runtime.rewind import NotRewindable
+
+        try:
+            await run_in_threadpool(self.client.rewind, instance_id, q.get("reason"))
+        except NotRewindable as exc:
+            raise HTTPError(409, str(exc)) from None
+        return Response(status_code=202)
+
     async def openapi(self, request: Request) -> Response:
         _query(request)
         return JSONResponse(self.openapi_doc)
@@ -217,7 +260,9 @@ class _Api:
         return Response(text, media_type=PROMETHEUS_TEXT)
 
     async def dashboard(self, request: Request) -> Response:
-        return HTMLResponse(self.page, headers=self.page_headers)
+        # the page's own parameters (?instance=, ?status=, ?code=) are read by its script
+        body, kind = self.files[_route_path(request.scope)]
+        return Response(body, media_type=kind, headers=self.page_headers)
 
     async def start(self, request: Request) -> Response:
         _query(request)
@@ -296,17 +341,44 @@ class _Api:
             raise HTTPError(409, str(exc)) from None
         return JSONResponse({"instancesDeleted": 1})
 
+    # -- the instance list, its counts and live updates (the dashboard's data) ---------
+
     async def list(self, request: Request) -> Response:
-        q = _query(request, "runtimeStatus", "createdTimeFrom", "createdTimeTo", "top")
-        statuses = _statuses(q.getlist("runtimeStatus"))
-        after = _time(q.get("createdTimeFrom"), "createdTimeFrom")
-        before = _time(q.get("createdTimeTo"), "createdTimeTo")
-        top = _positive_int(q.get("top"), "top")
-        # newest first, from the backend's index: only the `top` documents are read
-        docs = await run_in_threadpool(functools.partial(
-            self.client.list, status=statuses, before=before, after=after, top=top or None,
-            newest_first=True))
-        return JSONResponse(docs)
+        """A page of status documents, newest first; `x-ms-continuation-token` in the
+        answer's headers when there is a next page (`runtime.http.queries`)."""
+        query = _instance_query(request, queries.LIST_PARAMETERS)
+        try:
+            page = await run_in_threadpool(queries.run_query, self.client, query)
+        except queries.QueryError as exc:
+            raise HTTPError(400, str(exc)) from None
+        headers = {queries.TOKEN_HEADER: page.continuation} if page.continuation else {}
+        return _conditional(request, page.items, headers)
+
+    async def counts(self, request: Request) -> Response:
+        """`{"Pending": n, "Running": n, ...}` over the instances the filters match."""
+        query = _instance_query(request, queries.COUNT_PARAMETERS)
+        # Counting goes over every matching index row (and reads live journals, see
+        # queries.matching): shared by every open page and redone at most every
+        # COUNTS_TTL seconds, however often the store changes.
+        cached = self.counts_cache.get(query)
+        if cached is None or time.monotonic() - cached[0] > COUNTS_TTL:
+            counts = await run_in_threadpool(queries.count_by_status, self.client, query)
+            if len(self.counts_cache) >= 64:
+                self.counts_cache.clear()
+            cached = self.counts_cache[query] = (time.monotonic(), counts)
+        return _conditional(request, cached[1], {})
+
+    async def events(self, request: Request) -> Response:
+        """Server-sent events: `version` on connecting, `changed` when anything changes
+        (`runtime.http.live`); `timeout=SECONDS` ends the stream sooner."""
+        q = _query(request, "timeout")
+        lifetime = live.LIFETIME
+        if q.get("timeout") is not None:
+            text = q["timeout"]
+            if not re.fullmatch(r"[0-9]{1,6}", text):
+                raise HTTPError(400, f"timeout must be a whole number of seconds, not {text!r}")
+            lifetime = int(text)
+        return live.event_stream(self.feed, lifetime)
 
     async def purge_many(self, request: Request) -> Response:
         """Durable Functions' "purge multiple instance histories": createdTimeFrom is
@@ -349,22 +421,38 @@ def _version() -> str:
         return "0"
 
 
-def _page_headers(page: str) -> dict[str, str]:
-    """The page runs its own inline script and nothing else, cannot be framed, and sends
+def _page_headers() -> dict[str, str]:
+    """The page runs its own script file and nothing else, cannot be framed, and sends
     no Referer (a `?code=` in its address must not leak)."""
-    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
-    hashes = " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
-        for s in scripts)
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
             "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'"),
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
+        "Cache-Control": "no-cache",
     }
+
+
+def _instance_query(request: Request, names: tuple[str, ...]) -> queries.InstanceQuery:
+    q = _query(request, *names)
+    token = request.headers.get(queries.TOKEN_HEADER) if "continuationToken" in names else None
+    lists = {"runtimeStatus": q.getlist("runtimeStatus")} if "runtimeStatus" in names else {}
+    try:
+        return queries.parse(q, lists, token)
+    except queries.QueryError as exc:
+        raise HTTPError(400, str(exc)) from None
+
+
+def _conditional(request: Request, data: Any, headers: Mapping[str, str]) -> Response:
+    """JSON with an ETag; `304 Not Modified` when the caller already has this body."""
+    body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    out = {**headers, "ETag": etag, "Cache-Control": "no-cache"}
+    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+        return Response(status_code=304, headers=out)
+    return Response(body, media_type="application/json", headers=out)
 
 
 def _query(request: Request, *names: str) -> QueryParams:

@@ -82,7 +82,27 @@ _UNKNOWN = _error("no such instance (or orchestrator)")
 _ENDED = _error("the instance has ended")
 _TOO_BIG = _error("the body is larger than the server's limit")
 
+_NAME = _query("name", "the orchestration's name (exact)", {"type": "string"})
+_PREFIX = _query("instanceIdPrefix", "instance ids starting with this", {"type": "string"})
+_UPDATED_FROM = _query("lastUpdatedTimeFrom", "instances last updated at or after this "
+                       "ISO 8601 time", _TIME_OR_EMPTY)
+_UPDATED_TO = _query("lastUpdatedTimeTo", "instances last updated before this ISO 8601 time",
+                     _TIME_OR_EMPTY)
+_LIST_FILTERS = [_NAME, _PREFIX, _FROM, _TO, _UPDATED_FROM, _UPDATED_TO]
+_NOT_MODIFIED = {"description": "unchanged since the If-None-Match ETag"}
+
+
+def _static(kind: str, what: str) -> dict[str, Any]:
+    return {"summary": f"the dashboard's {what} (static; served without the key)",
+            "security": [],
+            "responses": {"200": {"description": what, "content": {kind: {
+                "schema": {"type": "string"}}}}}}
+
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/dashboard.js", "GET"): _static("text/javascript", "script"),
+    ("/instance.js", "GET"): _static("text/javascript", "script for one instance"),
+    ("/dashboard.css", "GET"): _static("text/css", "style sheet"),
     ("/", "GET"): {
         "summary": "the dashboard page (static; served without the key)",
         "security": [],
@@ -103,12 +123,39 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                       "409": _error("the id is taken"), "413": _TOO_BIG},
     },
     ("/api/instances", "GET"): {
-        "summary": "status documents, newest first",
-        "parameters": [_STATUS_FILTER, _FROM, _TO, _query(
-            "top", "at most this many", {"type": "integer", "minimum": 1,
-                                         "maximum": 999_999_999})],
-        "responses": {"200": {"description": "the matching instances", "content": {_JSON: {
-            "schema": {"type": "array", "items": _ref("Status")}}}}, "400": _BAD},
+        "summary": "status documents, newest first, a page at a time with `top` (Durable "
+                   "Functions' continuation token: send back x-ms-continuation-token)",
+        "parameters": [_STATUS_FILTER, *_LIST_FILTERS, _query(
+            "top", "at most this many (1-1000); more pages: the x-ms-continuation-token "
+                   "answer header", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            _query("continuationToken", "the token of the previous page (or the "
+                   "x-ms-continuation-token header)", {"type": "string"}),
+            {"name": "x-ms-continuation-token", "in": "header", "required": False,
+             "description": "the token of the previous page", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the matching instances", "headers": {
+            "x-ms-continuation-token": {"description": "present when there is a next page",
+                                        "schema": {"type": "string"}},
+            "ETag": {"description": "send as If-None-Match for a 304", "schema": {
+                "type": "string"}}}, "content": {_JSON: {
+            "schema": {"type": "array", "items": _ref("Status")}}}},
+            "304": _NOT_MODIFIED, "400": _BAD},
+    },
+    ("/api/statusCounts", "GET"): {
+        "summary": "how many instances are in each runtime status, under the list's filters",
+        "parameters": _LIST_FILTERS,
+        "responses": {"200": {"description": "a count per runtime status", "content": {_JSON: {
+            "schema": {"type": "object", "additionalProperties": {"type": "integer",
+                                                                  "minimum": 0}}}}},
+            "304": _NOT_MODIFIED, "400": _BAD},
+    },
+    ("/api/events", "GET"): {
+        "summary": "server-sent events: `version` on connecting, `changed` whenever an "
+                   "instance is created, changes or is purged",
+        "parameters": [_query("timeout", "end the stream after this many seconds (default "
+                              "and most: 300; 0: the version, then the end)",
+                              {"type": "string", "pattern": "^[0-9]{1,6}$"})],
+        "responses": {"200": {"description": "an event stream", "content": {
+            "text/event-stream": {"schema": {"type": "string"}}}}, "400": _BAD},
     },
     ("/api/instances", "DELETE"): {
         "summary": "purge the ended instances that match (Durable Functions' purge of "
@@ -150,6 +197,22 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "requestBody": _BODY,
         "responses": {"202": _ACCEPTED, "400": _BAD, "404": _UNKNOWN, "410": _ENDED,
                       "413": _TOO_BIG},
+    },
+    ("/api/instances/{instance_id}/restart", "POST"): {
+        "summary": "start the instance's orchestration again with the same input",
+        "parameters": [_INSTANCE, _query(
+            "restartWithNewInstanceId", "true (default): a new id; false: the same id, "
+            "once the instance has ended (any case)", _FLAG)],
+        "responses": {"202": _STARTED, "400": _BAD, "404": _UNKNOWN,
+                      "409": _error("the same id was asked for and the instance has not "
+                                    "ended")},
+    },
+    ("/api/instances/{instance_id}/rewind", "POST"): {
+        "summary": "take a Failed instance back to the checkpoint before its failed step "
+                   "and run it again",
+        "parameters": [_INSTANCE, _REASON],
+        "responses": {"202": _ACCEPTED, "400": _BAD, "404": _UNKNOWN,
+                      "409": _error("the instance is not Failed")},
     },
     ("/api/instances/{instance_id}/{action}", "POST"): {
         "summary": "terminate, suspend or resume an instance",

@@ -272,6 +272,20 @@ def test_query_pages_with_a_continuation_token(backend: Backend) -> None:
     assert pages == 3 and seen == [f"job:{i}" for i in range(5)] + ["other"]
 
 
+def test_query_newest_first_pages_the_other_way(backend: Backend) -> None:
+    _some(backend)
+    seen: list[str] = []
+    token = None
+    while True:
+        page = backend.query(Query(top=2, continuation=token, newest_first=True))
+        seen += [s.instance_id for s in page.items]
+        token = page.continuation
+        if token is None:
+            break
+    assert seen == ["other"] + [f"job:{i}" for i in reversed(range(5))]
+    assert ids(backend, name="job", newest_first=True, top=2) == ["job:4", "job:3"]
+
+
 def test_query_refuses_a_token_it_did_not_issue(backend: Backend) -> None:
     with pytest.raises(ValueError):
         backend.query(Query(continuation="not a token"))

@@ -42,6 +42,8 @@ BAD = {
     "comprehension_over_a_generator": (
         "xs = [await ctx.call_activity(work, x) for x in (y for y in range(3))]\n", 1, 54,
         "error", "a comprehension that awaits cannot walk a generator"),
+    "await_in_a_class_body": ("class C:\n    x = await ctx.call_activity(work, 1)\n", 1, 5,
+                              "error", "`await` inside a class body is not allowed"),
     "async_for_over_a_task": ("t = ctx.call_activity(work, [1])\nasync for x in t:\n    pass\n",
                               2, 5, "error", "`async for` is not supported"),
     "async_with_over_a_task": ("t = ctx.call_activity(work, 1)\nasync with t as x:\n    pass\n",

@@ -153,12 +153,8 @@ class _Writer:
                   self.alias_fstring, self.comprehension, self.sleep, self.leave,
                   self.raise_if, self.aliasing, self.event, self.maybe_unbound,
                   self.helper, self.sub_orchestration, self.retried, self.context_state,
-                  self.continue_as_new, self.child_race, self.child_fan_out,
-                  # issue 16 and issue 13's corners
-                  self.exception_chain, self.kept_exception, self.awaited_targets,
-                  self.shadowed_builtin, self.defaults_helper, self.dict_walk,
-                  self.awaited_comparison, self.assert_message, self.chosen_task,
-                  self.multi_line, self.debug_fstring)
+                  self.continue_as_new, self.child_race, self.child_fan_out, self.corner,
+                  self.corner)
         compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
                     self.fan_out, self.fan_out_any, self.match_stmt, self.race,
                     self.try_stmt, self.for_stmt, self.if_stmt, self.exit_through_finally)
@@ -309,6 +305,15 @@ class _Writer:
 
     # -- issue 16: plain Python semantics in the corners --------------------------------
 
+    def corner(self, sc: Scope, indent: int) -> None:
+        """One of the corners of issue 16 and issue 13 (drawn as one production, so the
+        other constructs keep their share of the programs)."""
+        corners = (self.exception_chain, self.kept_exception, self.awaited_targets,
+                   self.shadowed_builtin, self.defaults_helper, self.dict_walk,
+                   self.awaited_comparison, self.assert_message, self.chosen_task,
+                   self.multi_line, self.debug_fstring)
+        corners[self.pick(len(corners))](sc, indent)
+
     def exception_chain(self, sc: Scope, indent: int) -> None:
         """An exception raised in a handler that awaits (its `__context__`), maybe `from`
         the caught one or `from None`, caught outside and kept across an await."""
@@ -360,7 +365,8 @@ class _Writer:
         else:
             self.emit(indent, "i = 0")
             self.emit(indent, f"box[i] += await {self.call(sc, 1)} + (i := 0)")
-        self.emit(indent, f"acc.append(sorted({t}.items()))")
+        # lists, not the items' tuples: an output (even one continue_as_new drops) is JSON
+        self.emit(indent, f"acc.append([[key, {t}[key]] for key in sorted({t})])")
 
     def shadowed_builtin(self, sc: Scope, indent: int) -> None:
         """A local named like a builtin or a name the emitted code uses."""
@@ -433,7 +439,10 @@ class _Writer:
             self.emit(indent, f"acc.append({self.expr(sc)})")
             return
         self.in_fstring = True
-        self.emit(indent, f'acc.append(f"{{{self.expr(sc)}=}}")')
+        if self.pick(2):
+            self.emit(indent, f'acc.append(f"{{{self.expr(sc)}=}}")')
+        else:  # an await in a format spec: evaluated after the field's expression
+            self.emit(indent, f'acc.append(f"{{{self.expr(sc)}:>{{{self.expr(sc)} % 9}}}}")')
         self.in_fstring = False
 
     def if_stmt(self, sc: Scope, indent: int) -> None:

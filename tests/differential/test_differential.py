@@ -168,7 +168,8 @@ CONSTRUCTS = {
     "shadowed builtin": lambda s: re.search(r"^\s+(isinstance|Exception|_rt) = ", s, re.M)
     is not None,
     "nested def with defaults": lambda s: "def dflt" in s,
-    "dict view across awaits": lambda s: re.search(r"in d\d+\.items\(\):", s) is not None,
+    "dict view across awaits": lambda s: re.search(r"in (enumerate\()?d\d+\.(items|values)\(\)", s)
+    is not None,
     "enumerate across awaits": lambda s: "in enumerate(d" in s,
     "zip and reversed across awaits": lambda s: "zip(d" in s,
     "await in a chained comparison": lambda s: re.search(r"< .*await.* != 7\)", s) is not None,
@@ -179,6 +180,8 @@ CONSTRUCTS = {
     "multi-line string": lambda s: 'acc.append("""one\ntwo"""' in s,
     "backslash continuation": lambda s: "+ \\\n" in s,
     "f-string debug with an await": lambda s: re.search(r'f"\{.*await.*=\}"', s) is not None,
+    "await in an f-string format spec": lambda s: re.search(r':>\{.*await.* % 9\}\}"', s)
+    is not None,
 }
 
 

@@ -44,9 +44,9 @@ def _free_port() -> int:
         return port
 
 
-def run_server(store: Path | str, **options: Any) -> Iterator[Server]:
-    machines = load(str(EXAMPLE)).orchestrators()
-    options.setdefault("draw_graph", graph_drawer({name: EXAMPLE for name in machines}))
+def run_server(store: Path | str, source: Path = EXAMPLE, **options: Any) -> Iterator[Server]:
+    machines = load(str(source)).orchestrators()
+    options.setdefault("draw_graph", graph_drawer({name: source for name in machines}))
     app = create_app(store, machines, **options)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -217,4 +217,12 @@ def test_graph_is_svg_of_the_instance(server: Server) -> None:
 def test_dashboard_page_is_served(server: Server) -> None:
     r = server.http.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert "tether instances" in r.text
+    assert "<title>tether dashboard</title>" in r.text
+    for path, kind in [("/dashboard.js", "text/javascript"), ("/instance.js", "text/javascript"),
+                       ("/dashboard.css", "text/css")]:
+        asset = server.http.get(path)
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        assert path.lstrip("/") in r.text or path == "/instance.js"
+    # the page runs its own files and nothing else: no inline script, no other origin
+    assert "script-src 'self';" in r.headers["content-security-policy"]

@@ -29,6 +29,11 @@ ROUTES = sorted((route.path, method) for route in _APP.routes if isinstance(rout
 #: against the `keyed` server below (Pending instance "p-1", Terminated instance "t-1").
 WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     ("/", "GET"): ("/", 200),
+    ("/dashboard.js", "GET"): ("/dashboard.js", 200),
+    ("/instance.js", "GET"): ("/instance.js", 200),
+    ("/dashboard.css", "GET"): ("/dashboard.css", 200),
+    ("/api/statusCounts", "GET"): ("/api/statusCounts", 200),
+    ("/api/events", "GET"): ("/api/events?timeout=0", 200),
     ("/api/orchestrators/{name}", "POST"): ("/api/orchestrators/wait_for_go", 202),
     ("/api/orchestrators/{name}/{instance_id}", "POST"): ("/api/orchestrators/wait_for_go/n-1", 202),
     ("/api/instances", "GET"): ("/api/instances", 200),
@@ -38,6 +43,9 @@ WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     ("/api/instances/{instance_id}/graph", "GET"): ("/api/instances/t-1/graph", 200),
     ("/api/instances/{instance_id}/raiseEvent/{event}", "POST"): ("/api/instances/p-1/raiseEvent/Go", 202),
     ("/api/instances/{instance_id}/{action:str}", "POST"): ("/api/instances/p-1/suspend", 202),
+    ("/api/instances/{instance_id}/restart", "POST"): ("/api/instances/t-1/restart", 202),
+    # reaching rewind's own check (p-1 is not Failed) shows the key was accepted
+    ("/api/instances/{instance_id}/rewind", "POST"): ("/api/instances/p-1/rewind", 409),
     ("/api/openapi.json", "GET"): ("/api/openapi.json", 200),
     ("/metrics", "GET"): ("/metrics", 200),
 }
@@ -68,7 +76,10 @@ def _snapshot(server: Server) -> list[tuple[str, str]]:
 def test_the_route_table_is_read_and_only_the_page_is_public() -> None:
     assert all(isinstance(route, Route) for route in _APP.routes)  # no Mount hides routes
     assert len(ROUTES) >= 12  # GET routes also answer HEAD
-    assert {r for r in ROUTES if r[0] in PUBLIC} == {("/", "GET"), ("/", "HEAD")}
+    # the dashboard's page, script and style sheet: static text, no data
+    assert {r for r in ROUTES if r[0] in PUBLIC} == {
+        (path, method) for path in ("/", "/dashboard.js", "/instance.js", "/dashboard.css")
+        for method in ("GET", "HEAD")}
 
 
 @pytest.mark.parametrize(("route", "method"), [r for r in ROUTES if r[0] not in PUBLIC],
@@ -100,7 +111,7 @@ def test_the_page_needs_no_key_and_holds_no_data(keyed: Server, method: str) -> 
     r = keyed.http.request(method, "/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     if method == "GET":
-        assert "tether instances" in r.text
+        assert "<title>tether dashboard</title>" in r.text
         assert KEY not in r.text and "p-1" not in r.text and "t-1" not in r.text
     csp = r.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp.split(";")[1]

@@ -20,7 +20,8 @@ from tests.http.conftest import Server, run_server
      "runtimeStatus 'Done' is not a runtime status; use Pending, Running, Completed, Failed, "
      "Terminated, Suspended, ContinuedAsNew"),
     ("GET", "/api/instances?status=Running", None, 400,
-     "unknown parameter 'status'; use runtimeStatus, createdTimeFrom, createdTimeTo, top"),
+     "unknown parameter 'status'; use runtimeStatus, name, instanceIdPrefix, createdTimeFrom, "
+     "createdTimeTo, lastUpdatedTimeFrom, lastUpdatedTimeTo, top, continuationToken"),
     ("GET", "/api/instances/p-1?showHistory=yes", None, 400,
      "showHistory must be true or false, not 'yes'"),
     ("GET", "/api/instances/p-1?showhistory=true", None, 400,

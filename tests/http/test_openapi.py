@@ -45,7 +45,7 @@ def test_every_route_of_the_table_is_described(tmp_path: Path, api_key: str | No
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert declared == set(_names(path)), (method, path)
             assert op["responses"], (method, path)
-            if api_key and path != "/":
+            if api_key and op.get("security") != []:  # the dashboard's files are public
                 assert "401" in op["responses"]
     if api_key:
         assert doc["components"]["securitySchemes"]["header"]["name"] == "x-tether-key"
@@ -78,6 +78,8 @@ def test_no_answer_outside_the_spec(live: Server, mode: Any) -> None:
         described - {("/api/openapi.json", "GET")}
     fuzzed = 0
     for operation in operations:
+        if operation.label == "GET /api/events":
+            continue  # a stream that lasts minutes: tests/http/test_list_query.py covers it
 
         @given(case=operation.as_strategy(mode))
         @settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -85,7 +87,11 @@ def test_no_answer_outside_the_spec(live: Server, mode: Any) -> None:
         def fuzz(case: Any) -> None:
             # every check schemathesis has: no 5xx, status codes, content types, headers
             # and bodies all as described
-            case.call_and_validate(timeout=20)
+            # (a continuation token is valid only if this server issued it, which no
+            # schema can say: a made-up one is a 400, so that one check is left out there)
+            excluded = [schemathesis.checks.positive_data_acceptance] \
+                if case.operation.label == "GET /api/instances" else []
+            case.call_and_validate(timeout=20, excluded_checks=excluded)
 
         try:
             fuzz()
@@ -93,4 +99,5 @@ def test_no_answer_outside_the_spec(live: Server, mode: Any) -> None:
             assert mode == schemathesis.GenerationMode.NEGATIVE
             continue
         fuzzed += 1
-    assert fuzzed >= len(operations) - 2
+    # no input to break: "/", its three files and /metrics; /api/events is a stream
+    assert fuzzed >= len(operations) - 6

@@ -79,7 +79,8 @@ def test_suppression_names_codes_and_only_those() -> None:
             c = random.random() + time.time()  # tether: ignore[DET001, DET002]
             d = time.time()  # tether: ignore
     """)
-    assert codes(source) == [(7, "DET001"), (9, "DET001")]
+    # the DET002 of line 7 and the bare comment of line 9 suppress nothing: DET100
+    assert codes(source) == [(7, "DET001"), (7, "DET100"), (9, "DET001"), (9, "DET100")]
 
 
 def test_select_ignore_and_prefixes() -> None:

@@ -360,7 +360,12 @@ def test_the_first_ctrl_c_says_what_it_waits_for_and_the_second_exits(tmp_path: 
         assert mark.exists(), "the activity never started"
         worker.send_signal(signal.SIGINT)
         assert worker.stderr is not None
-        line = worker.stderr.readline()
+        # the worker's INFO log lines (worker and instance started) come first
+        line = ""
+        for _ in range(10):
+            line = worker.stderr.readline()
+            if "waiting up to" in line or not line:
+                break
         assert "waiting up to 10 s" in line and "slow_call" in line and "Ctrl-C again" in line
         assert worker.poll() is None  # still waiting, as it said
         worker.send_signal(signal.SIGINT)

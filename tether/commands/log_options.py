@@ -8,6 +8,8 @@ line with the structured fields (instance_id, orchestration, ...).
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
 # runtime.logs checks the same names; not imported here, so that building the parser of
 # every command does not import `logging`
@@ -23,8 +25,14 @@ def add(p: argparse.ArgumentParser) -> None:
                    help="text lines (default), or one JSON object per line")
 
 
-def apply(args: argparse.Namespace) -> None:
-    """Configure the `tether` logger as the options say."""
-    from runtime.logs import configure
+@contextlib.contextmanager
+def applied(args: argparse.Namespace) -> Iterator[None]:
+    """The `tether` logger configured as the options say, for the command's run (undone
+    after, so `main([...])` called in-process leaves logging as it found it)."""
+    from runtime.logs import configure, unconfigure
 
-    configure(args.log_level, args.log_format)
+    handler = configure(args.log_level, args.log_format)
+    try:
+        yield
+    finally:
+        unconfigure(handler)

@@ -250,7 +250,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    log_options.apply(args)
     load(args.src)
     worker = Worker(_backend(args), concurrency=args.concurrency)
 
@@ -259,7 +258,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
-        worker.serve(until_idle=args.until_idle)
+        with log_options.applied(args):
+            worker.serve(until_idle=args.until_idle)
     finally:
         signal.signal(signal.SIGINT, previous)
     return ExitCode.OK

@@ -47,7 +47,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--max-body must be at least 1")
     if args.api_key == "":
         raise UsageError("--api-key is empty; omit it to serve without a key")
-    log_options.apply(args)
     loaded = load(args.src)
     try:
         store = open_backend(args.store or default_spec())
@@ -63,9 +62,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
                      api_key=api_key, max_body=args.max_body,
                      hosts=(*LOOPBACK_NAMES, args.host) if _loopback(args.host) else None)
-    _run(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),
-         f"tether serve: dashboard and API at {_url(args.host, args.port)} (store "
-         f"{getattr(store, 'spec', '?')}; OpenAPI at /api/openapi.json; Ctrl-C stops)")
+    with log_options.applied(args):
+        _run(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),
+             f"tether serve: dashboard and API at {_url(args.host, args.port)} (store "
+             f"{getattr(store, 'spec', '?')}; OpenAPI at /api/openapi.json; Ctrl-C stops)")
     return ExitCode.OK
 
 

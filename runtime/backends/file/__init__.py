@@ -20,11 +20,13 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runtime.backends.base import (
     DAMAGED,
+    ENDED_STATUSES,
     FINAL,
     Backend,
     BackendUnavailable,
@@ -38,7 +40,7 @@ from runtime.backends.base import (
     Record,
 )
 from runtime.backends.file.folders import Lock, Store
-from runtime.backends.file.index import Index
+from runtime.backends.file.index import Index, sortable
 from runtime.backends.file.journal import (
     HEAD,
     Journal,
@@ -190,7 +192,12 @@ class FileBackend(Backend):
         index = self.index()
         on_disk = set(self.store.ids())
         rows = index.ids()
-        index.drop(rows - on_disk)
+        # A row without a folder is dropped only once it is old: `create_many` indexes an
+        # instance before renaming its folder in, so a young one may be a creation in
+        # flight in another process (issue 14's embedding met this race).
+        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_TMP, UTC))
+        index.drop({i for i in rows - on_disk
+                    if (row := index.row(i)) is None or row[2] < cutoff})
         added = []
         for instance_id in sorted(on_disk - rows):
             if not (self.store.folder(instance_id) / "journal").exists():
@@ -340,8 +347,14 @@ class FileBackend(Backend):
             self.commit([claim])
             if finished:
                 self.index().update(claim.instance_id, finished=True)
+            elif claim.status not in ENDED_STATUSES:
+                # not ended: live (again, if it was restarted or rewound after its end)
+                self.revive(claim.instance_id)
         finally:
             claim.close()
+
+    def revive(self, instance_id: str) -> None:
+        self.index().revive(instance_id)
 
     def heartbeat(self, claims: Iterable[Claim]) -> None:
         return None  # flocks do not expire

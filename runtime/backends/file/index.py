@@ -176,6 +176,11 @@ class Index:
                 [(status, sortable(updated) if updated else None, finished, i)
                  for i, (status, updated, finished) in pending.items()])
 
+    def revive(self, instance_id: str) -> None:
+        """The instance may have work again (restarted, rewound): live, if it was not."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
+
     def drop(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         with self.lock:
@@ -216,14 +221,15 @@ class Index:
         if not 1 <= q.top <= MAX_TOP:
             raise ValueError(f"top must be 1-{MAX_TOP}, not {q.top}")
         where, args = _filters(q)
+        after, order = ("<", " DESC") if q.newest_first else (">", "")
         if q.continuation is not None:
             created, last_id = decode_token(q.continuation)
-            where.append("(created > ? OR (created = ? AND id > ?))")
+            where.append(f"(created {after} ? OR (created = ? AND id {after} ?))")
             args += [created, created, last_id]
         self.flush()
         sql = ("SELECT id, name, status, created, updated FROM instances"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY created, id LIMIT ?")
+               + f" ORDER BY created{order}, id{order} LIMIT ?")
         with self.lock:
             rows = self.db.execute(sql, [*args, q.top + 1]).fetchall()
         items = [Summary(*row) for row in rows[:q.top]]

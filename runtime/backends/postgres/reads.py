@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends.base import Page, Query, Record, Summary
 
 if TYPE_CHECKING:
-    from runtime.backends.postgres.backend import Queries
+    from runtime.backends.postgres.queries import Queries
     from runtime.backends.postgres.sessions import Conn
 
 TOKEN_PREFIX = "pg1."
@@ -96,13 +96,14 @@ def query(conn: Conn, schema: str, query: Query) -> Page:
         if high is not None:
             where.append(f"{column} < %s")
             params.append(high)
+    after, order = ("<", " DESC") if query.newest_first else (">", "")
     if query.continuation is not None:
         created_ts, last_id = decode_token(query.continuation)
-        where.append("(created_at, id) > (%s::timestamptz, %s)")
+        where.append(f"(created_at, id) {after} (%s::timestamptz, %s)")
         params.extend([created_ts, last_id])
     sql = (f'SELECT id, name, status, created_ts, updated_ts FROM "{schema}".instances'
            + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY created_at, id LIMIT %s")
+           + f" ORDER BY created_at{order}, id{order} LIMIT %s")
     rows = conn.execute(sql, (*params, query.top + 1)).fetchall()
     items = [Summary(r[0], r[1], r[2], r[3], r[4]) for r in rows[:query.top]]
     more = len(rows) > query.top

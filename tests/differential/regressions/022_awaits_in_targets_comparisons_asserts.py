@@ -3,7 +3,7 @@
 An await in a chained comparison after its first operand (`1 < 2 < await f()`), in an
 assert message, in an assignment or `del` target (`d[await f()] = 1` was refused, `del
 d[await f()]` emitted invalid Python), and awaiting a conditional expression of tasks
-(`await (t1 if flag else t2)`). Each is lowered in Python's order: a chain stops at its
+(`await (t1 if flag else t2)`), and a `for` loop's target (`for d[await f()] in xs`). Each is lowered in Python's order: a chain stops at its
 first false comparison, an assert's message is evaluated only when the test fails, an
 assignment evaluates its value before its targets.
 """
@@ -36,6 +36,8 @@ async def f(ctx, n):
     d[await ctx.call_activity(echo, "x")] = seen("value")
     d["y"] = d[await ctx.call_activity(echo, "z")] = n
     del d[await ctx.call_activity(echo, "x")]
+    for d[seen("loop") + await ctx.call_activity(echo, "!")] in [1, 2]:
+        calls.append(len(d))
     t1 = ctx.call_activity(echo, "one")
     t2 = ctx.call_activity(echo, "two")
     out.append(await (t1 if n > 3 else t2))

@@ -4,7 +4,8 @@ def's default read a local that was not bound yet.
 `f"{await ctx.call_activity(echo, 7)=}"` rendered `_f.received()=7`: the text before `=`
 must be the source's. A nested `def g(v, kk=k)` live across an await is recreated at
 machine entry, where it evaluated `k` again (UnboundLocalError, or today's value of `k`
-rather than the one at the def): its defaults are now kept as the def computed them.
+rather than the one at the def): its defaults are now kept as the def computed them. An
+await in a format spec (`f"{n:>{await f()}}"`) was an internal error.
 """
 
 from tether import activity, orchestrator
@@ -19,7 +20,8 @@ def echo(x):
 async def f(ctx, n):
     out = [f"{await ctx.call_activity(echo, 7)=}",
            f"{ await ctx.call_activity(echo, 'x') = !s:>4}|",
-           f"{await ctx.call_activity(echo, 2.5)=:.2f} {n=}"]
+           f"{await ctx.call_activity(echo, 2.5)=:.2f} {n=}",
+           f"{n:>{await ctx.call_activity(echo, 4)}}|"]
     k = n
     calls = []
 
