@@ -44,9 +44,8 @@ def describe(quote: Quote) -> str:
 @orchestrator
 async def quote_order(ctx: OrchestrationContext, order: Order) -> dict[str, object]:
     quote = await ctx.call_activity(price, Order(order.sku, order.quantity))
-    total = quote.total_cents  # a Quote, rebuilt from price's return annotation
-    text = await ctx.call_activity(describe, quote)
-    return {"text": text, "total_cents": total}
+    text = await ctx.call_activity(describe, quote)  # quote, a Quote, lives across the await
+    return {"text": text, "total_cents": quote.total_cents, "sku": order.sku}
 
 
 DIFFERENTIAL_CASES: list[tuple[str, object, list[tuple[str, object]]]] = [

@@ -98,4 +98,5 @@ def test_tether_run_takes_a_dataclass_input_as_json(
     code = main(["run", str(ROOT / "examples" / "serialize_arguments.py"),
                  "--input", '{"sku": "B-2", "quantity": 2}', "--store", str(tmp_path / "s")])
     assert code == 0, capsys.readouterr().err
-    assert json.loads(capsys.readouterr().out) == {"text": "2 x B-2 = 39.98", "total_cents": 3998}
+    assert json.loads(capsys.readouterr().out) == {"text": "2 x B-2 = 39.98", "total_cents": 3998,
+                                                   "sku": "B-2"}
