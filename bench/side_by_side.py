@@ -6,7 +6,10 @@
 Each round runs, in a fresh process per tree and alternating which goes first, the
 1,000-step chain (`run_inline` under the real clock) and 200 instances x 3 steps (one
 `start_many`, then one worker with `--until-idle`), each on a new store in the working
-directory. Printed: medians per tree and the ratio new / old. Both trees are imported
+directory (and a second `start_many` of 200 into the same store, which no longer pays
+for creating the store). Printed: medians per tree and the ratio new / old. `--no-fsync` makes fsync and
+syncfs no-ops in both, which measures the engines' own cost without the disk's noise
+(a shared machine's fsync latency varies by tens of percent from minute to minute). Both trees are imported
 by path, so the same interpreter and installed libraries serve both.
 """
 
@@ -46,6 +49,14 @@ async def chain(ctx, n):
 '''
 CHAIN = compiler.load_source(SOURCE, "bench.py", "_side_by_side").chain.__tether_machine__
 assert sys.modules["runtime"].__file__.startswith(sys.argv[1]), "imported the wrong tree"
+if len(sys.argv) > 2 and sys.argv[2] == "no-fsync":  # the engine's own cost, without the disk
+    import importlib, os
+    os.fsync = lambda fd: None
+    for name in ("runtime.journal", "runtime.backends.file.journal"):
+        try:
+            importlib.import_module(name)._syncfs = None
+        except ImportError:
+            pass
 
 
 def worker(d):
@@ -63,14 +74,20 @@ with tempfile.TemporaryDirectory(dir=".") as d:
 with tempfile.TemporaryDirectory(dir=".") as d:
     began = time.perf_counter()
     Client(d).start_many(CHAIN, [3] * 200, instance_ids=[f"m{i}" for i in range(200)])
+    made = time.perf_counter()
     worker(d).serve(until_idle=True)
     out["many"] = time.perf_counter() - began
+    out["many_create"], out["many_run"] = made - began, time.perf_counter() - made
+    began = time.perf_counter()  # a second batch, into the store now in use
+    Client(d).start_many(CHAIN, [3] * 200, instance_ids=[f"n{i}" for i in range(200)])
+    out["many_create_again"] = time.perf_counter() - began
 print(json.dumps(out))
 """
 
 
-def measure(tree: Path) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", SNIPPET, str(tree)], capture_output=True,
+def measure(tree: Path, no_fsync: bool) -> dict[str, float]:
+    argv = [sys.executable, "-c", SNIPPET, str(tree)] + (["no-fsync"] if no_fsync else [])
+    done = subprocess.run(argv, capture_output=True,
                           text=True, check=True, cwd=Path.cwd())
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -80,16 +97,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("old", type=Path, help="the other tree (e.g. a worktree of main)")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="make fsync and syncfs no-ops: the engines' CPU cost alone")
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": HERE}
-    samples: dict[str, dict[str, list[float]]] = {t: {"chain": [], "many": []} for t in trees}
+    samples: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
     for n in range(args.rounds):
         order = ["old", "new"] if n % 2 == 0 else ["new", "old"]
         for tree in order:
-            for key, value in measure(trees[tree]).items():
-                samples[tree][key].append(value)
+            for key, value in measure(trees[tree], args.no_fsync).items():
+                samples[tree].setdefault(key, []).append(value)
     med = {t: {k: statistics.median(v) for k, v in s.items()} for t, s in samples.items()}
-    for key, label in (("chain", "1,000-step chain"), ("many", "200 instances x 3 steps")):
+    for key, label in (("chain", "1,000-step chain"), ("many", "200 instances x 3 steps"),
+                       ("many_create", "  of which start_many into a new store"),
+                       ("many_run", "  of which one worker running them"),
+                       ("many_create_again", "start_many of 200 more into that store")):
         old, new = med["old"][key], med["new"][key]
         print(f"{label}: old {old:.3f} s, new {new:.3f} s (median of {args.rounds}); "
               f"new/old = {new / old:.3f}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from compiler.errors import CompileError, InternalCompilerError
 from compiler.ir import MachineIR
 from compiler.pipeline import compile_unit
+from compiler.source_map import compile_mapped
 
 __all__ = [
     "CompileError",
@@ -31,6 +32,7 @@ class CompiledModule:
     path: str
     text: str
     machines: tuple[MachineIR, ...]
+    source: str = ""  # what `text` was compiled from (maps its lines back)
 
     def machine(self, name: str) -> MachineIR:
         for m in self.machines:
@@ -42,7 +44,7 @@ class CompiledModule:
 def compile_source(source: str, path: str) -> CompiledModule:
     """Compile one module's source; raises CompileError for problems in it."""
     unit = compile_unit(source, path)
-    return CompiledModule(path, unit.text, tuple(unit.machines))
+    return CompiledModule(path, unit.text, tuple(unit.machines), source)
 
 
 def compile_file(path: str | Path) -> CompiledModule:
@@ -68,7 +70,10 @@ def exec_module(compiled: CompiledModule, module_name: str) -> types.ModuleType:
     module.__file__ = compiled.path
     sys.modules[module_name] = module
     try:
-        code = compile(compiled.text, compiled.path, "exec")
+        if compiled.source:  # line numbers of the source, its annotations carried over
+            code = compile_mapped(compiled.source, compiled.text, compiled.path)
+        else:
+            code = compile(compiled.text, compiled.path, "exec")
         exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(module_name, None)

@@ -69,9 +69,15 @@ class AsyncClient:
         return await self._run(self.sync.history, instance_id, all_variables=all_variables)
 
     async def list(self, *, status: set[str] | None = None, before: datetime | None = None,
-                   after: datetime | None = None) -> list[dict[str, Any]]:
+                   after: datetime | None = None, top: int | None = None,
+                   newest_first: bool = False) -> list[dict[str, Any]]:
         """`Client.list`."""
-        return await self._run(self.sync.list, status=status, before=before, after=after)
+        return await self._run(self.sync.list, status=status, before=before, after=after,
+                               top=top, newest_first=newest_first)
+
+    async def close(self) -> None:
+        """`Client.close`: free the backend's resources."""
+        await self._run(self.sync.close)
 
     async def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """`Client.query`: one page of status documents and the next page's token."""
@@ -114,6 +120,16 @@ class AsyncClient:
                           before: datetime | None = None) -> builtins.list[str]:
         """`Client.purge_where`."""
         return await self._run(self.sync.purge_where, status=status, before=before)
+
+    async def restart(self, instance_id: str, *, new_instance_id: bool = True,
+                      new_id: str | None = None) -> str:
+        """`Client.restart`."""
+        return await self._run(self.sync.restart, instance_id, new_instance_id=new_instance_id,
+                               new_id=new_id)
+
+    async def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """`Client.rewind`."""
+        await self._run(self.sync.rewind, instance_id, reason)
 
     async def metrics(self) -> dict[str, Any]:
         """`Client.metrics`."""

@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import DAMAGED, FINAL, InstanceDamaged, NewInstance, Query
 from runtime.clock import Clock, iso
-from runtime.context import boundary
-from runtime.engine import Engine, create_instance, created_data
 from runtime.ids import validate_id, validate_new_id
 from runtime.machine import MachineDef, user_view
 
@@ -54,11 +52,24 @@ def machine_of(ref: Orchestration) -> MachineDef:
     return entry.machine
 
 
+def _boundary(value: Any, what: str) -> Any:
+    # the JSON check and frame types: imported on first use, so `tether status` stays quick
+    from runtime.context import boundary
+
+    return boundary(value, what)
+
+
 class UnknownInstance(LookupError):
     pass
 
 
+class InstanceEnded(ValueError):
+    """The instance has ended: an event sent to it would never be read (HTTP: 410)."""
+
+
 class Client:
+    """Start, inspect and manage the instances of one store (see the module docstring)."""
+
     def __init__(self, store: Path | str | Backend | None = None, *,
                  http: ManagementUrls | None = None) -> None:
         """`http` says where tether's HTTP API is mounted, for the URLs of
@@ -66,8 +77,20 @@ class Client:
         self.backend = open_backend(store)
         self._http = http  # built on first use: the CLI never imports Starlette for it
 
+    def close(self) -> None:
+        """Free the backend's resources (a PostgreSQL store's connections); the client
+        reopens them if used again."""
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def http(self) -> ManagementUrls:
+        """Where tether's HTTP API is mounted: the base of the management URLs."""
         if self._http is None:
             from runtime.http.responses import ManagementUrls
 
@@ -78,9 +101,11 @@ class Client:
               instance_id: str | None = None) -> str:
         """Create an instance (Pending until a worker runs it); returns its id.
         `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
+        from runtime.engine import create_instance  # the engine: not for `tether status`
+
         mdef = machine_of(orchestration)
         instance_id = validate_new_id(instance_id) if instance_id is not None else uuid.uuid4().hex
-        data = boundary(input, f"input of orchestrator {mdef.name}")
+        data = _boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
         return instance_id
@@ -91,8 +116,11 @@ class Client:
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
+        from runtime.engine import created_data
+
         mdef = machine_of(orchestration)
-        values = [boundary(v, f"input {i} of orchestrator {mdef.name}") for i, v in enumerate(inputs)]
+        values = [_boundary(v, f"input {i} of orchestrator {mdef.name}")
+                  for i, v in enumerate(inputs)]
         if instance_ids is None:
             ids = [uuid.uuid4().hex for _ in values]
         else:
@@ -126,6 +154,9 @@ class Client:
                                    "customStatus", "createdTime", "lastUpdatedTime")}
         if doc.get("error"):
             out["output"] = f"{doc['error']['type']}: {doc['error']['message']}"
+            out["failureDetails"] = {"errorType": doc["error"]["type"],
+                                     "errorMessage": doc["error"]["message"],
+                                     "stackTrace": doc["error"].get("details")}
         if history and doc["runtimeStatus"] != DAMAGED:
             out["historyEvents"] = self.history(instance_id, all_variables=all_variables)
         return out
@@ -143,6 +174,8 @@ class Client:
         return events if all_variables else [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The status document once the instance has ended; `TimeoutError` after `timeout`
+        seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             doc = self.status(instance_id)
@@ -153,18 +186,26 @@ class Client:
             time.sleep(0.02)
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Send event `name` to a running instance; `InstanceEnded` once it has ended."""
         self._known(instance_id)
-        body = {"type": "event", "name": name, "data": boundary(data, f"data of event {name}")}
+        doc = self.backend.status(instance_id)
+        if doc is not None and doc["runtimeStatus"] in ENDED:
+            raise InstanceEnded(f"instance {instance_id} is {doc['runtimeStatus']}; "
+                                f"event {name!r} was not sent")
+        body = {"type": "event", "name": name, "data": _boundary(data, f"data of event {name}")}
         self._usable(instance_id)
         self.backend.post(instance_id, body)  # delivered by whoever runs the instance
 
     def terminate(self, instance_id: str, reason: Any = None) -> None:
+        """End a running instance as Terminated, with `reason`."""
         self._control(instance_id, "terminate", reason)
 
     def suspend(self, instance_id: str, reason: Any = None) -> None:
+        """Pause a running instance until `resume`."""
         self._control(instance_id, "suspend", reason)
 
     def resume(self, instance_id: str, reason: Any = None) -> None:
+        """Continue a suspended instance."""
         self._control(instance_id, "resume", reason)
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
@@ -174,6 +215,8 @@ class Client:
 
     def _apply_if_idle(self, instance_id: str) -> None:
         """No worker holds the instance: journal its control messages now (no steps run)."""
+        from runtime.engine import Engine
+
         engine = Engine(self.backend, machines=lambda name: None)
         try:
             if engine.adopt_passive(instance_id) is not None:
@@ -232,6 +275,23 @@ class Client:
             with contextlib.suppress(UnknownInstance):
                 docs.append(self.status(row.instance_id))
         return docs, page.continuation
+
+    def restart(self, instance_id: str, *, new_instance_id: bool = True,
+                new_id: str | None = None) -> str:
+        """Start the instance's orchestration again with the same input; returns the id:
+        a new one (`new_id`, or generated), or with `new_instance_id=False` the same id,
+        once the instance has ended (its next generation). See `runtime.rewind`."""
+        from runtime.rewind import restart
+
+        return restart(self.backend, instance_id, new_instance_id=new_instance_id,
+                       new_id=new_id)
+
+    def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """Take a Failed instance back to the checkpoint before its failed step; the next
+        worker runs it from there with the same variables. See `runtime.rewind`."""
+        from runtime.rewind import rewind
+
+        rewind(self.backend, instance_id, reason)
 
     def metrics(self) -> dict[str, Any]:
         """What `/metrics` serves, as numbers: the store's `instances` by runtime status

@@ -10,7 +10,8 @@ order (ties to the lowest index).
 
 from __future__ import annotations
 
-import uuid
+import os
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from runtime.api import (
     deterministic_uuid,
     orchestrator_name,
 )
+from runtime.boundary_types import rebuild_result, to_json
 from runtime.clock import iso, parse_iso
 from runtime.machine import Outcome
 from runtime.values import check_json, json_copy
@@ -35,7 +37,9 @@ from runtime.values import check_json, json_copy
 def boundary(value: Any, what: str) -> Any:
     """A copy of `value`, as it would come back from JSON; `NotJSONError` naming `what` and
     the place inside it if it is not a plain JSON value (DESIGN.md: a tuple is refused,
-    with a hint to use a list, as `runtime.direct` refuses it)."""
+    with a hint to use a list, as `runtime.direct` refuses it). Dataclass instances (and
+    pydantic models) are encoded as JSON objects first (`runtime.boundary_types`)."""
+    value = to_json(value)
     check_json(value, what)
     return json_copy(value)
 
@@ -75,7 +79,7 @@ class TaskState:
     """One task in the instance's table: what it is, and how it ended once it has."""
 
     id: int
-    kind: str  # activity, sub_orchestration, timer, event, when_all, when_any
+    kind: str  # activity, sub_orchestration, timer, event, when_all, when_any, event_timeout
     name: str | None = None
     input: Any = None
     children: tuple[int, ...] = ()
@@ -85,6 +89,7 @@ class TaskState:
     fire_at: str | None = None  # a timer's fire time, or when the next retry attempt runs
     child_id: str | None = None  # sub-orchestration instance id
     done: bool = False
+    seen: bool = False  # the orchestrator was handed its outcome (Task.is_completed)
     value: Any = None
     error: dict[str, Any] | None = None
     seq: int | None = None  # journal seq of the record that completed it
@@ -102,6 +107,8 @@ class TaskState:
         if self.retry is not None:
             out["retry"] = policy_to_json(self.retry)
             out["attempt"] = self.attempt
+        if self.seen:
+            out["seen"] = True
         if self.done:
             out["done"] = {"seq": self.seq, "ts": self.ts}
             if self.error is not None:
@@ -116,11 +123,34 @@ class TaskState:
                 tuple(data.get("children", ())), policy_from_json(data.get("retry")),
                 data.get("attempt", 1), data.get("first_at"), data.get("fire_at"),
                 data.get("child_id"))
+        t.seen = bool(data.get("seen", False))
         done = data.get("done")
         if done is not None:
             t.done, t.seq, t.ts = True, done["seq"], done["ts"]
             t.error, t.value = done.get("error"), done.get("value")
         return t
+
+
+def event_timeout_error(name: str | None, seconds: Any) -> TimeoutError:
+    """What `await ctx.wait_for_external_event(name, timeout=...)` raises when the timer
+    wins (the same text in both runtimes)."""
+    return TimeoutError(f"no event {name!r} arrived within {timedelta(seconds=seconds)}")
+
+
+def failure_details(exc: BaseException) -> str:
+    """The traceback of an orchestrator's exception from the machine's frame on (the
+    runtime's own frames above it left out); compiled machines carry the source's line
+    numbers, so it names the user's lines. A failed task's remote traceback follows."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    if isinstance(exc, TaskFailedError) and exc.details:
+        text += f"\n{exc.task_name or 'the task'} failed remotely:\n{exc.details}"
+    return text
+
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def error_json(error: TaskFailedError) -> dict[str, Any]:
@@ -153,8 +183,15 @@ class TaskTable:
             raise OrchestrationError(f"the frame refers to task {task_id}, which the checkpoint lacks")
         if state.handle is None:
             state.handle = Task(state.id, state.kind, state.name, state.input,
-                                tuple(self.handle(c) for c in state.children))
+                                tuple(self.handle(c) for c in state.children), self._view)
         return state.handle
+
+    def _view(self, task: Task[Any]) -> tuple[bool, Any, BaseException | None]:
+        state = self.tasks.get(task.id)
+        if state is None or not state.seen:
+            return False, None, None
+        out = self._outcome(task.id)
+        return True, out.value, out.error
 
     def completion(self, task_id: int) -> tuple[int, str] | None:
         """(seq, ts) of the record that completed the task; None while it is pending."""
@@ -164,7 +201,7 @@ class TaskTable:
             if any(m is None for m in marks):
                 return None
             return max((m for m in marks if m is not None), default=(-1, ""))
-        if t.kind == "when_any":
+        if t.kind in ("when_any", "event_timeout"):
             found: list[tuple[int, str]] = []
             for child in t.children:
                 mark = self.completion(child)
@@ -177,31 +214,61 @@ class TaskTable:
         return t.seq, t.ts
 
     def outcome(self, task_id: int) -> Outcome:
-        """A fresh outcome of a completed task (a new copy for every await)."""
+        """A fresh outcome of a completed task (a new copy for every await), as it is
+        delivered to the orchestrator: the task, and what its outcome shows complete (a
+        when_all's children, a when_any's winner), count as seen from now on; an event
+        awaited with a timeout that timed out stops listening."""
+        t = self.tasks[task_id]
+        t.seen = True
+        if t.kind == "when_all":
+            for child in t.children:
+                self.outcome(child)
+        elif t.kind in ("when_any", "event_timeout"):
+            winner = t.children[self._first(t)]
+            self.tasks[winner].seen = True
+            event = self.tasks[t.children[0]]
+            if t.kind == "event_timeout" and winner != event.id and not event.done:
+                timer = self.tasks[winner]
+                assert timer.seq is not None and timer.ts is not None
+                # after the timer in journal order, so the timer stays the winner
+                complete(event, timer.seq + 1, timer.ts, error={
+                    "message": "timed out", "error_type": "TimeoutError", "details": None,
+                    "task_name": event.name})
+        return self._outcome(task_id)
+
+    def _first(self, t: TaskState) -> int:
+        """The index of the group's child that completed first (ties: the lowest index)."""
+        best: tuple[int, int] | None = None
+        for index, child in enumerate(t.children):
+            mark = self.completion(child)
+            if mark is not None and (best is None or mark[0] < best[0]):
+                best = (mark[0], index)
+        assert best is not None
+        return best[1]
+
+    def _outcome(self, task_id: int) -> Outcome:
         t = self.tasks[task_id]
         if t.kind == "when_all":
             for child in t.children:
-                out = self.outcome(child)
+                out = self._outcome(child)
                 if out.error is not None:
                     return out
-            return Outcome(value=[self.outcome(c).value for c in t.children])
+            return Outcome(value=[self._outcome(c).value for c in t.children])
         if t.kind == "when_any":
-            best: tuple[int, int] | None = None
-            for index, child in enumerate(t.children):
-                mark = self.completion(child)
-                if mark is not None and (best is None or mark[0] < best[0]):
-                    best = (mark[0], index)
-            assert best is not None
-            return Outcome(value=self.handle(t.children[best[1]]))
+            return Outcome(value=self.handle(t.children[self._first(t)]))
+        if t.kind == "event_timeout":
+            if self._first(t) == 0:
+                return self._outcome(t.children[0])
+            return Outcome(error=event_timeout_error(t.name, t.input))
         if t.error is not None:
             return Outcome(error=error_from_json(t.error))
-        return Outcome(value=json_copy(t.value))
+        return Outcome(value=rebuild_result(t.kind, t.name, json_copy(t.value)))
 
     def live(self, roots: Iterable[int]) -> list[TaskState]:
         """Tasks a checkpoint must keep: pending ones, `roots`, and their children."""
         keep: set[int] = set()
         stack = [t.id for t in self.tasks.values() if not t.done and t.kind not in (
-            "when_all", "when_any")]
+            "when_all", "when_any", "event_timeout")]
         stack.extend(roots)
         while stack:
             tid = stack.pop()
@@ -216,8 +283,11 @@ class JournalContext(OrchestrationContext):
     """What a machine sees while the executor runs one of its steps."""
 
     def __init__(self, instance_id: str, table: TaskTable, now: datetime,
-                 buffered: dict[str, deque[tuple[Any, int, str]]], next_uuid: int = 0) -> None:
+                 buffered: dict[str, deque[tuple[Any, int, str]]], next_uuid: int = 0, *,
+                 input: Any = None, parent_id: str | None = None) -> None:
         self._instance_id = instance_id
+        self._input = input
+        self._parent_id = parent_id
         self.table = table
         self.now = now
         self.buffered = buffered
@@ -231,8 +301,15 @@ class JournalContext(OrchestrationContext):
         return self._instance_id
 
     @property
+    def parent_instance_id(self) -> str | None:
+        return self._parent_id
+
+    @property
     def current_utc_datetime(self) -> datetime:
         return self.now
+
+    def get_input(self) -> Any:
+        return json_copy(self._input)
 
     def _new(self, kind: str, **fields: Any) -> Task[Any]:
         state = self.table.new(kind, **fields)
@@ -257,17 +334,23 @@ class JournalContext(OrchestrationContext):
     def create_timer(self, fire_at: datetime) -> Task[None]:
         if not isinstance(fire_at, datetime) or fire_at.tzinfo is None:
             raise OrchestrationError(f"create_timer needs a timezone-aware datetime, got {fire_at!r}")
-        return self._new("timer", input=fire_at.isoformat(), fire_at=iso(fire_at))
+        return self._new("timer", input=fire_at.isoformat(), fire_at=iso(fire_at),
+                         first_at=iso(self.now))
 
-    def wait_for_external_event(self, name: str) -> Task[Any]:
-        task = self._new("event", name=name)
+    def wait_for_external_event(self, name: str, *, timeout: timedelta | None = None) -> Task[Any]:
+        seconds = check_timeout(name, timeout)
+        task = self._new("event", name=name, first_at=iso(self.now))
         queue = self.buffered.get(name)
         if queue:
             data, seq, ts = queue.popleft()
             if not queue:
                 del self.buffered[name]
             complete(self.table.tasks[task.id], seq, ts, value=data)
-        return task
+        if seconds is None:
+            return task
+        timer = self.sleep(timedelta(seconds=seconds))
+        return self._new("event_timeout", name=name, input=seconds,
+                         children=(task.id, timer.id))
 
     def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
         return self._group("when_all", tasks)
@@ -283,7 +366,7 @@ class JournalContext(OrchestrationContext):
                     f"{kind} takes tasks from this context, got {type(child).__name__}")
         return self._new(kind, children=tuple(c.id for c in children))
 
-    def new_uuid(self) -> uuid.UUID:
+    def new_uuid(self) -> str:
         value = deterministic_uuid(self._instance_id, self.next_uuid)
         self.next_uuid += 1
         return value
@@ -293,6 +376,17 @@ class JournalContext(OrchestrationContext):
 
     def continue_as_new(self, input: Any = None) -> None:
         self.continued = (boundary(input, "continue_as_new input"),)
+
+
+def check_timeout(name: str, timeout: timedelta | None) -> float | None:
+    """`timeout` in seconds, or None; refuses what is not a positive timedelta."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+        raise OrchestrationError(
+            f"wait_for_external_event({name!r}, timeout=...) needs a positive timedelta, "
+            f"got {timeout!r}")
+    return timeout.total_seconds()
 
 
 def complete(t: TaskState, seq: int, ts: str, *, value: Any = None,
@@ -305,3 +399,8 @@ def later(a: datetime, ts: str) -> datetime:
         return a
     when = parse_iso(ts)
     return when if when > a else a
+
+
+# The built-in durable HTTP orchestrator and activity must be registered wherever
+# orchestrations run, also in a worker that resumes one it did not start.
+import runtime.durable_http  # noqa: E402, F401

@@ -65,11 +65,10 @@ import asyncio
 import inspect
 import json
 import traceback
-import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runtime import values
@@ -84,6 +83,8 @@ from runtime.api import (
     deterministic_uuid,
     orchestrator_name,
 )
+from runtime.boundary_types import rebuild_input, rebuild_result, to_json, typed_activity
+from runtime.context import check_timeout, event_timeout_error
 from runtime.machine import Frame, MachineDef, Outcome, Return
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,24 +108,12 @@ class DirectResult:
 
 
 def json_copy(value: Any, what: str) -> Any:
-    """A fresh copy of `value`, which must be a plain JSON value (`NotJSONError` naming
-    `what` otherwise): what a journal would give back."""
+    """A fresh copy of `value`, which must be a plain JSON value once dataclasses and
+    pydantic models are encoded (`NotJSONError` naming `what` otherwise): what a journal
+    would give back."""
+    value = to_json(value)
     values.check_json(value, what)
     return values.json_copy(value)
-
-
-def fresh_outcome(outcome: Outcome) -> Outcome:
-    """A copy of `outcome` to hand to the program: mutations of a delivered value, or a
-    caught error, must not change what a later await of the same task sees."""
-    error = outcome.error
-    if isinstance(error, TaskFailedError):
-        return Outcome(error=TaskFailedError(
-            error.message, error_type=error.error_type, details=error.details,
-            task_name=error.task_name,
-        ))
-    if error is not None:
-        return outcome
-    return Outcome(value=_copy_value(outcome.value))
 
 
 def _copy_value(value: Any) -> Any:
@@ -169,10 +158,14 @@ class DirectContext(OrchestrationContext):
     def __init__(
         self, instance_id: str, *, activities: Mapping[str, Callable[..., Any]],
         events: deque[tuple[str, Any]], start: datetime, calls: list[tuple[str, Any]],
-        compiled: bool = False,
+        compiled: bool = False, input: Any = None, parent_id: str | None = None,
     ) -> None:
         self.compiled = compiled
         self._instance_id = instance_id
+        self._input = input
+        self._parent_id = parent_id
+        self._seen: set[int] = set()
+        self._handed: dict[int, Outcome] = {}
         self._activities = activities
         self._events = events
         self._now = start
@@ -196,8 +189,15 @@ class DirectContext(OrchestrationContext):
         return self._instance_id
 
     @property
+    def parent_instance_id(self) -> str | None:
+        return self._parent_id
+
+    @property
     def current_utc_datetime(self) -> datetime:
         return self._now
+
+    def get_input(self) -> Any:
+        return values.json_copy(self._input)
 
     def call_activity(
         self, activity: Callable[..., Any] | str, input: Any = None, *,
@@ -234,14 +234,21 @@ class DirectContext(OrchestrationContext):
         self._pending.append(_Pending(fire_at, task.id, lambda: self._complete(task, Outcome())))
         return task
 
-    def wait_for_external_event(self, name: str) -> Task[Any]:
+    def wait_for_external_event(self, name: str, *, timeout: timedelta | None = None) -> Task[Any]:
+        seconds = check_timeout(name, timeout)
         task = self._new_task("event", name, None)
         buffered = self._buffered.get(name)
         if buffered:
             self._complete(task, Outcome(value=buffered.popleft()))
         else:
             self._waiters.setdefault(name, []).append(task)
-        return task
+        if seconds is None:
+            return task
+        timer = self.sleep(timedelta(seconds=seconds))
+        group = self._new_task("event_timeout", name, seconds, (task, timer))
+        self._groups.append(group)
+        self._settle_groups()
+        return group
 
     def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
         return self._group("when_all", tasks)
@@ -249,7 +256,7 @@ class DirectContext(OrchestrationContext):
     def when_any(self, tasks: Iterable[Task[Any]]) -> Task[Task[Any]]:
         return self._group("when_any", tasks)
 
-    def new_uuid(self) -> uuid.UUID:
+    def new_uuid(self) -> str:
         value = deterministic_uuid(self._instance_id, self._uuids)
         self._uuids += 1
         return value
@@ -263,9 +270,60 @@ class DirectContext(OrchestrationContext):
     # -- driving -----------------------------------------------------------------------
 
     def outcome(self, task: Task[Any]) -> Outcome | None:
-        """`task`'s outcome, as a fresh copy, or None while it is not complete."""
-        out = self._outcomes.get(task.id)
-        return None if out is None else fresh_outcome(out)
+        """`task`'s outcome as the program is handed it, or None while it is not complete:
+        one object per task, so a second await gives what the first gave (mutations
+        included), as in Python. As in the journal runtime (`TaskTable.outcome`), the task
+        and what its outcome shows complete count as seen from now on, and an event
+        awaited with a timeout that timed out stops listening."""
+        if task.id not in self._outcomes:
+            return None
+        self._mark_seen(task)
+        return self._delivered(task)
+
+    def _mark_seen(self, task: Task[Any]) -> None:
+        self._seen.add(task.id)
+        if task.kind == "when_all":
+            for child in task.children:
+                self._mark_seen(child)
+        elif task.kind in ("when_any", "event_timeout"):
+            winner = self._first(task)
+            self._seen.add(winner.id)
+            event = task.children[0]
+            if task.kind == "event_timeout" and winner is not event:
+                waiters = self._waiters.get(event.name or "", [])
+                if event in waiters:
+                    waiters.remove(event)
+                    self._outcomes[event.id] = Outcome(error=event_timeout_error(
+                        event.name, task.input))
+
+    def _first(self, group: Task[Any]) -> Task[Any]:
+        """The child of a when_any / event_timeout that completed first."""
+        winner = self._outcomes[group.id].value if group.kind == "when_any" else None
+        if isinstance(winner, Task):
+            return winner
+        return group.children[0] if self._outcomes[group.id].error is None else group.children[1]
+
+    def _delivered(self, task: Task[Any]) -> Outcome:
+        """The one outcome the program is handed for `task`: a result rebuilt from the
+        activity's or sub-orchestrator's annotations (`runtime.boundary_types`)."""
+        handed = self._handed.get(task.id)
+        if handed is not None:
+            return handed
+        out = self._outcomes[task.id]
+        if task.kind == "when_all" and out.error is None:
+            handed = Outcome(value=[self._delivered(c).value for c in task.children])
+        elif task.kind in ("when_any", "event_timeout", "timer", "event") or out.error is not None:
+            handed = out
+        else:
+            handed = Outcome(value=rebuild_result(task.kind, task.name, out.value))
+        self._handed[task.id] = handed
+        return handed
+
+    def _view(self, task: Task[Any]) -> tuple[bool, Any, BaseException | None]:
+        if task.id not in self._seen:
+            return False, None, None
+        out = self._delivered(task)
+        return True, out.value, out.error
 
     def wait(self, task: Task[Any]) -> Outcome | None:
         """Process events until `task` completes; None if it never can (stuck)."""
@@ -310,7 +368,7 @@ class DirectContext(OrchestrationContext):
     def _new_task(
         self, kind: str, name: str | None, input: Any, children: tuple[Task[Any], ...] = (),
     ) -> Task[Any]:
-        task: Task[Any] = Task(self._next_id, kind, name, input, children)
+        task: Task[Any] = Task(self._next_id, kind, name, input, children, self._view)
         self.tasks[task.id] = task
         self._next_id += 1
         return task
@@ -342,6 +400,12 @@ class DirectContext(OrchestrationContext):
 
     def _group_outcome(self, group: Task[Any]) -> Outcome | None:
         done = [self._outcomes.get(child.id) for child in group.children]
+        if group.kind == "event_timeout":
+            if done[0] is not None:
+                return done[0]
+            if done[1] is not None:
+                return Outcome(error=event_timeout_error(group.name, group.input))
+            return None
         if group.kind == "when_any":
             for child, out in zip(group.children, done, strict=True):
                 if out is not None:
@@ -417,7 +481,8 @@ class DirectContext(OrchestrationContext):
                 error_type="OrchestrationError", task_name=name,
             )), self._now
         child = _run(target, data, activities=self._activities, events=deque(),
-                     start=self._now, instance_id=child_id, calls=self.calls)
+                     start=self._now, instance_id=child_id, calls=self.calls,
+                     parent_id=self._instance_id)
         ended_at = child.ended_at if child.ended_at is not None else self._now
         if child.status == "Completed":
             return Outcome(value=child.output), ended_at
@@ -466,14 +531,15 @@ def run_direct(
     target = _resolve(orchestrator_fn, isinstance(orchestrator_fn, MachineDef))
     if target is None:
         raise OrchestrationError(f"no orchestrator named {orchestrator_fn!r} is registered")
-    return _run(target, input, activities=dict(activities or {}), events=deque(events),
+    overrides = {name: typed_activity(fn) for name, fn in (activities or {}).items()}
+    return _run(target, input, activities=overrides, events=deque(events),
                 start=start, instance_id=instance_id, calls=[])
 
 
 def _run(
     target: _Target, input: Any, *, activities: Mapping[str, Callable[..., Any]],
     events: deque[tuple[str, Any]], start: datetime, instance_id: str,
-    calls: list[tuple[str, Any]],
+    calls: list[tuple[str, Any]], parent_id: str | None = None,
 ) -> DirectResult:
     result = DirectResult("Running", activity_calls=calls, instance_id=instance_id,
                           ended_at=start)
@@ -486,12 +552,14 @@ def _run(
     while True:
         result.generations.append(current)
         ctx = DirectContext(instance_id, activities=activities, events=events, start=now,
-                            calls=calls, compiled=isinstance(target, MachineDef))
+                            calls=calls, compiled=isinstance(target, MachineDef),
+                            input=current, parent_id=parent_id)
         if isinstance(target, MachineDef):
             _drive_machine(target, current, ctx, result)
+        elif _accepts_input(target, 1):
+            _drive(target(ctx, rebuild_input(values.json_copy(current), target)), ctx, result)
         else:
-            coro = target(ctx, current) if _accepts_input(target, 1) else target(ctx)
-            _drive(coro, ctx, result)
+            _drive(target(ctx), ctx, result)
         result.custom_status = ctx.custom_status
         result.ended_at = ctx.current_utc_datetime
         if result.status != "Completed" or ctx.continued is None:
@@ -578,7 +646,8 @@ def _checkpoint_and_restore(frame: Frame, ctx: DirectContext, mdef: MachineDef) 
     encoded = values.encode_slots(frame.slots, describe=mdef.describe)
     saved = json.loads(json.dumps(encoded, sort_keys=True))
     slots = values.decode_slots(saved, lambda task_id: ctx.tasks[task_id])
-    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input))
+    return Frame(state=frame.state, slots=slots, input=values.json_copy(frame.input),
+                 awaiting=frame.awaiting)
 
 
 def _abandon(coro: Coroutine[Any, Any, Any], ctx: DirectContext) -> None:

@@ -68,6 +68,7 @@ class Instance:
     # (fire and forget: activities still to run, children still to create), by key
     # "<generation>:<task>"; each is done once a `sent` record names it.
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trace: dict[str, Any] | None = None  # the trace context journaled at creation (tracing)
 
     @property
     def ended(self) -> bool:
@@ -90,6 +91,7 @@ class Instance:
         for name, data in c.get("carry", []):
             inst.buffered.setdefault(name, deque()).append((data, 0, opened.first.ts))
         inst.outbox = {o["key"]: o for o in c.get("outbox", [])}  # owed by the last generation
+        inst.trace = c.get("trace")
         inst.frame = Frame(input=inst.input)
         if opened.checkpoint is not None:
             inst._load_checkpoint(opened.checkpoint, frame=frame)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runtime.api import REGISTRY, OrchestratorDef, Task
+from runtime.values import AWAITED, live_outcomes
 from runtime.walks import iter_source as iter_source  # what a lowered loop walks
 
 
@@ -63,13 +64,25 @@ class Outcome:
 
 @dataclass
 class Frame:
-    """The resumable state of one orchestration: where it is and the locals it needs."""
+    """The resumable state of one orchestration: where it is and the locals it needs.
+
+    The outcomes of awaited tasks the orchestration may await again (a task kept in a
+    variable) are kept by task id, in `slots` under `values.AWAITED` too, so that every
+    await of one task gives the same object, also after a resume, as an awaitable does
+    in Python."""
 
     state: int = 0
     slots: dict[str, Any] = field(default_factory=dict)
     input: Any = None
     awaiting: Task[Any] | None = None
     outcome: Outcome | None = None
+    awaited: dict[int, tuple[Any, BaseException | None]] = field(default_factory=dict)
+    _prune_at: int = 32
+
+    def __post_init__(self) -> None:
+        saved = self.slots.get(AWAITED)
+        if isinstance(saved, tuple) and not self.awaited:
+            self.awaited = saved[1]
 
     def suspend(self, state: int, task: Task[Any], /, **slots: Any) -> Suspend:
         """Save the live locals and wait for `task`; the machine resumes at `state`."""
@@ -80,6 +93,11 @@ class Frame:
             )
         self.state = state
         self.slots = slots
+        if self.awaited:
+            if len(self.awaited) > self._prune_at:  # forget tasks no local refers to
+                self.awaited = live_outcomes(self.awaited, [*slots.values(), task])
+                self._prune_at = 2 * len(self.awaited) + 32
+            slots[AWAITED] = (task, self.awaited)
         self.awaiting = task
         self.outcome = None
         return Suspend(task)
@@ -109,6 +127,16 @@ class Frame:
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
+
+    def received_shared(self) -> Any:
+        """`received()` for a task that may be awaited again: its first outcome, kept, is
+        every await's (the same object, the same exception)."""
+        task = self.awaiting
+        if task is not None and task.id in self.awaited:
+            self.outcome = Outcome(*self.awaited[task.id])
+        elif task is not None and self.outcome is not None:
+            self.awaited[task.id] = (self.outcome.value, self.outcome.error)
+        return self.received()
 
 
 MachineFn = Callable[[Any, Frame], Step]
@@ -162,6 +190,8 @@ class MachineDef:
 
     def describe(self, slot: str) -> str:
         """A slot as a message names it: "local `total`", or what an invented one holds."""
+        if slot == AWAITED:
+            return "the results of tasks awaited before"
         for h in self.hidden:
             if h.name == slot:
                 return h.what
@@ -181,6 +211,8 @@ def user_variables(slots: Mapping[str, Any], hidden: Mapping[str, str]) -> dict[
     taken = {n for n in slots if n not in hidden}
     out: dict[str, Any] = {}
     for name, value in slots.items():
+        if name == AWAITED:  # the runtime's own: kept outcomes of tasks awaited before
+            continue
         shown_as = hidden.get(name)
         if shown_as is None:
             out[name] = value

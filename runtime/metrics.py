@@ -1,41 +1,33 @@
-"""Prometheus metrics: what this process's engines did, and what the store holds.
+"""Metrics: what this process's engines did, and what the store holds.
 
-Two sources, one exposition (`GET /metrics`, `Client.metrics()`):
+Two sources, one exposition (`GET /metrics` in Prometheus text, `Client.metrics()` as
+numbers):
 
-- `PROCESS`: counters and histograms fed by the engine's events (`runtime.observe`):
-  steps run, activity attempts and failures, step and activity latencies, instances
-  started and ended. They count what engines *in this process* did since it started, as
-  Prometheus counters do (a restart resets them; Prometheus handles resets).
-- `StoreCollector`: gauges read from the store at each scrape: instances by runtime
+- `PROCESS`: counts and latency histograms fed by the engine's events
+  (`runtime.observe`): steps run, activity attempts and failures, step and activity
+  latencies, instances started and ended. They count what engines *in this process* did
+  since it started, as Prometheus counters do (a restart resets them; Prometheus handles
+  resets). Kept in plain Python: the engine pays no prometheus_client import (about
+  0.1 s); the library is used only to render a scrape.
+- the store's gauges, read at each scrape from the backend's index: instances by runtime
   status, and the queue depth (instances created and not yet started by a worker, plus
   started ones with messages waiting in their inbox).
-
-Metrics live in their own registry, not prometheus_client's global one, so an app that
-exports its own metrics does not get tether's by accident (and two apps in one test
-process do not collide).
 """
 
 from __future__ import annotations
 
-from collections import Counter as Tally
+import bisect
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-from runtime.observe import (
-    ActivityEnded,
-    ActivityStarted,
-    Event,
-    InstanceEnded,
-    InstanceStarted,
-    StepRan,
-    subscribe,
-)
+from runtime.observe import ActivityEnded, ActivityStarted, InstanceEnded, InstanceStarted, StepRan
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from runtime.client import Client
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,75 +38,93 @@ RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "
 BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0)
 
 
+@dataclass
+class Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+#: (metric name, help, label names); the counters of `ProcessMetrics`
+COUNTERS = (
+    ("instances_started", "instances a worker here started or resumed", ("orchestration",)),
+    ("instances_ended", "instances that ended here, by final status", ("orchestration", "status")),
+    ("steps", "orchestrator steps run (the code between two awaits)", ("orchestration",)),
+    ("activity_attempts", "activity attempts started", ("activity",)),
+    ("activity_failures", "activity attempts that raised", ("activity",)),
+)
+HISTOGRAMS = (
+    ("step_seconds", "time to run one step", "orchestration"),
+    ("activity_seconds", "time one activity attempt ran", "activity"),
+)
+
+
 class ProcessMetrics:
-    """The engine-fed metrics of this process, in `registry`."""
+    """Counts by (metric, labels) and histograms by (metric, label), for this process."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.started = Counter("tether_instances_started", "instances a worker here started "
-                               "running", ["orchestration"], registry=r)
-        self.ended = Counter("tether_instances_ended", "instances that ended here, by final "
-                             "status", ["orchestration", "status"], registry=r)
-        self.steps = Counter("tether_steps", "orchestrator steps run (code between two "
-                             "awaits)", ["orchestration"], registry=r)
-        self.attempts = Counter("tether_activity_attempts", "activity attempts started",
-                                ["activity"], registry=r)
-        self.failures = Counter("tether_activity_failures", "activity attempts that raised",
-                                ["activity"], registry=r)
-        self.step_seconds = Histogram("tether_step_seconds", "time to run one step",
-                                      ["orchestration"], buckets=BUCKETS, registry=r)
-        self.activity_seconds = Histogram("tether_activity_seconds", "time one activity "
-                                          "attempt ran", ["activity"], buckets=BUCKETS,
-                                          registry=r)
+        self.lock = threading.Lock()
+        self.counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
+        self.histograms: dict[tuple[str, str], Histogram] = {}
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Any) -> None:
         """The observer subscriber: one event in, the matching series updated."""
-        if isinstance(event, StepRan):
-            self.steps.labels(event.orchestration).inc()
-            self.step_seconds.labels(event.orchestration).observe(event.seconds)
-        elif isinstance(event, ActivityStarted):
-            self.attempts.labels(event.activity).inc()
-        elif isinstance(event, ActivityEnded):
-            self.activity_seconds.labels(event.activity).observe(event.seconds)
-            if event.error is not None:
-                self.failures.labels(event.activity).inc()
-        elif isinstance(event, InstanceStarted):
-            self.started.labels(event.orchestration).inc()
-        elif isinstance(event, InstanceEnded):
-            self.ended.labels(event.orchestration, event.status).inc()
+        with self.lock:
+            if isinstance(event, StepRan):
+                self.counts["steps", (event.orchestration,)] += 1
+                self._observe("step_seconds", event.orchestration, event.seconds)
+            elif isinstance(event, ActivityStarted):
+                self.counts["activity_attempts", (event.activity,)] += 1
+            elif isinstance(event, ActivityEnded):
+                self._observe("activity_seconds", event.activity, event.seconds)
+                if event.error is not None:
+                    self.counts["activity_failures", (event.activity,)] += 1
+            elif isinstance(event, InstanceStarted):
+                self.counts["instances_started", (event.orchestration,)] += 1
+            elif isinstance(event, InstanceEnded):
+                self.counts["instances_ended", (event.orchestration, event.status)] += 1
 
-    def totals(self) -> dict[str, float]:
-        """Each counter summed over its labels (`tether_steps_total` -> `steps`)."""
-        out: dict[str, float] = {}
-        for metric in self.registry.collect():
-            if metric.type != "counter":
-                continue
-            name = metric.name.removeprefix("tether_")
-            out[name] = sum(s.value for s in metric.samples if s.name.endswith("_total"))
-        return out
+    def _observe(self, metric: str, label: str, seconds: float) -> None:
+        self.histograms.setdefault((metric, label), Histogram()).observe(seconds)
+
+    def totals(self) -> dict[str, int]:
+        """Each counter summed over its labels (`steps`, `activity_attempts`, ...)."""
+        with self.lock:
+            out = {name: 0 for name, _, _ in COUNTERS}
+            for (name, _), n in self.counts.items():
+                out[name] += n
+            return out
+
+    def families(self) -> Iterator[Metric]:
+        """The counters and histograms as prometheus_client metric families."""
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        with self.lock:
+            counts = dict(self.counts)
+            hists = {k: (list(h.counts), h.total) for k, h in self.histograms.items()}
+        for name, text, labels in COUNTERS:
+            family = CounterMetricFamily(f"tether_{name}", text, labels=list(labels))
+            for (metric, values), n in sorted(counts.items()):
+                if metric == name:
+                    family.add_metric(list(values), n)
+            yield family
+        for name, text, label in HISTOGRAMS:
+            hist = HistogramMetricFamily(f"tether_{name}", text, labels=[label])
+            for (metric, value), (bins, total) in sorted(hists.items()):
+                if metric != name:
+                    continue
+                running, buckets = 0, []
+                for bound, n in zip((*map(str, BUCKETS), "+Inf"), bins, strict=True):
+                    running += n
+                    buckets.append((bound, running))
+                hist.add_metric([value], buckets, total)
+            yield hist
 
 
 PROCESS = ProcessMetrics()
-subscribe(PROCESS)
-
-
-class StoreCollector(Collector):
-    """Gauges read from the store at each scrape."""
-
-    def __init__(self, snapshot: Callable[[], dict[str, Any]]) -> None:
-        self.snapshot = snapshot
-
-    def collect(self) -> Iterator[Metric]:
-        snap = self.snapshot()
-        by_status = GaugeMetricFamily("tether_instances", "instances in the store by runtime "
-                                      "status", labels=["status"])
-        for status in RUNTIME_STATUSES:
-            by_status.add_metric([status], snap["instances"].get(status, 0))
-        yield by_status
-        yield GaugeMetricFamily("tether_queue_depth", "instances waiting for a worker: "
-                                "created and not started, or with messages in their inbox",
-                                value=snap["queueDepth"])
 
 
 def store_snapshot(client: Client) -> dict[str, Any]:
@@ -122,15 +132,14 @@ def store_snapshot(client: Client) -> dict[str, Any]:
     read; an inbox is looked at only for started instances that have not ended)."""
     from runtime.backends.base import Query
 
-    counts: Tally[str] = Tally()
+    counts: Counter[str] = Counter()
     waiting = 0
     token: str | None = None
     while True:
         page = client.backend.query(Query(top=1000, continuation=token))
         for row in page.items:
             counts[row.status] += 1
-            if row.status in ("Running", "Suspended", "ContinuedAsNew") and \
-                    client.backend.inbox(row.instance_id):
+            if row.status in ("Running", "Suspended") and client.backend.inbox(row.instance_id):
                 waiting += 1
         token = page.continuation
         if token is None:
@@ -142,10 +151,23 @@ def store_snapshot(client: Client) -> dict[str, Any]:
 def metrics_exposition(client: Client) -> Callable[[], bytes]:
     """The `/metrics` body for `client`'s store: the store's gauges, then this process's
     counters and histograms (Prometheus text format)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    class Exposition(Collector):
+        def collect(self) -> Iterator[Metric]:
+            snap = store_snapshot(client)
+            by_status = GaugeMetricFamily("tether_instances", "instances in the store by "
+                                          "runtime status", labels=["status"])
+            for status in RUNTIME_STATUSES:
+                by_status.add_metric([status], snap["instances"][status])
+            yield by_status
+            yield GaugeMetricFamily("tether_queue_depth", "instances waiting for a worker: "
+                                    "created and not started, or with messages in their "
+                                    "inbox", value=snap["queueDepth"])
+            yield from PROCESS.families()
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(lambda: store_snapshot(client)))
-
-    def render() -> bytes:
-        return generate_latest(registry) + generate_latest(PROCESS.registry)
-
-    return render
+    registry.register(Exposition())
+    return lambda: generate_latest(registry)

@@ -103,6 +103,56 @@ _broken: set[int] = set()
 _lock = threading.Lock()
 
 
+#: Set by `runtime.tracing.enable()`: (the parent's trace context or None, renew=...) ->
+#: the trace context of a new instance (journaled in its `created` record).
+_trace_context: Callable[..., dict[str, Any]] | None = None
+_installed = False
+_env_checked = False
+
+
+def install_defaults() -> None:
+    """Subscribe the log lines and the process metrics (both cheap); the engine calls
+    this once. Tracing is subscribed by `runtime.tracing.enable()`."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from runtime.logs import log_event
+    from runtime.metrics import PROCESS
+
+    subscribe(log_event)
+    subscribe(PROCESS)
+    _enable_from_env()
+
+
+def _enable_from_env() -> None:
+    """`TETHER_OTEL=1`: trace without a line of code (e.g. under opentelemetry-instrument)."""
+    global _env_checked
+    if _env_checked:
+        return
+    _env_checked = True
+    import os
+
+    if os.environ.get("TETHER_OTEL") == "1":
+        from runtime.tracing import enable
+
+        enable()
+
+
+def new_trace(parent: dict[str, Any] | None = None, *,
+              renew: bool = False) -> dict[str, Any] | None:
+    """The trace context to journal with a new instance (None: tracing is off); `renew`:
+    the next generation of the instance whose context `parent` is (continue_as_new)."""
+    _enable_from_env()
+    hook = _trace_context
+    return hook(parent, renew=renew) if hook is not None else None
+
+
+def set_trace_context(hook: Callable[..., dict[str, Any]] | None) -> None:
+    global _trace_context
+    _trace_context = hook
+
+
 def subscribe(subscriber: Subscriber) -> Subscriber:
     """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
     with _lock:

@@ -27,7 +27,7 @@ import importlib
 import math
 import types
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -221,6 +221,8 @@ def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
     """The JSON-able form of a frame's slots; `tasks` collects the ids of Task handles.
     `describe(slot)` names a slot in errors (`MachineDef.describe`: a compiler temporary is
     named by what it holds, not by its invented name)."""
+    if slots.get(AWAITED):
+        slots = _prune_awaited(slots)
     shared = _shared_objects(slots)
     enc = _Encoder(shared, tasks if tasks is not None else set())
     out: dict[str, Any] = {}
@@ -253,6 +255,52 @@ def _children(value: Any) -> Iterator[Any]:
         yield value.__context__
     else:
         yield from _fields(value).values()
+
+
+# The slot where a frame keeps the outcomes of tasks it awaited that may be awaited again,
+# as (the task awaited now, {task id: (value, error)}), so that a second await returns
+# the same object, also after a resume (runtime.machine.Frame). Only the outcomes of
+# tasks the other slots (or the task awaited now) still refer to are saved.
+AWAITED = "$awaited"
+
+
+def task_ids(values: Iterable[Any]) -> set[int]:
+    """Ids of the Task handles reachable from `values`."""
+    seen: set[int] = set()
+    found: set[int] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Task):
+            found.add(value.id)
+            stack.extend(value.children)
+            continue
+        if not _composite(value) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        stack.extend(_children(value))
+    return found
+
+
+def live_outcomes(kept: dict[int, Any], roots: Iterable[Any]) -> dict[int, Any]:
+    """The entries of `kept` for tasks reachable from `roots` (or from kept outcomes
+    themselves: when_any's winner)."""
+    out: dict[int, Any] = {}
+    frontier = task_ids(roots)
+    while frontier:
+        new = {tid: kept[tid] for tid in frontier if tid in kept and tid not in out}
+        out.update(new)
+        frontier = task_ids(new.values()) - out.keys()
+    return out
+
+
+def _prune_awaited(slots: dict[str, Any]) -> dict[str, Any]:
+    waiting, kept = slots[AWAITED]
+    out = {k: v for k, v in slots.items() if k != AWAITED}
+    pruned = live_outcomes(kept, [*out.values(), waiting])
+    if pruned:
+        out[AWAITED] = (waiting, pruned)
+    return out
 
 
 def _shared_objects(slots: dict[str, Any]) -> set[int]:

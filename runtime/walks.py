@@ -23,7 +23,7 @@ the dict or list they walk kept with its identity.
 from __future__ import annotations
 
 import gc
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from runtime.values import saveable
@@ -38,7 +38,10 @@ class DictWalk:
     def __init__(self, mapping: dict[Any, Any], kind: str) -> None:
         self.mapping = mapping
         self.kind = kind  # "keys", "values" or "items"
-        self.keys = list(mapping)
+        # a dict's own storage, as its views read it (a subclass's __getitem__ aside); an
+        # OrderedDict's own order (move_to_end changes it, not the storage's)
+        self.keys = list(mapping) if isinstance(mapping, OrderedDict) \
+            else list(dict.keys(mapping))
         self.size = len(mapping)
 
     def __len__(self) -> int:
@@ -48,13 +51,12 @@ class DictWalk:
 
     def __getitem__(self, i: int) -> Any:
         key = self.keys[i]
-        if key not in self.mapping:
+        if not dict.__contains__(self.mapping, key):
             raise RuntimeError(f"{_dict_name(self.mapping)} keys changed during iteration")
         if self.kind == "keys":
             return key
-        if self.kind == "values":
-            return self.mapping[key]
-        return (key, self.mapping[key])
+        value = dict.__getitem__(self.mapping, key)
+        return value if self.kind == "values" else (key, value)
 
 
 def _dict_name(mapping: dict[Any, Any]) -> str:
@@ -161,7 +163,7 @@ def iter_source(value: Any) -> Any:
     """What a lowered loop indexes into (see the module docstring)."""
     if isinstance(value, _SEQUENCES):
         return value
-    if isinstance(value, dict):
+    if isinstance(value, dict) and type(value).__iter__ in (dict.__iter__, OrderedDict.__iter__):
         return DictWalk(value, "keys")
     view = _VIEWS.get(type(value))
     if view is not None:
@@ -181,7 +183,9 @@ def iter_source(value: Any) -> Any:
     return list(value)
 
 
-_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items"}
+_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items",
+          type(OrderedDict().keys()): "keys", type(OrderedDict().values()): "values",
+          type(OrderedDict().items()): "items"}
 _ITERATOR_KINDS: dict[type, str] = {
     type(iter({})): "keys", type(iter({}.values())): "values", type(iter({}.items())): "items",
 }

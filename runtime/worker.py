@@ -18,7 +18,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.api import OrchestrationError
+from runtime import observe
+from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
@@ -35,6 +36,7 @@ class Worker:
                  clock: Clock | None = None,
                  report: Callable[[str], None] | None = None) -> None:
         self.backend = open_backend(store)
+        self.owned = not isinstance(store, Backend)  # opened here: closed by `serve`
         self.engine = Engine(self.backend, clock=clock, concurrency=concurrency)
         self.finished: set[str] = set()
         self.refused: set[str] = set()
@@ -81,6 +83,9 @@ class Worker:
         reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
         self.backend.ensure()
         self.backend.recover()
+        observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),
+                                           self.engine.pool.concurrency,
+                                           tuple(sorted(REGISTRY.orchestrators))))
         self.scan()
 
         def done() -> bool:
@@ -94,7 +99,11 @@ class Worker:
             if self.stop.is_set():
                 self._drain(grace)
         finally:
-            self.engine.close(wait=False)
+            try:
+                self.engine.close(wait=False)
+            finally:
+                if self.owned:
+                    self.backend.close()
 
     def _drain(self, grace: float) -> None:
         pool = self.engine.pool

@@ -2,8 +2,11 @@
 
 The authoring API lives in `runtime` (so compiled modules need only the runtime) and is
 re-exported here: `from tether import orchestrator, activity, OrchestrationContext`.
-This package must not import `compiler` at import time.
+This package must not import `compiler` at import time, and imports `Client` (the store
+and journal code) only when it is first asked for.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from tether.package_guard import check as _check_packages
 
@@ -18,7 +21,9 @@ from runtime.api import (  # noqa: E402
     activity,
     orchestrator,
 )
-from runtime.client import Client  # noqa: E402
+
+if TYPE_CHECKING:
+    from runtime.client import Client
 
 __all__ = [
     "Client",
@@ -32,3 +37,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # `Client` brings the store and journal code; importing it lazily keeps
+    # `import tether` (which every orchestration module does) quick.
+    if name == "Client":
+        from runtime.client import Client
+
+        return Client
+    raise AttributeError(f"module 'tether' has no attribute {name!r}")

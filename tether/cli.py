@@ -11,18 +11,36 @@ from tether.errors import ExitCode, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tether.commands import compile_cmd, db_cmd, graph_cmd, lint_cmd, run_cmd, serve_cmd
+    from tether.commands import (
+        compile_cmd,
+        db_cmd,
+        graph_cmd,
+        lint_cmd,
+        manage_cmd,
+        run_cmd,
+        serve_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tether",
         description="Compile, lint, draw and run durable orchestrations written as async def.",
     )
-    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show tether's and Python's versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, serve_cmd, db_cmd):
+    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, manage_cmd, serve_cmd, db_cmd):
         module.register(sub)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, with the line built only when asked (`platform` costs every start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_line())  # on stdout, as argparse's own version action prints
+        parser.exit()
 
 
 def version_line() -> str:

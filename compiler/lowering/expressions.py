@@ -27,6 +27,7 @@ TASK_METHODS = {
     "wait_for_external_event": "event",
     "when_all": "when_all",
     "when_any": "when_any",
+    "call_http": "sub_orchestration",
 }
 
 
@@ -197,7 +198,12 @@ class ExpressionLowering(JumpLowering):
         self.terminate(Suspend(self.code(inner), frozenset(self.reads_of(inner)), resume.id,
                                line, kind, name))
         self.start(resume)
-        self.emit(f"{tmp} = {self.names['frame']}.received()", line, writes={tmp})
+        # a task made right here cannot be awaited again; one in a variable (or chosen by
+        # an expression) can, and every await of it must give the same object
+        fresh = isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) \
+            and isinstance(inner.func.value, cst.Name) and inner.func.value.value == self.ctx
+        method = "received" if fresh else "received_shared"
+        self.emit(f"{tmp} = {self.names['frame']}.{method}()", line, writes={tmp})
         return cst.Name(tmp)
 
     def task_kind(self, expr: cst.BaseExpression) -> tuple[str, str | None]:

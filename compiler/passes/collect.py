@@ -15,6 +15,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from compiler import df_names
 from compiler.errors import CompileError, DeterminismErrors
 from compiler.ir import Found, Unit
 from compiler.lowering.comprehensions import comp_fors
@@ -42,6 +43,7 @@ def run(unit: Unit) -> Unit:
         unit.module = module
         unit.positions = positions
         return unit
+    df_names.check(tree, unit.path)  # "did you mean ctx.when_all?" before any rule code
     _run_rules(unit)
     unit.module = module
     unit.positions = positions

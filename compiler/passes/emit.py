@@ -312,7 +312,7 @@ def _switch_lines(machine: MachineIR, term: Switch) -> list[str]:
     return out
 
 
-_RECEIVED = re.compile(r"^(_a\d+) = (\w+)\.received\(\)$")
+_RECEIVED = re.compile(r"^(_a\d+) = (\w+)\.(received|received_shared)\(\)$")
 
 
 def _peephole(lines: list[str], frame: str, counts: dict[str, int]) -> list[str]:
@@ -328,10 +328,10 @@ def _peephole(lines: list[str], frame: str, counts: dict[str, int]) -> list[str]
             uses_next = re.findall(rf"\b{tmp}\b", out[i + 1])
             uses_rest = counts.get(tmp, 0) - 1 - len(uses_next)
             if len(uses_next) == 1 and uses_rest == 0:
-                out[i + 1] = re.sub(rf"\b{tmp}\b", f"{frame}.received()", out[i + 1])
+                out[i + 1] = re.sub(rf"\b{tmp}\b", f"{frame}.{m.group(3)}()", out[i + 1])
                 del out[i]
                 continue
             if not uses_next and uses_rest == 0:
-                out[i] = f"{frame}.received()"
+                out[i] = f"{frame}.{m.group(3)}()"
         i += 1
     return out

@@ -56,6 +56,7 @@ SCHEDULING = {
     "create_timer": "timer",
     "sleep": "timer",
     "wait_for_external_event": "event",
+    "call_http": "sub_orchestration",
 }
 JOINS = ("when_all", "when_any")
 
@@ -93,7 +94,32 @@ def build(machine: MachineIR, source: str | None = None) -> nx.DiGraph:
         if node[0] in "sb":
             _set_span(walk, node)
     _add_scheduled(walk)
+    _add_timeouts(walk)
     return graph
+
+
+def _add_timeouts(walk: _Walk) -> None:
+    """`wait_for_external_event(name, timeout=...)` races the event against a timer: its
+    step has two ways out, the event arriving and `TimeoutError` (to the handler that
+    catches it, else to fail), and says so."""
+    graph = walk.graph
+    for block in walk.machine.blocks.values():
+        term = block.term
+        if not (isinstance(term, Suspend) and term.kind == "event" and "timeout=" in term.task):
+            continue
+        node = f"s{term.resume}"
+        if node not in graph:
+            continue
+        graph.nodes[node]["label"] = f"{_await_label(term)} or timeout"
+        graph.nodes[node]["timeout"] = True
+        failing = [t for _, t, kind in graph.out_edges(node, data="kind") if kind == "exception"]
+        if failing:
+            for target in failing:
+                graph.edges[node, target]["label"] = "timeout"
+            continue
+        if "fail" not in graph:
+            graph.add_node("fail", kind="fail", label="fail", line=None, end_line=None)
+        graph.add_edge(node, "fail", kind="exception", label="timeout")
 
 
 def _add_nodes(walk: _Walk) -> None:

@@ -153,7 +153,8 @@ class Lowerer(ExpressionLowering):
         name = fn.name.value
         slot = self.fresh("_d", line, f"the default values of `{name}` defined at line {{line}}")
         pos = "None" if not positional else \
-            "(" + "".join(f"{self.code(d)}, " for d in positional) + ")"
+            "(" + ", ".join(self.code(d) for d in positional) + ("," if len(positional) == 1
+                                                                  else "") + ")"
         kw = "None" if not keyword else \
             "{" + ", ".join(f"{k!r}: {self.code(d)}" for k, d in keyword) + "}"
         frame = self.names["frame"]
@@ -171,7 +172,9 @@ class Lowerer(ExpressionLowering):
             f"{clean_text(self.code(bare))}\nif {slot!r} in {frame}.slots:\n"
             f"    {fields} = {frame}.slots[{slot!r}]",
         )
-        self.emit(f"{slot} = ({fields})", line, {name}, {slot})
+        # reads nothing liveness must see: the def stands just before it, and listing it
+        # would make the slot (part of the def's closure) live around a loop
+        self.emit(f"{slot} = ({fields})", line, frozenset(), {slot})
 
     def _needs_lowering(self, stmt: cst.CSTNode) -> bool:
         if self.awaits(stmt):

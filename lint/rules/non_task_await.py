@@ -46,7 +46,7 @@ from lint.rules.base import Fix, Rule, rule
 
 TASK_METHODS = frozenset({
     "call_activity", "call_sub_orchestrator", "create_timer", "sleep",
-    "wait_for_external_event", "when_all", "when_any", "call_entity",
+    "wait_for_external_event", "when_all", "when_any", "call_entity", "call_http",
 })
 
 

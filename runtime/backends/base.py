@@ -51,6 +51,7 @@ concern that instance only: the engine reports them once and serves the others.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -375,6 +376,22 @@ class Backend(abc.ABC):
     def purge(self, instance_id: str) -> bool:
         """Delete the instance and everything about it (claiming it first, waiting for
         the holder); False if it did not exist. The caller decides whether it may."""
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds while this process has nothing to do; True if
+        it returned early because another process made work (PostgreSQL: a NOTIFY). The
+        engine calls it when idle; the default just sleeps (the file backend: the next
+        poll finds new work)."""
+        time.sleep(timeout)
+        return False
+
+    def revive(self, instance_id: str) -> None:
+        """Let `runnable` offer an instance again after it was released `finished` (a
+        restart or rewind is about to give it work; issue 14). Called before that work is
+        written, so a crash in between leaves an ended instance that is offered once more
+        and found ended. Default: nothing (a backend whose `release(finished=False)`
+        marks the instance unfinished needs no more)."""
+        return None
 
     # -- distributing activities -------------------------------------------------------
 

@@ -10,7 +10,6 @@ queue (`Backend.work_queue` is None), so this is the only way they run today.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import queue
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import REGISTRY, TaskFailedError
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, boundary, error_json
@@ -76,6 +76,8 @@ def run_activity(name: str, fn: Callable[..., Any] | None,
         result = fn(data) if _accepts_input(fn) else fn()
         if inspect.iscoroutine(result):
             was_async = True
+            import asyncio  # only for async activities: asyncio (and ssl) cost a CLI start
+
             result = asyncio.run(result)
         return boundary(result, f"result of activity {name}"), None, was_async
     except Exception as exc:
@@ -158,12 +160,15 @@ class ActivityPool:
             inst.claim.ack([message.id])
 
     def start(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-              data: Any, *, inline: bool = False, outbox: str = "") -> None:
+              data: Any, *, inline: bool = False, outbox: str = "",
+              about: observe.ActivityStarted | None = None) -> None:
+        """`about`, when given, is reported to observers as the attempt starts (on the
+        thread that runs it, so a tracer can make its span current for the activity)."""
         self.inflight += 1
         if inline and name in self.quick and name not in self.slow:
-            self.run(key, name, fn, data, inline=True)
+            self.run(key, name, fn, data, inline=True, about=about)
         else:
-            self.executor.submit(self.run, key, name, fn, data, outbox=outbox)
+            self.executor.submit(self.run, key, name, fn, data, outbox=outbox, about=about)
 
     def start_held(self) -> None:
         """Start held-back attempts while fewer than `concurrency` are in flight."""
@@ -177,9 +182,13 @@ class ActivityPool:
         return ", ".join(f"{name} ({now - since:.1f} s)" for name, since in running)
 
     def run(self, key: tuple[str, int, int, int], name: str, fn: Callable[..., Any] | None,
-            data: Any, *, inline: bool = False, outbox: str = "") -> None:
+            data: Any, *, inline: bool = False, outbox: str = "",
+            about: observe.ActivityStarted | None = None) -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
+        if about is not None:
+            about = observe.ActivityStarted(**{**about.__dict__, "started": time.time()})
+            observe.emit(about)
         start = time.perf_counter()
         self.running[key] = (name, time.monotonic())
         try:
@@ -191,6 +200,12 @@ class ActivityPool:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         finally:
             self.running.pop(key, None)
+        if about is not None:
+            observe.emit(observe.ActivityEnded(
+                about.instance_id, about.orchestration, trace=about.trace, task=about.task,
+                activity=name, attempt=about.attempt, started=about.started,
+                seconds=time.perf_counter() - start,
+                error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         seconds = float("inf") if was_async else time.perf_counter() - start
         self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
@@ -249,7 +264,10 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
         engine.pool.held.append(lambda: resume_held(engine, instance_id, generation, task_id))
         return
     engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
-                      lookup(engine, t.name), t.input, inline=inline)
+                      lookup(engine, t.name), t.input, inline=inline,
+                      about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
+                                                    task=t.id, activity=t.name,
+                                                    attempt=t.attempt))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:

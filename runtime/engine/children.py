@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import OrchestrationError, TaskFailedError
 from runtime.backends.base import (
     ENDED_STATUSES,
@@ -77,6 +78,9 @@ def start_child(engine: Engine, parent: Instance, t: TaskState,
             "source": mdef.source,
             "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
             "attempt": t.attempt, "generation": 0, "start": begin}
+    trace = observe.new_trace(parent.trace)  # the child's spans nest under the parent's
+    if trace is not None:
+        data["trace"] = trace
     if not engine.backend.create(NewInstance(child_id, begin, data)):
         squatter = not_ours(engine, parent, t, child_id)
         if squatter is not None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
@@ -78,6 +79,7 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
@@ -102,6 +104,9 @@ class Engine:
         if inst.ended:
             stepping.ended(self, inst)
         else:
+            observe.emit(observe.InstanceStarted(
+                inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
+                resumed=inst.checkpointed or inst.awaiting is not None))
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before
@@ -286,7 +291,9 @@ class Engine:
                     return False
                 self.clock.advance_to(parse_iso(deadline))
                 continue
-            self.collect(self._wait_time())
+            # nothing in flight: wait for a timer, or for work another process makes
+            if self.backend.wait_for_work(self._wait_time()):
+                self.last_poll = 0.0  # look at the store now
         return True
 
     def heartbeat(self) -> None:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runtime import observe
 from runtime.api import TaskFailedError
 from runtime.backends.base import BackendError, Message, WorkItem, WorkQueue
 from runtime.context import error_json
@@ -62,7 +63,8 @@ class DistributedPool(ActivityPool):
         return False  # nothing waits for a slot here: it goes to the queue instead
 
     def start(self, key: Key, name: str, fn: Callable[..., Any] | None, data: Any, *,
-              inline: bool = False, outbox: str = "") -> None:
+              inline: bool = False, outbox: str = "",
+              about: observe.ActivityStarted | None = None) -> None:
         inst = self.engine.instances.get(key[0])
         busy = self.local + len(self.taken) >= self.concurrency
         if busy and not outbox and inst is not None and inst.claim is not None:
@@ -72,7 +74,7 @@ class DistributedPool(ActivityPool):
             self.inflight += 1
             return
         self.local += 1
-        super().start(key, name, fn, data, inline=inline, outbox=outbox)
+        super().start(key, name, fn, data, inline=inline, outbox=outbox, about=about)
 
     # -- outcomes from the inbox -------------------------------------------------------
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import observe
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import InstanceUnusable, NewInstance
+from runtime.boundary_types import typed_activity
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
@@ -27,6 +29,7 @@ class RunResult:
     instance_id: str = ""
     custom_status: Any = None
     backend: Backend | None = None  # where the instance lives
+    owned: bool = False  # `run_inline` opened `backend` itself: closed after each use
     # sub-orchestrations still running when the run ended (started and never awaited):
     # they stay in the store, and a worker finishes them
     unfinished: list[str] = field(default_factory=list)
@@ -37,13 +40,22 @@ class RunResult:
         asked (retries and re-runs after crashes included; children's calls in place)."""
         if self.backend is None:
             return []
-        return self.backend.activity_calls(self.instance_id)
+        try:
+            return self.backend.activity_calls(self.instance_id)
+        finally:
+            if self.owned:  # reopened on demand (a PostgreSQL backend reconnects)
+                self.backend.close()
 
 
 def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
-    """The `created` record of a new top-level instance."""
-    return {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
+    """The `created` record of a new top-level instance (with its trace context when
+    tracing is on: the caller's current span is its parent)."""
+    data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
             "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+    trace = observe.new_trace(None)
+    if trace is not None:
+        data["trace"] = trace
+    return data
 
 
 def create_instance(backend: Backend, mdef: MachineDef, input: Any, instance_id: str,
@@ -69,10 +81,13 @@ def run_inline(
     ends, and `RunResult.unfinished` names the children still running.
     `crash_after_writes=n` raises SimulatedCrash right after the n-th journal write.
     """
+    owned = not isinstance(store, Backend)  # opened here: closed here, even after a crash
     backend = open_backend(store)
     backend.ensure()
     clock = clock if clock is not None else VirtualClock()
     instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+    if activities is not None:  # overrides rebuild dataclass inputs as registered ones do
+        activities = {name: typed_activity(fn) for name, fn in activities.items()}
     engine = Engine(backend, clock=clock, activities=activities, concurrency=concurrency,
                     crash_after_writes=crash_after_writes,
                     machines=lambda name: mdef if name == mdef.name else machine_for(name))
@@ -112,9 +127,14 @@ def run_inline(
         raise
     finally:
         # a terminated instance's activities still running are of no use: do not wait
-        engine.close(wait=not crashed and engine.instances.get(instance_id) is not None
-                     and engine.instances[instance_id].status != "Terminated")
+        try:
+            engine.close(wait=not crashed and engine.instances.get(instance_id) is not None
+                         and engine.instances[instance_id].status != "Terminated")
+        finally:
+            if owned:
+                backend.close()
     error = (inst.error["type"], inst.error["message"]) if inst.error else None
     status = inst.status if progressed or inst.ended else "Stuck"
     output = inst.output if inst.status != "Terminated" else None
-    return RunResult(status, output, error, instance_id, inst.custom_status, backend, unfinished)
+    return RunResult(status, output, error, instance_id, inst.custom_status, backend, owned,
+                     unfinished)

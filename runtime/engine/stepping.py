@@ -8,11 +8,13 @@ checkpoint, then starts the activities, timers and children it lists.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
-from runtime.clock import iso
-from runtime.context import JournalContext, TaskState, boundary
-from runtime.instance import Instance
+from runtime import observe
+from runtime.clock import iso, parse_iso
+from runtime.context import JournalContext, TaskState, boundary, failure_details
+from runtime.instance import FINAL, Instance
 from runtime.machine import Return
 from runtime.values import FrameValueError, NotJSONError, encode_slots
 
@@ -54,6 +56,7 @@ def _advance(engine: Engine, inst: Instance) -> None:
         else:
             mark = inst.table.completion(inst.awaiting)
             assert mark is not None
+            _waits_over(inst, inst.awaiting)
             inst.now = inst.time_of(mark[1])
             inst.frame.deliver(inst.table.outcome(inst.awaiting))
         if not step(engine, inst):
@@ -65,16 +68,21 @@ def _advance(engine: Engine, inst: Instance) -> None:
 def step(engine: Engine, inst: Instance) -> bool:
     """One machine call; False once the instance ended or started a new generation."""
     assert inst.mdef is not None
-    ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid)
+    ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid,
+                         input=inst.input, parent_id=(inst.parent or {}).get("id"))
     ctx.custom_status = inst.custom_status
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
     ctx.on_new = inst.unsaved.append
+    label, began, clock = inst.step_label or f"s{inst.frame.state}", time.time(), time.perf_counter()
     try:
         result = inst.mdef.fn(ctx, inst.frame)
     except Exception as exc:
+        _step_ran(inst, label, began, clock, f"{type(exc).__name__}: {exc}")
         inst.custom_status = ctx.custom_status
-        finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc)})
+        finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc),
+                                              "details": failure_details(exc)})
         return False
+    _step_ran(inst, label, began, clock, None)
     inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
     inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
     if isinstance(result, Return):
@@ -91,6 +99,27 @@ def step(engine: Engine, inst: Instance) -> bool:
     inst.awaiting = result.task.id
     inst.unsaved_step = True
     return True
+
+
+def _waits_over(inst: Instance, task_id: int) -> None:
+    """Report the timers and events the next step consumes (the awaited task, or the
+    done members of the group it is): at this point whatever their records' fate in a
+    crash, so a wait is reported once, or twice only with the step a crash interrupts."""
+    t = inst.table.tasks[task_id]
+    for w in [t] if t.kind in ("timer", "event") else [inst.table.tasks[c] for c in t.children]:
+        if w.kind not in ("timer", "event") or not w.done or w.ts is None:
+            continue
+        end = parse_iso(w.ts).timestamp()
+        observe.emit(observe.WaitEnded(
+            inst.id, inst.name, trace=inst.trace, task=w.id, kind=w.kind,
+            name=(w.name or "") if w.kind == "event" else (w.fire_at or ""),
+            started=parse_iso(w.first_at).timestamp() if w.first_at else end, ended=end))
+
+
+def _step_ran(inst: Instance, label: str, began: float, clock: float, error: str | None) -> None:
+    observe.emit(observe.StepRan(inst.id, inst.name, trace=inst.trace, step=label,
+                                 started=began, seconds=time.perf_counter() - clock,
+                                 error=error))
 
 
 def checkpoint(engine: Engine, inst: Instance) -> None:
@@ -157,6 +186,10 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     entries = owed(inst) if kind != "terminated" else []
     if entries:
         data["outbox"] = entries
+    # Observers hear of the end right before its record is written: no write lies between,
+    # so a killed process has either reported the end and written it (a resumed worker
+    # finds it ended and says nothing) or done neither (the last step runs again).
+    _report_end(inst, FINAL[kind], error, iso(engine.now(inst)))
     for rec in engine.append(inst, kind, data):
         inst.apply(rec)
     if inst.broken:
@@ -173,9 +206,17 @@ def ended(engine: Engine, inst: Instance) -> None:
     from runtime.engine.children import notify_parent
     from runtime.engine.outbox import send_outbox
 
+
     notify_parent(engine, inst)
     if inst.outbox:
         send_outbox(engine, inst)
+
+
+def _report_end(inst: Instance, status: str, error: dict[str, Any] | None, at: str) -> None:
+    observe.emit(observe.InstanceEnded(
+        inst.id, inst.name, trace=inst.trace, status=status,
+        error=f"{error['type']}: {error['message']}" if status == "Failed" and error else None,
+        created=parse_iso(inst.created).timestamp(), ended=parse_iso(at).timestamp()))
 
 
 def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
@@ -192,12 +233,16 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
             "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
             "generation": inst.generation + 1, "carry": carry,
             "events_in": inst.events_in, "start": iso(inst.now)}
+    trace = observe.new_trace(inst.trace, renew=True) if inst.trace is not None else None
+    if trace is not None:
+        data["trace"] = trace
     entries = list(inst.outbox.values()) + owed(inst)  # fire and forget: carried over
     if entries:
         data["outbox"] = entries
     for t in inst.table.tasks.values():  # running here: their outcomes send them
         if t.kind == "activity" and t.started and not t.done and t.fire_at is None:
             engine.sending.setdefault(inst.id, set()).add(f"{inst.generation}:{t.id}")
+    _report_end(inst, "ContinuedAsNew", None, iso(engine.now(inst)))
     inst.claim.new_generation(data, iso(engine.now(inst)), calls)
     fresh = Instance.restore(inst.id, inst.claim, inst.mdef)
     fresh.pending_events = inst.pending_events

@@ -2,7 +2,7 @@
 
 `create_app(store, machines)` returns a Starlette application that users may mount in
 their own ASGI app. Blocking store calls run in the thread pool. Instance ids are
-validated (`runtime.store.validate_id`) before any path is built from them.
+validated (`runtime.ids.validate_id`) before any backend sees them.
 `TetherApp` embeds the API, its worker and an `AsyncClient` in a user's own app.
 """
 

@@ -85,6 +85,8 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         _route("/api/instances/{instance_id}", GET=api.status, DELETE=api.purge),
         _route("/api/instances/{instance_id}/graph", GET=api.graph),
         _route("/api/instances/{instance_id}/raiseEvent/{event}", POST=api.raise_event),
+        _route("/api/instances/{instance_id}/restart", POST=api.restart),  # issue 14
+        _route("/api/instances/{instance_id}/rewind", POST=api.rewind),  # issue 14
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
         # issue 14: the description of this table, and Prometheus metrics
         _route("/api/openapi.json", GET=api.openapi),
@@ -94,8 +96,10 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
     middleware = [Middleware(_Gate, api_key=api_key, hosts=hosts)]
     if runner is not None:
         middleware.insert(0, Middleware(StartOnFirstRequest, worker=runner))
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
-                     lifespan=runner.lifespan if runner is not None else None)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS,
+                    lifespan=runner.lifespan if runner is not None else None)
+    app.state.tether_worker = runner  # the WorkerThread (None without a worker)
+    return app
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -206,6 +210,33 @@ class _Api:
         # root_path, not base_url: mounted below a prefix, the URLs keep the prefix
         return ManagementUrls(request.scope.get("root_path", ""), self.api_key).payload(
             origin_of(request), instance_id)
+
+    async def restart(self, request: Request) -> Response:
+        """Durable Functions' restart: a new id unless restartWithNewInstanceId=false."""
+        q = _query(request, "restartWithNewInstanceId")
+        instance_id = validate_id(request.path_params["instance_id"])
+        new_id = q.get("restartWithNewInstanceId")
+        fresh = new_id is None or _flag(new_id, "restartWithNewInstanceId")
+        from runtime.rewind import StillRunning
+
+        try:
+            started = await run_in_threadpool(self.client.restart, instance_id,
+                                              new_instance_id=fresh)
+        except StillRunning as exc:
+            raise HTTPError(409, str(exc)) from None
+        return ManagementUrls(request.scope.get("root_path", ""), self.api_key) \
+            .check_status_response(request, started)
+
+    async def rewind(self, request: Request) -> Response:
+        q = _query(request, "reason")
+        instance_id = validate_id(request.path_params["instance_id"])
+        from runtime.rewind import NotRewindable
+
+        try:
+            await run_in_threadpool(self.client.rewind, instance_id, q.get("reason"))
+        except NotRewindable as exc:
+            raise HTTPError(409, str(exc)) from None
+        return Response(status_code=202)
 
     async def openapi(self, request: Request) -> Response:
         _query(request)

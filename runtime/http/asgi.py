@@ -125,15 +125,19 @@ class _StartingClient(AsyncClient):
         if self.worker is not None and not self.worker.running:
             self.worker.start(late="the first instance its client started")
 
+    # The instance is created before the worker starts: a worker starting while an
+    # instance is being created could miss it (see the report of issue 14).
     async def start(self, orchestration: Orchestration, input: Any = None, *,
                     instance_id: str | None = None) -> str:
+        created = await super().start(orchestration, input, instance_id=instance_id)
         self._ensure_worker()
-        return await super().start(orchestration, input, instance_id=instance_id)
+        return created
 
     async def start_many(self, orchestration: Orchestration, inputs: Any, *,
                          instance_ids: Any = None) -> list[str]:
+        created = await super().start_many(orchestration, inputs, instance_ids=instance_ids)
         self._ensure_worker()
-        return await super().start_many(orchestration, inputs, instance_ids=instance_ids)
+        return created
 
 
 class TetherApp:

@@ -151,6 +151,22 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"202": _ACCEPTED, "400": _BAD, "404": _UNKNOWN, "410": _ENDED,
                       "413": _TOO_BIG},
     },
+    ("/api/instances/{instance_id}/restart", "POST"): {
+        "summary": "start the instance's orchestration again with the same input",
+        "parameters": [_INSTANCE, _query(
+            "restartWithNewInstanceId", "true (default): a new id; false: the same id, "
+            "once the instance has ended (any case)", _FLAG)],
+        "responses": {"202": _STARTED, "400": _BAD, "404": _UNKNOWN,
+                      "409": _error("the same id was asked for and the instance has not "
+                                    "ended")},
+    },
+    ("/api/instances/{instance_id}/rewind", "POST"): {
+        "summary": "take a Failed instance back to the checkpoint before its failed step "
+                   "and run it again",
+        "parameters": [_INSTANCE, _REASON],
+        "responses": {"202": _ACCEPTED, "400": _BAD, "404": _UNKNOWN,
+                      "409": _error("the instance is not Failed")},
+    },
     ("/api/instances/{instance_id}/{action}", "POST"): {
         "summary": "terminate, suspend or resume an instance",
         "parameters": [_INSTANCE, _path("action", "what to do",
@@ -191,6 +207,11 @@ _SCHEMAS: dict[str, Any] = {
             "createdTime": {"type": "string", "format": "date-time"},
             "lastUpdatedTime": {"type": "string", "format": "date-time"},
             "historyEvents": {"type": "array", "items": {"type": "object"}},
+            "failureDetails": {
+                "type": "object", "description": "a Failed instance's error and traceback",
+                "properties": {"errorType": {"type": "string"},
+                               "errorMessage": {"type": "string"},
+                               "stackTrace": {"type": ["string", "null"]}}},
         },
     },
 }

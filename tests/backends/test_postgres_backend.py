@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runtime.backends.base import BackendUnavailable, FenceLost, NewInstance, WorkItem
+from runtime.backends.postgres.schema import VERSION
 from tests.backends.pg import SERVER, pg_schema, pg_url, with_schema
 
 __all__ = ["pg_schema", "pg_url"]
@@ -279,7 +280,7 @@ def test_first_use_creates_the_schema(pg_url: str, pg_schema: str) -> None:
         assert backend.status("x")["runtimeStatus"] == "Pending"
     finally:
         backend.close()
-    assert sql(pg_schema, "SELECT max(version) FROM {s}.schema_version") == [(1,)]
+    assert sql(pg_schema, "SELECT max(version) FROM {s}.schema_version") == [(VERSION,)]
 
 
 def test_a_store_of_a_newer_tether_is_refused_on_open(pg_url: str, pg_schema: str) -> None:
@@ -288,7 +289,8 @@ def test_a_store_of_a_newer_tether_is_refused_on_open(pg_url: str, pg_schema: st
     open_backend(pg_url).ensure()
     sql(pg_schema, "INSERT INTO {s}.schema_version (version) VALUES (99)")
     backend = open_backend(pg_url)
-    with pytest.raises(BackendUnavailable, match="schema version 99, newer than this tether's 1"):
+    with pytest.raises(BackendUnavailable,
+                       match=f"schema version 99, newer than this tether's {VERSION}"):
         backend.ensure()
     backend.close()
 
@@ -503,3 +505,64 @@ def test_a_worker_waits_out_an_outage_saying_so_and_loses_nothing(pg_schema: str
     finally:
         backend.close()
         proxy.close()
+
+
+def test_an_idle_inbox_costs_no_query_until_a_notification_names_it(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.backends.postgres.backend import QUIET_FOR
+
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y")])
+    a.inbox("x")  # starts listening
+    deadline = time.monotonic() + 10
+    while not a._listener.live:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert a.inbox("x") == [] and a.inbox("y") == []
+    reads: list[int] = []
+    real = a._read
+    monkeypatch.setattr(a, "_read", lambda op: (reads.append(1), real(op))[1])
+    for _ in range(20):
+        assert a.inbox("x") == []
+    assert reads == []  # known empty: not read again
+    posted = time.monotonic()
+    b.post("x", {"type": "event", "name": "go", "data": 1})
+    while not (got := a.inbox("x")):
+        assert time.monotonic() - posted < 5
+        time.sleep(0.005)
+    assert time.monotonic() - posted < QUIET_FOR  # the notification said so, not the timeout
+    assert [m.body["data"] for m in got] == [1]
+    assert a.inbox("y") == []  # another instance's inbox is still known empty
+    assert len(reads) >= 1
+
+
+def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
+        open_store: Any) -> None:
+    """Regression: a checkpoint staged before a wait stayed invisible (status Pending
+    while the instance waited for an event: tests/http test_suspend_and_resume)."""
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    claim.stage([("checkpoint", {"suspended": False, "custom_status": "waiting"})], TS)
+    other = threading.Thread(target=lambda: a.inbox("x"))  # not the claim's thread
+    other.start()
+    other.join()
+    assert a.status("x")["runtimeStatus"] == "Pending"
+    assert a.inbox("x") == []  # the engine's poll, on the claim's thread
+    doc = a.status("x")
+    assert (doc["runtimeStatus"], doc["customStatus"]) == ("Running", "waiting")
+
+
+def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(
+        open_store: Any, pg_schema: str) -> None:
+    a, b = open_store(), open_store()
+    a.create(new("x"))
+    stale = a.claim("x")
+    expire_lease(pg_schema, "x")
+    fresh = b.claim("x")
+    stale.stage([("suspended", {"reason": None})], TS)
+    a.release(stale)  # an engine closing: its other claims must still be released
+    assert [r.kind for r in a.history("x")] == ["created"]
+    fresh.stage([("resumed", {"reason": None})], TS)
+    b.commit([fresh])  # the new owner is untouched
+    assert [r.kind for r in a.history("x")] == ["created", "resumed"]

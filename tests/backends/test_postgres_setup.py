@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.backends.postgres.schema import VERSION
 from tests.backends.pg import SERVER, pg_schema, pg_url, require_server
 from tether.cli import main
 
@@ -30,10 +31,10 @@ def test_init_creates_then_finds_the_schema(pg_url: str, pg_schema: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["db", "init", "--store", pg_url], capsys)
     assert (code, err) == (0, "")
-    assert f"created schema {pg_schema} (version 1)" in out
+    assert f"created schema {pg_schema} (version {VERSION})" in out
     code, out, err = run(["db", "init", "--store", pg_url], capsys)
     assert (code, err) == (0, "")
-    assert "up to date (version 1)" in out
+    assert f"up to date (version {VERSION})" in out
     import psycopg
 
     with psycopg.connect(SERVER) as conn:
@@ -61,13 +62,13 @@ def test_a_newer_tether_migrates(pg_url: str, pg_schema: str, capsys: pytest.Cap
     monkeypatch.setattr(schema, "VERSION", schema.VERSION + 1)
     code, out, err = run(["db", "init", "--store", pg_url], capsys)
     assert (code, err) == (0, "")
-    assert f"migrated schema {pg_schema} from version 1 to 2" in out
+    assert f"migrated schema {pg_schema} from version {VERSION} to {VERSION + 1}" in out
     import psycopg
 
     with psycopg.connect(SERVER) as conn:
         assert conn.execute(f"SELECT count(*) FROM {pg_schema}.added").fetchone() == (0,)
         assert conn.execute(f"SELECT max(version) FROM {pg_schema}.schema_version"
-                            ).fetchone() == (2,)
+                            ).fetchone() == (VERSION + 1,)
 
 
 def test_an_older_tether_refuses_a_newer_schema(pg_url: str, pg_schema: str,
@@ -76,11 +77,11 @@ def test_an_older_tether_refuses_a_newer_schema(pg_url: str, pg_schema: str,
     import psycopg
 
     with psycopg.connect(SERVER) as conn:
-        conn.execute(f"INSERT INTO {pg_schema}.schema_version (version) VALUES (7)")
+        conn.execute(f"INSERT INTO {pg_schema}.schema_version (version) VALUES (99)")
     code, _, err = run(["db", "init", "--store", pg_url], capsys)
     line = one_error_line(err)
     assert code == 2
-    assert "schema version 7, newer than this tether's 1" in line and pg_schema in line
+    assert f"schema version 99, newer than this tether's {VERSION}" in line and pg_schema in line
 
 
 @pytest.mark.parametrize(("url", "expect"), [
@@ -136,3 +137,25 @@ def test_missing_database(capsys: pytest.CaptureFixture[str]) -> None:
     line = one_error_line(err)
     assert code == 2 and 'database "no_such_db_xyz" does not exist' in line
     assert "no_such_db_xyz" in line.split(":", 2)[1] + line
+
+
+def test_a_store_of_version_1_is_migrated_by_first_use(pg_url: str, pg_schema: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store made by the first release (version 1) gains what later versions add."""
+    from runtime.backends import open_backend
+    from runtime.backends.postgres import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    monkeypatch.setattr(schema, "VERSION", 1)
+    open_backend(pg_url).ensure()
+    monkeypatch.undo()
+    backend = open_backend(pg_url)
+    backend.ensure()
+    backend.close()
+    import psycopg
+
+    with psycopg.connect(SERVER) as conn:
+        assert conn.execute(f"SELECT max(version) FROM {pg_schema}.schema_version"
+                            ).fetchone() == (VERSION,)
+        assert conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = %s"
+                            " AND indexname = 'instances_free'", (pg_schema,)).fetchone()

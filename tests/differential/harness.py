@@ -50,7 +50,11 @@ def plain_module(source: str, path: str = "prog.py") -> types.ModuleType:
     """`source` imported as written, not compiled."""
     module = types.ModuleType(f"_tether_diff_plain_{next(_names)}")
     module.__file__ = path
-    exec(compile(source, path, "exec"), module.__dict__)
+    sys.modules[module.__name__] = module  # dataclasses look their module up while created
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    finally:
+        sys.modules.pop(module.__name__, None)
     return module
 
 

@@ -153,7 +153,12 @@ class _Writer:
                   self.alias_fstring, self.comprehension, self.sleep, self.leave,
                   self.raise_if, self.aliasing, self.event, self.maybe_unbound,
                   self.helper, self.sub_orchestration, self.retried, self.context_state,
-                  self.continue_as_new, self.child_race, self.child_fan_out)
+                  self.continue_as_new, self.child_race, self.child_fan_out,
+                  # issue 16 and issue 13's corners
+                  self.exception_chain, self.kept_exception, self.awaited_targets,
+                  self.shadowed_builtin, self.defaults_helper, self.dict_walk,
+                  self.awaited_comparison, self.assert_message, self.chosen_task,
+                  self.multi_line, self.debug_fstring)
         compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
                     self.fan_out, self.fan_out_any, self.match_stmt, self.race,
                     self.try_stmt, self.for_stmt, self.if_stmt, self.exit_through_finally)
@@ -302,6 +307,136 @@ class _Writer:
         self.emit(indent, f"{c}.append(v1)")
         self.emit(indent, f"acc.append({b})")
 
+    # -- issue 16: plain Python semantics in the corners --------------------------------
+
+    def exception_chain(self, sc: Scope, indent: int) -> None:
+        """An exception raised in a handler that awaits (its `__context__`), maybe `from`
+        the caught one or `from None`, caught outside and kept across an await."""
+        e, k = self.name("e"), self.name("k")
+        self.emit(indent, "try:")
+        self.emit(indent + 1, "try:")
+        self.emit(indent + 2, f"v0 = await {self.call(sc, 1)}")
+        self.emit(indent + 2, "raise AppError(v0)")
+        self.emit(indent + 1, f"except (TaskFailedError, AppError) as {e}:")
+        self.emit(indent + 2, f"acc.append(await {self.call(sc, 1)})")
+        cause = ("", f" from {e}", " from None")[self.pick(3)]
+        self.emit(indent + 2, f"raise KeyError(str({e})){cause}")
+        self.emit(indent, f"except KeyError as {k}:")
+        self.emit(indent + 1, f"kept = {k}")
+        self.emit(indent, f"acc.append(await {self.call(sc, 1)})")
+        self.emit(indent, "acc.append(chain(kept))")
+
+    def kept_exception(self, sc: Scope, indent: int) -> None:
+        """A user exception class with its own __init__, extra attributes and a note, live
+        across an await (and, half the time, in flight through a finally that awaits)."""
+        err = self.name("err")
+        self.emit(indent, f"{err} = AppError({self.expr(sc)})")
+        self.emit(indent, f"{err}.extra = [v1]")
+        self.emit(indent, f"{err}.add_note(str(v0))")
+        if self.pick(2):
+            self.emit(indent, "try:")
+            self.emit(indent + 1, "try:")
+            self.emit(indent + 2, f"raise {err}")
+            self.emit(indent + 1, "finally:")
+            self.emit(indent + 2, f"acc.append(await {self.call(sc, 1)})")
+            self.emit(indent, "except AppError as caught:")
+            self.emit(indent + 1, f"acc.append(caught is {err})")
+        else:
+            self.emit(indent, f"acc.append(await {self.call(sc, 1)})")
+        self.emit(indent, f"acc.append([{err}.code, str({err}), {err}.extra, {err}.__notes__])")
+
+    def awaited_targets(self, sc: Scope, indent: int) -> None:
+        """Awaits in assignment, augmented-assignment and del targets, and walruses that
+        rebind the index while the value awaits: Python's evaluation order."""
+        t = self.name("tally")
+        self.emit(indent, f'{t} = {{"0": 1, "1": 2, "2": 3}}')
+        kind = self.pick(4)
+        if kind == 0:
+            self.emit(indent, f"{t}[str({self.expr(sc)} % 3)] += {self.expr(sc)}")
+        elif kind == 1:
+            self.emit(indent, f"{t}[str({self.expr(sc)} % 3)] = {self.expr(sc)}")
+        elif kind == 2:
+            self.emit(indent, f"del {t}[str({self.expr(sc)} % 3)]")
+        else:
+            self.emit(indent, "i = 0")
+            self.emit(indent, f"box[i] += await {self.call(sc, 1)} + (i := 0)")
+        # lists, not the items' tuples: an output (even one continue_as_new drops) is JSON
+        self.emit(indent, f"acc.append([[key, {t}[key]] for key in sorted({t})])")
+
+    def shadowed_builtin(self, sc: Scope, indent: int) -> None:
+        """A local named like a builtin or a name the emitted code uses."""
+        name = ("isinstance", "Exception", "BaseException", "locals", "_rt", "_Any",
+                "AssertionError")[self.pick(7)]
+        self.emit(indent, f"{name} = {self.expr(sc)}")
+        self.emit(indent, f"acc.append({name})")
+
+    def defaults_helper(self, sc: Scope, indent: int) -> None:
+        """A nested def whose defaults read locals, rebound after the def."""
+        k, fn = self.name("kd"), self.name("dflt")
+        self.emit(indent, f"{k} = {self.expr(sc)}")
+        self.emit(indent, f"def {fn}(y, kk={k}, *, tag=str({k}) + '!'):")
+        self.emit(indent + 1, "return [y, kk, tag]")
+        self.emit(indent, f"{k} = {self.expr(sc)}")
+        self.emit(indent, f"acc.append({fn}({self.expr(sc)}))")
+
+    def dict_walk(self, sc: Scope, indent: int) -> None:
+        """A dict view, enumerate, zip or reversed walked by a loop whose body awaits and
+        changes what it walks."""
+        d, k = self.name("d"), self.name("k")
+        self.emit(indent, f'{d} = {{"a": {self.expr(sc, 0)}, "b": {self.expr(sc, 0)}}}')
+        head = (f"for {k}, val in {d}.items():", f"for {k}, val in enumerate({d}.values()):",
+                f"for {k}, val in zip({d}, reversed(list({d}.values())), strict=True):",
+                f"for {k}, val in enumerate({d}, 3):")[self.pick(4)]
+        self.emit(indent, head)
+        self.emit(indent + 1, f'{d}["b"] = {self.expr(sc, 0)}')
+        self.emit(indent + 1, f"acc.append([{k}, val, await {self.call(sc, 1)}])")
+
+    def awaited_comparison(self, sc: Scope, indent: int) -> None:
+        self.emit(indent, f"acc.append({self.expr(sc, 1)} <= {self.expr(sc)} < "
+                          f"{self.expr(sc)} != 7)")
+
+    def assert_message(self, sc: Scope, indent: int) -> None:
+        a = self.name("a")
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"assert {self.cond(sc)}, {self.expr(sc)}")
+        self.emit(indent, f"except AssertionError as {a}:")
+        self.emit(indent + 1, f"acc.append(str({a}))")
+
+    def chosen_task(self, sc: Scope, indent: int) -> None:
+        """`await (t1 if c else t2)`, then each task awaited again: the same objects."""
+        t, u, r = self.name("t"), self.name("u"), self.name("r")
+        self.emit(indent, f"{t} = ctx.call_activity({ACTIVITIES[self.pick(3)]}, "
+                          f"[{self.expr(sc, 0)}])")
+        self.emit(indent, f"{u} = ctx.call_activity({ACTIVITIES[self.pick(3)]}, "
+                          f"[{self.expr(sc, 0)}])")
+        self.emit(indent, f"{r} = await ({t} if {self.cond(sc)} else {u})")
+        self.emit(indent, f"acc.append([{r}, {r} is await {t} or {r} is await {u}])")
+
+    def multi_line(self, sc: Scope, indent: int) -> None:
+        """Statements spanning lines (issue 13): brackets, backslashes, triple quotes."""
+        kind = self.pick(4)
+        if kind == 0:
+            self.emit(indent, f"acc.append([{self.expr(sc)},")
+            self.emit(indent, f"            {self.expr(sc)}])")
+        elif kind == 1:
+            self.emit(indent, f"if {self.cond(sc)}:")
+            self.emit(indent + 1, "return [acc, v0,")
+            self.emit(indent + 1, "        v1, v2, box]")
+        elif kind == 2:
+            self.emit(indent, f"{self.target()} = {self.expr(sc)} + \\")
+            self.emit(indent, f"    {self.expr(sc)}")
+        else:
+            self.emit(indent, 'acc.append("""one')
+            self.lines.append(f'two""" + str({self.expr(sc)}))')
+
+    def debug_fstring(self, sc: Scope, indent: int) -> None:
+        if self.in_fstring:
+            self.emit(indent, f"acc.append({self.expr(sc)})")
+            return
+        self.in_fstring = True
+        self.emit(indent, f'acc.append(f"{{{self.expr(sc)}=}}")')
+        self.in_fstring = False
+
     def if_stmt(self, sc: Scope, indent: int) -> None:
         self.emit(indent, f"if {self.cond(sc)}:")
         self.block(sc, indent + 1)
@@ -435,6 +570,21 @@ from tether import RetryPolicy, TaskFailedError, activity, orchestrator
 
 def mix(a, b, c):
     return a * 2 + b - c
+
+
+class AppError(Exception):
+    def __init__(self, code):
+        super().__init__(f"app error {code}")
+        self.code = code
+
+
+def chain(err):
+    out = []
+    while err is not None:
+        out.append([type(err).__name__, str(err), err.__suppress_context__,
+                    type(err.__cause__).__name__])
+        err = err.__context__
+    return out
 '''
 
 LEAF = f'''@orchestrator

@@ -152,6 +152,33 @@ CONSTRUCTS = {
     "when_any over children against creation order": lambda s: re.search(
         r"when_any\(kids\d+\[::-1\]\)", s) is not None,
     "when_all over children": lambda s: "await ctx.when_all(kids" in s,
+    # issue 16 and issue 13's corners
+    "exception raised in a handler that awaits": lambda s: re.search(
+        r"except \(TaskFailedError, AppError\) as e\d+:\n\s+acc.append\(await", s) is not None,
+    "raise from across an await": lambda s: re.search(r"raise KeyError\(str\(e\d+\)\) from e", s)
+    is not None,
+    "user exception kept across an await": lambda s: "add_note" in s and ".code, str(err" in s,
+    "user exception in flight through an awaiting finally": lambda s: "caught is err" in s,
+    "await in an augmented assignment target": lambda s: re.search(
+        r"tally\d+\[str\(.*await.*\] \+=", s) is not None,
+    "await in an assignment target": lambda s: re.search(
+        r"tally\d+\[str\(.*await.*\] = ", s) is not None,
+    "await in a del target": lambda s: re.search(r"del tally\d+\[str\(.*await", s) is not None,
+    "walrus in an awaited augmented value": lambda s: "+ (i := 0)" in s,
+    "shadowed builtin": lambda s: re.search(r"^\s+(isinstance|Exception|_rt) = ", s, re.M)
+    is not None,
+    "nested def with defaults": lambda s: "def dflt" in s,
+    "dict view across awaits": lambda s: re.search(r"in d\d+\.items\(\):", s) is not None,
+    "enumerate across awaits": lambda s: "in enumerate(d" in s,
+    "zip and reversed across awaits": lambda s: "zip(d" in s,
+    "await in a chained comparison": lambda s: re.search(r"< .*await.* != 7\)", s) is not None,
+    "await in an assert message": lambda s: re.search(r"assert .*, .*await", s) is not None,
+    "await of a conditional expression of tasks": lambda s: re.search(
+        r"await \(t\d+ if .* else u\d+\)", s) is not None,
+    "multi-line return": lambda s: "return [acc, v0,\n" in s,
+    "multi-line string": lambda s: 'acc.append("""one\ntwo"""' in s,
+    "backslash continuation": lambda s: "+ \\\n" in s,
+    "f-string debug with an await": lambda s: re.search(r'f"\{.*await.*=\}"', s) is not None,
 }
 
 

@@ -143,14 +143,16 @@ def test_a_tuple_is_not_a_json_value() -> None:
     assert "result of activity pair is a tuple" in result.output[1]
 
 
-def test_awaiting_a_task_twice_gives_a_fresh_copy() -> None:
+def test_awaiting_a_task_twice_gives_the_same_object() -> None:
+    # as any awaitable in Python (issue 16): the first await's mutations are seen
     async def prog(ctx: OrchestrationContext) -> Any:
         t = ctx.call_activity("echo", [1])
         first = await t
         first.append(2)
-        return [first, await t]
+        again = await t
+        return [first, again, again is first]
 
-    assert run_direct(prog, activities=ACTS).output == [[1, 2], [1]]
+    assert run_direct(prog, activities=ACTS).output == [[1, 2], [1, 2], True]
 
 
 def test_non_json_activity_input_is_refused_at_the_call() -> None:
@@ -347,7 +349,7 @@ def test_continue_as_new_restarts_with_new_input_and_records_generations() -> No
         if n < 2:
             ctx.continue_as_new(n + 1)
             return "ignored"
-        return [n, got, ctx.new_uuid() == uuid.uuid5(uuid.NAMESPACE_URL, "direct:0")]
+        return [n, got, ctx.new_uuid() == str(uuid.uuid5(uuid.NAMESPACE_URL, "direct:0"))]
 
     result = run_direct(prog, 0, events=[("tick", "a"), ("tick", "b"), ("tick", "c")])
     assert result.status == "Completed"

@@ -38,6 +38,9 @@ WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     ("/api/instances/{instance_id}/graph", "GET"): ("/api/instances/t-1/graph", 200),
     ("/api/instances/{instance_id}/raiseEvent/{event}", "POST"): ("/api/instances/p-1/raiseEvent/Go", 202),
     ("/api/instances/{instance_id}/{action:str}", "POST"): ("/api/instances/p-1/suspend", 202),
+    ("/api/instances/{instance_id}/restart", "POST"): ("/api/instances/t-1/restart", 202),
+    # reaching rewind's own check (p-1 is not Failed) shows the key was accepted
+    ("/api/instances/{instance_id}/rewind", "POST"): ("/api/instances/p-1/rewind", 409),
     ("/api/openapi.json", "GET"): ("/api/openapi.json", 200),
     ("/metrics", "GET"): ("/metrics", 200),
 }

@@ -82,6 +82,7 @@ def test_create_app_mounted_as_documented_runs_its_instances(
             assert done.json()["output"] == {"pages": ["page 1 rendered", "page 2 rendered"],
                                              "title": "report"}
             http.get("/tether/api/instances")  # a second request warns no more
+    api.state.tether_worker.stop()
     [warning] = _warnings(caplog)
     assert "started its worker on the first request to /tether" in warning
     assert "lifespan=TetherApp.lifespan" in warning and "\n" not in warning

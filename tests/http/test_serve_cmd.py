@@ -70,11 +70,13 @@ def test_serve_process_runs_an_instance_with_api_key_from_env(tmp_path: Path) ->
 def test_serving_beyond_loopback_without_a_key_warns(
         host: str, key: str | None, warned: bool, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    import uvicorn
+    from tether.commands import serve_cmd
+
     served: list[tuple[Any, str]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, **_: served.append((app, host)))
+    monkeypatch.setattr(serve_cmd, "_run",
+                        lambda config, banner: served.append((config.app, config.host)))
     monkeypatch.delenv("TETHER_API_KEY", raising=False)
-    argv = ["serve", str(EXAMPLE), "--store", str(tmp_path), "--host", host]
+    argv = ["serve", str(EXAMPLE), "--store", str(tmp_path), "--host", host, "--no-worker"]
     assert main(argv + (["--api-key", key] if key else [])) == 0
     [(app, bound)] = served
     assert bound == host

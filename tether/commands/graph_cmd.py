@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether.errors import ExitCode, UsageError
-from tether.graphing import BINARY_FORMATS, DIRECTIONS, FORMATS
+from tether.graph_formats import BINARY_FORMATS, DIRECTIONS, FORMATS
 
 if TYPE_CHECKING:
     from compiler.ir import MachineIR

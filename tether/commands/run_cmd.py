@@ -13,6 +13,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from tether.commands import log_options
 from tether.errors import ExitCode, UsageError
 
 STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended")
@@ -20,10 +21,13 @@ STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspende
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="start an instance and work it to the end in-process")
-    p.add_argument("spec", metavar="SRC:ORCH")
+    p.add_argument("spec", metavar="SRC[:ORCH]",
+                   help="the orchestrator; ORCH may be left out when SRC defines one")
     _input(p)
     _store(p)
     p.add_argument("--id", dest="instance_id", metavar="ID", help="instance id (rerun to resume)")
+    p.add_argument("--virtual-clock", action="store_true",
+                   help="timers fire at once, in order (try a monitor without waiting)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("start", help="create an instance; print its id")
@@ -38,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _store(p)
     p.add_argument("--concurrency", type=int, default=16, help="activities at once (default 16)")
     p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run")
+    log_options.add(p)
     p.set_defaults(func=cmd_worker)
 
     for name, func, text in (("status", cmd_status, "an instance's status document"),
@@ -141,13 +146,18 @@ def _time(value: str | None, what: str) -> datetime | None:
     return when
 
 
-def _machine(spec: str) -> Any:
+def _machine(spec: str, *, only_one: bool = False) -> Any:
+    """The machine `SRC:ORCH` names; with `only_one`, `SRC` alone names the one
+    orchestrator SRC defines."""
     from tether.loader import load, split_spec
 
     src, orch = split_spec(spec)
-    if orch is None:
+    if orch is None and not only_one:
         raise UsageError(f"{spec}: name the orchestrator as SRC:ORCH")
-    return load(src).machine(orch)
+    loaded = load(src)
+    if orch is None:
+        return loaded.machine(loaded.only_orchestrator())
+    return loaded.machine(orch)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -181,17 +191,24 @@ def _checked(call: Any) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from runtime.clock import Clock
+    import uuid
+
+    from runtime.clock import Clock, VirtualClock
     from runtime.engine import run_inline
     from runtime.instance import VersionMismatchError
+    from tether.commands.waiting import WaitReporter
     from tether.loader import split_spec
 
-    instance_id = _id(args.instance_id)
+    instance_id = _id(args.instance_id) or uuid.uuid4().hex
     data = _json_arg(args.input, "--input")
-    mdef = _machine(args.spec)
+    mdef = _machine(args.spec, only_one=True)
+    _refuse_other_orchestrator(args, instance_id, mdef.name)
+    clock = VirtualClock() if args.virtual_clock else Clock()
+    watched = _backend(args)  # the reporter's own: it reads from another thread
     try:
-        result = _checked(lambda: run_inline(mdef, data, store=_backend(args),
-                                             instance_id=instance_id, clock=Clock()))
+        with WaitReporter(instance_id, lambda: list(watched.history(instance_id))):
+            result = _checked(lambda: run_inline(mdef, data, store=_backend(args),
+                                                 instance_id=instance_id, clock=clock))
     except VersionMismatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
@@ -204,6 +221,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     message = f"{result.error[0]}: {result.error[1]}" if result.error else result.status
     print(f"error: instance {result.instance_id} {result.status.lower()}: {message}", file=sys.stderr)
     return ExitCode.FINDINGS
+
+
+def _refuse_other_orchestrator(args: argparse.Namespace, instance_id: str, name: str) -> None:
+    """`tether run a.py:x --id ID` resumes ID only if ID is an instance of x."""
+    from runtime.client import UnknownInstance
+
+    try:
+        doc = _client(args).status(instance_id)
+    except UnknownInstance:
+        return
+    if doc["name"] != name:
+        raise UsageError(f"instance {instance_id} is an instance of {doc['name']}, not {name}; "
+                         "pick another --id, or run the orchestrator that started it")
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -228,7 +258,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
-        worker.serve(until_idle=args.until_idle)
+        with log_options.applied(args):
+            worker.serve(until_idle=args.until_idle)
     finally:
         signal.signal(signal.SIGINT, previous)
     return ExitCode.OK

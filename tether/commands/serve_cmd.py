@@ -8,8 +8,9 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tether.commands import log_options
 from tether.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                      "(default: $TETHER_API_KEY)")
     p.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES",
                    help="largest accepted request body (default 1 MiB)")
+    log_options.add(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -60,8 +62,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      draw_graph=graph_drawer({n: Path(m.source) for n, m in machines.items()}),
                      api_key=api_key, max_body=args.max_body,
                      hosts=(*LOOPBACK_NAMES, args.host) if _loopback(args.host) else None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    with log_options.applied(args):
+        _run(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),
+             f"tether serve: dashboard and API at {_url(args.host, args.port)} (store "
+             f"{getattr(store, 'spec', '?')}; OpenAPI at /api/openapi.json; Ctrl-C stops)")
     return ExitCode.OK
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def _run(config: Any, banner: str) -> None:
+    """Run uvicorn, printing `banner` on stderr once it listens (a failure to bind says
+    why itself, and prints no URL that does not answer)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(banner, file=sys.stderr, flush=True)
+
+    Server(config).run()
 
 
 #: The names a server bound to loopback answers to; any other Host header is a web page

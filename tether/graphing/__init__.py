@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import networkx as nx
 
+from tether.graph_formats import BINARY_FORMATS, DIRECTIONS, FORMATS, TEXT_FORMATS
 from tether.graphing.progress import NodeState, Progress, node_states
-
-TEXT_FORMATS = ("mermaid", "dot", "json", "html")
-BINARY_FORMATS = ("svg", "png")
-FORMATS = ("mermaid", "dot", "svg", "png", "json", "html")
-DIRECTIONS = ("TB", "LR")
 
 
 def render(graph: nx.DiGraph, fmt: str, progress: Progress | None = None,
@@ -41,4 +37,5 @@ def render(graph: nx.DiGraph, fmt: str, progress: Progress | None = None,
     raise ValueError(f"unknown graph format {fmt!r}")
 
 
-__all__ = ["DIRECTIONS", "FORMATS", "NodeState", "Progress", "render"]
+__all__ = ["BINARY_FORMATS", "DIRECTIONS", "FORMATS", "TEXT_FORMATS", "NodeState", "Progress",
+           "node_states", "render"]

@@ -25,6 +25,7 @@ from typing import Any
 
 from runtime.backends.base import (
     DAMAGED,
+    ENDED_STATUSES,
     FINAL,
     Backend,
     BackendUnavailable,
@@ -305,6 +306,8 @@ class FileBackend(Backend):
 
     def _repair_row(self, claim: FileClaim) -> None:
         """After a crash the row may lag behind the journal: bring it in line."""
+        if claim.instance_id in self.index().pending:
+            return  # this process changed it: the batch is newer than the row
         doc = status_of(claim.instance_id, claim.journal.opened)
         row = self.index().row(claim.instance_id)
         if row is None or row[1] != doc["runtimeStatus"]:
@@ -320,13 +323,13 @@ class FileBackend(Backend):
             sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
         except OSError as exc:
             raise _unusable(dirty[0].instance_id, exc) from exc
-        changes = []
+        index = self.index()
         for c in group:
             c.dirty = False
             if c.changed is not None:
-                changes.append((c.instance_id, *c.changed))
+                status, updated = c.changed
+                index.update(c.instance_id, status=status, updated=updated)
                 c.changed = None
-        self.index().update(changes)
         for c in group:
             for name in c.acked:
                 self.store.discard(c.instance_id, name)
@@ -337,9 +340,15 @@ class FileBackend(Backend):
         try:
             self.commit([claim])
             if finished:
-                self.index().finish(claim.instance_id)
+                self.index().update(claim.instance_id, finished=True)
+            elif claim.status not in ENDED_STATUSES:
+                # not ended: live (again, if it was restarted or rewound after its end)
+                self.revive(claim.instance_id)
         finally:
             claim.close()
+
+    def revive(self, instance_id: str) -> None:
+        self.index().revive(instance_id)
 
     def heartbeat(self, claims: Iterable[Claim]) -> None:
         return None  # flocks do not expire

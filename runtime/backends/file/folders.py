@@ -1,7 +1,7 @@
 """The file backend's folders: a directory of instances, safe to share between processes.
 
     <store>/instances/<id>/            flock()ed by whoever runs or changes the instance
-    <store>/instances/<id>/journal     the instance's records (runtime/journal.py)
+    <store>/instances/<id>/journal     the instance's records (journal.py)
     <store>/instances/<id>/head        hint: byte offset of the last checkpoint
     <store>/instances/<id>/inbox/      messages for the instance (events, terminate, ...)
     <store>/tmp/                       where new instances and messages are assembled

@@ -6,7 +6,8 @@ machines (docs/backends.md, "PostgreSQL"). Needs psycopg 3: `pip install 'tether
 - `schema.py`: the tables and their migrations
 - `setup.py`: opening a store (`tether db init`, first use)
 - `backend.py`: the Backend (claims, group commit, messages, reads); `claim.py`,
-  `status.py`, `reads.py`, `work.py` (activity work items), `sessions.py` (a connection
+  `status.py`, `reads.py`, `queries.py` (the SQL), `owners.py` (who holds a claim),
+  `work.py` (activity work items), `sessions.py` (a connection
   per thread, surviving restarts), `wakeups.py` (LISTEN/NOTIFY)
 """
 

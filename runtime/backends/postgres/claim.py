@@ -38,22 +38,21 @@ class Staged:
 
 
 class PostgresClaim(Claim):
-    def __init__(self, backend_id: int, instance_id: str, fence: int, generation: int,
+    def __init__(self, instance_id: str, fence: int, generation: int,
                  loaded: Loaded, next_seq: int, fold: StatusFold,
                  new_generation: Callable[[PostgresClaim, dict[str, Any], str,
                                            Sequence[tuple[str, Any]]], Loaded]) -> None:
-        self.backend_id = backend_id  # which backend object took it
         self.instance_id = instance_id
         self.fence = fence
         self.generation = generation
         self._loaded = loaded
         self._next_seq = next_seq
-        self.committed_seq = next_seq  # next_seq as of the last commit
         self.fold = fold
         self.head_seq: int | None = None  # a checkpoint staged since the last commit
         self.staged = Staged()
         self.released = False
         self.lost = False  # another worker claimed the instance: every use is FenceLost
+        self.thread = 0  # the thread that took it (claims belong to it)
         self._new_generation = new_generation
 
     @property
@@ -90,11 +89,10 @@ class PostgresClaim(Claim):
     def reset(self, loaded: Loaded, generation: int, next_seq: int, fold: StatusFold) -> None:
         """After a new generation was committed: start over from its `created` record."""
         self._loaded, self.generation = loaded, generation
-        self._next_seq = self.committed_seq = next_seq
+        self._next_seq = next_seq
         self.fold, self.head_seq, self.staged = fold, None, Staged()
 
     def committed(self) -> None:
-        self.committed_seq = self._next_seq
         self.head_seq = None
         self.staged = Staged()
 

@@ -34,8 +34,12 @@ _REFUSALS = (
     "no pg_hba.conf entry",
     "password is required",
     "permission denied",
-    "too many connections",
 )
+
+
+#: libpq's words for a server that has no connection slot free right now
+_BUSY = ("too many clients", "remaining connection slots are reserved")
+BUSY_WAIT = 5.0  # seconds
 
 
 class StoreUnreachable(Exception):
@@ -49,18 +53,26 @@ class StoreRefused(Exception):
 def connect(url: StoreURL, *, autocommit: bool = False, timeout: float = 10.0) -> psycopg.Connection[
         tuple[Any, ...]]:
     """A new connection to the store's database (autocommit off unless asked)."""
-    try:
-        conn = psycopg.connect(url.conninfo, autocommit=autocommit,
-                               connect_timeout=max(1, round(timeout)),
-                               application_name="tether")
-    except psycopg.OperationalError as exc:
-        raise connect_error(url, exc) from None
-    return conn
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            return psycopg.connect(url.conninfo, autocommit=autocommit,
+                                   connect_timeout=max(1, round(timeout)),
+                                   application_name="tether")
+        except psycopg.OperationalError as exc:
+            # A full server is a moment's trouble (others' connections come and go):
+            # worth a few seconds of retrying even for a command that fails fast.
+            if not any(w in str(exc) for w in _BUSY) or time.monotonic() > deadline:
+                raise connect_error(url, exc) from None
+            time.sleep(0.2)
 
 
 def connect_error(url: StoreURL, exc: BaseException) -> StoreUnreachable | StoreRefused:
     """The one-line error for a failed connection attempt."""
     reason = libpq_reason(exc)
+    if any(word in reason for word in _BUSY):
+        return StoreUnreachable(f"PostgreSQL at {url} has no connection slot free: {reason} "
+                                "(raise max_connections, or use fewer connections)")
     if any(word in reason for word in _REFUSALS):
         if re.search(r'database ".*" does not exist', reason):
             return StoreRefused(f"cannot open PostgreSQL store {url}: {reason} "
@@ -110,8 +122,6 @@ class Reconnector:
         self.report_every = report_every
         self.on_connect = on_connect
         self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
-        self.reconnects = 0  # connections made after the first: callers reread their state
-        self.connected_once = False
         self._last_report = 0.0
         self._closed = False
 
@@ -138,12 +148,9 @@ class Reconnector:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            if self.connected_once:
-                self.reconnects += 1
             if warned:
                 self._say(f"reconnected to PostgreSQL at {self.url}", force=True)
             self.conn = conn
-            self.connected_once = True
             return conn
 
     def drop(self) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends.base import Page, Query, Record, Summary
 
 if TYPE_CHECKING:
-    from runtime.backends.postgres.backend import Queries
+    from runtime.backends.postgres.queries import Queries
     from runtime.backends.postgres.sessions import Conn
 
 TOKEN_PREFIX = "pg1."

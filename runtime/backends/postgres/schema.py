@@ -112,6 +112,12 @@ CREATE INDEX work_items_ready ON {s}.work_items (visible_at, id);
 ALTER TABLE {s}.inbox SET (autovacuum_vacuum_scale_factor = 0.01);
 ALTER TABLE {s}.work_items SET (autovacuum_vacuum_scale_factor = 0.01);
 """),
+    # Runnable = live (ready_at set) and not leased: an index on the lease of live
+    # instances only, so a worker's poll does not walk the instances others hold.
+    (2, """
+CREATE INDEX instances_free ON {s}.instances ((coalesce(lease_until, '-infinity'::timestamptz)))
+    WHERE ready_at IS NOT NULL;
+"""),
 )
 
 VERSION = MIGRATIONS[-1][0]

@@ -10,7 +10,7 @@ output, error and custom status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.backends.base import Record
@@ -28,14 +28,12 @@ class StatusFold:
     custom_status: Any = None
     updated: str = ""
     checkpointed: bool = False
-    changed: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, records: list[Record]) -> StatusFold:
         fold = cls()
         for rec in records:
             fold.apply(rec)
-        fold.changed.clear()
         return fold
 
     def apply(self, rec: Record) -> None:
@@ -56,7 +54,6 @@ class StatusFold:
             self.status = FINAL[kind]
             self.output, self.error = data.get("output"), data.get("error")
             self.custom_status = data.get("custom_status", self.custom_status)
-        self.changed.add(kind)
 
     @property
     def ended(self) -> bool:

@@ -96,6 +96,7 @@ class PostgresWorkQueue(WorkQueue):
         # Repeatable: after a cut-off COMMIT the item is gone (by us or by another taker)
         # and the retry does nothing; the unique message name keeps the result single.
         self.backend._conn_run(op, transaction=False)
+        self.backend._quiet.pop(item.instance_id, None)  # an owner in this process: read it now
 
 
 def result_message_id(item: WorkItem) -> str:

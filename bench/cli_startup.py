@@ -1,0 +1,83 @@
+"""How fast the `tether` command starts, as ratios to `python -c pass` measured in the same
+run (interleaved, so machine load hits every command alike).
+
+    python bench/cli_startup.py [--rounds 15]
+
+Measures, each `--rounds` times, in turn:
+
+- `python -c pass` (the floor: the interpreter and site, with this environment's .pth files);
+- `tether run examples/hello_cities.py:hello_cities` warm (the compiled-module cache
+  holds the example) and cold (`TETHER_NO_CACHE=1`: compiled with libcst every time);
+- `tether status ID` of the instance the first run created;
+- `tether --help`.
+
+Prints the median wall time of each and its ratio to the floor. Goals (issue 13): warm
+run <= 5x, status <= 3x. Results and how they were taken: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HELLO = str(ROOT / "examples" / "hello_cities.py") + ":hello_cities"
+
+
+def tether_command() -> list[str]:
+    script = Path(sys.executable).with_name("tether")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tether.cli"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode().strip()}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    tether = tether_command()
+    store = Path(tempfile.mkdtemp(prefix="tether-bench-"))
+    env = {**os.environ, "TETHER_STORE": str(store)}
+    cold_env = {**env, "TETHER_NO_CACHE": "1"}
+    try:
+        subprocess.run([*tether, "run", HELLO, "--input", '["Tokyo"]', "--id", "bench-1"],
+                       env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)  # fills the cache
+        commands = {
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "tether run (warm)": ([*tether, "run", HELLO, "--input", '["Tokyo"]'], env),
+            "tether run (cold, no cache)": ([*tether, "run", HELLO, "--input", '["Tokyo"]'],
+                                            cold_env),
+            "tether status ID": ([*tether, "status", "bench-1"], env),
+            "tether --help": ([*tether, "--help"], env),
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, (argv, environment) in commands.items():
+                times[name].append(timed(argv, environment))
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    floor = statistics.median(times["python -c pass"])
+    print(f"{'command':32} {'median':>9} {'ratio':>7}   ({args.rounds} rounds, interleaved)")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:32} {median * 1000:7.1f}ms {median / floor:6.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""The SQL of the PostgreSQL backend, one attribute per statement, with the store's
+schema filled in (a checked identifier: url.SCHEMA_NAME, quoted).
+
+Most writes are one statement each (data-modifying CTEs): in autocommit a statement is
+a transaction of its own, so a step group, a claim with its load, a creation batch or a
+post costs one round trip. `pg_notify` CTEs are plain SELECTs, which PostgreSQL runs
+only when referenced, so each final SELECT references its `note`.
+"""
+
+from __future__ import annotations
+
+
+class Queries:
+    """The SQL of the backend, with the store's schema filled in (it is a checked
+    identifier: url.SCHEMA_NAME)."""
+
+    def __init__(self, schema_name: str) -> None:
+        s = f'"{schema_name}"'
+        self.create_instances = (
+            "WITH n AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[])"
+            " AS n(id, name, cts, ts, input, parent, parent_id, attempt, generation, data)),"
+            f" made AS (INSERT INTO {s}.instances (id, name, status, created_ts, created_at,"
+            " updated_ts, updated_at, ready_at, input, parent, parent_id, attempt, generation) "
+            "SELECT id, name, 'Pending', cts, cts::timestamptz, ts, ts::timestamptz, now(),"
+            " input::json, parent::json, parent_id, attempt, generation FROM n"
+            " ON CONFLICT (id) DO NOTHING RETURNING id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT n.id, n.generation, 0, 'created', n.ts, n.data::json FROM n"
+            " WHERE n.id IN (SELECT id FROM made)),"
+            f" earlier AS (INSERT INTO {s}.generations (instance_id, generation, data)"
+            " SELECT e.id, -1, e.data::json FROM unnest(%s::text[], %s::text[]) AS e(id, data)"
+            " WHERE e.id IN (SELECT id FROM made)),"
+            " note AS (SELECT pg_notify(%s, 'new'))"
+            " SELECT id, (SELECT count(*) FROM note) FROM made")
+        self.insert_record = (f"INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+                              " VALUES (%s, %s, %s, %s, %s, %s::json)")
+        self.created_texts = (f"SELECT instance_id, data::text FROM {s}.journal"
+                              " WHERE instance_id = ANY(%s) AND seq = 0")
+        self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
+        # Claim and load in one statement: the fenced UPDATE, then the rows a resume
+        # needs (record 0, the last checkpoint, what follows it).
+        self.claim = (
+            f"WITH c AS (UPDATE {s}.instances SET owner = %s,"
+            " lease_until = now() + %s * interval '1 second', fence = fence + 1 "
+            f"WHERE id = (SELECT id FROM {s}.instances WHERE id = %s"
+            " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, fence, generation, head_seq, next_seq) "
+            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data FROM c"
+            # Two index ranges, not `seq = 0 OR seq >= head_seq`: PostgreSQL answers that
+            # OR by reading every record of the generation and filtering (resume cost grew
+            # with the history; tests/postgres/test_resume_cost.py).
+            " LEFT JOIN LATERAL (SELECT seq, kind, ts, data FROM"
+            f" {s}.journal WHERE instance_id = c.id AND generation = c.generation AND seq = 0"
+            f" UNION ALL SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = c.id"
+            " AND generation = c.generation AND seq >= greatest(coalesce(c.head_seq, 1), 1)"
+            ") j ON true ORDER BY j.seq")
+        self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
+        self.step = (
+            "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"
+            " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(id, fence,"
+            " next_seq, head_seq, status, output, error, custom_status, updated)),"
+            f" ok AS (UPDATE {s}.instances i SET next_seq = v.next_seq,"
+            " head_seq = coalesce(v.head_seq, i.head_seq), status = v.status,"
+            " output = v.output::json, error = v.error::json,"
+            " custom_status = v.custom_status::json, updated_ts = coalesce(v.updated, i.updated_ts),"
+            " updated_at = coalesce(v.updated::timestamptz, i.updated_at),"
+            " lease_until = now() + %s * interval '1 second'"
+            " FROM v WHERE i.id = v.id AND i.fence = v.fence RETURNING i.id),"
+            f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
+            " SELECT r.id, r.generation, r.seq, r.kind, r.ts, r.data::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[])"
+            " AS r(id, generation, seq, kind, ts, data) WHERE r.id IN (SELECT id FROM ok)),"
+            f" acks AS (DELETE FROM {s}.inbox m USING unnest(%s::text[], %s::text[]) AS a(id, name)"
+            " WHERE m.instance_id = a.id AND m.name = a.name AND a.id IN (SELECT id FROM ok)),"
+            f" work AS (INSERT INTO {s}.work_items (instance_id, generation, task_id, attempt,"
+            " name, input) SELECT w.id, w.generation, w.task, w.attempt, w.name, w.input::json"
+            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
+            " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
+            " ON CONFLICT DO NOTHING),"
+            " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
+            # `note` is a plain SELECT: only evaluated when referenced, so reference it.
+            " SELECT id, (SELECT count(*) FROM note) FROM ok")
+        self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
+        self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
+        self.release = (
+            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
+            f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
+            " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+        # Holders of this machine (`owners.machine_prefix()`), of one instance or of any
+        # claim or work item.
+        self.local_holders = (
+            f"SELECT DISTINCT owner FROM {s}.instances WHERE (%s::text IS NULL OR id = %s)"
+            " AND owner LIKE %s AND lease_until > now()"
+            f" UNION SELECT owner FROM {s}.work_items WHERE %s::text IS NULL"
+            " AND owner LIKE %s AND lease_until > now()")
+        self.free_owner = (
+            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL WHERE owner = %s",
+            f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL WHERE owner = %s")
+        self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
+                             " AND name LIKE 'result-%%'")
+        self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
+                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
+                      " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
+        self.runnable = (
+            f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
+            " AND coalesce(lease_until, '-infinity'::timestamptz) < now() AND id <> ALL(%s)"
+            # in `instances_free` order: never claimed or released first, then lapsed
+            " ORDER BY coalesce(lease_until, '-infinity'::timestamptz) LIMIT %s")
+        self.insert_generation = (f"INSERT INTO {s}.generations (instance_id, generation, data)"
+                                  " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING")
+        self.delete_records = f"DELETE FROM {s}.journal WHERE instance_id = %s AND generation = %s"
+        self.new_generation = (
+            f"UPDATE {s}.instances SET generation = %s, next_seq = 1, head_seq = NULL,"
+            " status = 'Pending', input = %s::json, output = NULL, error = NULL,"
+            " custom_status = NULL, updated_ts = %s, updated_at = %s::timestamptz WHERE id = %s")
+        self.post = (
+            f"WITH m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING),"
+            # A live instance is ready already: then the UPDATE matches nothing and takes
+            # no lock on the owner's hot row.
+            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
+            " AND (ready_at IS NULL OR ready_at > now())),"
+            " note AS (SELECT pg_notify(%s, %s)) SELECT count(*) FROM note")
+        self.inbox = f"SELECT name, body FROM {s}.inbox WHERE instance_id = %s ORDER BY seq"
+        self.status = (f"SELECT name, status, input, output, custom_status, created_ts,"
+                       f" updated_ts, error, attempt, parent FROM {s}.instances WHERE id = %s")
+        self.history = (f"SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = %s"
+                        f" AND generation = (SELECT generation FROM {s}.instances WHERE id = %s)"
+                        " ORDER BY seq")
+        self.generations = (f"SELECT data FROM {s}.generations WHERE instance_id = %s"
+                            " ORDER BY generation")
+        self.purge = tuple(f"DELETE FROM {s}.{table} WHERE {column} = %s" for table, column in (
+            ("journal", "instance_id"), ("generations", "instance_id"), ("inbox", "instance_id"),
+            ("work_items", "instance_id"), ("instances", "id")))
