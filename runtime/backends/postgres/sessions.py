@@ -3,10 +3,12 @@ a loss.
 
 psycopg connections may be shared between threads, but a transaction may not; so every
 operation borrows a connection of its own for its duration (`run`), from a pool of at
-most `size` (4): the engine's thread, the heartbeat, and an HTTP server's many request
-threads share them, instead of holding one each (a server's connection slots are its
-scarcest resource, shared by every worker and client). Connections are in autocommit
-mode; multi-statement operations run in an explicit transaction.
+most `POOL_SIZE` per process and database, shared by every backend object of the
+process (a schema is only a name in the SQL): the engine's thread, the heartbeat, an
+HTTP server's many request threads, and the many short-lived backends of a test run
+share them, instead of holding one each (a server's connection slots are its scarcest
+resource, shared by every worker and client). Connections are in autocommit mode;
+multi-statement operations run in an explicit transaction.
 
 `Sessions.run(op, verify=...)` runs `op(conn)`. When the connection is lost meanwhile,
 the outcome of a COMMIT in flight is unknown to the client; after reconnecting,
@@ -35,23 +37,62 @@ T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
+POOL_SIZE = 8
+
+
+class Pool:
+    """At most `size` connections to one database, lent one operation at a time."""
+
+    def __init__(self, url: StoreURL, size: int) -> None:
+        self.url = url
+        self.size = size
+        self.idle: list[Reconnector] = []  # last returned first: its connection is warm
+        self.made = 0
+        self.cond = threading.Condition()
+
+    def borrow(self) -> Reconnector:
+        with self.cond:
+            while not self.idle and self.made >= self.size:
+                self.cond.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.made += 1
+        return Reconnector(self.url, autocommit=True)
+
+    def give_back(self, rc: Reconnector) -> None:
+        with self.cond:
+            self.idle.append(rc)
+            self.cond.notify()
+
+
+_pools: dict[str, Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(url: StoreURL) -> Pool:
+    with _pools_lock:
+        pool = _pools.get(url.conninfo)
+        if pool is None:
+            pool = _pools[url.conninfo] = Pool(url, POOL_SIZE)
+        return pool
+
+
 class Sessions:
-    def __init__(self, url: StoreURL, report: Callable[[str], None] | None, *,
-                 size: int = 4) -> None:
+    """One backend object's way to the process's pool for its database."""
+
+    def __init__(self, url: StoreURL, report: Callable[[str], None] | None) -> None:
         self.url = url
         self.report = report
-        self.size = size
         self.reached = False  # connected once: from then on, wait for the server
-        self._idle: list[Reconnector] = []  # last returned first: its connection is warm
-        self._made = 0
-        self._cond = threading.Condition()
+        self._pool = pool_for(url)
 
     def run(self, op: Callable[[Conn], T], verify: Callable[[Conn], T | None] | None = None,
             *, transaction: bool = True) -> T:
         """`op(conn)` on a borrowed connection, in one transaction, surviving lost
         connections (module docstring). `transaction=False` for an `op` of one statement,
         which autocommit makes a transaction of its own: one round trip, not three."""
-        rc = self._borrow()
+        rc = self._pool.borrow()
+        rc.report, rc.url = self.report, self.url  # messages name this backend's store
         try:
             unsure = False
             while True:
@@ -72,25 +113,8 @@ class Sessions:
                     rc.drop()
                     unsure = True
         finally:
-            self._give_back(rc)
-
-    def _borrow(self) -> Reconnector:
-        with self._cond:
-            while not self._idle and self._made >= self.size:
-                self._cond.wait()
-            if self._idle:
-                return self._idle.pop()
-            self._made += 1
-        return Reconnector(self.url, autocommit=True, report=self.report)
-
-    def _give_back(self, rc: Reconnector) -> None:
-        with self._cond:
-            self._idle.append(rc)
-            self._cond.notify()
+            self._pool.give_back(rc)
 
     def close(self) -> None:
-        """Close the idle connections; a later use opens new ones (a closed backend may
-        be used again)."""
-        with self._cond:
-            for rc in self._idle:
-                rc.drop()
+        """Nothing to free: the connections are the process's, shared by every backend
+        object on this database (they close with the process)."""
