@@ -27,7 +27,9 @@ from bench.pg_scratch import server_answers
 from tests.postgres.known_bugs import FENCE_CRASH, STUCK_RESULTS
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_RESULTS)
+# not strict: with the merged engine of 2026-12-01 22:20 the hang shows in about half the
+# runs of this profile (test_pg_worker.py shows it every time)
+@pytest.mark.xfail(strict=False, reason=STUCK_RESULTS)
 def test_workers_killed_at_random_finish_every_instance(tmp_path: Path, pg_url: str) -> None:
     settings = PgSoak(instances=16, kills=2, workers=3, seed=1, stop_round=-1,
                       restart_round=-1, final_timeout=120)
@@ -39,7 +41,7 @@ def test_workers_killed_at_random_finish_every_instance(tmp_path: Path, pg_url: 
     assert report.report.distinct == sum(len(ref.keys) for ref in plain_runs(plan(16)).values())
 
 
-@pytest.mark.xfail(strict=True, reason=f"{FENCE_CRASH}; and {STUCK_RESULTS}")
+@pytest.mark.xfail(strict=False, reason=f"{FENCE_CRASH}; and {STUCK_RESULTS}")
 def test_a_worker_stopped_past_its_lease_is_fenced_and_goes_on(tmp_path: Path,
                                                                pg_url: str) -> None:
     settings = PgSoak(instances=16, kills=1, workers=3, seed=1, lease=1.0, stop_round=0,
