@@ -346,10 +346,11 @@ def outcome_problems(store: Path, planned: list[Planned],
 
 def execution_problems(planned: list[Planned], reference: dict[str, Reference],
                        tally: Tally, rounds: Rounds, concurrency: int | None = None,
-                       widths: dict[str, int] = WIDTH) -> list[str]:
+                       widths: dict[str, int] = WIDTH, distributed: bool = False) -> list[str]:
     """Activities executed other than at least once each, within the bound below.
     `widths`: what an instance of each shape can have outstanding (bench/pg_kill_soak.py
-    adds its shapes)."""
+    adds its shapes). `distributed`: attempts also run on workers other than the owner
+    (a PostgreSQL work queue), which changes what the bound can say (`_bound_problems`)."""
     found = list(rounds.errors)
     expected = {k for ref in reference.values() for k in ref.keys}
     if sum(len(ref.keys) for ref in reference.values()) != len(expected):
@@ -358,11 +359,12 @@ def execution_problems(planned: list[Planned], reference: dict[str, Reference],
         found.append(f"{len(missing)} activities never executed, e.g. {min(missing)}")
     if extra := tally.runs.keys() - expected:
         found.append(f"{len(extra)} activities the plain run does not call, e.g. {min(extra)}")
-    return found + _bound_problems(planned, tally, rounds, concurrency, widths)
+    return found + _bound_problems(planned, tally, rounds, concurrency, widths, distributed)
 
 
 def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds,
-                    concurrency: int | None, widths: dict[str, int]) -> list[str]:
+                    concurrency: int | None, widths: dict[str, int],
+                    distributed: bool = False) -> list[str]:
     # Why repeats are bounded. A worker runs an activity only for an instance whose lock it
     # holds, starts each task once, and journals a result before acting on it; SIGKILL keeps
     # whatever the process wrote (the page cache survives the process; an unfsynced record
@@ -374,6 +376,15 @@ def _bound_problems(planned: list[Planned], tally: Tally, rounds: Rounds,
     found: list[str] = []
     killed = set(rounds.killed)
     shape = {p.instance_id: p.orchestrator for p in planned}
+    # With a work queue the argument holds only in part: a worker runs queued attempts of
+    # instances other workers own, and when that owner is killed its successor (possibly
+    # the same worker, which adopts the instance and runs the pending attempt again)
+    # repeats it; the log then charges repeats to workers that were never killed, and
+    # per worker they are not bounded by its own --concurrency. What stays checked there:
+    # every attempt runs, and (the outcome checks) every result is recorded once and every
+    # instance ends as in plain Python. Known cost, not a loss: docs/benchmarks.md.
+    if distributed:
+        return found
     for key, workers in tally.runs.items():
         if len(workers) != len(set(workers)):
             found.append(f"{key}: executed twice by one worker ({workers})")

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -91,6 +92,14 @@ T = TypeVar("T")
 STEP_BYTES = 600  # what one chain step writes: a result and a checkpoint (docs/benchmarks.md)
 
 
+#: seconds a tether workload may take before it is reported unfinished (a hang is a result)
+LIMIT = 120.0
+
+
+class Unfinished(Exception):
+    """A workload did not end within LIMIT."""
+
+
 def when_served(fn: Callable[[], T], tries: int = 5) -> T:
     """`fn()`, tried again while the shared server refuses connections (all slots taken
     by its other users): a refused run is no measurement."""
@@ -142,12 +151,18 @@ def tether_many(url: str, instances: int = 200, steps: int = 3) -> tuple[float, 
     made = timed(lambda: client.start_many(CHAIN, [steps] * instances,
                                            instance_ids=[f"m{i}" for i in range(instances)]))
     worker = Worker(url, report=lambda line: None)
-    try:
-        ran = timed(lambda: worker.serve(until_idle=True))
-    finally:
-        worker.backend.close()
-    for i in range(instances):
-        assert client.status(f"m{i}")["output"] == steps  # type: ignore[index]
+    serving = threading.Thread(target=worker.serve, kwargs={"until_idle": True}, daemon=True)
+    start = time.perf_counter()
+    serving.start()
+    serving.join(timeout=LIMIT)
+    ran = time.perf_counter() - start
+    worker.stop.set()
+    serving.join(timeout=30)
+    worker.backend.close()
+    done = sum((client.status(f"m{i}") or {}).get("output") == steps for i in range(instances))
+    if done < instances:
+        raise Unfinished(f"{instances - done} of {instances} instances unfinished after "
+                         f"{LIMIT:g} s")
     return made, ran
 
 
@@ -170,6 +185,8 @@ def tether_fan(url: str, workers: int, activities: int = 1000, concurrency: int 
             instance_id = client.start(FAN, activities)
             while (doc := client.status(instance_id)) is None or doc["runtimeStatus"] not in (
                     "Completed", "Failed", "Terminated"):
+                if time.perf_counter() - start > LIMIT:
+                    raise Unfinished(f"the fan-out unfinished after {LIMIT:g} s")
                 time.sleep(0.02)
             seconds = time.perf_counter() - start
             assert doc["output"] == sum(range(activities)), doc
@@ -294,7 +311,11 @@ class Bench:
     def many(self) -> None:
         pairs, dbos = [], []
         for _ in range(self.args.runs):
-            pairs.append(when_served(lambda: self.fresh("many", tether_many)))
+            try:
+                pairs.append(when_served(lambda: self.fresh("many", tether_many)))
+            except Unfinished as exc:
+                print(f"200 x 3: tether {exc}", flush=True)
+                return
             if self.python:
                 dbos.append(self.dbos("many", "--instances", "200", "--steps", "3"))
         made, ran = median([p[0] for p in pairs]), median([p[1] for p in pairs])
@@ -315,10 +336,16 @@ class Bench:
             for _ in range(self.args.fan_runs):
                 run = functools.partial(self.fresh, "fan", functools.partial(tether_fan,
                                                                              workers=workers))
-                tether.append(when_served(run))
+                try:
+                    tether.append(when_served(run))
+                except Unfinished as exc:
+                    print(f"fan-out, {workers} worker(s): tether {exc}", flush=True)
+                    break
                 if self.python:
                     dbos.append(self.dbos("fan", "--activities", "1000", "--sleep-ms", "50",
                                           "--concurrency", "4", "--processes", str(workers)))
+            if not tether:
+                continue
             line = (f"fan-out 1,000 x 50 ms, {workers} worker(s) x 4: tether "
                     f"{median(tether):.2f} s ({median(tether) / ideal:.2f} x the ideal "
                     f"{ideal:.2f} s)")

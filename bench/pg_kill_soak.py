@@ -344,7 +344,7 @@ def run_pg_soak(folder: Path, settings: PgSoak, url: str) -> tuple[PgReport, lis
     rounds.killed += seen.fenced  # a fenced worker loses what it had not saved, as if killed
     found = (outcome_problems(store, everyone, reference)
              + execution_problems(everyone, reference, tally, rounds, settings.concurrency,
-                                  widths=WIDTHS)
+                                  widths=WIDTHS, distributed=True)
              + disturbance_problems(settings, seen))
     return PgReport(report, seen), found
 
