@@ -12,6 +12,7 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
+from runtime.accounting import account
 from runtime.backends.base import Page, Query, Record, Summary
 
 if TYPE_CHECKING:
@@ -48,30 +49,10 @@ def activity_calls(conn: Conn, q: Queries, instance_id: str) -> list[tuple[str, 
 
 
 def _calls_of_generation(conn: Conn, q: Queries, instance_id: str) -> list[tuple[str, Any]]:
-    # The same account as the file backend's: activities by task id (repeated once per
-    # retry), a sub-orchestration's calls in its task's place, then the final step's.
-    activities: dict[int, tuple[str, Any]] = {}
-    children: dict[int, str] = {}
-    attempts: dict[int, int] = {}
-    tail: list[tuple[str, Any]] = []
-    for rec in history(conn, q, instance_id):
-        if rec.kind == "checkpoint":
-            for t in rec.data["tasks"]:
-                if t["kind"] == "activity":
-                    activities.setdefault(t["id"], (t.get("name", ""), t.get("input")))
-                elif t["kind"] == "sub_orchestration" and t.get("child_id"):
-                    children.setdefault(t["id"], t["child_id"])
-        elif rec.kind == "retry":
-            attempts[rec.data["task"]] = rec.data["attempt"]
-        elif rec.kind in ("completed", "failed", "terminated"):
-            tail = [(c["name"], c["input"]) for c in rec.data.get("unsaved_calls", [])]
-    out: list[tuple[str, Any]] = []
-    for task_id in sorted(activities.keys() | children.keys()):
-        if task_id in activities:
-            out.extend([activities[task_id]] * attempts.get(task_id, 1))
-        elif conn.execute(q.exists, (children[task_id],)).fetchone() is not None:
-            out.extend(activity_calls(conn, q, children[task_id]))
-    return out + tail
+    # the same account as every backend's (runtime.accounting)
+    return account(history(conn, q, instance_id),
+                   lambda child: conn.execute(q.exists, (child,)).fetchone() is not None,
+                   lambda child: activity_calls(conn, q, child))
 
 
 def query(conn: Conn, schema: str, query: Query) -> Page:
