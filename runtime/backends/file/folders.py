@@ -29,7 +29,7 @@ from typing import Any
 from runtime.backends.file.journal import HEAD, Journal, sync_fds
 from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
 
-__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "validate_id"]
+__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "message_name", "validate_id"]
 
 
 @dataclass
@@ -126,7 +126,7 @@ class Store:
         """Drop a message into the instance's inbox (atomically); returns its file name."""
         inbox = self.folder(instance_id) / "inbox"
         self.ensure()
-        name = name or f"{_monotonic_name()}.json"
+        name = name or message_name()
         staging = self.tmp / f"msg-{uuid.uuid4().hex}"
         with open(staging, "w", encoding="utf-8") as fh:
             json.dump(message, fh)
@@ -178,6 +178,11 @@ class Store:
 
 
 _last_name = [0]
+
+
+def message_name() -> str:
+    """A new inbox message's id (its file name): unique, ordered by time."""
+    return f"{_monotonic_name()}.json"
 
 
 def _monotonic_name() -> str:
