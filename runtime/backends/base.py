@@ -292,6 +292,10 @@ class Backend(abc.ABC):
 
     #: how the store was named (a path, or a URL with any password masked), for messages
     spec: str
+    #: `Claim.send` messages are durable in the very transaction of the records they were
+    #: staged with (PostgreSQL), so a sender that finds its records never re-sends; False:
+    #: a crash before the commit may keep records without their messages (files)
+    atomic_sends: bool = False
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ QUIET_FOR = 1.0
 
 
 class PostgresBackend(Backend):
+    atomic_sends = True  # `Claim.send` rows are inserted by the step's own statement
+
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
         try:
             self.url = checked_url(spec)
