@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -51,11 +50,12 @@ from runtime.backends.file.journal import (
     sync_fds,
 )
 from runtime.backends.file.reading import earlier_calls, read_status, status_of
+from runtime.backends.file.staging import remove_orphans
 from runtime.ids import validate_id
 
 __all__ = ["FileBackend", "FileClaim"]
 
-STALE_TMP = 600.0  # seconds: staging files older than this are left by a dead process
+STALE_ROW = 600.0  # seconds: an index row without a folder older than this is dropped
 GHOST_ROW = 30.0  # seconds: an index row whose folder never came is dropped after this
 
 
@@ -188,14 +188,15 @@ class FileBackend(Backend):
 
     def recover(self) -> None:
         """Bring the index in line with `instances/` (instances missing from it are added,
-        rows whose folder is gone dropped) and delete stale staging files in `tmp/`."""
+        rows whose folder is gone dropped) and delete the staging entries in `tmp/` that
+        no live process holds (staging.py)."""
         index = self.index()
         on_disk = set(self.store.ids())
         rows = index.ids()
         # A row without a folder is dropped only once it is old: `create_many` indexes an
         # instance before renaming its folder in, so a young one may be a creation in
         # flight in another process (issue 14's embedding met this race).
-        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_TMP, UTC))
+        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_ROW, UTC))
         index.drop({i for i in rows - on_disk
                     if (row := index.row(i)) is None or row[2] < cutoff})
         added = []
@@ -207,22 +208,7 @@ class FileBackend(Backend):
                 added.append(_row(doc))
         if added:
             index.put(added)
-        self._clean_tmp()
-
-    def _clean_tmp(self) -> None:
-        try:
-            names = os.listdir(self.store.tmp)
-        except FileNotFoundError:
-            return
-        cutoff = time.time() - STALE_TMP
-        for name in names:
-            path = self.store.tmp / name
-            with contextlib.suppress(OSError):
-                if path.lstat().st_mtime < cutoff:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink()
+        remove_orphans(self.store.tmp)
 
     # -- creating -------------------------------------------------------------------------
 
