@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -173,13 +174,41 @@ class FileBackend(Backend):
         self.index()
 
     def index(self) -> Index:
-        """The store's index, opened (and built from the journals if new) on first use."""
+        """The store's index, opened (and built from the journals if new) on first use.
+        On a store that cannot be written (a read-only file system or folder) it is opened
+        read-only, so reading works and every write is refused with EROFS and the path."""
         if self._index is None:
-            self.store.ensure()
-            self._index = Index(self.root / "index.sqlite")
+            try:
+                self.store.ensure()
+                self._index = Index(self.root / "index.sqlite")
+            except (BackendUnavailable, OSError, sqlite3.Error):
+                if not self._read_only():
+                    raise
+                self._index = Index(self.root / "index.sqlite", read_only=True)
+                if self._index.fresh:
+                    self._index.fill(self._journal_rows(self.store.ids()))
+                return self._index
             if self._index.fresh:
                 self.recover()
         return self._index
+
+    def _read_only(self) -> bool:
+        try:
+            return bool(os.statvfs(self.root).f_flag & os.ST_RDONLY) or not os.access(
+                self.root, os.W_OK)
+        except OSError:
+            return False
+
+    def _journal_rows(self, ids: Iterable[str]) -> list[tuple[str, str, str, str, str, bool]]:
+        """Index rows read from the journals of `ids` (folders without one are skipped)."""
+        rows = []
+        for instance_id in ids:
+            if not (self.store.folder(instance_id) / "journal").exists():
+                continue  # not an instance: a stray folder or file
+            doc = read_status(self.store, instance_id)
+            if doc is not None:
+                rows.append(_row(doc))
+        return rows
 
     def close(self) -> None:
         if self._index is not None:
@@ -199,13 +228,7 @@ class FileBackend(Backend):
         cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_ROW, UTC))
         index.drop({i for i in rows - on_disk
                     if (row := index.row(i)) is None or row[2] < cutoff})
-        added = []
-        for instance_id in sorted(on_disk - rows):
-            if not (self.store.folder(instance_id) / "journal").exists():
-                continue  # not an instance: a stray folder or file
-            doc = read_status(self.store, instance_id)
-            if doc is not None:
-                added.append(_row(doc))
+        added = self._journal_rows(sorted(on_disk - rows))
         if added:
             index.put(added)
         remove_orphans(self.store.tmp)
