@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -60,11 +60,12 @@ from runtime.backends.file.journal import (
     sync_fds,
 )
 from runtime.backends.file.reading import earlier_calls, read_status, status_of
+from runtime.backends.file.staging import remove_orphans
 from runtime.ids import validate_id
 
 __all__ = ["FileBackend", "FileClaim"]
 
-STALE_TMP = 600.0  # seconds: staging files older than this are left by a dead process
+STALE_ROW = 600.0  # seconds: an index row without a folder older than this is dropped
 GHOST_ROW = 30.0  # seconds: an index row whose folder never came is dropped after this
 OUTGOING = "outgoing.json"  # in an instance's folder: messages of a commit in flight
 
@@ -191,13 +192,41 @@ class FileBackend(Backend):
         self.index()
 
     def index(self) -> Index:
-        """The store's index, opened (and built from the journals if new) on first use."""
+        """The store's index, opened (and built from the journals if new) on first use.
+        On a store that cannot be written (a read-only file system or folder) it is opened
+        read-only, so reading works and every write is refused with EROFS and the path."""
         if self._index is None:
-            self.store.ensure()
-            self._index = Index(self.root / "index.sqlite")
+            try:
+                self.store.ensure()
+                self._index = Index(self.root / "index.sqlite")
+            except (BackendUnavailable, OSError, sqlite3.Error):
+                if not self._read_only():
+                    raise
+                self._index = Index(self.root / "index.sqlite", read_only=True)
+                if self._index.fresh:
+                    self._index.fill(self._journal_rows(self.store.ids()))
+                return self._index
             if self._index.fresh:
                 self.recover()
         return self._index
+
+    def _read_only(self) -> bool:
+        try:
+            return bool(os.statvfs(self.root).f_flag & os.ST_RDONLY) or not os.access(
+                self.root, os.W_OK)
+        except OSError:
+            return False
+
+    def _journal_rows(self, ids: Iterable[str]) -> list[tuple[str, str, str, str, str, bool]]:
+        """Index rows read from the journals of `ids` (folders without one are skipped)."""
+        rows = []
+        for instance_id in ids:
+            if not (self.store.folder(instance_id) / "journal").exists():
+                continue  # not an instance: a stray folder or file
+            doc = read_status(self.store, instance_id)
+            if doc is not None:
+                rows.append(_row(doc))
+        return rows
 
     def close(self) -> None:
         if self._index is not None:
@@ -206,41 +235,21 @@ class FileBackend(Backend):
 
     def recover(self) -> None:
         """Bring the index in line with `instances/` (instances missing from it are added,
-        rows whose folder is gone dropped) and delete stale staging files in `tmp/`."""
+        rows whose folder is gone dropped) and delete the staging entries in `tmp/` that
+        no live process holds (staging.py)."""
         index = self.index()
         on_disk = set(self.store.ids())
         rows = index.ids()
         # A row without a folder is dropped only once it is old: `create_many` indexes an
         # instance before renaming its folder in, so a young one may be a creation in
         # flight in another process (issue 14's embedding met this race).
-        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_TMP, UTC))
+        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_ROW, UTC))
         index.drop({i for i in rows - on_disk
                     if (row := index.row(i)) is None or row[2] < cutoff})
-        added = []
-        for instance_id in sorted(on_disk - rows):
-            if not (self.store.folder(instance_id) / "journal").exists():
-                continue  # not an instance: a stray folder or file
-            doc = read_status(self.store, instance_id)
-            if doc is not None:
-                added.append(_row(doc))
+        added = self._journal_rows(sorted(on_disk - rows))
         if added:
             index.put(added)
-        self._clean_tmp()
-
-    def _clean_tmp(self) -> None:
-        try:
-            names = os.listdir(self.store.tmp)
-        except FileNotFoundError:
-            return
-        cutoff = time.time() - STALE_TMP
-        for name in names:
-            path = self.store.tmp / name
-            with contextlib.suppress(OSError):
-                if path.lstat().st_mtime < cutoff:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink()
+        remove_orphans(self.store.tmp)
 
     # -- creating -------------------------------------------------------------------------
 
