@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +81,7 @@ class Store:
             for instance_id, ts, data in items:
                 if self.folder(instance_id).exists():
                     continue
-                staging = self.tmp / f"new-{uuid.uuid4().hex}"
+                staging = self.tmp / f"new-{_random_hex(16)}"
                 staging.mkdir()
                 staged.append((instance_id, staging))
                 os.close(os.open(staging / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))  # no hint yet
@@ -127,7 +126,7 @@ class Store:
         inbox = self.folder(instance_id) / "inbox"
         self.ensure()
         name = name or f"{_monotonic_name()}.json"
-        staging = self.tmp / f"msg-{uuid.uuid4().hex}"
+        staging = self.tmp / f"msg-{_random_hex(16)}"
         with open(staging, "w", encoding="utf-8") as fh:
             json.dump(message, fh)
             fh.flush()
@@ -172,7 +171,7 @@ class Store:
         """Remove the instance (the caller holds its lock)."""
         folder = self.folder(instance_id)
         self.ensure()
-        trash = self.tmp / f"purged-{uuid.uuid4().hex}"
+        trash = self.tmp / f"purged-{_random_hex(16)}"
         os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -180,11 +179,16 @@ class Store:
 _last_name = [0]
 
 
+def _random_hex(size: int) -> str:
+    # os.urandom, not uuid: `uuid` imports `platform`, a cost on every `tether status`
+    return os.urandom(size).hex()
+
+
 def _monotonic_name() -> str:
     # Time-ordered names, unique across processes: nanoseconds, then a random suffix.
     now = max(time_ns(), _last_name[0] + 1)
     _last_name[0] = now
-    return f"{now:020d}-{uuid.uuid4().hex[:12]}"
+    return f"{now:020d}-{_random_hex(6)}"
 
 
 def time_ns() -> int:
