@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +183,7 @@ class Store:
         """Remove the instance (the caller holds its lock)."""
         folder = self.folder(instance_id)
         self.ensure()
-        trash = self.tmp / f"purged-{uuid.uuid4().hex}"
+        trash = self.tmp / f"purged-{_random_hex(16)}"
         os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -197,11 +196,16 @@ def message_name() -> str:
     return f"{_monotonic_name()}.json"
 
 
+def _random_hex(size: int) -> str:
+    # os.urandom, not uuid: `uuid` imports `platform`, a cost on every `tether status`
+    return os.urandom(size).hex()
+
+
 def _monotonic_name() -> str:
     # Time-ordered names, unique across processes: nanoseconds, then a random suffix.
     now = max(time_ns(), _last_name[0] + 1)
     _last_name[0] = now
-    return f"{now:020d}-{uuid.uuid4().hex[:12]}"
+    return f"{now:020d}-{_random_hex(6)}"
 
 
 def time_ns() -> int:
