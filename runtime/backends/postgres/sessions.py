@@ -24,7 +24,9 @@ retrying with backoff and saying so on one line every few seconds.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -95,6 +97,7 @@ class Sessions:
         rc.report, rc.url = self.report, self.url  # messages name this backend's store
         try:
             unsure = False
+            rollbacks = 0
             while True:
                 conn = rc.get(give_up=lambda: not self.reached)
                 self.reached = True
@@ -107,6 +110,12 @@ class Sessions:
                         return op(conn)
                     with conn.transaction():
                         return op(conn)
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    # a deadlock (two step groups each waking a row the other holds) or a
+                    # serialization failure: the server rolled the whole transaction
+                    # back, so running it again is safe
+                    rollbacks += 1
+                    time.sleep(min(0.2, 0.005 * rollbacks) * random.random())
                 except psycopg.Error as exc:
                     if not is_disconnect(exc, conn):
                         raise
