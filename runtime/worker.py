@@ -29,6 +29,7 @@ from runtime.instance import VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
 GRACE = 10.0  # seconds a stopping worker waits for running activities (docs/runtime.md)
+STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for an unreachable store
 RESTARTS = 5  # a worker thread that fails this many times in a row takes its server down
 
 
@@ -88,6 +89,7 @@ class Worker:
         results are journaled rather than run again on resume; what is waited for is
         reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
         self.release_idle = not until_idle
+        self.backend.expect_outages(STARTUP_PATIENCE)  # a server restarting as we start
         self.backend.ensure()
         self.backend.recover()
         observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),

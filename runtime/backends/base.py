@@ -311,6 +311,13 @@ class Backend(abc.ABC):
         """Free the object's resources (connections, open files). Claims must have been
         released; the object may be used again, reopening what it needs."""
 
+    def expect_outages(self, patience: float) -> None:
+        """This process runs for long (a worker, a server): if the store cannot be reached
+        when first used, keep retrying for up to `patience` seconds (saying so) before
+        `BackendUnavailable`, as a server restarting at that moment is not a bad URL.
+        Once reached, a store that goes away is waited for anyway. Default: nothing."""
+        return None
+
     def recover(self) -> None:
         """Repair what a crash may leave behind outside the records (indexes, staging
         files); a worker calls it when it starts. Idempotent; the default does nothing."""

@@ -566,3 +566,68 @@ def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(
     fresh.stage([("resumed", {"reason": None})], TS)
     b.commit([fresh])  # the new owner is untouched
     assert [r.kind for r in a.history("x")] == ["created", "resumed"]
+
+
+def _forward_later(delay: float, target: tuple[str, int]) -> tuple[int, threading.Event]:
+    """A free port on which, after `delay` seconds, a TCP forwarder to `target` listens
+    (a server that comes up while a worker starts); set the event to stop it."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    stop = threading.Event()
+
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        time.sleep(delay)
+        listener = socket.create_server(("127.0.0.1", port))
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(target)
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return port, stop
+
+
+def test_a_starting_worker_waits_for_a_server_that_comes_up(pg_url: str) -> None:
+    # regression: a worker started while the server restarted exited 2 with "cannot
+    # reach PostgreSQL" (the soak's restart round); with `expect_outages` it waits
+    from urllib.parse import urlsplit, urlunsplit
+
+    from runtime.backends import open_backend
+
+    parts = urlsplit(pg_url)
+    port, stop = _forward_later(1.5, (parts.hostname or "127.0.0.1", parts.port or 5432))
+    url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}"))
+    lines: list[str] = []
+    impatient = open_backend(url)
+    with pytest.raises(BackendUnavailable, match="cannot reach PostgreSQL"):
+        impatient.ensure()  # a command: one line at once
+    from runtime.backends.postgres import open_postgres
+
+    backend = open_postgres(url, report=lines.append)
+    backend.expect_outages(30)
+    try:
+        backend.ensure()
+        assert backend.create(new("x")) and backend.status("x")["runtimeStatus"] == "Pending"
+    finally:
+        backend.close()
+        stop.set()
+    assert lines[0].startswith("warning: cannot reach PostgreSQL at") and lines[0].endswith("retrying")
+    assert lines[-1].startswith("reconnected to PostgreSQL at")

@@ -102,6 +102,9 @@ class PostgresBackend(Backend):
                                          f"{str(exc).strip().splitlines()[0]}") from None
             self._ready = True
 
+    def expect_outages(self, patience: float) -> None:
+        self.sessions.patience = patience
+
     def _conn_run(self, op: Callable[[Conn], Any], verify: Callable[[Conn], Any] | None = None,
                   *, transaction: bool = True) -> Any:
         self.ensure()

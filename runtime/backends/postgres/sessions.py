@@ -18,8 +18,10 @@ read, or writes made idempotent by a unique key). This is how a restarted server
 neither loses nor doubles a step.
 
 Before the store was reached once, an unreachable server fails at once
-(`StoreUnreachable`: a command exits 2 with one line); afterwards the operation waits,
-retrying with backoff and saying so on one line every few seconds.
+(`StoreUnreachable`: a command exits 2 with one line), or after `patience` seconds of
+retrying for a long-running process (a worker started while the server restarts);
+afterwards the operation waits, retrying with backoff and saying so on one line every
+few seconds.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Sessions:
         self.url = url
         self.report = report
         self.reached = False  # connected once: from then on, wait for the server
+        self.patience = 0.0  # seconds to wait for an unreachable server before `reached`
+        self._first_try: float | None = None
         self._pool = pool_for(url)
 
     def run(self, op: Callable[[Conn], T], verify: Callable[[Conn], T | None] | None = None,
@@ -99,7 +103,7 @@ class Sessions:
             unsure = False
             rollbacks = 0
             while True:
-                conn = rc.get(give_up=lambda: not self.reached)
+                conn = rc.get(give_up=self._give_up)
                 self.reached = True
                 try:
                     if unsure and verify is not None:
@@ -123,6 +127,13 @@ class Sessions:
                     unsure = True
         finally:
             self._pool.give_back(rc)
+
+    def _give_up(self) -> bool:
+        if self.reached:
+            return False
+        if self._first_try is None:
+            self._first_try = time.monotonic()
+        return time.monotonic() - self._first_try >= self.patience
 
     def close(self) -> None:
         """Nothing to free: the connections are the process's, shared by every backend
