@@ -4,7 +4,8 @@ Several workers may serve one store: each instance is run only by the process ho
 its claim (`Backend.claim`), so no step runs twice at once and no journal has two
 writers. A worker asks the backend for runnable instances (live ones: its cost does not
 grow with the number of ended instances), claims those it can, runs them and releases
-each one when it has ended and owes nothing.
+each one when it has ended and owes nothing, or while it only waits for a timer or a
+message (`runtime.engine.idle`: released with its wake time, offered again when due).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
-from runtime.engine import Engine
+from runtime.engine import Engine, idle
 from runtime.instance import VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
 GRACE = 10.0  # seconds a stopping worker waits for running activities (docs/runtime.md)
+STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for an unreachable store
 RESTARTS = 5  # a worker thread that fails this many times in a row takes its server down
 
 
@@ -43,6 +45,9 @@ class Worker:
         self.stop = threading.Event()
         self.stop_now = threading.Event()
         self.report = report or (lambda line: print(line, file=sys.stderr))
+        # release instances that only wait (`runtime.engine.idle`); not when serving
+        # until idle, which waits for the instances it holds
+        self.release_idle = True
 
     def scan(self) -> None:
         """Adopt every runnable instance no one else runs; release the ones that ended."""
@@ -50,6 +55,8 @@ class Worker:
             if inst.ended and not inst.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
+        if self.release_idle:
+            idle.release_idle(self.engine)  # `runnable` offers them again when due
         self.refused.update(self.engine.reap())  # broken meanwhile: reported below, once
         for line in self.engine.errors:
             self.report(f"error: {line}")
@@ -81,6 +88,8 @@ class Worker:
         Once stopped, activities still running have `grace` seconds to finish, so their
         results are journaled rather than run again on resume; what is waited for is
         reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
+        self.release_idle = not until_idle
+        self.backend.expect_outages(STARTUP_PATIENCE)  # a server restarting as we start
         self.backend.ensure()
         self.backend.recover()
         observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),

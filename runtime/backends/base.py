@@ -64,6 +64,8 @@ from typing import Any
 FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 ENDED_STATUSES = frozenset(FINAL.values())
 DAMAGED = "Damaged"
+#: `release(claim, wake_at=WAKE_NEVER)`: the instance waits for a message only
+WAKE_NEVER = "9999-12-31T23:59:59Z"
 
 
 class BackendError(Exception):
@@ -309,6 +311,13 @@ class Backend(abc.ABC):
         """Free the object's resources (connections, open files). Claims must have been
         released; the object may be used again, reopening what it needs."""
 
+    def expect_outages(self, patience: float) -> None:
+        """This process runs for long (a worker, a server): if the store cannot be reached
+        when first used, keep retrying for up to `patience` seconds (saying so) before
+        `BackendUnavailable`, as a server restarting at that moment is not a bad URL.
+        Once reached, a store that goes away is waited for anyway. Default: nothing."""
+        return None
+
     def recover(self) -> None:
         """Repair what a crash may leave behind outside the records (indexes, staging
         files); a worker calls it when it starts. Idempotent; the default does nothing."""
@@ -346,10 +355,14 @@ class Backend(abc.ABC):
         its fence (the others' records are committed all the same)."""
 
     @abc.abstractmethod
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         """Give the claim up, committing what is staged first. `finished`: the instance
         has ended and owes no work (its outbox is empty), so `runnable` never offers it
-        again."""
+        again. `wake_at` (ISO 8601 UTC, not with `finished`): the instance waits and has
+        nothing to do before then (its next timer; `WAKE_NEVER`: only a message), so
+        `runnable` offers it from that time on, or as soon as a message arrives (`post`,
+        `Claim.send`), whichever comes first; a message that arrived before the release
+        counts. None: `runnable` offers it at once."""
 
     @abc.abstractmethod
     def heartbeat(self, claims: Iterable[Claim]) -> None:
@@ -359,7 +372,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         """Ids (at most `limit`, not in `skip`) of instances that may have work now: not
-        finished (see `release`), or with messages or due timers. May offer an instance
+        finished and not released to sleep until later (see `release`), or with messages
+        or due timers. May offer an instance
         another process holds (`claim` then gives None) or that turns out to have nothing
         to do; never hides one that has. Its cost must not grow with the number of
         finished instances."""

@@ -128,13 +128,16 @@ class Engine:
         self.instances[instance_id] = inst
         return inst
 
-    def release(self, instance_id: str) -> None:
+    def release(self, instance_id: str, *, wake_at: str | None = None) -> None:
+        """Commit and give up the instance; `wake_at`: it sleeps until then (`idle`)."""
         self.sending.pop(instance_id, None)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
             try:
-                self.backend.release(claim, finished=inst.ended and not inst.outbox)
+                finished = inst.ended and not inst.outbox
+                self.backend.release(claim, finished=finished,
+                                     wake_at=None if finished else wake_at)
             except FenceLost as exc:  # its new owner has it: nothing of ours to keep
                 self.errors.append(str(exc))
 

@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from runtime.backends import default_spec, open_backend
     from runtime.backends.base import BackendError
     from runtime.http import create_app
+    from runtime.worker import STARTUP_PATIENCE
     from tether.loader import load
 
     if not 0 < args.port < 65536:
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = load(args.src)
     try:
         store = open_backend(args.store or default_spec())
+        store.expect_outages(STARTUP_PATIENCE)  # a server restarting as it starts
         store.ensure()
     except BackendError as exc:
         raise UsageError(str(exc)) from None

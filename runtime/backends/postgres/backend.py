@@ -102,6 +102,9 @@ class PostgresBackend(Backend):
                                          f"{str(exc).strip().splitlines()[0]}") from None
             self._ready = True
 
+    def expect_outages(self, patience: float) -> None:
+        self.sessions.patience = patience
+
     def _conn_run(self, op: Callable[[Conn], Any], verify: Callable[[Conn], Any] | None = None,
                   *, transaction: bool = True) -> Any:
         self.ensure()
@@ -307,7 +310,7 @@ class PostgresBackend(Backend):
             return [c.instance_id for c in claims if c not in ours]
         return None  # nothing of it committed: run it again
 
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         assert isinstance(claim, PostgresClaim)
         if claim.released:
             return
@@ -325,8 +328,9 @@ class PostgresBackend(Backend):
                     return
                 if finished:  # outcomes of work items nobody awaits any more
                     conn.execute(q.drop_results, (claim.instance_id,))
-                conn.execute(q.release, (finished, claim.instance_id, claim.instance_id,
-                                         claim.fence))
+                wake = None if finished else wake_at
+                conn.execute(q.release, (claim.instance_id, finished, wake, wake,
+                                         claim.instance_id, claim.fence))
 
             self._conn_run(op)
         finally:

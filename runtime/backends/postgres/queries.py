@@ -98,10 +98,15 @@ class Queries:
             " SELECT id, (SELECT count(*) FROM note), (SELECT count(*) FROM told) FROM ok")
         self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
         self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
+        # ready_at after a release: NULL for a finished instance, its wake time for one
+        # that sleeps, now for the others; messages already there make it ready now.
         self.release = (
-            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
-            f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
-            " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+            f"WITH waiting AS (SELECT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) AS m)"
+            f" UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
+            " WHEN %s AND NOT (SELECT m FROM waiting) THEN NULL"
+            " WHEN %s::timestamptz IS NOT NULL AND NOT (SELECT m FROM waiting)"
+            " THEN %s::timestamptz"
+            " ELSE least(coalesce(ready_at, now()), now()) END WHERE id = %s AND fence = %s")
         # Holders of this machine (`owners.machine_prefix()`), of one instance or of any
         # claim or work item.
         self.local_holders = (
