@@ -107,6 +107,7 @@ class Engine:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
                 resumed=inst.checkpointed or inst.awaiting is not None))
+            self.pool.adopting(inst)
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before
@@ -130,6 +131,7 @@ class Engine:
 
     def release(self, instance_id: str) -> None:
         self.sending.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
@@ -154,6 +156,7 @@ class Engine:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
         self.sending.pop(instance_id, None)
         self.child_ends.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
@@ -300,7 +303,10 @@ class Engine:
         """One round of `run` (the module docstring); False when stuck."""
         if self.collect(None) or self.fire_due():
             return True
-        if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
+        # Busy: attempts of ours in flight, or of others' instances running here (whose
+        # ends free slots to take more: wait on the pool, not on the store's wake-ups)
+        busy = self.pool.inflight > 0 or self.pool.serving()
+        if time.monotonic() - self.last_poll > POLL or not busy:
             self.last_poll = time.monotonic()
             self.heartbeat()
             self.poll_inboxes()
@@ -308,7 +314,7 @@ class Engine:
                 on_idle()
             if until() or self.deliver_events():
                 return True
-        if self.pool.inflight:
+        if busy:
             self.collect(self._wait_time())
             return True
         deadline = self.next_deadline()

@@ -98,7 +98,8 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL WHERE owner = %s",
             f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL WHERE owner = %s")
         self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
-                             " AND name LIKE 'result-%%'")
+                             " AND name LIKE 'result-%%' AND EXISTS (SELECT 1 FROM"
+                             f" {s}.instances WHERE id = %s AND fence = %s)")
         self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
                       " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
