@@ -47,7 +47,7 @@ from runtime.backends.base import (
 from runtime.backends.postgres import owners, reads, schema
 from runtime.backends.postgres.claim import PostgresClaim, dump
 from runtime.backends.postgres.connection import StoreRefused, StoreUnreachable
-from runtime.backends.postgres.queries import Queries
+from runtime.backends.postgres.queries import SET_NO_FLUSH, Queries
 from runtime.backends.postgres.sessions import Conn, Sessions
 from runtime.backends.postgres.setup import StoreError, checked_url
 from runtime.backends.postgres.status import StatusFold
@@ -317,6 +317,8 @@ class PostgresBackend(Backend):
                 # seen by the next statement's snapshot (READ COMMITTED). Each statement
                 # checks the fence itself, so none needs the answer of the one before.
                 with conn.pipeline(), conn.transaction():
+                    # a release lost to a server crash leaves a lease to run out: no flush
+                    conn.execute(SET_NO_FLUSH)
                     conn.execute(q.lock_own, (claim.instance_id, claim.fence))
                     if finished:  # outcomes of work items nobody awaits any more
                         conn.execute(q.drop_results, (claim.instance_id, claim.instance_id,
