@@ -140,6 +140,27 @@ class Engine:
             except FenceLost as exc:  # its new owner has it: nothing of ours to keep
                 self.errors.append(str(exc))
 
+    def release_many(self, instance_ids: Iterable[str]) -> None:
+        """`release` of many instances; those that ended and owe nothing as one group
+        (`Backend.release_many`)."""
+        finished, others = [], []
+        for instance_id in instance_ids:
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.claim is None or not inst.ended or inst.outbox:
+                others.append(instance_id)
+                continue
+            self.sending.pop(instance_id, None)
+            self.pool.forget(instance_id)
+            del self.instances[instance_id]
+            finished.append(inst.claim)
+            inst.claim = None
+        try:
+            self.backend.release_many(finished, finished=True)
+        except FenceLost as exc:  # their new owners have them: nothing of ours to keep
+            self.errors.append(str(exc))
+        for instance_id in others:
+            self.release(instance_id)
+
     def lose(self, lost: FenceLost, among: Iterable[Instance] = ()) -> None:
         """Claims were superseded (`lost.instance_ids`, or else every one of `among`):
         forget those instances without writing; their new owners resume them. Unlike a

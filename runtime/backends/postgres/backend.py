@@ -331,6 +331,39 @@ class PostgresBackend(Backend):
             self._forget(claim.instance_id)
             claim.released = True
 
+    def release_many(self, claims: Sequence[Claim], *, finished: bool = False) -> None:
+        """The statements of `release` for every claim, after one group commit, in one
+        transaction sent as one pipeline (one round trip, not one per instance)."""
+        held = sorted((c for c in claims if isinstance(c, PostgresClaim) and not c.released),
+                      key=lambda c: c.instance_id)  # one lock order for every committer
+        if not held:
+            return
+        try:
+            try:
+                self.commit(held)
+            except FenceLost as exc:  # those have new owners: nothing of ours to give up
+                held = [c for c in held if c.instance_id not in exc.instance_ids]
+            q = self.q
+
+            def op(conn: Conn) -> None:
+                with conn.pipeline(), conn.transaction():
+                    conn.execute(SET_NO_FLUSH)
+                    for claim in held:
+                        conn.execute(q.lock_own, (claim.instance_id, claim.fence))
+                        if finished:
+                            conn.execute(q.drop_results, (claim.instance_id,
+                                                          claim.instance_id, claim.fence))
+                        conn.execute(q.release, (finished, claim.instance_id,
+                                                 claim.instance_id, claim.fence))
+
+            if held:
+                self._conn_run(op, transaction=False)
+        finally:
+            for claim in claims:
+                if isinstance(claim, PostgresClaim):
+                    self._forget(claim.instance_id)
+                    claim.released = True
+
     def _forget(self, instance_id: str, *, lost: bool = False) -> None:
         with self._claims_lock:
             claim = self._claims.pop(instance_id, None)

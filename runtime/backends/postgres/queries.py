@@ -9,7 +9,6 @@ only when referenced, so each final SELECT references its `note`.
 
 from __future__ import annotations
 
-
 #: a CTE (named `nf`, which the statement must reference to run it) that commits the
 #: statement's transaction without waiting for its WAL to reach the disk: for writes that
 #: a server crash may undo without harm (claims, releases, lease renewals), never for
