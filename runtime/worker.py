@@ -51,10 +51,9 @@ class Worker:
 
     def scan(self) -> None:
         """Adopt every runnable instance no one else runs; release the ones that ended."""
-        for instance_id, inst in list(self.engine.instances.items()):
-            if inst.ended and not inst.outbox:
-                self.finished.add(instance_id)
-                self.engine.release(instance_id)
+        ended = [i for i, inst in self.engine.instances.items() if inst.ended and not inst.outbox]
+        self.finished.update(ended)
+        self.engine.release_many(ended)  # one group: a round trip, not one per instance
         if self.release_idle:
             idle.release_idle(self.engine)  # `runnable` offers them again when due
         self.refused.update(self.engine.reap())  # broken meanwhile: reported below, once

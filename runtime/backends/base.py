@@ -200,6 +200,9 @@ class WorkItem:
     name: str
     input: Any = None
     token: Any = field(default=None, compare=False)  # the backend's handle on the lease
+    #: taken by the process that holds the instance's claim: retired from the queue as it
+    #: was taken, to be run as that owner's own attempt (`WorkQueue.take`)
+    own: bool = field(default=False, compare=False)
 
 
 class Claim(abc.ABC):
@@ -272,7 +275,30 @@ class WorkQueue(abc.ABC):
     @abc.abstractmethod
     def take(self, limit: int, lease_seconds: float) -> list[WorkItem]:
         """Claim up to `limit` visible work items for this process, each with a lease; an
-        item whose lease runs out becomes visible to others again."""
+        item whose lease runs out becomes visible to others again. An item of an instance
+        whose claim this process holds comes back with `own` set and is retired from the
+        queue at once: the owner runs it as an attempt of its own, whose outcome its own
+        commit records (a crash before that restarts it from the checkpoint, as any
+        attempt run in the owner's process); nothing goes through `finish`."""
+
+    def pending(self, instance_id: str, generation: int) -> set[tuple[int, int]]:
+        """(task, attempt) of the instance's attempts that are queued, taken by a worker
+        under a lease, or whose result waits in its inbox: a new owner leaves them to the
+        queue instead of running them again (only an expired lease is taken over)."""
+        return set()
+
+    @abc.abstractmethod
+    def results(self, instance_ids: Sequence[str]) -> list[tuple[str, Message]]:
+        """The `result` messages waiting in these instances' inboxes, as (instance id,
+        message), oldest first: what the owner polls for while attempts it queued run
+        elsewhere. May return [] without asking when no wake-up came since the last
+        call (it asks at least every second)."""
+
+    def queued_mark(self) -> Any:
+        """A value that changes whenever work may have been queued since (a count of
+        wake-ups), or None when the backend cannot tell: the engine asks `take` again only
+        when the mark moved, when it queued work itself, or every second."""
+        return None
 
     @abc.abstractmethod
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
@@ -363,6 +389,13 @@ class Backend(abc.ABC):
         `runnable` offers it from that time on, or as soon as a message arrives (`post`,
         `Claim.send`), whichever comes first; a message that arrived before the release
         counts. None: `runnable` offers it at once."""
+
+    def release_many(self, claims: Sequence[Claim], *, finished: bool = False) -> None:
+        """`release` of every claim, as one group where the backend can (PostgreSQL: one
+        group commit and one round trip); a claim another worker took meanwhile is
+        skipped, as `release` skips it."""
+        for claim in claims:
+            self.release(claim, finished=finished)
 
     @abc.abstractmethod
     def heartbeat(self, claims: Iterable[Claim]) -> None:
