@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from runtime.api import Task, TaskFailedError
@@ -526,6 +525,13 @@ def _stable(items: set[Any] | frozenset[Any]) -> list[Any]:
         return sorted(items, key=repr)
 
 
+def _uuid_class() -> type | None:
+    # Not imported to be compared with: a UUID exists only once something imported `uuid`
+    # (which imports `platform`, a cost on every `tether run`).
+    module = sys.modules.get("uuid")
+    return module.UUID if module is not None else None
+
+
 def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
     if kind is bytes:
         return {"$bytes": base64.b64encode(value).decode("ascii")}
@@ -541,7 +547,7 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$date": value.isoformat()}
     if kind is timedelta:
         return {"$timedelta": [value.days, value.seconds, value.microseconds]}
-    if kind is UUID:
+    if kind is _uuid_class():
         return {"$uuid": str(value)}
     if kind is Decimal:
         return {"$decimal": str(value)}
@@ -823,6 +829,8 @@ def _decode_leaf(node: dict[str, Any]) -> Any:
         days, seconds, micros = node["$timedelta"]
         return timedelta(days=days, seconds=seconds, microseconds=micros)
     if "$uuid" in node:
+        from uuid import UUID
+
         return UUID(node["$uuid"])
     if "$decimal" in node:
         return Decimal(node["$decimal"])
