@@ -208,15 +208,14 @@ def _checked(call: Any) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import uuid
-
     from runtime.clock import Clock, VirtualClock
     from runtime.engine import run_inline
+    from runtime.ids import new_instance_id
     from runtime.instance import VersionMismatchError
     from tether.commands.waiting import WaitReporter
     from tether.loader import split_spec
 
-    instance_id = _id(args.instance_id) or uuid.uuid4().hex
+    instance_id = _id(args.instance_id) or new_instance_id()
     data = _json_arg(args.input, "--input")
     mdef = _machine(args.spec, only_one=True)
     _refuse_other_orchestrator(args, instance_id, mdef.name)
