@@ -69,10 +69,18 @@ def _stand_in(filename: str, name: str, line: int, end_line: Any, col: Any,
               end_col: Any) -> tuple[FrameType, int]:
     """A finished frame of code named `name` in `filename` and the `tb_lasti` of its
     instruction at the position given; -1 (no position: the entry's line is shown, no
-    carets) when the position has no columns."""
-    exact = all(isinstance(v, int) for v in (end_line, col, end_col)) and end_line >= line
-    text = _source_at(line, end_line, col, end_col) if exact else "\n" * (line - 1) + "_"
-    code = compile(text, filename, "exec").replace(co_name=name, co_qualname=name)
+    carets) when the position has no columns (or none that a small source can spell)."""
+    exact = all(isinstance(v, int) for v in (end_line, col, end_col)) \
+        and 0 <= end_line - line <= _MAX_SPAN and 0 <= col <= _MAX_SPAN \
+        and 0 <= end_col <= _MAX_SPAN
+    if exact:
+        # the snippet's expression starts on its line 2; the code's first line moves it
+        # to `line` (positions are kept relative to it), so no text of `line` lines
+        code = compile(_source_at(end_line - line, col, end_col), filename, "exec")
+        code = code.replace(co_firstlineno=max(line - 1, 0))
+    else:
+        code = compile("_", filename, "exec").replace(co_firstlineno=max(line, 0))
+    code = code.replace(co_name=name, co_qualname=name)
     try:
         exec(code, {"__builtins__": {}})  # the one instruction raises: its frame is kept
     except (NameError, ZeroDivisionError) as stopped:
@@ -87,25 +95,17 @@ def _stand_in(filename: str, name: str, line: int, end_line: Any, col: Any,
     return frame, lasti
 
 
-def _source_at(line: int, end_line: int, col: int, end_col: int) -> str:
-    """Module source whose first failing instruction spans exactly (line, col) to
-    (end_line, end_col): an unbound name on one line, `0/0` across lines. Parentheses
-    (or a backslash at the very start of the file) let it start at any column."""
-    if line == end_line:
-        width = max(end_col - col, 1)
-        parts = [" " * col + "_" * width]
+# Spans and columns past this are not spelled out (a saved entry is data read back from a
+# journal: it must not make a stand-in's source arbitrarily long).
+_MAX_SPAN = 10_000
+
+
+def _source_at(lines: int, col: int, end_col: int) -> str:
+    """Module source whose first failing instruction spans exactly (2, col) to (2 + lines,
+    end_col): an unbound name on one line, `0/0` across lines, inside parentheses so that
+    it may start at any column."""
+    if lines == 0:
+        parts = [" " * col + "_" * max(end_col - col, 1)]
     else:
-        parts = [" " * col + "0/", *[""] * (end_line - line - 1), " " * max(end_col - 1, 0) + "0"]
-    if col == 0:
-        if len(parts) > 1 and line == 1:
-            parts = [p + "\\" for p in parts[:-1]] + parts[-1:]
-        elif len(parts) > 1:
-            parts = ["(", *parts, ")"]
-            line -= 1
-    elif line > 1:
-        parts = ["(", *parts, ")"]
-        line -= 1
-    else:  # line 1, indented: the parenthesis takes the first column
-        parts[0] = "(" + parts[0][1:]
-        parts[-1] += ")"
-    return "\n" * (line - 1) + "\n".join(parts)
+        parts = [" " * col + "0/", *[""] * (lines - 1), " " * max(end_col - 1, 0) + "0"]
+    return "\n".join(["(", *parts, ")"])

@@ -71,6 +71,12 @@ def test_any_position_is_rebuilt_exactly(span: tuple[int, int, int, int]) -> Non
     assert entries(tb) == [["nowhere.py", "f", line, end_line, col, end_col]]
 
 
+def test_far_lines_cost_no_long_source_and_huge_spans_lose_only_their_columns() -> None:
+    far = rebuild([["f.py", "g", 10**9, 10**9, 3, 9]])
+    assert entries(far) == [["f.py", "g", 10**9, 10**9, 3, 9]]
+    assert entries(rebuild([["f.py", "g", 5, 10**8, 0, 2]])) == [["f.py", "g", 5, None, None, None]]
+
+
 def test_an_entry_without_columns_keeps_its_line() -> None:
     tb = rebuild([["nowhere.py", "g", 12, None, None, None], ["x.py", "h", 3, 3, 4, 8]])
     assert tb is not None
