@@ -1,6 +1,7 @@
 """The file backend: a store directory (docs/journal.md, docs/backends.md).
 
-    <store>/instances/<id>/   one folder per instance: journal, head, inbox/, generations.jsonl
+    <store>/instances/<id>/   one folder per instance: journal, head, inbox/, generations.jsonl,
+                              outgoing.json (messages of a commit in flight: `Claim.send`)
     <store>/index.sqlite      ids, names, statuses and times (runtime/backends/file/index.py)
     <store>/tmp/              staging for new instances and messages
 
@@ -10,6 +11,14 @@ Staged records are written to the journal at once (visible to readers, not yet d
 `commit` makes the journals of a group durable with one fsync, or one syncfs(2) for
 several, then updates the index and deletes acknowledged messages. Activities run in the
 owner's process (`work_queue` is None).
+
+Messages a claim sends to other instances (`Claim.send`) wait in memory until the
+commit. The commit writes them to `outgoing.json` in the sender's folder, with the
+journal length they belong to, makes that file durable with the journal, then posts each
+one into its target's inbox under its id and deletes the file. A claim that finds the
+file (the last commit was cut off) posts those messages again, under the same ids, if
+the journal holds the records they belong to, and drops them otherwise: delivered at
+least once after a commit, never without their records.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from runtime.backends.base import (
     Query,
     Record,
 )
-from runtime.backends.file.folders import Lock, Store
+from runtime.backends.file.folders import Lock, Store, message_name
 from runtime.backends.file.index import Index, sortable
 from runtime.backends.file.journal import (
     HEAD,
@@ -59,6 +68,7 @@ __all__ = ["FileBackend", "FileClaim"]
 
 STALE_ROW = 600.0  # seconds: an index row without a folder older than this is dropped
 GHOST_ROW = 30.0  # seconds: an index row whose folder never came is dropped after this
+OUTGOING = "outgoing.json"  # in an instance's folder: messages of a commit in flight
 
 
 def _loaded(opened: Opened) -> Loaded:
@@ -82,6 +92,7 @@ class FileClaim(Claim):
         self.journal = journal
         self._loaded = _loaded(journal.opened)
         self.acked: list[str] = []
+        self.sends: list[tuple[str, str, dict[str, Any]]] = []  # (target, id, body)
         self.dirty = False  # records written since the last commit
         self.status = status_of(instance_id, journal.opened)["runtimeStatus"]
         self.changed: tuple[str | None, str] | None = None  # (new status, updated) for the index
@@ -117,6 +128,13 @@ class FileClaim(Claim):
 
     def ack(self, message_ids: Iterable[str]) -> None:
         self.acked.extend(message_ids)
+
+    def send(self, target_instance_id: str, body: dict[str, Any]) -> str:
+        validate_id(target_instance_id)
+        json.dumps(body, allow_nan=False)  # refused now, not halfway through a commit
+        name = message_name()
+        self.sends.append((target_instance_id, name, body))
+        return name
 
     def new_generation(self, data: dict[str, Any], ts: str,
                        calls: Sequence[tuple[str, Any]]) -> Loaded:
@@ -304,6 +322,11 @@ class FileBackend(Backend):
             lock.release()
             raise _unusable(instance_id, exc) from exc
         claim = FileClaim(self, instance_id, lock, journal)
+        try:
+            self._resend(claim)
+        except BaseException:
+            claim.close()
+            raise
         self._repair_row(claim)
         return claim
 
@@ -336,14 +359,23 @@ class FileBackend(Backend):
             self.index().put([(*_row(doc)[:5], live)])
 
     def commit(self, claims: Iterable[Claim]) -> None:
-        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked)]
+        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked or c.sends)]
         if not group:
             return
         dirty = [c for c in group if c.dirty]
+        sending = [c for c in group if c.sends]
+        outgoing: list[tuple[int, int, str]] = []
         try:
-            sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
+            try:
+                for c in sending:
+                    outgoing.append(self._write_outgoing(c))
+                sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path))
+                          for c in dirty] + outgoing)
+            finally:
+                for fd, _, _ in outgoing:
+                    os.close(fd)
         except OSError as exc:
-            raise _unusable(dirty[0].instance_id, exc) from exc
+            raise _unusable((dirty or sending)[0].instance_id, exc) from exc
         index = self.index()
         for c in group:
             c.dirty = False
@@ -355,6 +387,59 @@ class FileBackend(Backend):
             for name in c.acked:
                 self.store.discard(c.instance_id, name)
             c.acked.clear()
+        for c in sending:
+            sends, c.sends = c.sends, []
+            self._deliver(c.instance_id, sends)
+
+    def _write_outgoing(self, claim: FileClaim) -> tuple[int, int, str]:
+        """Write the claim's messages, with the journal length they belong to, to its
+        `outgoing.json`; the open file, for the commit's sync."""
+        path = self.store.folder(claim.instance_id) / OUTGOING
+        doc = {"upto": claim.journal.next_seq,
+               "messages": [[target, name, body] for target, name, body in claim.sends]}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            blob = json.dumps(doc).encode()
+            if os.write(fd, blob) != len(blob):
+                raise OSError(f"short write to {path}")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, os.fstat(fd).st_dev, str(path)
+
+    def _deliver(self, sender: str, sends: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Post messages under their ids (a repeat replaces the same file), then forget
+        them: delete the sender's `outgoing.json`."""
+        for target, name, body in sends:
+            if not self.store.exists(target):
+                continue  # the target does not exist (any more): nobody to tell
+            try:
+                self.store.post(target, body, name=name)
+            except FileNotFoundError:
+                continue  # purged meanwhile
+            except OSError as exc:
+                raise _unusable(target, exc) from exc
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.store.folder(sender) / OUTGOING)
+
+    def _resend(self, claim: FileClaim) -> None:
+        """A commit with messages was cut off (`outgoing.json` is still there): post them
+        again if the journal holds the records they were committed with, else drop them."""
+        path = self.store.folder(claim.instance_id) / OUTGOING
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            upto, messages = int(doc["upto"]), [(str(t), str(n), dict(b))
+                                                for t, n, b in doc["messages"]]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):  # torn: cut off before its sync
+            upto, messages = claim.journal.next_seq + 1, []
+        if claim.journal.next_seq >= upto:
+            self._deliver(claim.instance_id, messages)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def release(self, claim: Claim, *, finished: bool = False) -> None:
         assert isinstance(claim, FileClaim)

@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from runtime.backends.file.journal import HEAD, Journal, one_fd_per_device, sync
 from runtime.backends.file.staging import Staged, stage_dir, stage_file
 from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
 
-__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "validate_id"]
+__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "message_name", "validate_id"]
 
 
 @dataclass
@@ -139,7 +138,7 @@ class Store:
         """Drop a message into the instance's inbox (atomically); returns its file name."""
         inbox = self.folder(instance_id) / "inbox"
         self.ensure()
-        name = name or f"{_monotonic_name()}.json"
+        name = name or message_name()
         entry = stage_file(self.tmp, "msg")
         try:
             _write_all(entry.fd, json.dumps(message).encode("ascii"), entry.path)
@@ -188,7 +187,7 @@ class Store:
         """Remove the instance (the caller holds its lock)."""
         folder = self.folder(instance_id)
         self.ensure()
-        trash = self.tmp / f"purged-{uuid.uuid4().hex}"
+        trash = self.tmp / f"purged-{_random_hex(16)}"
         os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -196,11 +195,21 @@ class Store:
 _last_name = [0]
 
 
+def message_name() -> str:
+    """A new inbox message's id (its file name): unique, ordered by time."""
+    return f"{_monotonic_name()}.json"
+
+
+def _random_hex(size: int) -> str:
+    # os.urandom, not uuid: `uuid` imports `platform`, a cost on every `tether status`
+    return os.urandom(size).hex()
+
+
 def _monotonic_name() -> str:
     # Time-ordered names, unique across processes: nanoseconds, then a random suffix.
     now = max(time_ns(), _last_name[0] + 1)
     _last_name[0] = now
-    return f"{now:020d}-{uuid.uuid4().hex[:12]}"
+    return f"{now:020d}-{_random_hex(6)}"
 
 
 def time_ns() -> int:

@@ -24,7 +24,6 @@ import fcntl
 import os
 import shutil
 import stat
-import uuid
 from pathlib import Path
 
 __all__ = ["Staged", "remove_orphans", "stage_dir", "stage_file"]
@@ -70,7 +69,7 @@ def stage_dir(tmp: Path, prefix: str) -> Staged:
 
 def _stage(tmp: Path, prefix: str, *, directory: bool) -> Staged:
     for _ in range(_ATTEMPTS):
-        path = tmp / f"{prefix}-{uuid.uuid4().hex}"
+        path = tmp / f"{prefix}-{os.urandom(16).hex()}"
         if directory:
             os.mkdir(path)
             try:
