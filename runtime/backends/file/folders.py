@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.backends.file.journal import HEAD, Journal, one_fd_per_device, sync_fds
+from runtime.backends.file.journal import HEAD, Journal, sync_fds
 from runtime.backends.file.staging import Staged, stage_dir, stage_file
 from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
 
@@ -92,11 +92,7 @@ class Store:
                     Journal.create(entry.path, ts, data, sync=len(items) == 1).close()
                     if len(items) > 1:
                         fd = os.open(entry.path / "journal", os.O_RDONLY)
-                        device = os.fstat(fd).st_dev
-                        if one_fd_per_device() and any(f[1] == device for f in files):
-                            os.close(fd)  # the staging locks hold one fd each already
-                        else:
-                            files.append((fd, device, str(entry.path)))
+                        files.append((fd, os.fstat(fd).st_dev, str(entry.path)))
                 sync_fds(files)
             finally:
                 for fd, _, _ in files:

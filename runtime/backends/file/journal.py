@@ -266,11 +266,6 @@ def sync_all(journals: Iterable[Journal]) -> None:
     sync_fds([(j.fd, j.device, str(j.path)) for j in journals])
 
 
-def one_fd_per_device() -> bool:
-    """Does `sync_fds` need only one file of each file system (syncfs(2) syncs them all)?"""
-    return _syncfs is not None
-
-
 def sync_fds(files: list[tuple[int, int, str]]) -> None:
     """`sync_all` for open files given as (fd, st_dev, name for errors)."""
     by_device: dict[int, list[tuple[int, int, str]]] = {}
