@@ -25,7 +25,7 @@ from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
 from runtime.engine import Engine, idle
-from runtime.instance import VersionMismatchError
+from runtime.instance import Instance, VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
 GRACE = 10.0  # seconds a stopping worker waits for running activities (docs/runtime.md)
@@ -48,6 +48,7 @@ class Worker:
         # release instances that only wait (`runtime.engine.idle`); not when serving
         # until idle, which waits for the instances it holds
         self.release_idle = True
+        self.left_waiting: list[str] = []  # --until-idle left these waiting for a client
 
     def scan(self) -> None:
         """Adopt every runnable instance no one else runs; release the ones that ended."""
@@ -82,7 +83,9 @@ class Worker:
                 self.engine.release(instance_id)
 
     def serve(self, *, until_idle: bool = False, grace: float = GRACE) -> None:
-        """Serve until `stop` is set (or, with `until_idle`, until nothing is left).
+        """Serve until `stop` is set (or, with `until_idle`, until nothing is left that it
+        can do by itself: what is left waits for an event or a resume from a client, and
+        is named in one `note:` line).
 
         Once stopped, activities still running have `grace` seconds to finish, so their
         results are journaled rather than run again on resume; what is waited for is
@@ -99,13 +102,30 @@ class Worker:
         def done() -> bool:
             if self.stop.is_set():
                 return True
-            return until_idle and not self.engine.instances and not self._unfinished()
+            if not until_idle:
+                return False
+            if not self.engine.instances:
+                return not self._unfinished()
+            # Idle too when what is left waits for a client (issue 17: out of inodes, the
+            # clients' raise-events were refused, and --until-idle waited for them forever)
+            waiting = waiting_on_clients(self.engine)
+            if waiting is None or self._unfinished(set(self.engine.instances)):
+                return False
+            self.left_waiting = waiting
+            return True
 
         try:
             while not done():
                 self.engine.run(done, on_idle=self.scan)
             if self.stop.is_set():
                 self._drain(grace)
+            elif self.left_waiting:
+                ids = self.left_waiting
+                self.report(
+                    f"note: idle: {len(ids)} instance{'s wait' if len(ids) != 1 else ' waits'} "
+                    f"for an event or a resume from a client ({', '.join(ids[:5])}"
+                    f"{', ...' if len(ids) > 5 else ''}); a worker started later runs "
+                    f"{'them' if len(ids) != 1 else 'it'} on")
         finally:
             try:
                 self.engine.close(wait=False)
@@ -135,9 +155,49 @@ class Worker:
             self.stop_now.set()
         self.stop.set()
 
-    def _unfinished(self) -> bool:
-        skip = self.finished | self.refused
+    def _unfinished(self, owned: set[str] | None = None) -> bool:
+        """Is an instance runnable that this worker has not finished or refused (nor
+        owns, among `owned`)?"""
+        skip = self.finished | self.refused | (owned or set())
         return bool(self.backend.runnable(1, skip))
+
+
+#: task kinds that only a client's message completes, or that are done when their
+#: children are
+_CLIENT_TASKS = frozenset({"event", "when_all", "when_any"})
+
+
+def waiting_on_clients(engine: Engine) -> list[str] | None:
+    """The ids of the instances `engine` holds if nothing is under way (no activity
+    running, no timer set) and each waits only for what a client sends: an external
+    event, or a resume, with nothing in its inbox; else None. A sub-orchestration held here
+    that waits so counts as waiting so for its parent."""
+    if engine.pool.inflight or engine.next_deadline() is not None:
+        return None
+
+    def waits(inst: Instance, parents: frozenset[str]) -> bool:
+        if inst.ended or inst.broken or inst.outbox or inst.pending_events:
+            return False
+        if not (inst.suspended or inst.blocked()):
+            return False  # it can take a step
+        for task in inst.table.tasks.values():
+            if task.done or task.kind in _CLIENT_TASKS:
+                continue
+            child = engine.instances.get(task.child_id or "")
+            if (task.kind == "sub_orchestration" and child is not None
+                    and child.id not in parents and waits(child, parents | {inst.id})):
+                continue
+            return False
+        return True
+
+    insts = list(engine.instances.values())
+    if not all(waits(inst, frozenset()) for inst in insts):
+        return None
+    # and nothing has come since the last poll (a worker that just adopted them has not
+    # read their inboxes yet)
+    if any(engine.backend.inbox(inst.id) for inst in insts):
+        return None
+    return sorted(inst.id for inst in insts)
 
 
 def supervise(make: Callable[[], Worker], stop: threading.Event, *,

@@ -332,6 +332,11 @@ class Backend(abc.ABC):
         """Create what the store needs (folders, schema) if missing. Idempotent.
         Raises `BackendUnavailable` with one line when the store cannot be used."""
 
+    def read_only(self) -> str | None:
+        """After `ensure`: None if the store can be written, else one line saying why
+        (it can still be read; every write raises BackendUnavailable). Default: None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Free the object's resources (connections, open files). Claims must have been

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("src", metavar="SRC")
     _store(p)
     p.add_argument("--concurrency", type=int, default=16, help="activities at once (default 16)")
-    p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run")
+    p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run, or every one left "
+                   "waits for an event or a resume from a client (named in one note line)")
     log_options.add(p)
     p.set_defaults(func=cmd_worker)
 

@@ -24,6 +24,7 @@ least once after a commit, never without their records.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -209,6 +210,11 @@ class FileBackend(Backend):
             if self._index.fresh:
                 self.recover()
         return self._index
+
+    def read_only(self) -> str | None:
+        if self.index().read_only:
+            return f"store {self.spec}: {os.strerror(errno.EROFS)} (it can be read, not written)"
+        return None
 
     def _read_only(self) -> bool:
         try:
