@@ -336,6 +336,8 @@ class Engine:
                 on_idle()
             if until() or self.deliver_events():
                 return True
+        if self.entity_dirty or self.inbox_dirty or self.entity_sent:
+            return True  # entity traffic made meanwhile: the next round's entity_work
         if self.pool.inflight:
             self.collect(self._wait_time())
             return True
