@@ -166,3 +166,19 @@ def test_one_batch_applies_every_queued_signal_with_one_journal_write(stores: An
         assert len(after) == before + 1
         assert after[-1]["eventType"] == "checkpoint" and after[-1]["ops"] == 52
         assert client.entity_state("@counter@g") == {"value": 51}
+
+
+def test_a_worker_serves_entities_and_lets_idle_ones_go(stores: Any) -> None:
+    from runtime.worker import Worker
+
+    store = stores("w")
+    with Client(store) as client:
+        for _ in range(20):
+            client.signal_entity("@counter@w", "add", 1)
+        client.signal_entity("@counter@v", "add", 5)
+        Worker(store, report=lambda line: None).serve(until_idle=True)  # returns once idle
+        assert client.entity_state("@counter@w") == {"value": 20}
+        assert client.entity_state("@counter@v") == {"value": 5}
+        client.signal_entity("@counter@v", "add", 1)  # released as idle: offered again
+        Worker(store, report=lambda line: None).serve(until_idle=True)
+        assert client.entity_state("@counter@v") == {"value": 6}

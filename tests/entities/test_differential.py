@@ -133,7 +133,7 @@ def run_many(store: str, mdef: Any, inputs: list[Any], crash_after: int | None) 
         try:
             for instance_id in ids:
                 engine.adopt(instance_id, blocking=True)
-            finished = engine.run(lambda: all(engine.instances[i].ended for i in ids))
+            finished = engine.run(lambda e=engine: all(e.instances[i].ended for i in ids))
             assert finished, "the orchestrations got stuck (a lock never granted?)"
             statuses = [engine.instances[i].status for i in ids]
             break
