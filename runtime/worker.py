@@ -25,6 +25,7 @@ from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
 from runtime.engine import Engine, idle
+from runtime.engine.entities import release_idle as release_idle_entities
 from runtime.instance import Instance, VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
@@ -61,7 +62,8 @@ class Worker:
         for line in self.engine.errors:
             self.report(f"error: {line}")
         self.engine.errors.clear()
-        skip = self.finished | self.refused | set(self.engine.instances)
+        release_idle_entities(self.engine)  # entities with nothing to do: offered again when posted to
+        skip = self.finished | self.refused | set(self.engine.instances) | set(self.engine.entities)
         for instance_id in self.backend.runnable(SCAN_LIMIT, skip):
             if instance_id in self.engine.instances:
                 continue
@@ -104,8 +106,10 @@ class Worker:
                 return True
             if not until_idle:
                 return False
-            if not self.engine.instances:
+            if not self.engine.instances and not self.engine.entities:
                 return not self._unfinished()
+            if self.engine.entities:  # entity traffic is never waiting for a client
+                return False
             # Idle too when what is left waits for a client (issue 17: out of inodes, the
             # clients' raise-events were refused, and --until-idle waited for them forever)
             waiting = waiting_on_clients(self.engine)
