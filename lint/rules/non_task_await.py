@@ -7,7 +7,7 @@ result of a call on the context parameter (`ctx.call_activity`,
 `ctx.wait_for_external_event`, `ctx.when_all`, `ctx.when_any`, `ctx.call_entity`,
 `ctx.call_http`), or a variable, item or attribute that may hold one.
 `await asyncio.sleep(1)` and `await some_coroutine()` are flagged, and so are
-`await ctx.signal_entity(...)` (a signal is one-way and returns None) and
+`await ctx.signal_entity(...)` (a signal is one-way: nothing comes back to wait for) and
 `await ctx.lock_entities(...)` (a critical section is entered with `async with`).
 A direct call of an activity or orchestrator is DET009's finding instead.
 
@@ -53,8 +53,8 @@ TASK_METHODS = frozenset({
 })
 # durable calls on the context that give nothing to await: what each is for instead
 NOT_AWAITABLE = {
-    "signal_entity": ("`await {ctx}.signal_entity(...)`: a signal is one-way and returns "
-                      "None, nothing to await",
+    "signal_entity": ("`await {ctx}.signal_entity(...)`: a signal is one-way, there is "
+                      "nothing to wait for",
                       "call `{ctx}.signal_entity(...)` without `await`, or "
                       "`await {ctx}.call_entity(...)` for the operation's result"),
     "lock_entities": ("`await {ctx}.lock_entities(...)` does not await a durable task: it "

@@ -57,8 +57,7 @@ BAD = {
     "await_signal": ("""\
         await ctx.signal_entity("@account@a", "add", 1)
         """, "DET007", 1, 5,
-        "`await ctx.signal_entity(...)`: a signal is one-way and returns None, nothing to "
-        "await"),
+        "`await ctx.signal_entity(...)`: a signal is one-way, there is nothing to wait for"),
     "await_lock": ("""\
         await ctx.lock_entities("@account@a")
         """, "DET007", 1, 5,
