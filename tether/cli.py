@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tether.commands import (
         compile_cmd,
         db_cmd,
+        entity_cmd,
         graph_cmd,
         lint_cmd,
         manage_cmd,
@@ -30,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tether's and Python's versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, manage_cmd, serve_cmd, db_cmd):
+    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, manage_cmd, serve_cmd, db_cmd,
+                   entity_cmd):
         module.register(sub)
     return parser
 
