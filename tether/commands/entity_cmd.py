@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _entity_id(text: str) -> Any:
     """`@name@key` as an EntityId; a malformed one is a usage error naming it."""
-    from tether import EntityId
+    from runtime.entities import EntityId
 
     try:
         return EntityId.parse(text)
