@@ -100,7 +100,7 @@ def test_the_same_key_is_applied_once(project: tuple[Path, str],
 
 def test_an_entity_without_state_is_not_found(project: tuple[Path, str],
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    path, store = project
+    _, store = project
     code, out, err = run(capsys, "entity", "get", "@tally@never", "--store", store)
     assert code == 2 and out == ""
     assert err.startswith("error: ") and "@tally@never" in err and err.count("\n") == 1

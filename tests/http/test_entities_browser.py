@@ -66,21 +66,21 @@ def entity_doc(server: Server, entity_id: str) -> dict[str, Any] | None:
     return None
 
 
-def rows(page: Any) -> list[str]:
-    return [str(i) for i in page.locator("#entityrows tr[data-id]").evaluate_all(
+def rows(tab: Any) -> list[str]:
+    return [str(i) for i in tab.locator("#entityrows tr[data-id]").evaluate_all(
         "rows => rows.map(r => r.dataset.id)")]
 
 
-def cell(page: Any, entity_id: str, column: str) -> str:
-    return str(page.locator(f"#entityrows tr[data-id='{entity_id}'] td.{column}").inner_text())
+def cell(tab: Any, entity_id: str, column: str) -> str:
+    return str(tab.locator(f"#entityrows tr[data-id='{entity_id}'] td.{column}").inner_text())
 
 
-def wait_for(page: Any, check: Any) -> None:
+def wait_for(tab: Any, check: Any) -> None:
     deadline = time.monotonic() + 15
     while not check():
         if time.monotonic() > deadline:
             assert check()
-        page.wait_for_timeout(50)
+        tab.wait_for_timeout(50)
 
 
 def test_entities_show_state_queue_and_lock_holder(server: Server, page: Any) -> None:  # noqa: F811
