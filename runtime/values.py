@@ -79,6 +79,17 @@ def saveable(cls: type[T]) -> type[T]:
     return cls
 
 
+# `str` subclasses saved as text under a tag (`{"$entity": "@counter@a"}`), with the
+# function that rebuilds one: tag -> (class, parse). Registered by their own modules.
+_STR_LEAVES: dict[str, tuple[type, Callable[[str], Any]]] = {}
+
+
+def saveable_str(tag: str, cls: type, parse: Callable[[str], Any]) -> None:
+    """Instances of the `str` subclass `cls` may be kept in locals across an await: saved
+    as `{"$<tag>": text}` and rebuilt with `parse(text)` (`EntityId` registers itself)."""
+    _STR_LEAVES[tag] = (cls, parse)
+
+
 def _ref(obj: Any) -> str:
     return f"{obj.__module__}:{obj.__qualname__}"
 
@@ -533,6 +544,9 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$decimal": str(value)}
     if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
         return {"$range": [value.start, value.stop, value.step]}
+    for tag, (cls, _) in _STR_LEAVES.items():
+        if kind is cls:
+            return {f"${tag}": str.__str__(value)}
     return None
 
 
@@ -801,4 +815,7 @@ def _decode_leaf(node: dict[str, Any]) -> Any:
     if "$range" in node:
         start, stop, step = node["$range"]
         return range(start, stop, step)
+    for tag, (_, parse) in _STR_LEAVES.items():
+        if f"${tag}" in node:
+            return parse(node[f"${tag}"])
     raise ValueError(f"frame data has an unknown node {sorted(node)}")

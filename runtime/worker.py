@@ -24,6 +24,7 @@ from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
 from runtime.engine import Engine
+from runtime.engine.entities import release_idle
 from runtime.instance import VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
@@ -54,7 +55,8 @@ class Worker:
         for line in self.engine.errors:
             self.report(f"error: {line}")
         self.engine.errors.clear()
-        skip = self.finished | self.refused | set(self.engine.instances)
+        release_idle(self.engine)  # entities with nothing to do: offered again when posted to
+        skip = self.finished | self.refused | set(self.engine.instances) | set(self.engine.entities)
         for instance_id in self.backend.runnable(SCAN_LIMIT, skip):
             if instance_id in self.engine.instances:
                 continue
@@ -91,7 +93,8 @@ class Worker:
         def done() -> bool:
             if self.stop.is_set():
                 return True
-            return until_idle and not self.engine.instances and not self._unfinished()
+            return (until_idle and not self.engine.instances and not self.engine.entities
+                    and not self._unfinished())
 
         try:
             while not done():

@@ -24,15 +24,29 @@ from runtime.api import (  # noqa: E402
 
 if TYPE_CHECKING:
     from runtime.client import Client
+    from runtime.entities.critical import CriticalSection
+    from runtime.entities.define import EntityContext, entity
+    from runtime.entities.errors import UnknownEntity
+    from runtime.entities.ids import EntityId
+
+# the entity API, imported on first use like `Client` (name -> module)
+_LAZY = {"CriticalSection": "runtime.entities.critical", "EntityContext": "runtime.entities.define",
+         "entity": "runtime.entities.define", "UnknownEntity": "runtime.entities.errors",
+         "EntityId": "runtime.entities.ids"}
 
 __all__ = [
     "Client",
+    "CriticalSection",
+    "EntityContext",
+    "EntityId",
     "OrchestrationContext",
     "OrchestrationError",
     "RetryPolicy",
     "Task",
     "TaskFailedError",
+    "UnknownEntity",
     "activity",
+    "entity",
     "orchestrator",
 ]
 
@@ -46,4 +60,8 @@ def __getattr__(name: str) -> Any:
         from runtime.client import Client
 
         return Client
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tether' has no attribute {name!r}")

@@ -29,7 +29,16 @@ from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
-from runtime.engine import activities, children, messages, outbox, stepping, timers
+from runtime.engine import (
+    activities,
+    children,
+    entities,
+    entity_calls,
+    messages,
+    outbox,
+    stepping,
+    timers,
+)
 from runtime.engine.activities import ActivityPool
 from runtime.engine.children import ChildEnd
 from runtime.engine.distributed import DistributedPool
@@ -79,12 +88,20 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        self.entities: dict[str, entities.Entity] = {}  # the entities this process owns
+        self.entity_dirty: set[str] = set()  # owned entities that may have messages
+        self.entity_refused: set[str] = set()  # entities held elsewhere (or unloadable)
+        self.entity_sent: dict[str, list[tuple[int, int]]] = {}  # one-way tasks posted
+        self.inbox_dirty: set[str] = set()  # owned instances an owned entity answered
         observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
-    def adopt(self, instance_id: str, *, blocking: bool = False) -> Instance | None:
-        """Claim and load an instance; None if another process holds it."""
+    def adopt(self, instance_id: str, *, blocking: bool = False) -> Any:
+        """Claim and load an instance (an `Instance`, or an `entities.Entity` for an
+        entity's id); None if another process holds it."""
+        if instance_id.startswith("@"):
+            return entities.adopt(self, instance_id, blocking=blocking)
         if instance_id in self.instances:
             return self.instances[instance_id]
         claim = self.backend.claim(instance_id, wait=blocking)
@@ -164,6 +181,8 @@ class Engine:
         try:
             for instance_id in list(self.instances):
                 self.release(instance_id)
+            for entity_id in list(self.entities):
+                entities.release(self, entity_id)
         finally:
             self.pool.close(wait=wait)
 
@@ -271,7 +290,16 @@ class Engine:
         return timers.fire_due(self)
 
     def next_deadline(self) -> str | None:
-        return timers.next_deadline(self)
+        found = [d for d in (timers.next_deadline(self), entities.next_deadline(self)) if d]
+        return min(found, key=parse_iso) if found else None
+
+    def entity_work(self) -> bool:
+        """Entity batches, entity results for owned instances, one-way entity tasks
+        journaled as sent; True if anything was done."""
+        entities.due(self)
+        done = entities.run_entities(self)
+        done = entity_calls.read_results(self) or done
+        return entity_calls.journal_sent(self) or done
 
     def poll_inboxes(self) -> None:
         messages.poll_inboxes(self)
@@ -298,7 +326,7 @@ class Engine:
 
     def _round(self, until: Callable[[], bool], on_idle: Callable[[], None] | None) -> bool:
         """One round of `run` (the module docstring); False when stuck."""
-        if self.collect(None) or self.fire_due():
+        if self.collect(None) or self.fire_due() or self.entity_work():
             return True
         if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
             self.last_poll = time.monotonic()
