@@ -106,7 +106,7 @@ class _EntityHandlers:
 
     async def state(self, request: Request) -> Response:
         _query(request)
-        from runtime.entities import UnknownEntity
+        from runtime.entities.errors import UnknownEntity
 
         entity_id = _entity_id(request)
         try:

@@ -54,6 +54,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def signal(capsys: pytest.CaptureFixture[str], path: Path | None, store: str, entity_id: str,
+           op: str, *extra: str) -> tuple[int, str, str]:
+    """`tether entity signal`, with `--src` unless `path` is None."""
+    src = ["--src", str(path)] if path is not None else []
+    return run(capsys, "entity", "signal", entity_id, op, *extra, "--store", store, *src)
+
+
 def work(capsys: pytest.CaptureFixture[str], path: Path, store: str) -> None:
     """Apply everything queued (a worker serving the module until nothing is left)."""
     code, _, err = run(capsys, "worker", str(path), "--store", store, "--until-idle")
@@ -70,12 +77,11 @@ def test_signal_then_get_shows_the_applied_state(project: tuple[Path, str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     path, store = project
     for amount in (5, 7, -2):
-        code, out, err = run(capsys, "entity", "signal", "@tally@t1", "add", "--input",
-                             str(amount), "--store", store)
+        code, out, err = signal(capsys, path, store, "@tally@t1", "add", "--input", str(amount))
         assert (code, out, err) == (0, "", "")
-    code, _, _ = run(capsys, "entity", "signal", "@gauge@g", "set", "--input",
-                     '{"level": 3}', "--store", store, "--src", str(path))
-    assert code == 0
+    assert signal(capsys, path, store, "@gauge@g", "set", "--input", '{"level": 3}')[0] == 0
+    # once the store holds a tally, the client knows the name without --src
+    assert signal(capsys, None, store, "@tally@t1", "add", "--input", "0")[0] == 0
     work(capsys, path, store)
     assert get(capsys, store, "@tally@t1") == {"value": 10}
     assert get(capsys, store, "@Gauge@g") == {"level": 3}  # the name is case-insensitive
@@ -90,10 +96,10 @@ def test_the_same_key_is_applied_once(project: tuple[Path, str],
                                       capsys: pytest.CaptureFixture[str]) -> None:
     path, store = project
     for _ in range(3):  # a retried command: the key makes the retries no-ops
-        assert run(capsys, "entity", "signal", "@tally@k", "add", "--input", "4",
-                   "--key", "payment-17", "--store", store)[0] == 0
-    assert run(capsys, "entity", "signal", "@tally@k", "add", "--input", "1",
-               "--key", "payment-18", "--store", store)[0] == 0
+        assert signal(capsys, path, store, "@tally@k", "add", "--input", "4",
+                      "--key", "payment-17")[0] == 0
+    assert signal(capsys, path, store, "@tally@k", "add", "--input", "1",
+                  "--key", "payment-18")[0] == 0
     work(capsys, path, store)
     assert get(capsys, store, "@tally@k") == {"value": 5}
 
@@ -113,10 +119,8 @@ def test_list_pages_through_every_entity_once(project: tuple[Path, str],
     path, store = project
     keys = [f"e{i:02d}" for i in range(7)]
     for key in keys:
-        assert run(capsys, "entity", "signal", f"@tally@{key}", "add", "--input", "1",
-                   "--store", store)[0] == 0
-    assert run(capsys, "entity", "signal", "@gauge@only", "set", "--input", "1",
-               "--store", store)[0] == 0
+        assert signal(capsys, path, store, f"@tally@{key}", "add", "--input", "1")[0] == 0
+    assert signal(capsys, path, store, "@gauge@only", "set", "--input", "1")[0] == 0
     work(capsys, path, store)
     seen: list[str] = []
     cursor: str | None = None
@@ -142,12 +146,10 @@ def test_list_pages_through_every_entity_once(project: tuple[Path, str],
 def test_clean_removes_emptied_entities_and_prints_both_counts(
         project: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     path, store = project
-    assert run(capsys, "entity", "signal", "@gauge@a", "set", "--input", "1",
-               "--store", store)[0] == 0
-    assert run(capsys, "entity", "signal", "@gauge@b", "set", "--input", "2",
-               "--store", store)[0] == 0
+    assert signal(capsys, path, store, "@gauge@a", "set", "--input", "1")[0] == 0
+    assert signal(capsys, path, store, "@gauge@b", "set", "--input", "2")[0] == 0
     work(capsys, path, store)
-    assert run(capsys, "entity", "signal", "@gauge@a", "clear", "--store", store)[0] == 0
+    assert signal(capsys, path, store, "@gauge@a", "clear")[0] == 0
     work(capsys, path, store)
     code, out, err = run(capsys, "entity", "clean", "--store", store)
     assert code == 0, err
@@ -167,6 +169,7 @@ def test_clean_removes_emptied_entities_and_prints_both_counts(
     (["signal", "@tally@t1", "add", "--at", "tomorrow"], "--at: 'tomorrow' is not an ISO 8601 time"),
     (["signal", "@tally@t1", "add", "--at", "2030-01-01T00:00:00"], "needs a time zone"),
     (["signal", "@tally@t1", "add", "--key", ""], "--key is empty"),
+    (["signal", "@tally@t1", "add", "--key", "x" * 201], "invalid idempotency key"),
     (["signal", "@nosuch@t1", "add", "--src", "{src}"], "no entity named 'nosuch'"),
     (["signal", "@tally@t1", "multiply", "--src", "{src}"],
      "entity 'tally' has no operation 'multiply'; its operations: add, reset, delete"),
@@ -188,12 +191,36 @@ def test_bad_input_is_one_line_exit_2_and_sends_nothing(
 
 
 def test_an_unknown_operation_sent_without_src_fails_only_itself(
-        project: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+        project: tuple[Path, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --src the CLI cannot know the operations; the worker's entity refuses the
     unknown one, and the operations around it are applied."""
+    from runtime.entities.define import ENTITIES
+
     path, store = project
-    for op, value in (("add", "2"), ("multiply", "3"), ("add", "1")):
-        assert run(capsys, "entity", "signal", "@tally@m", op, "--input", value,
-                   "--store", store)[0] == 0
+    assert signal(capsys, path, store, "@tally@m", "add", "--input", "2")[0] == 0
+    with monkeypatch.context() as patch:  # as a fresh `tether` process without --src
+        patch.delitem(ENTITIES, "tally")
+        assert signal(capsys, None, store, "@tally@m", "multiply", "--input", "3")[0] == 0
+    assert signal(capsys, path, store, "@tally@m", "add", "--input", "1")[0] == 0
     work(capsys, path, store)
     assert get(capsys, store, "@tally@m") == {"value": 3}
+
+
+def test_the_first_signal_to_a_name_needs_the_module(
+        project: tuple[Path, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --src (and no module of this process defining it), a name the store has
+    never held is refused, with the way out."""
+    from runtime.entities.define import ENTITIES
+
+    path, store = project
+    monkeypatch.delitem(ENTITIES, "tally", raising=False)  # another test may have loaded it
+    code, out, err = signal(capsys, None, store, "@tally@t1", "add", "--input", "1")
+    assert code == 2 and out == ""
+    assert "no entity named 'tally' is registered" in err
+    assert err.rstrip().endswith("pass --src SRC, the module that defines it")
+    assert err.count("\n") == 1
+    assert signal(capsys, path, store, "@tally@t1", "add", "--input", "1")[0] == 0
+    monkeypatch.delitem(ENTITIES, "tally", raising=False)
+    assert signal(capsys, None, store, "@tally@t1", "add", "--input", "1")[0] == 0

@@ -6,7 +6,9 @@ Each subcommand is one `Client` call on the store `--store` names (a directory o
 - `signal ID OP [--input JSON] [--at ISO] [--key K] [--src SRC]` posts one operation to
   the entity's inbox and prints nothing; a worker serving the entity's module applies it.
   The same `--key` sent again is applied once. With `--src`, the module is loaded first,
-  so an unknown entity name or operation is refused before anything is sent.
+  so an unknown entity name or operation is refused before anything is sent; without it,
+  the client knows the names the store already holds, so the first signal to an entity
+  name needs `--src`.
 - `get ID [--full]` prints the entity's last committed state as JSON (`--full`: the
   whole entity document, with its queue length and lock holder).
 - `list [--name N] [--limit N] [--cursor C]` prints `{"entities": [...], "nextCursor": C}`;
@@ -110,8 +112,13 @@ def cmd_signal(args: argparse.Namespace) -> int:
         load(args.src)
         _check_operation(entity_id, args.operation)
     client = _client(args)
-    _refused(lambda: client.signal_entity(entity_id, args.operation, data, at=at,
-                                          key=args.key))
+    try:
+        _refused(lambda: client.signal_entity(entity_id, args.operation, data, at=at,
+                                              key=args.key))
+    except UsageError as exc:
+        if args.src is None and "is registered" in str(exc):
+            raise UsageError(f"{exc}; pass --src SRC, the module that defines it") from None
+        raise
     return ExitCode.OK
 
 
