@@ -101,8 +101,14 @@ class _EntityHandlers:
             await run_in_threadpool(self.client.signal_entity, entity_id, op, data, at=at,
                                     key=key)
         except (ValueError, LookupError) as exc:  # unknown entity or operation, not JSON
-            raise HTTPError(400, _line(exc)) from None
+            raise HTTPError(400, self._unstored(_line(exc))) from None
         return Response(status_code=202)
+
+    def _unstored(self, message: str) -> str:
+        """`message` without the store's path or URL, which is no business of a caller
+        (the client's refusals name it for the command line)."""
+        spec = str(self.client.backend.spec)
+        return message.replace(spec, "the store") if spec else message
 
     async def state(self, request: Request) -> Response:
         _query(request)
@@ -127,7 +133,7 @@ class _EntityHandlers:
             items, following = await run_in_threadpool(
                 lambda: self.client.entities(name=name, limit=top, cursor=cursor))
         except ValueError as exc:  # a token this server did not give
-            raise HTTPError(400, _line(exc)) from None
+            raise HTTPError(400, self._unstored(_line(exc))) from None
         if not fetch_state:
             items = [{k: v for k, v in doc.items() if k != "state"} for doc in items]
         headers = {TOKEN_HEADER: following} if following else {}
