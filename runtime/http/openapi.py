@@ -259,8 +259,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "signal an entity: a one-way operation, applied by a worker; the same "
                    "idempotency key sent again is applied once",
         "parameters": [_ENTITY_NAME, _ENTITY_KEY,
-                       _query("op", "the operation's name (required)",
-                              {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}),
+                       _query("op", "the operation's name",
+                              {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+                              required=True),
                        _query("key", "idempotency key (or the Idempotency-Key header)",
                               {"type": "string", "pattern": "^[!-~]{1,200}$"}),
                        _query("at", "deliver no earlier than this ISO 8601 time",
