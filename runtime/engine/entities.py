@@ -316,17 +316,8 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
     ts = iso(now)
     outgoing: list[dict[str, Any]] = []
     for m, out in zip(runnable, outcomes, strict=True):
-        if m.reply and m.reply_to:
-            result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
-                                    "generation": m.reply_to.get("generation", 0),
-                                    "entity": str.__str__(ent.id)}
-            if out.error is not None:
-                result["error"] = {"message": out.error["message"], "error_type": out.error["type"],
-                                 "details": out.error.get("details"),
-                                 "task_name": f"{ent.id} {m.operation}"}
-            else:
-                result["value"] = out.value
-            outgoing.append({"to": m.reply_to.get("instance", ""), "body": result})
+        # the operation's signals first: a caller that hears the result and then sends
+        # to the same entity comes after them
         for action in out.actions:
             if action.kind == "signal":
                 signal = Message("op", sender=str.__str__(ent.id), seq=ent.next_seq,
@@ -338,6 +329,17 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
             else:
                 outgoing.append({"to": action.instance_id or uuid.uuid4().hex,
                                  "start": {"name": action.target, "input": action.input}})
+        if m.reply and m.reply_to:
+            result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
+                                    "generation": m.reply_to.get("generation", 0),
+                                    "entity": str.__str__(ent.id)}
+            if out.error is not None:
+                result["error"] = {"message": out.error["message"], "error_type": out.error["type"],
+                                 "details": out.error.get("details"),
+                                 "task_name": f"{ent.id} {m.operation}"}
+            else:
+                result["value"] = out.value
+            outgoing.append({"to": m.reply_to.get("instance", ""), "body": result})
     for o in lock_out:
         if o.kind == "lock":
             outgoing.append({"to": o.to, "body": {"type": "entity", "message": o.message.to_json()}})
