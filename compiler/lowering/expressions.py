@@ -35,8 +35,9 @@ TASK_METHODS = {
 
 # Context methods that look like work but give no task to await, and what to do instead.
 NOT_TASKS = {
-    "signal_entity": "`{ctx}.signal_entity()` is one-way and returns None: call it without "
-                     "`await`, or await `{ctx}.call_entity()` for the operation's result",
+    "signal_entity": "a signal is one-way, nothing comes back: call `{ctx}.signal_entity()` "
+                     "without `await`, or await `{ctx}.call_entity()` for the operation's "
+                     "result",
     "lock_entities": "`{ctx}.lock_entities()` opens a critical section: write "
                      "`async with {ctx}.lock_entities(...):`",
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,29 @@ def test_a_sync_with_around_a_section_is_refused_as_spanning_an_await() -> None:
         compiler.compile_source(source_of(
             "with open_thing():\n    async with ctx.lock_entities(req):\n        pass\n"),
             "bad.py")
+
+
+TYPED = '''\
+from tether import OrchestrationContext, orchestrator
+
+
+@orchestrator
+async def transfer(ctx: OrchestrationContext, amount: int) -> list[int]:
+    async with ctx.lock_entities("@account@a", "@account@b") as section:
+        have: int = await ctx.call_entity("@account@a", "get")
+        if have < amount:
+            return [have]
+        await ctx.call_entity("@account@a", "add", -amount)
+        await ctx.call_entity("@account@b", "add", amount)
+    ctx.signal_entity("@account@b", "audit", repr(section))
+    return [have - amount]
+'''
+
+
+def test_an_emitted_section_passes_mypy_strict(tmp_path: Path) -> None:
+    mypy_api = pytest.importorskip("mypy.api")
+    out = tmp_path / "typed_section.py"
+    out.write_text(compiler.compile_source(TYPED, "typed_section.py").text)
+    cache = ["--no-incremental", "--cache-dir", str(tmp_path / ".mypy_cache")]
+    stdout, stderr, status = mypy_api.run(["--strict", *cache, str(out)])
+    assert status == 0, stdout + stderr
