@@ -4,7 +4,8 @@ what to write instead, before the determinism rules could report them by a rule 
 A ported orchestrator calling `ctx.task_all(tasks)` would otherwise meet DET007 ("does
 not await a durable task") or an AttributeError at run time, after real work was done.
 `check(tree, path)` finds calls of these names on an orchestrator's context parameter and
-raises one `CompileError` with "did you mean" and the tether spelling.
+raises one `CompileError` with "did you mean" and the tether spelling. The table and the
+wording are `lint.df_names`', which `tether lint` reports with DET007 in the same words.
 """
 
 from __future__ import annotations
@@ -12,23 +13,7 @@ from __future__ import annotations
 import ast
 
 from compiler.errors import CompileError
-
-# Durable Functions (Python) / durabletask name -> (tether's name, how to write it)
-RENAMED: dict[str, tuple[str, str]] = {
-    "task_all": ("ctx.when_all", "`await ctx.when_all(tasks)`: results in task order"),
-    "task_any": ("ctx.when_any", "`winner = await ctx.when_any(tasks)`: the first to finish"),
-    "call_activity_with_retry": (
-        "ctx.call_activity", "pass the policy as `retry=`: "
-        "`await ctx.call_activity(f, input, retry=RetryPolicy(...))`"),
-    "call_sub_orchestrator_with_retry": (
-        "ctx.call_sub_orchestrator", "pass the policy as `retry=`: "
-        "`await ctx.call_sub_orchestrator(f, input, retry=RetryPolicy(...))`"),
-    "new_guid": ("ctx.new_uuid", "`ctx.new_uuid()` returns a deterministic UUID string"),
-    "current_utc_date_time": ("ctx.current_utc_datetime", "a property: no call"),
-    "call_activity_async": ("ctx.call_activity", "`await ctx.call_activity(f, input)`"),
-    "wait_for_external_event_async": (
-        "ctx.wait_for_external_event", "`await ctx.wait_for_external_event(name)`"),
-}
+from lint.df_names import RENAMED, did_you_mean
 
 
 def check(tree: ast.Module, path: str) -> None:
@@ -44,10 +29,8 @@ def _check_body(fn: ast.AsyncFunctionDef, ctx: str, path: str) -> None:
     for node in ast.walk(fn):
         if (isinstance(node, ast.Attribute) and node.attr in RENAMED
                 and isinstance(node.value, ast.Name) and node.value.id == ctx):
-            name, how = RENAMED[node.attr]
-            raise CompileError(path, node.lineno, node.col_offset + 1,
-                               f"`{ctx}.{node.attr}` is Durable Functions' name; "
-                               f"did you mean `{name.replace('ctx', ctx, 1)}`?", how)
+            message, how = did_you_mean(ctx, node.attr) or ("", "")
+            raise CompileError(path, node.lineno, node.col_offset + 1, message, how)
 
 
 def _is_orchestrator(fn: ast.AsyncFunctionDef) -> bool:

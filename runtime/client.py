@@ -11,35 +11,38 @@ from __future__ import annotations
 import builtins
 import contextlib
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import DAMAGED, FINAL, InstanceDamaged, NewInstance, Query
 from runtime.clock import Clock, iso
 from runtime.entity_client import EntityClient, UnknownEntity
 from runtime.ids import validate_id, validate_new_id
-from runtime.machine import MachineDef, user_view
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
     from runtime.http.responses import ManagementUrls
+    from runtime.machine import MachineDef
 
 __all__ = ["Client", "InstanceEnded", "UnknownEntity", "UnknownInstance", "machine_of"]
 
 ENDED = set(FINAL.values())
 #: What `Client.start` takes: a compiled machine, the `@orchestrator` function, or its name.
-Orchestration = MachineDef | Callable[..., Any] | str
+#: (A string at run time: `runtime.machine`, which brings the authoring API, is imported
+#: by the calls that start instances, never by `tether status`.)
+Orchestration: TypeAlias = "MachineDef | Callable[..., Any] | str"
 
 
 def machine_of(ref: Orchestration) -> MachineDef:
     """The compiled machine of an orchestrator given as a machine, function or name."""
+    from runtime.machine import MachineDef
+
     if isinstance(ref, MachineDef):
         return ref
     from runtime.api import REGISTRY, orchestrator_name
@@ -105,6 +108,8 @@ class Client(EntityClient):
               instance_id: str | None = None) -> str:
         """Create an instance (Pending until a worker runs it); returns its id.
         `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
+        import uuid  # not for `tether status` either: it imports `platform`
+
         from runtime.engine import create_instance  # the engine: not for `tether status`
 
         mdef = machine_of(orchestration)
@@ -120,6 +125,8 @@ class Client(EntityClient):
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
+        import uuid
+
         from runtime.engine import created_data
 
         mdef = machine_of(orchestration)
@@ -175,7 +182,11 @@ class Client(EntityClient):
             raise InstanceDamaged(doc.get("damage") or f"instance {instance_id} is damaged")
         events = [{"seq": r.seq, "eventType": r.kind, "timestamp": r.ts, **r.data}
                   for r in self.backend.history(instance_id)]
-        return events if all_variables else [user_view(e) for e in events]
+        if all_variables:
+            return events
+        from runtime.machine import user_view
+
+        return [user_view(e) for e in events]
 
     def wait(self, instance_id: str, timeout: float | None = None) -> dict[str, Any]:
         """The status document once the instance has ended; `TimeoutError` after `timeout`

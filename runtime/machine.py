@@ -117,6 +117,24 @@ class Frame:
 
     def received(self) -> Any:
         """The awaited task's result; raises its error at the `await`."""
+        task = self.awaiting
+        if task is not None and task.kind == "when_all" and self.outcome is not None:
+            self.outcome = self._gathered(task, self.outcome)
+        return self._take()
+
+    def received_shared(self) -> Any:
+        """`received()` for a task that may be awaited again: its first outcome, kept, is
+        every await's (the same object, the same exception)."""
+        task = self.awaiting
+        if task is not None and task.id in self.awaited:
+            self.outcome = Outcome(*self.awaited[task.id])
+        elif task is not None and self.outcome is not None:
+            if task.kind == "when_all":
+                self.outcome = self._gathered(task, self.outcome)
+            self.awaited[task.id] = (self.outcome.value, self.outcome.error)
+        return self._take()
+
+    def _take(self) -> Any:
         outcome = self.outcome
         if outcome is None:
             raise RuntimeError(
@@ -128,15 +146,33 @@ class Frame:
             raise outcome.error
         return outcome.value
 
-    def received_shared(self) -> Any:
-        """`received()` for a task that may be awaited again: its first outcome, kept, is
-        every await's (the same object, the same exception)."""
-        task = self.awaiting
-        if task is not None and task.id in self.awaited:
-            self.outcome = Outcome(*self.awaited[task.id])
-        elif task is not None and self.outcome is not None:
-            self.awaited[task.id] = (self.outcome.value, self.outcome.error)
-        return self.received()
+    def _gathered(self, group: Task[Any], delivered: Outcome | None) -> Outcome:
+        """A when_all's outcome made of its children's, as Python's `gather` makes it: the
+        list holds the very objects an await of each child gives (kept here, so a child
+        awaited before or after is the same object), its error is the lowest-index failed
+        child's own. `delivered` is the runtime's fresh outcome of `group` (None inside a
+        failed group: each child's is then read from its handle, all completed by now)."""
+        values = delivered.value if delivered is not None and delivered.error is None else None
+        items: list[Any] = []
+        for index, child in enumerate(group.children):
+            kept = self.awaited.get(child.id)
+            if kept is None:
+                if values is not None and child.kind == "when_all":
+                    part = self._gathered(child, Outcome(values[index]))
+                elif values is not None:
+                    part = Outcome(values[index])
+                elif child.kind == "when_all":
+                    part = self._gathered(child, None)
+                else:
+                    seen, value, error = child._seen()
+                    if not seen:  # a handle without a view: the runtime's outcome as is
+                        return delivered if delivered is not None else Outcome()
+                    part = Outcome(value, error)
+                kept = self.awaited[child.id] = (part.value, part.error)
+            if kept[1] is not None:
+                return Outcome(error=kept[1])
+            items.append(kept[0])
+        return Outcome(items)
 
 
 MachineFn = Callable[[Any, Frame], Step]

@@ -2,37 +2,33 @@
 
 The authoring API lives in `runtime` (so compiled modules need only the runtime) and is
 re-exported here: `from tether import orchestrator, activity, OrchestrationContext`.
-This package must not import `compiler` at import time, and imports `Client` (the store
-and journal code) only when it is first asked for.
+Every name is imported when it is first asked for (PEP 562), so `import tether` (which
+the `tether` command does before any subcommand) costs only the package guard: `tether
+status` never loads the authoring API, and this package never imports `compiler`.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from tether.package_guard import check as _check_packages
 
 _check_packages()  # before `runtime` is imported: a user's runtime.py must not be loaded
 
-from runtime.api import (  # noqa: E402
-    OrchestrationContext,
-    OrchestrationError,
-    RetryPolicy,
-    Task,
-    TaskFailedError,
-    activity,
-    orchestrator,
-)
-
 if TYPE_CHECKING:
+    from runtime.api import (
+        OrchestrationContext,
+        OrchestrationError,
+        RetryPolicy,
+        Task,
+        TaskFailedError,
+        activity,
+        orchestrator,
+    )
     from runtime.client import Client
     from runtime.entities.critical import CriticalSection
     from runtime.entities.define import EntityContext, entity
     from runtime.entities.errors import UnknownEntity
     from runtime.entities.ids import EntityId
-
-# the entity API, imported on first use like `Client` (name -> module)
-_LAZY = {"CriticalSection": "runtime.entities.critical", "EntityContext": "runtime.entities.define",
-         "entity": "runtime.entities.define", "UnknownEntity": "runtime.entities.errors",
-         "EntityId": "runtime.entities.ids"}
 
 __all__ = [
     "Client",
@@ -52,16 +48,24 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+#: Where each public name is defined.
+_HOMES = {"Client": "runtime.client", **dict.fromkeys(
+    ("OrchestrationContext", "OrchestrationError", "RetryPolicy", "Task", "TaskFailedError",
+     "activity", "orchestrator"), "runtime.api"),
+    # the entity API
+    "CriticalSection": "runtime.entities.critical", "EntityContext": "runtime.entities.define",
+    "entity": "runtime.entities.define", "UnknownEntity": "runtime.entities.errors",
+    "EntityId": "runtime.entities.ids"}
+
 
 def __getattr__(name: str) -> Any:
-    # `Client` brings the store and journal code; importing it lazily keeps
-    # `import tether` (which every orchestration module does) quick.
-    if name == "Client":
-        from runtime.client import Client
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tether' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # asked once: later lookups are plain attribute reads
+    return value
 
-        return Client
-    if name in _LAZY:
-        import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tether' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

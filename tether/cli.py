@@ -1,28 +1,51 @@
-"""The `tether` command: one argparse parser, one function per subcommand."""
+"""The `tether` command: one argparse parser, one function per subcommand.
+
+A command builds only its own module's parsers (`COMMANDS`): start-up time is a goal
+(docs/benchmarks.md, "CLI start-up"), and each command module imports what its commands
+need only when they run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from tether.errors import ExitCode, UsageError
 
+#: The module that registers each subcommand (its `register(subparsers)` adds the
+#: command's parser). `tether NAME ...` imports only NAME's module, so a command never
+#: pays for the others' imports; `tether`, `tether --help` and an unknown command build
+#: every parser, listed in this order. A new command module adds its rows here.
+COMMANDS: dict[str, str] = {
+    "compile": "tether.commands.compile_cmd",
+    "lint": "tether.commands.lint_cmd",
+    "graph": "tether.commands.graph_cmd",
+    "run": "tether.commands.run_cmd",
+    "start": "tether.commands.run_cmd",
+    "worker": "tether.commands.run_cmd",
+    "status": "tether.commands.run_cmd",
+    "history": "tether.commands.run_cmd",
+    "list": "tether.commands.run_cmd",
+    "raise-event": "tether.commands.run_cmd",
+    "terminate": "tether.commands.run_cmd",
+    "suspend": "tether.commands.run_cmd",
+    "resume": "tether.commands.run_cmd",
+    "purge": "tether.commands.run_cmd",
+    "restart": "tether.commands.manage_cmd",
+    "rewind": "tether.commands.manage_cmd",
+    "serve": "tether.commands.serve_cmd",
+    "db": "tether.commands.db_cmd",
+    "entity": "tether.commands.entity_cmd",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    from tether.commands import (
-        compile_cmd,
-        db_cmd,
-        entity_cmd,
-        graph_cmd,
-        lint_cmd,
-        manage_cmd,
-        run_cmd,
-        serve_cmd,
-    )
 
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `tether` parser: with a `command` of `COMMANDS`, only the parsers its module
+    registers; otherwise every command's (for the listing of `--help` and usage errors)."""
     parser = argparse.ArgumentParser(
         prog="tether",
         description="Compile, lint, draw and run durable orchestrations written as async def.",
@@ -31,10 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tether's and Python's versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, lint_cmd, graph_cmd, run_cmd, manage_cmd, serve_cmd, db_cmd,
-                   entity_cmd):
-        module.register(sub)
+    home = COMMANDS.get(command) if command is not None else None
+    wanted = [home] if home is not None else list(dict.fromkeys(COMMANDS.values()))
+    for module_name in wanted:
+        importlib.import_module(module_name).register(sub)
     return parser
+
+
+def invoked_command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names, when it comes first: an option before it (`tether -h
+    status`) is the top-level parser's, which must then know every command."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
 
 
 class _VersionAction(argparse.Action):
@@ -57,9 +87,10 @@ def version_line() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (see `ExitCode`)."""
-    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(invoked_command(arguments))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.ERROR
     try:

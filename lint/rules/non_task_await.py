@@ -10,6 +10,8 @@ result of a call on the context parameter (`ctx.call_activity`,
 `await ctx.signal_entity(...)` (a signal is one-way: nothing comes back to wait for) and
 `await ctx.lock_entities(...)` (a critical section is entered with `async with`).
 A direct call of an activity or orchestrator is DET009's finding instead.
+Durable Functions' spelling of a task tether names otherwise (`await ctx.task_all(...)`)
+is reported with the compiler's "did you mean `ctx.when_all`?" (`lint.df_names`).
 
 ## Why is this bad?
 tether turns each `await` into a checkpoint that the runtime resumes when the awaited
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import ast
 
+from lint.df_names import RENAMED, did_you_mean
 from lint.names import dotted
 from lint.rules.base import Fix, Rule, rule
 
@@ -79,10 +82,26 @@ class NonTaskAwait(Rule):
             self.check.report(self, node, message.format(ctx=ctx), help.format(ctx=ctx))
             return
         bad = self._non_task(node.value)
-        if bad is not None:
+        if bad is None:
+            return
+        hint = self._renamed(bad)
+        if hint is not None:  # the compiler's own words for Durable Functions' names
+            self.check.report(self, node, *hint)
+        else:
             self.report(node, what=_describe(bad))
 
+    def _renamed(self, expr: ast.expr) -> tuple[str, str] | None:
+        target = expr.func if isinstance(expr, ast.Call) else expr
+        if isinstance(target, ast.Attribute) and self._on_context(target):
+            return did_you_mean(self.check.context_name or "ctx", target.attr)
+        return None
+
+    def _on_context(self, node: ast.Attribute) -> bool:
+        return isinstance(node.value, ast.Name) and node.value.id == self.check.context_name
+
     def _non_task(self, value: ast.expr) -> ast.expr | None:
+        if isinstance(value, ast.Attribute) and value.attr in RENAMED and self._on_context(value):
+            return value  # `await ctx.current_utc_date_time`: a name tether spells otherwise
         if isinstance(value, ast.Name | ast.Subscript | ast.Attribute):
             return None  # may hold a task made earlier
         if isinstance(value, ast.IfExp):

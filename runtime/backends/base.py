@@ -34,7 +34,8 @@ the commit (the file backend writes them to the OS at once); a crash may lose an
 uncommitted suffix, never a committed record, and never a record from the middle.
 
 *Message*: a JSON object for an instance, delivered at least once, in the order posted
-by one sender: `{"type": "event", "name", "data"}`, `{"type": "terminate"|"suspend"|
+by one sender (`Backend.post` from outside, `Claim.send` from another instance's step,
+made durable with that step's commit): `{"type": "event", "name", "data"}`, `{"type": "terminate"|"suspend"|
 "resume", "reason"}`, `{"type": "sub_done", "task", "child"}`, later entity operations.
 Each has an id unique in the instance's inbox; the engine journals the id of the events
 it consumes (`event` records carry `msg`), so a message redelivered after a crash is
@@ -230,6 +231,21 @@ class Claim(abc.ABC):
         the next commit, after the records are durable (never before)."""
 
     @abc.abstractmethod
+    def send(self, target_instance_id: str, body: dict[str, Any]) -> str:
+        """Stage a message for another instance's inbox; returns its id (unique in the
+        target's inbox). It is delivered by the `Backend.commit` that commits this
+        claim's staged records, never before, and dropped with them when the claim is
+        lost or the process dies first. PostgreSQL: in the commit's transaction, so the
+        records and the message are durable together or not at all, and the message
+        lands exactly once. Files: posted right after the journal is durable, at least
+        once (a crash in between re-posts it, under the same id, when the sender is
+        claimed again); as staged records are written at once, a crash before the
+        commit may keep them without the message, so a sender re-derives from its
+        records what it owes when it resumes (the engine re-sends a child's end).
+        A message for an instance that does not exist (any more) is dropped.
+        Raises ValueError for a body JSON cannot write or a malformed target id."""
+
+    @abc.abstractmethod
     def new_generation(self, data: dict[str, Any], ts: str,
                        calls: Sequence[tuple[str, Any]]) -> Loaded:
         """`continue_as_new`: durably replace the journal with a new generation whose
@@ -276,6 +292,10 @@ class Backend(abc.ABC):
 
     #: how the store was named (a path, or a URL with any password masked), for messages
     spec: str
+    #: `Claim.send` messages are durable in the very transaction of the records they were
+    #: staged with (PostgreSQL), so a sender that finds its records never re-sends; False:
+    #: a crash before the commit may keep records without their messages (files)
+    atomic_sends: bool = False
 
     # -- lifecycle -------------------------------------------------------------------
 

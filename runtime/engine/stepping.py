@@ -185,6 +185,7 @@ def start_pending(engine: Engine, inst: Instance) -> None:
 def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
            error: dict[str, Any] | None = None) -> None:
     """Stage the final record; durable at once, or with the group commit it is part of."""
+    from runtime.engine.children import tell_parent
     from runtime.engine.entity_calls import end_generation
     from runtime.engine.outbox import owed
 
@@ -204,6 +205,11 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     # so a killed process has either reported the end and written it (a resumed worker
     # finds it ended and says nothing) or done neither (the last step runs again).
     _report_end(inst, FINAL[kind], error, iso(engine.now(inst)))
+    # A parent elsewhere is told in the commit of the end. Staged before the final record,
+    # so no write lies between the two (a crash at that write keeps both or neither); if
+    # the record cannot be written, the parent that hears of it finds the child running
+    # (`check_child` reads the child's status) and waits on.
+    tell_parent(engine, inst)
     for rec in engine.append(inst, kind, data):
         inst.apply(rec)
     if inst.broken:
@@ -219,7 +225,6 @@ def ended(engine: Engine, inst: Instance) -> None:
     """The instance's end is durable: tell its parent, and send what it owes."""
     from runtime.engine.children import notify_parent
     from runtime.engine.outbox import send_outbox
-
 
     notify_parent(engine, inst)
     if inst.outbox:

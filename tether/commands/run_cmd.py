@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from datetime import datetime
 from typing import Any
@@ -176,21 +175,30 @@ def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+#: The runtime's refusals `_checked` words as usage errors, as (module, class). None is
+#: imported to be caught: a class whose module was never imported cannot have been
+#: raised, and `tether status` must not load the authoring API (runtime.api) to print a
+#: document (docs/benchmarks.md, "CLI start-up").
+REFUSALS = (("runtime.client", "UnknownInstance"), ("runtime.ids", "InvalidInstanceId"),
+            ("runtime.values", "NotJSONError"), ("runtime.api", "OrchestrationError"),
+            ("runtime.backends.base", "BackendError"))
+
+
+def _refusal_types() -> tuple[type[BaseException], ...]:
+    loaded = ((sys.modules.get(module), name) for module, name in REFUSALS)
+    return (TimeoutError, *(getattr(m, name) for m, name in loaded if m is not None))
+
+
 def _checked(call: Any) -> Any:
     """Run a client call, turning the runtime's refusals into one-line usage errors."""
-    from runtime.api import OrchestrationError
-    from runtime.backends.base import BackendError
-    from runtime.client import UnknownInstance
-    from runtime.ids import InvalidInstanceId
-    from runtime.values import NotJSONError
-
     try:
         return call()
-    except (UnknownInstance, InvalidInstanceId, NotJSONError, OrchestrationError, BackendError,
-            TimeoutError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except Exception as exc:
+        if isinstance(exc, _refusal_types()):
+            raise UsageError(str(exc).strip("'\"")) from None
+        if isinstance(exc, ValueError):
+            raise UsageError(str(exc)) from None
+        raise
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -251,6 +259,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
     from runtime.worker import Worker
     from tether.loader import load
 

@@ -20,7 +20,9 @@ never run ahead, in a way a worker repairs:
 - SQLite runs in WAL mode with `synchronous=NORMAL`: a commit is not fsynced, which is
   safe from corruption and may lose the last changes at a power cut; `recover` (run by
   every worker at start) re-adds instances missing from the index and drops rows whose
-  folder is gone. An index that cannot be opened is rebuilt from the journals.
+  folder is gone. An index that cannot be opened is rebuilt from the journals;
+- on a store that cannot be written (a read-only file system) it is opened read-only
+  (`_connect_read_only`), so every read works and every write is refused with EROFS.
 
 Python's sqlite3 module is the maintained, standard way to get an indexed, multi-process
 safe table; times are ISO 8601 UTC strings, which sort as the times do.
@@ -82,12 +84,16 @@ def sortable(when: str | datetime) -> str:
 class Index:
     """The index of one store; thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.lock = threading.Lock()
         # batched changes: id -> [new status or None, updated or None, finished]
         self.pending: dict[str, list[Any]] = {}
         self.last_flush = 0.0
+        self.read_only = read_only  # every write raises BackendUnavailable (EROFS)
+        if read_only:
+            self.db, self.fresh = self._connect_read_only()
+            return
         self.fresh = not path.exists()
         try:
             self.db = self._connect()
@@ -111,6 +117,38 @@ class Index:
             db.executescript(SCHEMA)
         return db
 
+    def _connect_read_only(self) -> tuple[sqlite3.Connection, bool]:
+        """The index of a store on a read-only file system, which no one can change
+        while it stays so: (connection, fresh). WAL mode needs `-shm` written even to
+        read, so the file is opened `immutable` when every commit is in it (no `-wal`
+        left, as after the last writer closed it), else `mode=ro` (which reads a `-wal`
+        whose `-shm` exists); failing both, or if it is missing, damaged or of another
+        version, an index in memory is filled from the journals (fresh: the caller
+        fills it), which is what the index is derived from anyway."""
+        wal = Path(f"{self.path}-wal")
+        mode = "immutable=1" if not wal.exists() or wal.stat().st_size == 0 else "mode=ro"
+        if self.path.exists():
+            try:
+                db = sqlite3.connect(f"{self.path.absolute().as_uri()}?{mode}", uri=True,
+                                     isolation_level=None, check_same_thread=False)
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                db.execute("SELECT count(*) FROM instances WHERE live = 1").fetchone()
+                if version == VERSION:
+                    return db, False
+                db.close()
+            except sqlite3.Error:
+                pass
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        db.executescript(SCHEMA)
+        return db, True
+
+    def fill(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
+        """Rows of an index kept in memory (a read-only store's): `put`, which refuses."""
+        with self.lock:
+            self.db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+                                [(i, n, s, sortable(c), sortable(u), int(live))
+                                 for i, n, s, c, u, live in rows])
+
     def close(self) -> None:
         self.flush()
         with self.lock:
@@ -118,6 +156,9 @@ class Index:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            cause = OSError(errno.EROFS, os.strerror(errno.EROFS), str(self.path))
+            raise BackendUnavailable(f"{self.path}: {os.strerror(errno.EROFS)}") from cause
         with self.lock, _as_os_error(self.path):
             self.db.execute("BEGIN IMMEDIATE")
             try:

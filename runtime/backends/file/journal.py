@@ -14,15 +14,15 @@ checkpoint ride along with the next sync: a crash before then re-runs the step.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from runtime.backends import base
 
@@ -229,6 +229,8 @@ class Journal:
 def _load_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here, not at the top: ctypes costs every `tether status` a few ms
+
     try:
         fn = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
@@ -237,7 +239,20 @@ def _load_syncfs() -> Callable[[int], int] | None:
     return fn
 
 
-_syncfs = _load_syncfs()
+class _Lookup(Enum):
+    PENDING = "not looked up yet"
+
+
+#: syncfs(2), looked up on the first group commit of journals on one file system (None
+#: where the platform has none). Tests and benchmarks replace it.
+_syncfs: Callable[[int], int] | Literal[_Lookup.PENDING] | None = _Lookup.PENDING
+
+
+def _syncfs_call() -> Callable[[int], int] | None:
+    global _syncfs
+    if _syncfs is _Lookup.PENDING:
+        _syncfs = _load_syncfs()
+    return _syncfs
 
 
 def sync_all(journals: Iterable[Journal]) -> None:
@@ -257,10 +272,13 @@ def sync_fds(files: list[tuple[int, int, str]]) -> None:
     for f in files:
         by_device.setdefault(f[1], []).append(f)
     for group in by_device.values():
-        if len(group) == 1 or _syncfs is None:
+        syncfs = _syncfs_call() if len(group) > 1 else None
+        if syncfs is None:
             for fd, _, _ in group:
                 os.fsync(fd)
-        elif _syncfs(group[0][0]) != 0:
+        elif syncfs(group[0][0]) != 0:
+            import ctypes
+
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs: {os.strerror(err)}", group[0][2])
 

@@ -11,7 +11,8 @@ Guarantees, and how (docs/backends.md, "PostgreSQL", has the long form):
 - **Fenced writes, group commit.** `commit(claims)` is one transaction for many
   instances: lock their rows, keep only the claims whose fence is unchanged, insert
   their records (journal primary key (instance, generation, seq)), update their status
-  columns, delete the messages they consumed, queue their work items, notify. A claim
+  columns, delete the messages they consumed, insert the messages they send to other
+  instances (`Claim.send`), queue their work items, notify. A claim
   that lost its fence writes nothing and gets `FenceLost`.
 - **Lost connections.** Every write runs through `Sessions.run` with a check of its own
   effect, so a COMMIT cut off by a server restart is neither lost nor repeated.
@@ -24,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -45,7 +45,7 @@ from runtime.backends.base import (
     WorkQueue,
 )
 from runtime.backends.postgres import owners, reads, schema
-from runtime.backends.postgres.claim import PostgresClaim, dump
+from runtime.backends.postgres.claim import PostgresClaim, dump, new_message_id
 from runtime.backends.postgres.connection import StoreRefused, StoreUnreachable
 from runtime.backends.postgres.queries import Queries
 from runtime.backends.postgres.sessions import Conn, Sessions
@@ -61,6 +61,8 @@ QUIET_FOR = 1.0
 
 
 class PostgresBackend(Backend):
+    atomic_sends = True  # `Claim.send` rows are inserted by the step's own statement
+
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
         try:
             self.url = checked_url(spec)
@@ -257,6 +259,8 @@ class PostgresBackend(Backend):
                               lambda conn: self._commit_verify(conn, pending), transaction=False)
         for claim in pending:
             if claim.instance_id not in lost:
+                for target, _, _ in claim.staged.sends:
+                    self._quiet.pop(target, None)  # ours: no need to wait for the notification
                 claim.committed()
         if lost:
             for instance_id in lost:
@@ -273,6 +277,7 @@ class PostgresBackend(Backend):
         records: list[tuple[Any, ...]] = []
         acks: list[tuple[str, str]] = []
         work: list[tuple[Any, ...]] = []
+        sends: list[tuple[str, str, str, str]] = []
         for c in claims:
             fold = c.fold
             rows.append((c.instance_id, c.fence, c.next_seq, c.head_seq, fold.status,
@@ -283,8 +288,10 @@ class PostgresBackend(Backend):
             acks.extend((c.instance_id, name) for name in c.staged.acks)
             work.extend((c.instance_id, w.generation, w.task, w.attempt, w.name, dump(w.input))
                         for w in c.staged.work)
+            sends.extend((c.instance_id, *sent) for sent in c.staged.sends)
+        channel = schema.channel(self.schema)
         params = [*_columns(rows, 9), self.lease, *_columns(records, 6), *_columns(acks, 2),
-                  *_columns(work, 6), schema.channel(self.schema), bool(work)]
+                  *_columns(work, 6), *_columns(sends, 4), channel, channel, bool(work)]
         kept = {row[0] for row in conn.execute(self.q.step, params).fetchall()}
         return [c.instance_id for c in claims if c.instance_id not in kept]
 
@@ -293,7 +300,10 @@ class PostgresBackend(Backend):
         rows = dict((r[0], (r[1], r[2])) for r in conn.execute(
             self.q.seqs, ([c.instance_id for c in claims],)).fetchall())
         ours = [c for c in claims if rows.get(c.instance_id, (None, None))[1] == c.fence]
-        if any(rows[c.instance_id][0] == c.next_seq for c in ours):
+        # only a claim with records moves next_seq; a group without any runs again (its
+        # acknowledgements, work items and messages are keyed: a repeat adds nothing
+        # unless a receiver consumed a message in between)
+        if any(rows[c.instance_id][0] == c.next_seq for c in ours if c.staged.records):
             return [c.instance_id for c in claims if c not in ours]
         return None  # nothing of it committed: run it again
 
@@ -405,7 +415,7 @@ class PostgresBackend(Backend):
     # -- messages --------------------------------------------------------------------
 
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
-        message_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        message_id = new_message_id()
         q = self.q
 
         def op(conn: Conn) -> str:

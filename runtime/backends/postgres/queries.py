@@ -78,9 +78,24 @@ class Queries:
             " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
             " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
             " ON CONFLICT DO NOTHING),"
+            # Messages to other instances (`Claim.send`), in the step's transaction; to
+            # existing instances only. Waking a target takes its row's lock only when it
+            # is not ready already (a live one is: no lock on another owner's hot row),
+            # and never for a row `ok` updates (one statement must not update a row twice).
+            " s AS (SELECT m.sender, m.target, m.name, m.body FROM unnest(%s::text[],"
+            " %s::text[], %s::text[], %s::text[]) AS m(sender, target, name, body)"
+            " WHERE m.sender IN (SELECT id FROM ok)),"
+            f" sent AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " SELECT s.target, s.name, s.body::json FROM s"
+            f" WHERE EXISTS (SELECT 1 FROM {s}.instances t WHERE t.id = s.target)"
+            " ON CONFLICT DO NOTHING),"
+            f" woke AS (UPDATE {s}.instances t SET ready_at = now()"
+            " WHERE t.id IN (SELECT target FROM s) AND t.id NOT IN (SELECT id FROM v)"
+            " AND (t.ready_at IS NULL OR t.ready_at > now())),"
+            " told AS (SELECT pg_notify(%s, target) FROM (SELECT DISTINCT target FROM s) d),"
             " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
-            # `note` is a plain SELECT: only evaluated when referenced, so reference it.
-            " SELECT id, (SELECT count(*) FROM note) FROM ok")
+            # `note` and `told` are plain SELECTs: only evaluated when referenced.
+            " SELECT id, (SELECT count(*) FROM note), (SELECT count(*) FROM told) FROM ok")
         self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
         self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
         self.release = (
