@@ -1,4 +1,4 @@
-// tether dashboard: the entity list (issue 12). One row per entity: its id, its last
+// tether dashboard: the entity list (issue 12), oldest first. One row per entity: its id, its last
 // committed state, how many operations wait in its queue, the orchestration holding its
 // lock (a link to that instance) and when it last changed. Filtered by entity name,
 // paged with the API's continuation token, redrawn on live updates.

@@ -105,7 +105,7 @@ _ENTITY_LIST = [
      "description": "the token of the previous page", "schema": {"type": "string"}},
 ]
 _ENTITY_PAGE = {
-    "200": {"description": "the entities, in id order", "headers": {
+    "200": {"description": "the entities, oldest first", "headers": {
         "x-ms-continuation-token": {"description": "present when there is a next page",
                                     "schema": {"type": "string"}},
         "ETag": {"description": "send as If-None-Match for a 304",
