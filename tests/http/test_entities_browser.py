@@ -101,8 +101,9 @@ def test_entities_show_state_queue_and_lock_holder(server: Server, page: Any) ->
     page.wait_for_selector("body[data-loaded='1']")
     page.click("#nav-entities")
     assert "view=entities" in page.url
-    wait_for(page, lambda: rows(page) == ["@counter@c1", "@counter@c2", "@counter@held",
-                                          "@gauge@g"])
+    # oldest first: the order they were created in
+    wait_for(page, lambda: rows(page) == ["@counter@c1", "@counter@c2", "@gauge@g",
+                                          "@counter@held"])
     assert '"value": 5' in cell(page, "@counter@c1", "state")
     assert "high" in cell(page, "@gauge@g", "state")
     assert cell(page, "@counter@held", "queue") == "1"
