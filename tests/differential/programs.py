@@ -155,7 +155,7 @@ class _Writer:
                   self.raise_if, self.aliasing, self.event, self.maybe_unbound,
                   self.helper, self.sub_orchestration, self.retried, self.context_state,
                   self.continue_as_new, self.child_race, self.child_fan_out, self.corner,
-                  self.corner)
+                  self.corner, self.corner)  # thrice: thirteen corners share it
         compound = (self.if_stmt, self.for_stmt, self.while_stmt, self.try_stmt,
                     self.fan_out, self.fan_out_any, self.match_stmt, self.race,
                     self.try_stmt, self.for_stmt, self.if_stmt, self.exit_through_finally)
