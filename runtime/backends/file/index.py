@@ -151,9 +151,7 @@ class Index:
     def fill(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
         """Rows of an index kept in memory (a read-only store's): `put`, which refuses."""
         with self.lock:
-            self.db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
-                                [(i, n, s, sortable(c), sortable(u), int(live))
-                                 for i, n, s, c, u, live in rows])
+            _put_rows(self.db, rows)
 
     def close(self) -> None:
         self.flush()
@@ -194,9 +192,7 @@ class Index:
     def put(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
         """Insert or replace rows (id, name, status, created, updated, live)."""
         with self._write() as db:
-            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                           [(i, n, s, sortable(c), sortable(u), int(live))
-                            for i, n, s, c, u, live in rows])
+            _put_rows(db, rows)
 
     def update(self, instance_id: str, *, status: str | None = None, updated: str = "",
                finished: bool = False) -> None:
@@ -305,6 +301,14 @@ class Index:
         more = len(rows) > q.top
         token = encode_token(items[-1].created, items[-1].instance_id) if more else None
         return Page(items, token)
+
+
+def _put_rows(db: sqlite3.Connection,
+              rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
+    """`put`'s statement, which `fill` shares (one place to follow the schema)."""
+    db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                   [(i, n, s, sortable(c), sortable(u), int(live))
+                    for i, n, s, c, u, live in rows])
 
 
 #: SQLite's result codes for what is the disk's doing, as the OSError the journals meet
