@@ -156,7 +156,7 @@ def test_async_client_mirrors_the_entity_api(stores: Any) -> None:
 def test_one_batch_applies_every_queued_signal_with_one_journal_write(stores: Any) -> None:
     store = stores("g")
     with Client(store) as client:
-        for i in range(50):
+        for _ in range(50):
             client.signal_entity("@counter@g", "add", 1)
         client.signal_entity("@counter@g", "fail", 1)  # fails alone, rolled back
         client.signal_entity("@counter@g", "add", 1)
