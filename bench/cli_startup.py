@@ -11,7 +11,7 @@ Measures, each `--rounds` times, in turn:
 - `tether status ID` of the instance the first run created;
 - `tether --help`.
 
-Prints the median wall time of each and its ratio to the floor. Goals (issue 13): warm
+Prints the median wall time and CPU time of each and their ratios to the floor. Goals (issue 13): warm
 run <= 5x, status <= 3x. Results and how they were taken: docs/benchmarks.md.
 
 Every command runs with a bytecode cache of its own (PYTHONPYCACHEPREFIX, a temporary
@@ -43,14 +43,20 @@ def tether_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "tether.cli"]
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, from wait4) of one run of `argv`."""
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          cwd=ROOT, check=False)
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             cwd=ROOT)
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    child.stderr.close()
+    _, status, usage = os.wait4(child.pid, 0)  # reaped here, so the usage is this child's
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode().strip()}")
-    return elapsed
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {stderr.decode().strip()}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -83,21 +89,27 @@ def main() -> int:
             "tether --help": ([*tether, "--help"], env),
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for argv, environment in commands.values():  # fills the bytecode cache, untimed
             timed(argv, environment)
         for _ in range(args.rounds):
             for name, (argv, environment) in commands.items():
-                times[name].append(timed(argv, environment))
+                wall, used = timed(argv, environment)
+                times[name].append(wall)
+                cpu[name].append(used)
     finally:
         shutil.rmtree(store, ignore_errors=True)
         shutil.rmtree(pycache, ignore_errors=True)
     floor = statistics.median(times["python -c pass"])
+    cpu_floor = statistics.median(cpu["python -c pass"])
     cache = "no bytecode cache" if args.no_bytecode_cache else "bytecode cached"
-    print(f"{'command':32} {'median':>9} {'ratio':>7}   ({args.rounds} rounds, interleaved, "
-          f"{cache})")
+    print(f"{args.rounds} rounds, interleaved, {cache}; wall time, and CPU time (user + "
+          "system: less swayed by a loaded machine's waits)")
+    print(f"{'command':32} {'wall':>9} {'ratio':>6} {'CPU':>9} {'ratio':>6}")
     for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:32} {median * 1000:7.1f}ms {median / floor:6.1f}x")
+        median, used = statistics.median(samples), statistics.median(cpu[name])
+        print(f"{name:32} {median * 1000:7.1f}ms {median / floor:5.1f}x "
+              f"{used * 1000:7.1f}ms {used / cpu_floor:5.1f}x")
     return 0
 
 

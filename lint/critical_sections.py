@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lint.names import flatten
 
@@ -37,6 +38,8 @@ class Section:
     complete: bool
     #: names bound inside the section: a name rebound there no longer names its entity
     rebound: frozenset[str]
+    #: every node of the body, in source order, nested scopes left out (`inside`)
+    body: tuple[ast.AST, ...]
 
     def key(self, expr: ast.expr) -> str | None:
         """The entity `expr` names, if decidable inside this section."""
@@ -64,18 +67,22 @@ def lock_call(node: ast.AsyncWith, ctx: str | None) -> ast.Call | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def section_of(node: ast.AsyncWith, ctx: str | None) -> Section | None:
+    """The section `node` opens, if it is one. Memoised: the five lock rules each ask
+    for the same node (ast nodes hash by identity; the cache keeps the latest alive)."""
     call = lock_call(node, ctx)
     if call is None:
         return None
-    body = list(inside(node))
+    body = tuple(inside(node))
     rebound = frozenset(n.id for n in body if isinstance(n, ast.Name)
                         and not isinstance(n.ctx, ast.Load))
     # a name the body rebinds named its entity only when the section opened
     keys = [None if isinstance(arg, ast.Name) and arg.id in rebound else entity_key(arg)
             for arg in call.args]
     complete = not call.keywords and None not in keys
-    return Section(node, call, frozenset(k for k in keys if k is not None), complete, rebound)
+    return Section(node, call, frozenset(k for k in keys if k is not None), complete, rebound,
+                   body)
 
 
 def inside(node: ast.AsyncWith) -> Iterator[ast.AST]:

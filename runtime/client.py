@@ -21,7 +21,7 @@ from runtime.backends import Backend, open_backend
 from runtime.backends.base import DAMAGED, FINAL, InstanceDamaged, NewInstance, Query
 from runtime.clock import Clock, iso
 from runtime.entity_client import EntityClient, UnknownEntity
-from runtime.ids import validate_id, validate_new_id
+from runtime.ids import new_instance_id, validate_id, validate_new_id
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -108,12 +108,10 @@ class Client(EntityClient):
               instance_id: str | None = None) -> str:
         """Create an instance (Pending until a worker runs it); returns its id.
         `orchestration` is the `@orchestrator` function, its name or its compiled machine."""
-        import uuid  # not for `tether status` either: it imports `platform`
-
         from runtime.engine import create_instance  # the engine: not for `tether status`
 
         mdef = machine_of(orchestration)
-        instance_id = validate_new_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        instance_id = validate_new_id(instance_id) if instance_id is not None else new_instance_id()
         data = _boundary(input, f"input of orchestrator {mdef.name}")
         if not create_instance(self.backend, mdef, data, instance_id, iso(Clock().now())):
             raise ValueError(f"instance {instance_id} already exists")
@@ -125,15 +123,13 @@ class Client(EntityClient):
         costs two each); returns their ids. With `instance_ids` (one per input), none is
         created if one of them is invalid, repeated or already exists; an id that another
         client creates meanwhile is reported after the others are created."""
-        import uuid
-
         from runtime.engine import created_data
 
         mdef = machine_of(orchestration)
         values = [_boundary(v, f"input {i} of orchestrator {mdef.name}")
                   for i, v in enumerate(inputs)]
         if instance_ids is None:
-            ids = [uuid.uuid4().hex for _ in values]
+            ids = [new_instance_id() for _ in values]
         else:
             ids = [validate_new_id(i) for i in instance_ids]
             if len(ids) != len(values):

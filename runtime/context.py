@@ -407,7 +407,7 @@ class JournalContext(OrchestrationContext):
     def _active(self) -> critical.Active | None:
         for t in self.table.tasks.values():
             if t.kind == "lock" and not t.released:
-                return critical.Active(frozenset(t.input), t.done)
+                return critical.Active(frozenset(t.input), t.seen)  # granted: awaited
         return None
 
     def _acquire(self, cs: CriticalSection) -> Task[None]:

@@ -303,7 +303,9 @@ class DirectContext(OrchestrationContext):
         return CriticalSection(critical.sorted_ids(entity_ids))
 
     def _active(self) -> critical.Active | None:
-        return critical.Active(self._lock[0], True) if self._lock is not None else None
+        if self._lock is None:
+            return None
+        return critical.Active(self._lock[0], self._lock[1] in self._seen)  # granted: awaited
 
     def _acquire(self, cs: CriticalSection) -> Task[None]:
         if cs.lock_task is not None:

@@ -34,9 +34,11 @@ from builtins import len as len
 from builtins import locals as locals
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Final
 
 from runtime.api import REGISTRY, OrchestratorDef, Task
+from runtime.tracebacks import stand_in_frame
 from runtime.values import AWAITED, live_outcomes
 from runtime.walks import iter_source as iter_source  # what a lowered loop walks
 
@@ -135,7 +137,7 @@ class Frame:
         return self._take()
 
     def _take(self) -> Any:
-        outcome = self.outcome
+        outcome, task = self.outcome, self.awaiting
         if outcome is None:
             raise RuntimeError(
                 f"machine resumed at state {self.state} before its task had an outcome"
@@ -143,7 +145,9 @@ class Frame:
         self.outcome = None
         self.awaiting = None
         if outcome.error is not None:
-            raise outcome.error
+            if task is None:
+                raise outcome.error
+            _raise_at_await(task, outcome.error)
         return outcome.value
 
     def _gathered(self, group: Task[Any], delivered: Outcome | None) -> Outcome:
@@ -173,6 +177,34 @@ class Frame:
                 return Outcome(error=kept[1])
             items.append(kept[0])
         return Outcome(items)
+
+
+def _raise_at_await(task: Task[Any], error: BaseException) -> None:
+    """Raise `error` as plain Python's `await task` raises it (runtime.direct throws it
+    into the coroutine): from the `yield` in `Task.__await__`, so that its traceback ends
+    in that frame, as the plain run's does. `catch` then drops the entries of the runtime
+    frames between it and the machine."""
+    awaiting = Task.__await__(task)
+    next(awaiting)
+    awaiting.throw(error)
+
+
+# The runtime frames an exception raised at an await passes through on its way from
+# `Task.__await__` to the machine: not in the plain run's traceback, so not in the machine's.
+_AWAIT_CODES = frozenset({Frame.received.__code__, Frame.received_shared.__code__,
+                          Frame._take.__code__, _raise_at_await.__code__})
+
+
+def reraise(error: BaseException) -> BaseException:
+    """`raise _rt.reraise(e)`: a lowered re-raise (a bare `raise`, the end of a `finally`
+    left by an exception, an `except` that matched nothing), which in Python adds no
+    traceback entry. The `raise` adds the machine's; marked, `catch` drops it again."""
+    if error.__traceback__ is not None:
+        error.__traceback__ = TracebackType(error.__traceback__, _RERAISE, -1, 0)
+    return error
+
+
+_RERAISE = stand_in_frame("<tether re-raise>", "reraise")
 
 
 MachineFn = Callable[[Any, Frame], Step]
@@ -338,7 +370,17 @@ RAISE: Final = 3  # an exception: re-raise it
 
 
 def catch(error: Exception, handlers: dict[int, int], state: int) -> int:
-    """The handler state for an exception raised in `state`; re-raises when there is none."""
+    """The handler state for an exception raised in `state`; re-raises when there is none.
+    First its traceback is made the plain run's: the entry a `reraise` marked is dropped,
+    and so are those of `_AWAIT_CODES` frames right after the machine's own."""
+    tb = error.__traceback__
+    if tb is not None and tb.tb_next is not None and tb.tb_next.tb_frame is _RERAISE:
+        error.__traceback__ = tb = tb.tb_next.tb_next
+    if tb is not None:
+        after = tb.tb_next
+        while after is not None and after.tb_frame.f_code in _AWAIT_CODES:
+            after = after.tb_next
+        tb.tb_next = after
     handler = handlers.get(state)
     if handler is None:
         raise error

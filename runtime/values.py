@@ -5,10 +5,11 @@
 datetime/date/time/timedelta (time zone kept), UUID, Decimal, range, `collections`'
 Counter, OrderedDict, defaultdict and deque, `Task` handles (saved by task id and rebuilt
 through the caller's task table), functions and classes importable by name (saved as
-that name), dataclass instances and classes registered with `saveable` (saved as their
-fields, rebuilt without calling `__init__`), and exceptions (saved as `__reduce_ex__`
-describes them, plus their `__dict__`, `__cause__`, `__context__` and
-`__suppress_context__`; a user's class rebuilt without calling its `__init__`).
+that name), dataclass instances, pydantic models and classes registered with `saveable`
+(saved as their fields, rebuilt without calling `__init__`), and exceptions (saved as
+`__reduce_ex__` describes them, plus their `__dict__`, `__cause__`, `__context__`,
+`__suppress_context__` and what their traceback shows, rebuilt by `runtime.tracebacks`;
+a user's class rebuilt without calling its `__init__`).
 
 Identity is kept across the whole slot dict: two names for one list stay one list, and
 cycles survive. Neither direction recurses on the C stack; values may nest at most
@@ -25,15 +26,16 @@ import base64
 import dataclasses
 import importlib
 import math
+import sys
 import types
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from runtime import tracebacks
 from runtime.api import Task, TaskFailedError
 
 # How deep values may nest (a list in a list counts one per level), at every boundary
@@ -45,7 +47,7 @@ MAX_NESTING = 200
 SUPPORTED = (
     "JSON values, tuple, set, frozenset, bytes, datetime, date, time, timedelta, UUID, "
     "Decimal, range, Counter, OrderedDict, defaultdict, deque, dataclass instances, "
-    "exceptions, functions and classes importable by name, and Task handles can"
+    "pydantic models, exceptions, functions and classes importable by name, and Task handles can"
 )
 JSON_VALUES = "None, bool, int, float, str, list, dict with str keys"
 
@@ -112,7 +114,16 @@ def _importable(obj: Any) -> bool:
 def _is_record(cls: type) -> bool:
     """Instances of `cls` are saved as their fields."""
     return dataclasses.is_dataclass(cls) or _SAVEABLE.get(_ref(cls)) is cls or (
-        issubclass(cls, tuple) and hasattr(cls, "_fields"))  # a namedtuple
+        issubclass(cls, tuple) and hasattr(cls, "_fields")) or _is_pydantic_model(cls)
+
+
+def _is_pydantic_model(cls: type) -> bool:
+    # A pydantic model is saved as its fields like a dataclass: `__dict__` holds them, and
+    # `__slots__` the set of fields given, the extra fields and private attributes, so
+    # `_fields` sees the model whole and the rebuilt model is the same (issue 13).
+    # Never imported here: a model exists only once its class's module imported pydantic.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and issubclass(cls, pydantic.BaseModel)
 
 
 # Immutable built-in types a saveable class may extend (EntityId is a str, a namedtuple a
@@ -143,7 +154,11 @@ def _hashable_record(cls: type) -> bool:
     # later, like a list)
     if _base(cls) is not None:
         return True
-    return getattr(cls, "__hash__", None) is not None and dataclasses.is_dataclass(cls) \
+    if getattr(cls, "__hash__", None) is None:
+        return False
+    if _is_pydantic_model(cls):  # `model_config = ConfigDict(frozen=True)`
+        return bool(cls.model_config.get("frozen"))  # type: ignore[attr-defined]
+    return dataclasses.is_dataclass(cls) \
         and bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
 
 
@@ -464,9 +479,13 @@ class _Encoder:
                    work: list[_Work]) -> dict[str, Any]:
         if type(error) is TaskFailedError and not vars(error).keys() - _TASK_ERROR_FIELDS \
                 and error.__cause__ is None and error.__context__ is None:
-            return {"$error": "TaskFailedError", "message": error.message,
-                    "error_type": error.error_type, "details": error.details,
-                    "task_name": error.task_name}
+            failed: dict[str, Any] = {
+                "$error": "TaskFailedError", "message": error.message,
+                "error_type": error.error_type, "details": error.details,
+                "task_name": error.task_name}
+            if error.__traceback__ is not None:
+                failed["traceback"] = tracebacks.entries(error.__traceback__)
+            return failed
         cls = type(error)
         if not _importable(cls):
             raise FrameValueError(
@@ -494,6 +513,8 @@ class _Encoder:
                 work.append((linked, f"{path}.{attr}", depth + 1, node, tag))
         if error.__suppress_context__:
             node["suppress_context"] = True
+        if error.__traceback__ is not None:
+            node["traceback"] = tracebacks.entries(error.__traceback__)
         return node
 
     def _refuse(self, kind: type, path: str) -> FrameValueError:
@@ -523,6 +544,13 @@ def _stable(items: set[Any] | frozenset[Any]) -> list[Any]:
         return sorted(items, key=repr)
 
 
+def _uuid_class() -> type | None:
+    # Not imported to be compared with: a UUID exists only once something imported `uuid`
+    # (which imports `platform`, a cost on every `tether run`).
+    module = sys.modules.get("uuid")
+    return module.UUID if module is not None else None
+
+
 def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
     if kind is bytes:
         return {"$bytes": base64.b64encode(value).decode("ascii")}
@@ -538,7 +566,7 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$date": value.isoformat()}
     if kind is timedelta:
         return {"$timedelta": [value.days, value.seconds, value.microseconds]}
-    if kind is UUID:
+    if kind is _uuid_class():
         return {"$uuid": str(value)}
     if kind is Decimal:
         return {"$decimal": str(value)}
@@ -636,17 +664,20 @@ class _Decoder:
         if "$task" in node:
             return self.task(int(node["$task"]))
         if "$error" in node:
-            return TaskFailedError(node["message"], error_type=node["error_type"],
-                                   details=node["details"], task_name=node["task_name"])
+            failed = TaskFailedError(node["message"], error_type=node["error_type"],
+                                     details=node["details"], task_name=node["task_name"])
+            failed.__traceback__ = tracebacks.rebuild(node.get("traceback", []))
+            return failed
         if "$exception" in node:
             error = _new_exception(node["$exception"], [self.build(a) for a in node["args"]])
+            error.__traceback__ = tracebacks.rebuild(node.get("traceback", []))
             self.nodes.append(node)  # its state, cause and context come in `fill`
             self.shells[id(node)] = error
             return error
         if "$record" in node:  # a hashable (frozen) record: whole before anyone hashes it
             record = _new_record(node["$record"], self.build(node["value"]) if "value" in node
                                  else _NO_VALUE)
-            for k, v in node["fields"].items():
+            for k, v in _in_class_order(type(record), node["fields"]):
                 object.__setattr__(record, k, self.build(v))
             return record
         if "$callable" in node:
@@ -672,11 +703,25 @@ class _Decoder:
             elif "$exception" in node:
                 _fill_exception(shell, node, self.build)
             elif "$record" in node:
-                for k, v in node["fields"].items():
+                for k, v in _in_class_order(type(shell), node["fields"]):
                     object.__setattr__(shell, k, self.build(v))
             else:
                 fields = node.get("$obj", node)
                 shell.update((k, self.build(v)) for k, v in fields.items() if k != "$id")
+
+
+def _in_class_order(cls: type, fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A record's saved fields in the order its class declares them (the rest after, as
+    saved): the journal's JSON may sort keys, and a pydantic model's dump and `vars()`
+    follow the order its `__dict__` was filled in."""
+    if _is_pydantic_model(cls):
+        declared: list[str] = list(cls.model_fields)  # type: ignore[attr-defined]
+    elif dataclasses.is_dataclass(cls):
+        declared = [f.name for f in dataclasses.fields(cls)]
+    else:
+        return list(fields.items())
+    rank = {name: i for i, name in enumerate(declared)}
+    return sorted(fields.items(), key=lambda item: rank.get(item[0], len(rank)))
 
 
 def _callable(ref: str) -> Any:
@@ -809,6 +854,8 @@ def _decode_leaf(node: dict[str, Any]) -> Any:
         days, seconds, micros = node["$timedelta"]
         return timedelta(days=days, seconds=seconds, microseconds=micros)
     if "$uuid" in node:
+        from uuid import UUID
+
         return UUID(node["$uuid"])
     if "$decimal" in node:
         return Decimal(node["$decimal"])

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ast
 
-from lint.critical_sections import context_method, describe, entity_argument, inside, section_of
+from lint.critical_sections import context_method, describe, entity_argument, section_of
 from lint.rules.base import Fix, Rule, rule
 
 
@@ -53,7 +53,7 @@ class CallUnlockedEntity(Rule):
         section = section_of(node, ctx) if ctx is not None else None
         if ctx is None or section is None:
             return
-        for inner in inside(node):
+        for inner in section.body:
             if not (isinstance(inner, ast.Call) and context_method(inner, ctx) == "call_entity"):
                 continue
             target = entity_argument(inner)

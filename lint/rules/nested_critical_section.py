@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import ast
 
-from lint.critical_sections import inside, lock_call, section_of
+from lint.critical_sections import lock_call, section_of
 from lint.rules.base import Fix, Rule, rule
 
 
@@ -52,8 +52,9 @@ class NestedCriticalSection(Rule):
 
     def visit_AsyncWith(self, node: ast.AsyncWith) -> None:
         ctx = self.check.context_name
-        if section_of(node, ctx) is None:
+        section = section_of(node, ctx)
+        if section is None:
             return
-        for inner in inside(node):
+        for inner in section.body:
             if isinstance(inner, ast.AsyncWith) and lock_call(inner, ctx) is not None:
                 self.report(inner, outer=str(node.lineno))

@@ -64,6 +64,8 @@ from typing import Any
 FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 ENDED_STATUSES = frozenset(FINAL.values())
 DAMAGED = "Damaged"
+#: `release(claim, wake_at=WAKE_NEVER)`: the instance waits for a message only
+WAKE_NEVER = "9999-12-31T23:59:59Z"
 
 
 class BackendError(Exception):
@@ -198,6 +200,9 @@ class WorkItem:
     name: str
     input: Any = None
     token: Any = field(default=None, compare=False)  # the backend's handle on the lease
+    #: taken by the process that holds the instance's claim: retired from the queue as it
+    #: was taken, to be run as that owner's own attempt (`WorkQueue.take`)
+    own: bool = field(default=False, compare=False)
 
 
 class Claim(abc.ABC):
@@ -270,7 +275,30 @@ class WorkQueue(abc.ABC):
     @abc.abstractmethod
     def take(self, limit: int, lease_seconds: float) -> list[WorkItem]:
         """Claim up to `limit` visible work items for this process, each with a lease; an
-        item whose lease runs out becomes visible to others again."""
+        item whose lease runs out becomes visible to others again. An item of an instance
+        whose claim this process holds comes back with `own` set and is retired from the
+        queue at once: the owner runs it as an attempt of its own, whose outcome its own
+        commit records (a crash before that restarts it from the checkpoint, as any
+        attempt run in the owner's process); nothing goes through `finish`."""
+
+    def pending(self, instance_id: str, generation: int) -> set[tuple[int, int]]:
+        """(task, attempt) of the instance's attempts that are queued, taken by a worker
+        under a lease, or whose result waits in its inbox: a new owner leaves them to the
+        queue instead of running them again (only an expired lease is taken over)."""
+        return set()
+
+    @abc.abstractmethod
+    def results(self, instance_ids: Sequence[str]) -> list[tuple[str, Message]]:
+        """The `result` messages waiting in these instances' inboxes, as (instance id,
+        message), oldest first: what the owner polls for while attempts it queued run
+        elsewhere. May return [] without asking when no wake-up came since the last
+        call (it asks at least every second)."""
+
+    def queued_mark(self) -> Any:
+        """A value that changes whenever work may have been queued since (a count of
+        wake-ups), or None when the backend cannot tell: the engine asks `take` again only
+        when the mark moved, when it queued work itself, or every second."""
+        return None
 
     @abc.abstractmethod
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
@@ -304,10 +332,22 @@ class Backend(abc.ABC):
         """Create what the store needs (folders, schema) if missing. Idempotent.
         Raises `BackendUnavailable` with one line when the store cannot be used."""
 
+    def read_only(self) -> str | None:
+        """After `ensure`: None if the store can be written, else one line saying why
+        (it can still be read; every write raises BackendUnavailable). Default: None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Free the object's resources (connections, open files). Claims must have been
         released; the object may be used again, reopening what it needs."""
+
+    def expect_outages(self, patience: float) -> None:
+        """This process runs for long (a worker, a server): if the store cannot be reached
+        when first used, keep retrying for up to `patience` seconds (saying so) before
+        `BackendUnavailable`, as a server restarting at that moment is not a bad URL.
+        Once reached, a store that goes away is waited for anyway. Default: nothing."""
+        return None
 
     def recover(self) -> None:
         """Repair what a crash may leave behind outside the records (indexes, staging
@@ -346,10 +386,21 @@ class Backend(abc.ABC):
         its fence (the others' records are committed all the same)."""
 
     @abc.abstractmethod
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         """Give the claim up, committing what is staged first. `finished`: the instance
         has ended and owes no work (its outbox is empty), so `runnable` never offers it
-        again."""
+        again. `wake_at` (ISO 8601 UTC, not with `finished`): the instance waits and has
+        nothing to do before then (its next timer; `WAKE_NEVER`: only a message), so
+        `runnable` offers it from that time on, or as soon as a message arrives (`post`,
+        `Claim.send`), whichever comes first; a message that arrived before the release
+        counts. None: `runnable` offers it at once."""
+
+    def release_many(self, claims: Sequence[Claim], *, finished: bool = False) -> None:
+        """`release` of every claim, as one group where the backend can (PostgreSQL: one
+        group commit and one round trip); a claim another worker took meanwhile is
+        skipped, as `release` skips it."""
+        for claim in claims:
+            self.release(claim, finished=finished)
 
     @abc.abstractmethod
     def heartbeat(self, claims: Iterable[Claim]) -> None:
@@ -359,7 +410,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         """Ids (at most `limit`, not in `skip`) of instances that may have work now: not
-        finished (see `release`), or with messages or due timers. May offer an instance
+        finished and not released to sleep until later (see `release`), or with messages
+        or due timers. May offer an instance
         another process holds (`claim` then gives None) or that turns out to have nothing
         to do; never hides one that has. Its cost must not grow with the number of
         finished instances."""

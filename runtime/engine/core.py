@@ -124,6 +124,7 @@ class Engine:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
                 resumed=inst.checkpointed or inst.awaiting is not None))
+            self.pool.adopting(inst)
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before
@@ -145,15 +146,40 @@ class Engine:
         self.instances[instance_id] = inst
         return inst
 
-    def release(self, instance_id: str) -> None:
+    def release(self, instance_id: str, *, wake_at: str | None = None) -> None:
+        """Commit and give up the instance; `wake_at`: it sleeps until then (`idle`)."""
         self.sending.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
             try:
-                self.backend.release(claim, finished=inst.ended and not inst.outbox)
+                finished = inst.ended and not inst.outbox
+                self.backend.release(claim, finished=finished,
+                                     wake_at=None if finished else wake_at)
             except FenceLost as exc:  # its new owner has it: nothing of ours to keep
                 self.errors.append(str(exc))
+
+    def release_many(self, instance_ids: Iterable[str]) -> None:
+        """`release` of many instances; those that ended and owe nothing as one group
+        (`Backend.release_many`)."""
+        finished, others = [], []
+        for instance_id in instance_ids:
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.claim is None or not inst.ended or inst.outbox:
+                others.append(instance_id)
+                continue
+            self.sending.pop(instance_id, None)
+            self.pool.forget(instance_id)
+            del self.instances[instance_id]
+            finished.append(inst.claim)
+            inst.claim = None
+        try:
+            self.backend.release_many(finished, finished=True)
+        except FenceLost as exc:  # their new owners have them: nothing of ours to keep
+            self.errors.append(str(exc))
+        for instance_id in others:
+            self.release(instance_id)
 
     def lose(self, lost: FenceLost, among: Iterable[Instance] = ()) -> None:
         """Claims were superseded (`lost.instance_ids`, or else every one of `among`):
@@ -171,6 +197,7 @@ class Engine:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
         self.sending.pop(instance_id, None)
         self.child_ends.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
@@ -328,7 +355,10 @@ class Engine:
         """One round of `run` (the module docstring); False when stuck."""
         if self.collect(None) or self.fire_due() or self.entity_work():
             return True
-        if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
+        # Busy: attempts of ours in flight, or of others' instances running here (whose
+        # ends free slots to take more: wait on the pool, not on the store's wake-ups)
+        busy = self.pool.inflight > 0 or self.pool.serving()
+        if time.monotonic() - self.last_poll > POLL or not busy:
             self.last_poll = time.monotonic()
             self.heartbeat()
             self.poll_inboxes()
@@ -336,7 +366,9 @@ class Engine:
                 on_idle()
             if until() or self.deliver_events():
                 return True
-        if self.pool.inflight:
+        if self.entity_dirty or self.inbox_dirty or self.entity_sent:
+            return True  # entity traffic made meanwhile: the next round's entity_work
+        if busy:
             self.collect(self._wait_time())
             return True
         deadline = self.next_deadline()

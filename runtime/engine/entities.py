@@ -418,7 +418,10 @@ def due(engine: Engine) -> None:
 
 
 def settled(engine: Engine) -> bool:
-    """Does every owned entity have nothing left to do (inbox empty, nothing deferred)?"""
+    """Does every owned entity have nothing to do now (inbox empty, nothing deferred is
+    due; `next_deadline` says when the next one is)?"""
+    now = engine.clock.now()
     return not engine.entity_dirty and all(
-        not ent.deferred and not engine.backend.inbox(ent.id)
+        not any(parse_iso(d["at"]) <= now for d in ent.deferred)
+        and not engine.backend.inbox(ent.id)
         for ent in engine.entities.values() if ent.broken is None)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from runtime.boundary_types import typed_activity
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
-from runtime.ids import validate_id, validate_new_id
+from runtime.ids import new_instance_id, validate_id, validate_new_id
 from runtime.machine import MachineDef
 
 
@@ -85,7 +84,7 @@ def run_inline(
     backend = open_backend(store)
     backend.ensure()
     clock = clock if clock is not None else VirtualClock()
-    instance_id = validate_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+    instance_id = validate_id(instance_id) if instance_id is not None else new_instance_id()
     if activities is not None:  # overrides rebuild dataclass inputs as registered ones do
         activities = {name: typed_activity(fn) for name, fn in activities.items()}
     engine = Engine(backend, clock=clock, activities=activities, concurrency=concurrency,

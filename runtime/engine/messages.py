@@ -55,7 +55,9 @@ def poll_inboxes(engine: Engine) -> None:
     from runtime.engine.children import check_child
     from runtime.engine.entity_calls import deliver_results
 
-    engine.entity_dirty.update(engine.entities)  # entities' inboxes: read by the next round
+    for entity_id, ent in engine.entities.items():  # applied by the next round's batches
+        if ent.broken is None and engine.backend.inbox(entity_id):
+            engine.entity_dirty.add(entity_id)
     for inst in list(engine.instances.values()):
         if inst.ended or inst.claim is None:
             inst.pending_events = []

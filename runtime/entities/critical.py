@@ -156,7 +156,7 @@ def check_call(active: Active | None, target: str, unawaited: bool) -> None:
     if not active.granted:
         raise LockingRuleError(
             "call-unlocked", f"call_entity({target}) before the critical section's locks are "
-            "held: await cs.acquire() first")
+            "held: await cs.acquire() first")  # (granted = acquire() awaited, in both runtimes)
     if unawaited:
         raise LockingRuleError(
             "parallel-calls", f"a second call_entity({target}) while the first is not awaited: "

@@ -35,6 +35,9 @@ function build(box, id) {
   p.facts = el("dl", undefined, "facts");
   p.actions = el("div", undefined, "actions");
   p.panels = el("div", undefined, "panels");
+  p.failure = section("failure");
+  p.failure.dataset.part = "failure";
+  p.failure.hidden = true;
   p.graph = graphPanel(id);
   const timeline = el("table", undefined, "timeline");
   const head = el("tr");
@@ -44,7 +47,7 @@ function build(box, id) {
   timeline.append(thead, p.events);
   const historySection = section("history", timeline);
   historySection.id = "history";
-  p.root.append(back, title, p.facts, p.actions, p.panels, section("step graph", p.graph.root), historySection);
+  p.root.append(back, title, p.facts, p.actions, p.failure, p.panels, section("step graph", p.graph.root), historySection);
   box.replaceChildren(p.root);
   return p;
 }
@@ -64,6 +67,7 @@ function update(p, doc) {
     [ended ? "took" : "running for", duration(between(doc.createdTime, ended ? doc.lastUpdatedTime : new Date().toISOString()))]];
   p.facts.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
   p.actions.replaceChildren(...actionButtons(doc));
+  showFailure(p, doc.failureDetails);
   for (const [name, value, always] of [["input", doc.input, true], ["output", doc.output, true], ["custom status", doc.customStatus, false]]) {
     const text = JSON.stringify(value);
     if (p.json[name] && p.json[name].text === text) continue;
@@ -181,12 +185,41 @@ function timelineRow(p, ev, doc) {
   return tr;
 }
 
+// -- why it failed: the status document's failureDetails --------------------------------
+
+function showFailure(p, details) {
+  const text = JSON.stringify(details || null);
+  if (p.failureText === text) return;
+  p.failureText = text;
+  p.failure.hidden = !details;
+  if (!details) { p.failure.replaceChildren(); return; }
+  const head = el("strong", `${details.errorType || "Error"}: ${details.errorMessage || ""}`, "error");
+  head.dataset.part = "failure-message";
+  p.failure.replaceChildren(el("h3", "failure"), head);
+  if (details.stackTrace) p.failure.append(tracebackView(details.stackTrace));
+}
+
+// A Python traceback, shown open: each frame's `File "x.py", line N, in f` line and the
+// source line under it marked apart. Built with textContent, so the error's own text
+// (a message holding "<b>" or "&") is shown as written, never parsed as HTML.
+function tracebackView(text) {
+  const box = el("pre", undefined, "traceback");
+  const lines = String(text).split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const frame = /^\s*File ".*", line \d+/.test(line);
+    const source = !frame && i > 0 && /^\s*File ".*", line \d+/.test(lines[i - 1]) && /^\s{4,}\S/.test(line);
+    box.append(el("span", line, frame ? "frame" : source ? "src" : undefined), i < lines.length - 1 ? "\n" : "");
+  }
+  return box;
+}
+
 function errorView(error) {
   const box = el("div");
   const type = error.error_type || error.type || "Error";
   box.append(el("strong", `${type}: ${error.message || ""}`, "error"));
   if (error.details) {
-    const d = el("details"); d.append(el("summary", "traceback"), el("pre", error.details));
+    const d = el("details"); d.append(el("summary", "traceback"), tracebackView(error.details));
     box.append(d);
   }
   return box;

@@ -105,8 +105,21 @@ def test_managing_an_instance_loads_no_compiler_or_server(
 
 def test_a_warm_run_loads_neither_compiler_nor_server(store_with_an_instance: Path) -> None:
     argv = ["run", "flows.py:orch", "--input", "2", "--store", "store"]
-    assert _imports(argv, HEAVY + OTHER_COMMANDS, store_with_an_instance) == {
-        "code": 0, "loaded": []}
+    # nor `uuid`, whose `platform` compiles regular expressions: ids come from os.urandom
+    assert _imports(argv, (*HEAVY, *OTHER_COMMANDS, "uuid", "platform"),
+                    store_with_an_instance) == {"code": 0, "loaded": []}
+
+
+def test_a_new_instance_id_is_a_version_4_uuid() -> None:
+    import uuid
+
+    from runtime.ids import new_instance_id
+
+    ids = {new_instance_id() for _ in range(200)}
+    assert len(ids) == 200
+    for made in ids:
+        parsed = uuid.UUID(hex=made)
+        assert (parsed.hex, parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
 
 
 def test_help_lists_every_command_without_loading_the_compiler(tmp_path: Path) -> None:

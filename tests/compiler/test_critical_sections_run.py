@@ -77,6 +77,29 @@ async def failing(ctx, req):
 
 
 @orchestrator
+async def corners(ctx, key):
+    seen = []
+    try:
+        await ctx.call_entity(key, "add", -10_000)
+    except Exception:
+        async with ctx.lock_entities(key) as held:  # a section inside an `except`
+            seen.append(await ctx.call_entity(key, "get"))
+            try:
+                await ctx.call_entity(key, "add", -10_000)
+            except Exception as exc:
+                seen.append(type(exc).__name__)
+    finally:
+        async with ctx.lock_entities(key):  # and one inside a `finally`
+            seen.append(await ctx.call_entity(key, "add", 1))
+    while True:
+        async with ctx.lock_entities(key):
+            for i in range(3):  # a plain loop returning through the section's finally
+                if i == 1:
+                    return seen + [i, repr(held)]
+            await ctx.call_entity(key, "add", 1)
+
+
+@orchestrator
 async def escapes(ctx, key):
     async with ctx.lock_entities(key):
         await ctx.call_entity(key, "add", -5)
@@ -93,6 +116,7 @@ RUNS: dict[str, list[Any]] = {
                 {"key": "@account@a", "amount": -1000, "raise": None},
                 {"key": "@account@a", "amount": 1, "raise": None}],
     "escapes": ["@account@a", "@account@empty"],
+    "corners": ["@account@a"],
 }
 
 
@@ -136,3 +160,4 @@ def test_the_runs_reach_what_they_are_meant_to(modules: tuple[Any, Any]) -> None
     assert failed.output == ["KeyError: 'boom'", 105]
     assert seeded_run(plain.failing, RUNS["failing"][1]).output[0].startswith("TaskFailedError")
     assert seeded_run(plain.escapes, "@account@empty").status == "Failed"
+    assert seeded_run(plain.corners, "@account@a").output[:3] == [100, "TaskFailedError", 101]

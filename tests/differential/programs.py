@@ -312,7 +312,7 @@ class _Writer:
         corners = (self.exception_chain, self.kept_exception, self.awaited_targets,
                    self.shadowed_builtin, self.defaults_helper, self.dict_walk,
                    self.awaited_comparison, self.assert_message, self.chosen_task,
-                   self.multi_line, self.debug_fstring, self.gathered)
+                   self.multi_line, self.debug_fstring, self.gathered, self.kept_traceback)
         corners[self.pick(len(corners))](sc, indent)
 
     def exception_chain(self, sc: Scope, indent: int) -> None:
@@ -440,6 +440,26 @@ class _Writer:
         self.emit(indent + 2, f"await {tb}")
         self.emit(indent + 1, "except TaskFailedError as again:")
         self.emit(indent + 2, f"acc.append([str({ge}), again is {ge}])")
+
+    def kept_traceback(self, sc: Scope, indent: int) -> None:
+        """An exception caught before an await (a local IndexError, or a task's error at
+        its await) whose traceback is shown after it, maybe raised again first: what
+        `format_exception` and `extract_tb` show is kept across a resume."""
+        x, held = self.name("x"), self.name("tbk")
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"acc.append([3, 1, 4][{self.expr(sc)} % 5])")
+        self.emit(indent, f"except (TaskFailedError, IndexError) as {x}:")
+        self.emit(indent + 1, f"{held} = {x}")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{held} = None")
+        self.emit(indent, f"acc.append(await {self.call(sc, 1)})")
+        if self.pick(2):
+            self.emit(indent, f"if {held} is not None:")
+            self.emit(indent + 1, "try:")
+            self.emit(indent + 2, f"raise {held}")
+            self.emit(indent + 1, "except (TaskFailedError, IndexError):")
+            self.emit(indent + 2, "pass")
+        self.emit(indent, f"acc.append(shown({held}))")
 
     def multi_line(self, sc: Scope, indent: int) -> None:
         """Statements spanning lines (issue 13): brackets, backslashes, triple quotes."""
@@ -595,7 +615,8 @@ def activity_sources(draw: st.DrawFn, name: str) -> str:
     return "\n".join(lines)
 
 
-HEADER = '''from datetime import timedelta
+HEADER = '''import traceback
+from datetime import timedelta
 
 from tether import RetryPolicy, TaskFailedError, activity, orchestrator
 
@@ -613,6 +634,13 @@ class AppError(Exception):
     def __init__(self, code):
         super().__init__(f"app error {code}")
         self.code = code
+
+
+def shown(err):
+    if err is None:
+        return None
+    return [traceback.format_exception(err),
+            [[f.name, f.lineno, f.colno] for f in traceback.extract_tb(err.__traceback__)]]
 
 
 def chain(err):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.direct import run_direct
-from tests.entities.support import load, machine, run_journaled, states
+from tests.entities.support import load, machine, run_journaled, states, with_state
 
 PROGRAM = '''
 from tether import orchestrator, OrchestrationContext, TaskFailedError
@@ -51,7 +51,7 @@ def test_calls_signals_and_a_lock_match_the_plain_run(stores: Any) -> None:
     store = stores("s")
     got, _ = run_journaled(machine(compiled, "bank"), 3, store, None)
     assert got == ("Completed", expected.output, None)
-    assert states(store) == expected.entities
+    assert states(store) == with_state(expected.entities)
     assert expected.entities["@purse@x"] == 50 and expected.entities["@purse@y"] == 150
     assert expected.entities["@counter@a"] == {"value": 104}  # fail rolled back
     assert expected.entities["@counter@b"] == {"value": 7}
@@ -65,7 +65,7 @@ def test_every_crash_point_gives_the_plain_run(stores: Any) -> None:
         store = stores(f"c{crash}")
         got, crashes = run_journaled(mdef, 2, store, crash)
         assert got == ("Completed", expected.output, None), f"crash after write {crash}"
-        assert states(store) == expected.entities, f"crash after write {crash}"
+        assert states(store) == with_state(expected.entities), f"crash after write {crash}"
         if crashes == 0:
             break
     else:

@@ -1,5 +1,6 @@
 """Orchestrations the dashboard's browser tests click through: one that finishes with
-a retried activity failure in its history, one that fails, one that waits for an event."""
+a retried activity failure in its history, one that fails, one that waits for an event,
+and one whose own code raises an error whose message looks like HTML."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ async def publish(ctx: OrchestrationContext, name: str) -> str:
 async def wait_for_go(ctx: OrchestrationContext, note: Any) -> dict[str, Any]:
     go = await ctx.wait_for_external_event("Go")
     return {"note": note, "go": go}
+
+
+@orchestrator
+async def check_stock(ctx: OrchestrationContext, sku: str) -> int:
+    page = await ctx.call_activity(render_page, 1)
+    if sku.startswith("<"):
+        raise LookupError(f"no stock for <b>{sku}</b> & {page}")
+    return len(page)

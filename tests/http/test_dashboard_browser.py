@@ -181,6 +181,36 @@ def test_instance_page_timeline_json_graph_and_deep_links(server: Server, page: 
         assert page.locator(".graphbar .muted").first.inner_text() == "100%"
 
 
+def test_a_failed_instance_shows_its_failure_with_the_source_traceback_escaped(
+    server: Server, page: Any,
+) -> None:
+    sku = "<img src=x onerror=alert(1)>"
+    failed = start(server, "check_stock", sku, "stock-1")
+    assert server.poll(failed).status_code == 200
+    details = status(server, failed)["failureDetails"]
+    page.goto(f"{server.url}/?instance=stock-1")
+    panel = page.locator("section[data-part='failure']")
+    panel.wait_for()
+    message = f"LookupError: no stock for <b>{sku}</b> & page 1 rendered"
+    assert panel.locator("[data-part='failure-message']").inner_text() == message
+    # escaped: the message's markup is text, not elements
+    assert panel.locator("b, img").count() == 0
+    shown = panel.locator("pre.traceback")
+    assert shown.is_visible()  # open, not folded: it is why the instance failed
+    assert shown.inner_text().rstrip("\n") == details["stackTrace"].rstrip("\n")
+    source = FLOWS.read_text().splitlines()
+    line = source.index('        raise LookupError(f"no stock for <b>{sku}</b> & {page}")') + 1
+    frame = shown.locator("span.frame", has_text=f"line {line}, in check_stock")
+    assert frame.count() == 1 and "dashboard_flows.py" in frame.inner_text()
+    assert "raise LookupError(" in shown.locator("span.src").last.inner_text()
+    # an instance that did not fail has no failure panel
+    done = start(server, "check_stock", "apple", "stock-2")
+    assert server.poll(done).status_code == 200
+    page.goto(f"{server.url}/?instance=stock-2")
+    page.wait_for_selector("table.timeline tr[data-event='completed']")
+    assert page.locator("section[data-part='failure']").is_hidden()
+
+
 def _paris(iso: str) -> str:
     from datetime import datetime
     from zoneinfo import ZoneInfo

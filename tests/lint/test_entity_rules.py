@@ -125,3 +125,14 @@ def test_a_section_that_keeps_the_rules_compiles() -> None:
         """)
     assert lint.check_source(source, "flows.py") == []
     assert "_cs0.acquire()" in compiler.compile_source(source, "flows.py").text
+
+
+def test_tether_compile_prints_the_finding_and_exits_1(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "counters.py"
+    src.write_text(ENTITY_MODULE)
+    assert main(["compile", str(src), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{src}:9:5: ENT006 entity Counter: `Counter.slow_add` is `async def`" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "counters.py").exists()

@@ -151,6 +151,18 @@ def test_writes_to_a_read_only_store_are_refused_in_one_line(
     assert json.loads(capsys.readouterr().out)["runtimeStatus"] == "Pending"
 
 
+def test_serve_with_a_worker_refuses_a_read_only_store_in_one_line(
+        program: Path, tmpfs: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Its worker could only fail (before: a traceback per restart, five times, then the
+    server went down); without one the HTTP reads work (above)."""
+    store = read_only_store(program, tmpfs("1m"))
+    capsys.readouterr()
+    assert main(["serve", str(program), "--store", str(store), "--port", "18979"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"error: store {store}: Read-only file system (it can be read, not written): serve "
+        "it with --no-worker to read it\n")
+
+
 @pytest.mark.parametrize("argv", [
     ["start", "{program}:os_wait"], ["run", "{program}:os_wait"], ["list"], ["status", "x"],
     ["worker", "{program}", "--until-idle"], ["raise-event", "x", "Go"],

@@ -24,6 +24,7 @@ least once after a commit, never without their records.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -209,6 +210,11 @@ class FileBackend(Backend):
             if self._index.fresh:
                 self.recover()
         return self._index
+
+    def read_only(self) -> str | None:
+        if self.index().read_only:
+            return f"store {self.spec}: {os.strerror(errno.EROFS)} (it can be read, not written)"
+        return None
 
     def _read_only(self) -> bool:
         try:
@@ -413,6 +419,7 @@ class FileBackend(Backend):
                 continue  # purged meanwhile
             except OSError as exc:
                 raise _unusable(target, exc) from exc
+            self.index().wake_up(target)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.store.folder(sender) / OUTGOING)
 
@@ -435,7 +442,7 @@ class FileBackend(Backend):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         assert isinstance(claim, FileClaim)
         try:
             self.commit([claim])
@@ -444,8 +451,19 @@ class FileBackend(Backend):
             elif claim.status not in ENDED_STATUSES:
                 # not ended: live (again, if it was restarted or rewound after its end)
                 self.revive(claim.instance_id)
+            if not finished:
+                self._sleep(claim.instance_id, wake_at)
         finally:
             claim.close()
+
+    def _sleep(self, instance_id: str, wake_at: str | None) -> None:
+        index = self.index()
+        if wake_at is None:
+            index.wake_up(instance_id)  # offered at once (a read unless it slept)
+            return
+        index.sleep(instance_id, wake_at)
+        if self.store.has_inbox(instance_id):
+            index.sleep(instance_id, None)  # a message came first: offered at once
 
     def revive(self, instance_id: str) -> None:
         self.index().revive(instance_id)
@@ -460,9 +478,11 @@ class FileBackend(Backend):
 
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
         try:
-            return self.store.post(instance_id, body)
+            name = self.store.post(instance_id, body)
         except OSError as exc:
             raise _unusable(instance_id, exc) from exc
+        self.index().wake_up(instance_id)  # after the message is in place (index.py)
+        return name
 
     def inbox(self, instance_id: str) -> list[Message]:
         return [Message(name, body) for name, body in self.store.inbox(instance_id)]

@@ -17,6 +17,10 @@ never run ahead, in a way a worker repairs:
   this process reads the index, and on close), because every SQLite transaction dirties
   a few pages that the journals' next syncfs(2) has to write too (one per step made the
   1,000-step chain 20% slower). Other processes see them that much later;
+- `wake` is set when a worker releases an instance that sleeps (`Backend.release(...,
+  wake_at=)`): `live` offers it from then on, or once a message clears it (`wake_up`,
+  after the message is in place; the releaser looks at the inbox after setting it, so
+  one of the two sees the other);
 - SQLite runs in WAL mode with `synchronous=NORMAL`: a commit is not fsynced, which is
   safe from corruption and may lose the last changes at a power cut; `recover` (run by
   every worker at start) re-adds instances missing from the index and drops rows whose
@@ -53,7 +57,8 @@ CREATE TABLE IF NOT EXISTS instances (
     status TEXT NOT NULL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    live INTEGER NOT NULL
+    live INTEGER NOT NULL,
+    wake TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_created ON instances (created, id);
 CREATE INDEX IF NOT EXISTS by_status ON instances (status, created, id);
@@ -62,7 +67,8 @@ CREATE INDEX IF NOT EXISTS live_ids ON instances (id) WHERE live = 1;
 """
 MAX_TOP = 1000
 FLUSH_EVERY = 0.5  # seconds between writes of batched row changes
-VERSION = 2  # 2: times in the fixed-width form of `sortable`; older indexes are rebuilt
+# 2: times in the fixed-width form of `sortable`; 3: `wake`. Older indexes are rebuilt
+VERSION = 3
 
 
 def sortable(when: str | datetime) -> str:
@@ -179,7 +185,7 @@ class Index:
             for instance_id, name, created in rows:
                 when = sortable(created)
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1)",
+                    "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1, NULL)",
                     (instance_id, name, when, when))
                 if cur.rowcount:
                     added.add(instance_id)
@@ -188,7 +194,7 @@ class Index:
     def put(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
         """Insert or replace rows (id, name, status, created, updated, live)."""
         with self._write() as db:
-            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, NULL)",
                            [(i, n, s, sortable(c), sortable(u), int(live))
                             for i, n, s, c, u, live in rows])
 
@@ -226,6 +232,21 @@ class Index:
         with self._write() as db:
             db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
 
+    def sleep(self, instance_id: str, wake: str | None) -> None:
+        """Offer the instance to `live` only from `wake` on (None: at once). Written at
+        once, not batched: a message posted meanwhile must find it (`wake_up`)."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET wake = ? WHERE id = ?",
+                       (sortable(wake) if wake is not None else None, instance_id))
+
+    def wake_up(self, instance_id: str) -> None:
+        """A message arrived: offer the instance now if it sleeps (a read when it does not)."""
+        with self.lock:
+            row = self.db.execute("SELECT wake FROM instances WHERE id = ?",
+                                  (instance_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            self.sleep(instance_id, None)
+
     def drop(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         with self.lock:
@@ -237,9 +258,12 @@ class Index:
     # -- reads ------------------------------------------------------------------------
 
     def live(self, limit: int, skip: set[str]) -> list[str]:
+        """Live instances, but not those asleep until later (`sleep`)."""
         self.flush()
+        now = sortable(datetime.now(UTC))
         with self.lock:
-            rows = self.db.execute("SELECT id FROM instances WHERE live = 1 ORDER BY id")
+            rows = self.db.execute("SELECT id FROM instances WHERE live = 1"
+                                   " AND (wake IS NULL OR wake <= ?) ORDER BY id", (now,))
             out: list[str] = []
             for (instance_id,) in rows:
                 if instance_id not in skip:
