@@ -35,7 +35,7 @@ when the entity sees it (at adoption, and whenever others wait behind the lock),
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -327,7 +327,7 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
                     "type": "entity", "message": signal.to_json(),
                     "at": iso(action.at) if isinstance(action.at, datetime) else None}})
             else:
-                outgoing.append({"to": action.instance_id or uuid.uuid4().hex,
+                outgoing.append({"to": action.instance_id or os.urandom(16).hex(),
                                  "start": {"name": action.target, "input": action.input}})
         if m.reply and m.reply_to:
             result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
