@@ -54,7 +54,7 @@ WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     # no entity has state: reaching the lookup shows the key was accepted
     ("/api/entities/{name}/{key}", "GET"): ("/api/entities/counter/c1", 404),
     # the served module defines no entity: refused by the client, past the key
-    ("/api/entities/{name}/{key}", "POST"): ("/api/entities/counter/c1?op=add", 400),
+    ("/api/entities/{name}/{key}", "POST"): ("/api/entities/unregistered/c1?op=add", 400),
 }
 
 
