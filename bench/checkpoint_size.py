@@ -4,8 +4,10 @@
 
 Runs three orchestrations in-process on a temporary store (virtual clock) and reads back
 their journals: a sequential chain whose frame stays small, the same chain accumulating a
-growing list (the frame grows with it: only live locals are saved, but all of them), and a
-fan-out of `--steps` activities.
+growing list (the frame grows with it: only live locals are saved, but all of them), a
+fan-out of `--steps` activities, and the same fan-out followed by a timer while the task
+list is still live (its results are kept, so that a later `await tasks[i]` is the object
+the `when_all` list holds).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from runtime.executor import run_inline
 from runtime.journal import iter_records
 
 SOURCE = '''
+from datetime import timedelta
+
 from tether import activity, orchestrator
 
 
@@ -49,6 +53,14 @@ async def chain_collecting(ctx, n):
 async def fan_out(ctx, n):
     tasks = [ctx.call_activity(step, i) for i in range(n)]
     return sum(await ctx.when_all(tasks))
+
+
+@orchestrator
+async def fan_out_then_wait(ctx, n):
+    tasks = [ctx.call_activity(step, i) for i in range(n)]
+    total = sum(await ctx.when_all(tasks))
+    await ctx.sleep(timedelta(seconds=1))  # `tasks` is live here: its results are kept
+    return [len(tasks), total]
 '''
 
 
@@ -78,7 +90,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     args = parser.parse_args()
     module = compiler.load_source(SOURCE, "bench_checkpoint.py", "bench_checkpoint")
-    for name in ("chain", "chain_collecting", "fan_out"):
+    for name in ("chain", "chain_collecting", "fan_out", "fan_out_then_wait"):
         measure(name, args.steps, module)
 
 

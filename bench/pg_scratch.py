@@ -68,12 +68,23 @@ def scratch_database(purpose: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def restart_server() -> None:
-    """Restart the local cluster (the one under /etc/postgresql) and wait until it answers.
+RESTART_ENV = "TETHER_PG_RESTART"
 
-    `pg_ctlcluster` waits for the shutdown and the start; sessions open at that moment are
-    cut, which is what the soak wants its workers to live through."""
-    versions = sorted(os.listdir("/etc/postgresql"))
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "restart"],
-                   check=True, capture_output=True)
+
+def restart_server() -> None:
+    """Restart the server and wait until it answers.
+
+    `TETHER_PG_RESTART`, when set, is the shell command that restarts the server named by
+    `TETHER_PG_SERVER` (a private cluster, so that a soak never restarts a server others
+    use: docs/benchmarks.md shows one with `pg_ctl`); otherwise the local cluster under
+    /etc/postgresql is restarted with `pg_ctlcluster` (CI's). Both wait for the shutdown
+    and the start; sessions open at that moment are cut, which is what the soak wants its
+    workers to live through."""
+    command = os.environ.get(RESTART_ENV)
+    if command:
+        subprocess.run(command, shell=True, check=True, capture_output=True)
+    else:
+        versions = sorted(os.listdir("/etc/postgresql"))
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main",
+                        "restart"], check=True, capture_output=True)
     wait_for_server()

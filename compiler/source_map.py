@@ -11,8 +11,11 @@ to the source line it came from:
 - code the compiler passed through unchanged (imports, activities, helpers, module-level
   statements) keeps its own source line, found by matching lines in order (difflib);
 - inside a machine, a line matched to a source line within the orchestrator's own
-  definition keeps that line; every other line takes the source line of the step branch
-  it belongs to (the compiler's `# line N:` comments), else the orchestrator's `def`.
+  definition keeps that line; so does a line the matcher skipped (steps need not be in
+  source order) that reads as a line of the orchestrator does (the only such line, else
+  the first at or after its step's line); every other line takes the source line of the
+  step branch it belongs to (the compiler's `# line N:` comments), else the
+  orchestrator's `def`.
 
 Lines moved onto a source line they do not spell out get the whole line as their column
 span, so a traceback shows the user's line without carets that would point into it at
@@ -98,7 +101,12 @@ def _line_map(src: list[str], out: list[str], tree: ast.Module, source: str,
         name, def_line, branch_line = region
         lo, hi = spans.get(name, (def_line, def_line))
         got = matched.get(number)
-        if got is not None and lo <= got <= hi:
+        if got is None or not lo <= got <= hi:
+            # the matcher goes in order, and a machine's steps need not be in source
+            # order (an except body that awaits comes after the code following the try):
+            # a line the orchestrator spells out is found by its text (issue 16)
+            got = _spelled(src, out[number - 1].strip(), lo, hi, branch_line)
+        if got is not None:
             line_of[number] = got
             exact.add(number)
         else:
@@ -111,6 +119,17 @@ def _line_map(src: list[str], out: list[str], tree: ast.Module, source: str,
         else:
             line_of[number] = last
     return line_of, exact
+
+
+def _spelled(src: list[str], text: str, lo: int, hi: int, branch_line: int) -> int | None:
+    """The source line in lo..hi that reads `text`: the only one, else the first at or
+    after the step's own line; None if there is none."""
+    if not text:
+        return None
+    found = [n for n in range(lo, min(hi, len(src)) + 1) if src[n - 1].strip() == text]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return next((n for n in found if n >= branch_line), None)
 
 
 def _machine_regions(tree: ast.Module, out: list[str]) -> dict[int, tuple[str, int, int]]:

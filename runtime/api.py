@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 if TYPE_CHECKING:
     from runtime.durable_http import HttpResponse
+    from runtime.entities.critical import CriticalSection
     from runtime.machine import Frame, Step
 
 T = TypeVar("T")
@@ -309,6 +310,24 @@ class OrchestrationContext:
         from runtime.durable_http import call_http
 
         return call_http(self, method, url, content, headers, asynchronous_patterns)
+
+    def call_entity(self, entity_id: str, operation: str, input: Any = None) -> Task[Any]:
+        """Run `operation` on the entity `entity_id` (an `EntityId`, or `@name@key`) with
+        `input`: the task's result is the operation's result, or `TaskFailedError` with
+        the entity's error type and message (the failed operation's changes rolled back)."""
+        raise NotImplementedError
+
+    def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
+                      at: datetime | None = None) -> Task[None]:
+        """Send `operation` to the entity one way (applied no earlier than `at`); the task
+        completes once the signal is sent. Sent exactly once, also across crashes."""
+        raise NotImplementedError
+
+    def lock_entities(self, *entity_ids: str) -> CriticalSection:
+        """A critical section over the entities (`async with ctx.lock_entities(a, b):`):
+        their locks are taken in id order, held across awaits and released on every exit;
+        meanwhile other senders' operations on them wait."""
+        raise NotImplementedError
 
     def new_uuid(self) -> str:
         """A deterministic UUID string (the same after a crash): uuid5 of the instance id

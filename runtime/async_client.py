@@ -131,6 +131,30 @@ class AsyncClient:
         """`Client.rewind`."""
         await self._run(self.sync.rewind, instance_id, reason)
 
+    # -- entities (runtime.entity_client) ------------------------------------------------
+
+    async def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
+                            at: datetime | None = None, key: str | None = None) -> None:
+        """`Client.signal_entity`."""
+        await self._run(self.sync.signal_entity, entity_id, operation, input, at=at, key=key)
+
+    async def entity(self, entity_id: str) -> dict[str, Any] | None:
+        """`Client.entity`."""
+        return await self._run(self.sync.entity, entity_id)
+
+    async def entity_state(self, entity_id: str) -> Any:
+        """`Client.entity_state` (`UnknownEntity` when the entity has no state)."""
+        return await self._run(self.sync.entity_state, entity_id)
+
+    async def entities(self, *, name: str | None = None, limit: int = 100,
+                       cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """`Client.entities`: one page of entities and the next page's cursor."""
+        return await self._run(self.sync.entities, name=name, limit=limit, cursor=cursor)
+
+    async def clean_entities(self) -> dict[str, int]:
+        """`Client.clean_entities`."""
+        return await self._run(self.sync.clean_entities)
+
     async def metrics(self) -> dict[str, Any]:
         """`Client.metrics`."""
         return await self._run(self.sync.metrics)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import DAMAGED, FINAL, InstanceDamaged, NewInstance, Query
 from runtime.clock import Clock, iso
+from runtime.entity_client import EntityClient, UnknownEntity
 from runtime.ids import new_instance_id, validate_id, validate_new_id
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
     from runtime.http.responses import ManagementUrls
     from runtime.machine import MachineDef
+
+__all__ = ["Client", "InstanceEnded", "UnknownEntity", "UnknownInstance", "machine_of"]
 
 ENDED = set(FINAL.values())
 #: What `Client.start` takes: a compiled machine, the `@orchestrator` function, or its name.
@@ -70,8 +73,9 @@ class InstanceEnded(ValueError):
     """The instance has ended: an event sent to it would never be read (HTTP: 410)."""
 
 
-class Client:
-    """Start, inspect and manage the instances of one store (see the module docstring)."""
+class Client(EntityClient):
+    """Start, inspect and manage the instances of one store (see the module docstring);
+    entities with the methods of `runtime.entity_client.EntityClient`."""
 
     def __init__(self, store: Path | str | Backend | None = None, *,
                  http: ManagementUrls | None = None) -> None:

@@ -30,6 +30,9 @@ from runtime.api import (
 )
 from runtime.boundary_types import rebuild_result, to_json
 from runtime.clock import iso, parse_iso
+from runtime.entities import critical
+from runtime.entities.critical import CriticalSection
+from runtime.entities.ids import EntityId, InvalidEntityId
 from runtime.limits import check_value
 from runtime.machine import Outcome
 from runtime.values import json_copy
@@ -90,6 +93,9 @@ class TaskState:
     first_at: str | None = None  # when the task was scheduled (retry_timeout counts from it)
     fire_at: str | None = None  # a timer's fire time, or when the next retry attempt runs
     child_id: str | None = None  # sub-orchestration instance id
+    target: str | None = None  # entity tasks: the entity id
+    at: str | None = None  # a scheduled entity signal: deliver no earlier than this
+    released: bool = False  # a lock task whose critical section was released
     done: bool = False
     seen: bool = False  # the orchestrator was handed its outcome (Task.is_completed)
     value: Any = None
@@ -101,7 +107,7 @@ class TaskState:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind}
-        for key in ("name", "input", "child_id", "first_at", "fire_at"):
+        for key in ("name", "input", "child_id", "first_at", "fire_at", "target", "at"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.children:
@@ -111,6 +117,8 @@ class TaskState:
             out["attempt"] = self.attempt
         if self.seen:
             out["seen"] = True
+        if self.released:
+            out["released"] = True
         if self.done:
             out["done"] = {"seq": self.seq, "ts": self.ts}
             if self.error is not None:
@@ -124,7 +132,8 @@ class TaskState:
         t = cls(data["id"], data["kind"], data.get("name"), data.get("input"),
                 tuple(data.get("children", ())), policy_from_json(data.get("retry")),
                 data.get("attempt", 1), data.get("first_at"), data.get("fire_at"),
-                data.get("child_id"))
+                data.get("child_id"), data.get("target"), data.get("at"),
+                bool(data.get("released", False)))
         t.seen = bool(data.get("seen", False))
         done = data.get("done")
         if done is not None:
@@ -269,8 +278,8 @@ class TaskTable:
     def live(self, roots: Iterable[int]) -> list[TaskState]:
         """Tasks a checkpoint must keep: pending ones, `roots`, and their children."""
         keep: set[int] = set()
-        stack = [t.id for t in self.tasks.values() if not t.done and t.kind not in (
-            "when_all", "when_any", "event_timeout")]
+        stack = [t.id for t in self.tasks.values() if (not t.done and t.kind not in (
+            "when_all", "when_any", "event_timeout")) or (t.kind == "lock" and not t.released)]
         stack.extend(roots)
         while stack:
             tid = stack.pop()
@@ -328,6 +337,7 @@ class JournalContext(OrchestrationContext):
                               instance_id: str | None = None,
                               retry: RetryPolicy | None = None) -> Task[Any]:
         name = orchestrator_name(orchestrator)
+        critical.check_sub_orchestration(self._active(), name)
         data = boundary(input, f"input of sub-orchestration {name}")
         child = instance_id if instance_id is not None else f"{self._instance_id}:{self.table.next_id}"
         return self._new("sub_orchestration", name=name, input=data, retry=retry,
@@ -368,6 +378,53 @@ class JournalContext(OrchestrationContext):
                     f"{kind} takes tasks from this context, got {type(child).__name__}")
         return self._new(kind, children=tuple(c.id for c in children))
 
+    # -- entities ----------------------------------------------------------------------
+
+    def call_entity(self, entity_id: str, operation: str, input: Any = None) -> Task[Any]:
+        target = entity_target(entity_id, operation)
+        active = self._active()
+        critical.check_call(active, target, active is not None and any(
+            t.kind == "entity_call" and t.target == target and not t.seen
+            for t in self.table.tasks.values()))
+        data = boundary(input, f"input of operation {operation!r} of entity {target}")
+        return self._new("entity_call", name=operation, input=data, target=target,
+                         first_at=iso(self.now))
+
+    def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
+                      at: datetime | None = None) -> Task[None]:
+        target = entity_target(entity_id, operation)
+        critical.check_signal(self._active(), target)
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise OrchestrationError(f"signal_entity(at=...) needs a timezone-aware datetime, "
+                                     f"got {at!r}")
+        data = boundary(input, f"input of operation {operation!r} of entity {target}")
+        return self._new("entity_signal", name=operation, input=data, target=target,
+                         at=iso(at) if at is not None else None, first_at=iso(self.now))
+
+    def lock_entities(self, *entity_ids: str) -> CriticalSection:
+        return CriticalSection(critical.sorted_ids(entity_ids))
+
+    def _active(self) -> critical.Active | None:
+        for t in self.table.tasks.values():
+            if t.kind == "lock" and not t.released:
+                return critical.Active(frozenset(t.input), t.seen)  # granted: awaited
+        return None
+
+    def _acquire(self, cs: CriticalSection) -> Task[None]:
+        if cs.lock_task is not None:
+            raise OrchestrationError(f"{cs!r}: acquire() may be called once")
+        critical.check_acquire(self._active(), cs.ids)
+        task: Task[None] = self._new("lock", input=list(cs.ids), first_at=iso(self.now))
+        cs.lock_task = task.id
+        return task
+
+    def _release(self, cs: CriticalSection) -> None:
+        lock = self.table.tasks.get(cs.lock_task) if cs.lock_task is not None else None
+        if lock is None or lock.released:
+            return
+        lock.released = True
+        self._new("unlock", name=str(lock.id), input=list(lock.input), first_at=iso(self.now))
+
     def new_uuid(self) -> str:
         value = deterministic_uuid(self._instance_id, self.next_uuid)
         self.next_uuid += 1
@@ -378,6 +435,15 @@ class JournalContext(OrchestrationContext):
 
     def continue_as_new(self, input: Any = None) -> None:
         self.continued = (boundary(input, "continue_as_new input"),)
+
+
+def entity_target(entity_id: str, operation: str) -> str:
+    """The id of the entity an orchestration calls or signals, checked (`InvalidEntityId`,
+    a ValueError, naming the value)."""
+    target = EntityId.parse(entity_id)
+    if not isinstance(operation, str) or not operation:
+        raise InvalidEntityId(f"invalid operation name {operation!r} for entity {target}")
+    return str.__str__(target)
 
 
 def check_timeout(name: str, timeout: timedelta | None) -> float | None:

@@ -84,7 +84,10 @@ from runtime.api import (
     orchestrator_name,
 )
 from runtime.boundary_types import rebuild_input, rebuild_result, to_json, typed_activity
-from runtime.context import check_timeout, event_timeout_error
+from runtime.context import check_timeout, entity_target, event_timeout_error
+from runtime.entities import critical
+from runtime.entities.critical import CriticalSection
+from runtime.entities.direct import DirectEntities
 from runtime.machine import Frame, MachineDef, Outcome, Return
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,6 +108,7 @@ class DirectResult:
     generations: list[Any] = field(default_factory=list)
     waiting_on: str | None = None
     ended_at: datetime | None = None  # the virtual time of the last event processed
+    entities: dict[str, Any] = field(default_factory=dict)  # every entity's state at the end
 
 
 def json_copy(value: Any, what: str) -> Any:
@@ -159,8 +163,12 @@ class DirectContext(OrchestrationContext):
         self, instance_id: str, *, activities: Mapping[str, Callable[..., Any]],
         events: deque[tuple[str, Any]], start: datetime, calls: list[tuple[str, Any]],
         compiled: bool = False, input: Any = None, parent_id: str | None = None,
+        entities: DirectEntities | None = None,
     ) -> None:
         self.compiled = compiled
+        self.entities = entities if entities is not None else DirectEntities()
+        self._targets: dict[int, str] = {}  # entity calls: task id -> entity id
+        self._lock: tuple[frozenset[str], int] | None = None  # held: ids, lock task
         self._instance_id = instance_id
         self._input = input
         self._parent_id = parent_id
@@ -216,6 +224,7 @@ class DirectContext(OrchestrationContext):
         instance_id: str | None = None, retry: RetryPolicy | None = None,
     ) -> Task[Any]:
         name = orchestrator_name(orchestrator)
+        critical.check_sub_orchestration(self._active(), name)
         data = json_copy(input, f"input of sub-orchestration {name}")
         task = self._new_task("sub_orchestration", name, data)
         child_id = instance_id if instance_id is not None else f"{self._instance_id}:{task.id}"
@@ -255,6 +264,63 @@ class DirectContext(OrchestrationContext):
 
     def when_any(self, tasks: Iterable[Task[Any]]) -> Task[Task[Any]]:
         return self._group("when_any", tasks)
+
+    # -- entities (in memory: runtime.entities.direct) ----------------------------------
+
+    def call_entity(self, entity_id: str, operation: str, input: Any = None) -> Task[Any]:
+        target = entity_target(entity_id, operation)
+        active = self._active()
+        critical.check_call(active, target, active is not None and any(
+            t == target and i not in self._seen for i, t in self._targets.items()))
+        data = json_copy(input, f"input of operation {operation!r} of entity {target}")
+        task = self._new_task("entity_call", operation, data)
+        self._targets[task.id] = target
+        if not self.closed:
+            out = self.entities.call(target, operation, data)
+            if out.error is not None:
+                self._complete(task, Outcome(error=TaskFailedError(
+                    out.error["message"], error_type=out.error["type"],
+                    details=out.error.get("details"), task_name=f"{target} {operation}")))
+            else:
+                self._complete(task, Outcome(value=out.value))
+        return task
+
+    def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
+                      at: datetime | None = None) -> Task[None]:
+        target = entity_target(entity_id, operation)
+        critical.check_signal(self._active(), target)
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise OrchestrationError(f"signal_entity(at=...) needs a timezone-aware datetime, "
+                                     f"got {at!r}")
+        data = json_copy(input, f"input of operation {operation!r} of entity {target}")
+        task: Task[None] = self._new_task("entity_signal", operation, data)
+        if not self.closed:
+            self.entities.signal(target, operation, data, at, self._now)
+            self._complete(task, Outcome())
+        return task
+
+    def lock_entities(self, *entity_ids: str) -> CriticalSection:
+        return CriticalSection(critical.sorted_ids(entity_ids))
+
+    def _active(self) -> critical.Active | None:
+        if self._lock is None:
+            return None
+        return critical.Active(self._lock[0], self._lock[1] in self._seen)  # granted: awaited
+
+    def _acquire(self, cs: CriticalSection) -> Task[None]:
+        if cs.lock_task is not None:
+            raise OrchestrationError(f"{cs!r}: acquire() may be called once")
+        critical.check_acquire(self._active(), cs.ids)
+        task: Task[None] = self._new_task("lock", None, list(cs.ids))
+        cs.lock_task = task.id
+        self._lock = (frozenset(cs.ids), task.id)
+        self._complete(task, Outcome())
+        return task
+
+    def _release(self, cs: CriticalSection) -> None:
+        if self._lock is not None and self._lock[1] == cs.lock_task:
+            self._lock = None
+            self._complete(self._new_task("unlock", str(cs.lock_task), list(cs.ids)), Outcome())
 
     def new_uuid(self) -> str:
         value = deterministic_uuid(self._instance_id, self._uuids)
@@ -482,7 +548,7 @@ class DirectContext(OrchestrationContext):
             )), self._now
         child = _run(target, data, activities=self._activities, events=deque(),
                      start=self._now, instance_id=child_id, calls=self.calls,
-                     parent_id=self._instance_id)
+                     parent_id=self._instance_id, entities=self.entities)
         ended_at = child.ended_at if child.ended_at is not None else self._now
         if child.status == "Completed":
             return Outcome(value=child.output), ended_at
@@ -521,25 +587,33 @@ def run_direct(
     events: Sequence[tuple[str, Any]] = (),
     start: datetime = DEFAULT_START,
     instance_id: str = "direct",
+    entities: DirectEntities | None = None,
 ) -> DirectResult:
     """Run an `@orchestrator async def` to its end as plain Python against `DirectContext`.
 
     `activities` overrides registered activities by name. Given a compiled `MachineDef`,
     runs the machine instead, on the same context, its frame saved and restored through
     the frame codec at every suspension (sub-orchestrations then run compiled).
+    Entities live in memory (`runtime.entities.direct`): `entities` shares them between
+    runs; the result's `entities` are their states once every scheduled signal applied.
     """
     target = _resolve(orchestrator_fn, isinstance(orchestrator_fn, MachineDef))
     if target is None:
         raise OrchestrationError(f"no orchestrator named {orchestrator_fn!r} is registered")
     overrides = {name: typed_activity(fn) for name, fn in (activities or {}).items()}
-    return _run(target, input, activities=overrides, events=deque(events),
-                start=start, instance_id=instance_id, calls=[])
+    store = entities if entities is not None else DirectEntities()
+    result = _run(target, input, activities=overrides, events=deque(events),
+                  start=start, instance_id=instance_id, calls=[], entities=store)
+    store.flush()
+    result.entities = store.states()
+    return result
 
 
 def _run(
     target: _Target, input: Any, *, activities: Mapping[str, Callable[..., Any]],
     events: deque[tuple[str, Any]], start: datetime, instance_id: str,
     calls: list[tuple[str, Any]], parent_id: str | None = None,
+    entities: DirectEntities | None = None,
 ) -> DirectResult:
     result = DirectResult("Running", activity_calls=calls, instance_id=instance_id,
                           ended_at=start)
@@ -553,13 +627,16 @@ def _run(
         result.generations.append(current)
         ctx = DirectContext(instance_id, activities=activities, events=events, start=now,
                             calls=calls, compiled=isinstance(target, MachineDef),
-                            input=current, parent_id=parent_id)
+                            input=current, parent_id=parent_id, entities=entities)
+        token = critical.running_in(ctx)
         if isinstance(target, MachineDef):
             _drive_machine(target, current, ctx, result)
         elif _accepts_input(target, 1):
             _drive(target(ctx, rebuild_input(values.json_copy(current), target)), ctx, result)
         else:
             _drive(target(ctx), ctx, result)
+        critical.reset(token)
+        ctx._lock = None  # a generation's locks end with it, however it ends
         result.custom_status = ctx.custom_status
         result.ended_at = ctx.current_utc_datetime
         if result.status != "Completed" or ctx.continued is None:

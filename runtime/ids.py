@@ -1,11 +1,16 @@
-"""Instance ids: 1-128 characters of [A-Za-z0-9._:-], checked before any backend sees one."""
+"""Instance ids: 1-128 characters of [A-Za-z0-9._:-], checked before any backend sees one.
+
+Entities live in a store as instances too, under their id `@name@key`
+(`runtime.entities.ids`): `validate_id` accepts that form as well, `validate_new_id`
+(an orchestration a client starts) refuses it."""
 
 from __future__ import annotations
 
 import os
 import re
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: an orchestration instance's id, or an entity's (`@name@key`, at most 128 characters)
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}|(?=.{1,128}$)@[a-z_][a-z0-9_.-]{0,63}@[A-Za-z0-9._:-]+")
 #: `<parent>:<task>`: the ids the engine gives sub-orchestrations, reserved for them
 CHILD_ID = re.compile(r"(?P<parent>.+):(?P<task>[0-9]+)")
 
@@ -30,6 +35,10 @@ def validate_new_id(instance_id: str) -> str:
     the engine names sub-orchestrations): a client cannot create an instance a parent
     would take for its child (issue 17)."""
     validate_id(instance_id)
+    if instance_id.startswith("@"):
+        raise InvalidInstanceId(
+            f"instance id {instance_id!r} is reserved: ids written @name@key name entities; "
+            "choose another")
     if (m := CHILD_ID.fullmatch(instance_id)) is not None:
         raise InvalidInstanceId(
             f"instance id {instance_id!r} is reserved: ids ending in ':<number>' name "

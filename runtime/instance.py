@@ -64,6 +64,7 @@ class Instance:
     broken: str | None = None  # why the engine stopped running it (one line), see Engine.fail
     unsaved_step: bool = False  # stepped since the last checkpoint
     pending_events: list[Message] = field(default_factory=list)  # inbox events not yet journaled
+    parent_told: bool = False  # its end was sent to a parent held elsewhere (Claim.send)
     # Work the orchestration scheduled and never awaited, owed after its generation ended
     # (fire and forget: activities still to run, children still to create), by key
     # "<generation>:<task>"; each is done once a `sent` record names it.

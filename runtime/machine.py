@@ -34,9 +34,11 @@ from builtins import len as len
 from builtins import locals as locals
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Final
 
 from runtime.api import REGISTRY, OrchestratorDef, Task
+from runtime.tracebacks import stand_in_frame
 from runtime.values import AWAITED, live_outcomes
 from runtime.walks import iter_source as iter_source  # what a lowered loop walks
 
@@ -117,16 +119,10 @@ class Frame:
 
     def received(self) -> Any:
         """The awaited task's result; raises its error at the `await`."""
-        outcome = self.outcome
-        if outcome is None:
-            raise RuntimeError(
-                f"machine resumed at state {self.state} before its task had an outcome"
-            )
-        self.outcome = None
-        self.awaiting = None
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.value
+        task = self.awaiting
+        if task is not None and task.kind == "when_all" and self.outcome is not None:
+            self.outcome = self._gathered(task, self.outcome)
+        return self._take()
 
     def received_shared(self) -> Any:
         """`received()` for a task that may be awaited again: its first outcome, kept, is
@@ -135,8 +131,80 @@ class Frame:
         if task is not None and task.id in self.awaited:
             self.outcome = Outcome(*self.awaited[task.id])
         elif task is not None and self.outcome is not None:
+            if task.kind == "when_all":
+                self.outcome = self._gathered(task, self.outcome)
             self.awaited[task.id] = (self.outcome.value, self.outcome.error)
-        return self.received()
+        return self._take()
+
+    def _take(self) -> Any:
+        outcome, task = self.outcome, self.awaiting
+        if outcome is None:
+            raise RuntimeError(
+                f"machine resumed at state {self.state} before its task had an outcome"
+            )
+        self.outcome = None
+        self.awaiting = None
+        if outcome.error is not None:
+            if task is None:
+                raise outcome.error
+            _raise_at_await(task, outcome.error)
+        return outcome.value
+
+    def _gathered(self, group: Task[Any], delivered: Outcome | None) -> Outcome:
+        """A when_all's outcome made of its children's, as Python's `gather` makes it: the
+        list holds the very objects an await of each child gives (kept here, so a child
+        awaited before or after is the same object), its error is the lowest-index failed
+        child's own. `delivered` is the runtime's fresh outcome of `group` (None inside a
+        failed group: each child's is then read from its handle, all completed by now)."""
+        values = delivered.value if delivered is not None and delivered.error is None else None
+        items: list[Any] = []
+        for index, child in enumerate(group.children):
+            kept = self.awaited.get(child.id)
+            if kept is None:
+                if values is not None and child.kind == "when_all":
+                    part = self._gathered(child, Outcome(values[index]))
+                elif values is not None:
+                    part = Outcome(values[index])
+                elif child.kind == "when_all":
+                    part = self._gathered(child, None)
+                else:
+                    seen, value, error = child._seen()
+                    if not seen:  # a handle without a view: the runtime's outcome as is
+                        return delivered if delivered is not None else Outcome()
+                    part = Outcome(value, error)
+                kept = self.awaited[child.id] = (part.value, part.error)
+            if kept[1] is not None:
+                return Outcome(error=kept[1])
+            items.append(kept[0])
+        return Outcome(items)
+
+
+def _raise_at_await(task: Task[Any], error: BaseException) -> None:
+    """Raise `error` as plain Python's `await task` raises it (runtime.direct throws it
+    into the coroutine): from the `yield` in `Task.__await__`, so that its traceback ends
+    in that frame, as the plain run's does. `catch` then drops the entries of the runtime
+    frames between it and the machine."""
+    awaiting = Task.__await__(task)
+    next(awaiting)
+    awaiting.throw(error)
+
+
+# The runtime frames an exception raised at an await passes through on its way from
+# `Task.__await__` to the machine: not in the plain run's traceback, so not in the machine's.
+_AWAIT_CODES = frozenset({Frame.received.__code__, Frame.received_shared.__code__,
+                          Frame._take.__code__, _raise_at_await.__code__})
+
+
+def reraise(error: BaseException) -> BaseException:
+    """`raise _rt.reraise(e)`: a lowered re-raise (a bare `raise`, the end of a `finally`
+    left by an exception, an `except` that matched nothing), which in Python adds no
+    traceback entry. The `raise` adds the machine's; marked, `catch` drops it again."""
+    if error.__traceback__ is not None:
+        error.__traceback__ = TracebackType(error.__traceback__, _RERAISE, -1, 0)
+    return error
+
+
+_RERAISE = stand_in_frame("<tether re-raise>", "reraise")
 
 
 MachineFn = Callable[[Any, Frame], Step]
@@ -302,7 +370,17 @@ RAISE: Final = 3  # an exception: re-raise it
 
 
 def catch(error: Exception, handlers: dict[int, int], state: int) -> int:
-    """The handler state for an exception raised in `state`; re-raises when there is none."""
+    """The handler state for an exception raised in `state`; re-raises when there is none.
+    First its traceback is made the plain run's: the entry a `reraise` marked is dropped,
+    and so are those of `_AWAIT_CODES` frames right after the machine's own."""
+    tb = error.__traceback__
+    if tb is not None and tb.tb_next is not None and tb.tb_next.tb_frame is _RERAISE:
+        error.__traceback__ = tb = tb.tb_next.tb_next
+    if tb is not None:
+        after = tb.tb_next
+        while after is not None and after.tb_frame.f_code in _AWAIT_CODES:
+            after = after.tb_next
+        tb.tb_next = after
     handler = handlers.get(state)
     if handler is None:
         raise error

@@ -6,9 +6,10 @@ datetime/date/time/timedelta (time zone kept), UUID, Decimal, range, `collection
 Counter, OrderedDict, defaultdict and deque, `Task` handles (saved by task id and rebuilt
 through the caller's task table), functions and classes importable by name (saved as
 that name), dataclass instances, pydantic models and classes registered with `saveable`
-(saved as their fields, rebuilt without calling `__init__`), and exceptions (saved as `__reduce_ex__`
-describes them, plus their `__dict__`, `__cause__`, `__context__` and
-`__suppress_context__`; a user's class rebuilt without calling its `__init__`).
+(saved as their fields, rebuilt without calling `__init__`), and exceptions (saved as
+`__reduce_ex__` describes them, plus their `__dict__`, `__cause__`, `__context__`,
+`__suppress_context__` and what their traceback shows, rebuilt by `runtime.tracebacks`;
+a user's class rebuilt without calling its `__init__`).
 
 Identity is kept across the whole slot dict: two names for one list stay one list, and
 cycles survive. Neither direction recurses on the C stack; values may nest at most
@@ -34,6 +35,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from runtime import tracebacks
 from runtime.api import Task, TaskFailedError
 
 # How deep values may nest (a list in a list counts one per level), at every boundary
@@ -77,6 +79,17 @@ def saveable(cls: type[T]) -> type[T]:
     """
     _SAVEABLE[_ref(cls)] = cls
     return cls
+
+
+# `str` subclasses saved as text under a tag (`{"$entity": "@counter@a"}`), with the
+# function that rebuilds one: tag -> (class, parse). Registered by their own modules.
+_STR_LEAVES: dict[str, tuple[type, Callable[[str], Any]]] = {}
+
+
+def saveable_str(tag: str, cls: type, parse: Callable[[str], Any]) -> None:
+    """Instances of the `str` subclass `cls` may be kept in locals across an await: saved
+    as `{"$<tag>": text}` and rebuilt with `parse(text)` (`EntityId` registers itself)."""
+    _STR_LEAVES[tag] = (cls, parse)
 
 
 def _ref(obj: Any) -> str:
@@ -466,9 +479,13 @@ class _Encoder:
                    work: list[_Work]) -> dict[str, Any]:
         if type(error) is TaskFailedError and not vars(error).keys() - _TASK_ERROR_FIELDS \
                 and error.__cause__ is None and error.__context__ is None:
-            return {"$error": "TaskFailedError", "message": error.message,
-                    "error_type": error.error_type, "details": error.details,
-                    "task_name": error.task_name}
+            failed: dict[str, Any] = {
+                "$error": "TaskFailedError", "message": error.message,
+                "error_type": error.error_type, "details": error.details,
+                "task_name": error.task_name}
+            if error.__traceback__ is not None:
+                failed["traceback"] = tracebacks.entries(error.__traceback__)
+            return failed
         cls = type(error)
         if not _importable(cls):
             raise FrameValueError(
@@ -496,6 +513,8 @@ class _Encoder:
                 work.append((linked, f"{path}.{attr}", depth + 1, node, tag))
         if error.__suppress_context__:
             node["suppress_context"] = True
+        if error.__traceback__ is not None:
+            node["traceback"] = tracebacks.entries(error.__traceback__)
         return node
 
     def _refuse(self, kind: type, path: str) -> FrameValueError:
@@ -553,6 +572,9 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$decimal": str(value)}
     if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
         return {"$range": [value.start, value.stop, value.step]}
+    for tag, (cls, _) in _STR_LEAVES.items():
+        if kind is cls:
+            return {f"${tag}": str.__str__(value)}
     return None
 
 
@@ -642,10 +664,13 @@ class _Decoder:
         if "$task" in node:
             return self.task(int(node["$task"]))
         if "$error" in node:
-            return TaskFailedError(node["message"], error_type=node["error_type"],
-                                   details=node["details"], task_name=node["task_name"])
+            failed = TaskFailedError(node["message"], error_type=node["error_type"],
+                                     details=node["details"], task_name=node["task_name"])
+            failed.__traceback__ = tracebacks.rebuild(node.get("traceback", []))
+            return failed
         if "$exception" in node:
             error = _new_exception(node["$exception"], [self.build(a) for a in node["args"]])
+            error.__traceback__ = tracebacks.rebuild(node.get("traceback", []))
             self.nodes.append(node)  # its state, cause and context come in `fill`
             self.shells[id(node)] = error
             return error
@@ -837,4 +862,7 @@ def _decode_leaf(node: dict[str, Any]) -> Any:
     if "$range" in node:
         start, stop, step = node["$range"]
         return range(start, stop, step)
+    for tag, (_, parse) in _STR_LEAVES.items():
+        if f"${tag}" in node:
+            return parse(node[f"${tag}"])
     raise ValueError(f"frame data has an unknown node {sorted(node)}")

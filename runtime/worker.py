@@ -4,7 +4,8 @@ Several workers may serve one store: each instance is run only by the process ho
 its claim (`Backend.claim`), so no step runs twice at once and no journal has two
 writers. A worker asks the backend for runnable instances (live ones: its cost does not
 grow with the number of ended instances), claims those it can, runs them and releases
-each one when it has ended and owes nothing.
+each one when it has ended and owes nothing, or while it only waits for a timer or a
+message (`runtime.engine.idle`: released with its wake time, offered again when due).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
 from runtime.backends.base import BackendError
 from runtime.clock import Clock
-from runtime.engine import Engine
-from runtime.instance import VersionMismatchError
+from runtime.engine import Engine, idle
+from runtime.engine.entities import release_idle as release_idle_entities
+from runtime.instance import Instance, VersionMismatchError
 
 SCAN_LIMIT = 1000  # instances offered per scan
 GRACE = 10.0  # seconds a stopping worker waits for running activities (docs/runtime.md)
+STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for an unreachable store
 RESTARTS = 5  # a worker thread that fails this many times in a row takes its server down
 
 
@@ -43,18 +46,24 @@ class Worker:
         self.stop = threading.Event()
         self.stop_now = threading.Event()
         self.report = report or (lambda line: print(line, file=sys.stderr))
+        # release instances that only wait (`runtime.engine.idle`); not when serving
+        # until idle, which waits for the instances it holds
+        self.release_idle = True
+        self.left_waiting: list[str] = []  # --until-idle left these waiting for a client
 
     def scan(self) -> None:
         """Adopt every runnable instance no one else runs; release the ones that ended."""
-        for instance_id, inst in list(self.engine.instances.items()):
-            if inst.ended and not inst.outbox:
-                self.finished.add(instance_id)
-                self.engine.release(instance_id)
+        ended = [i for i, inst in self.engine.instances.items() if inst.ended and not inst.outbox]
+        self.finished.update(ended)
+        self.engine.release_many(ended)  # one group: a round trip, not one per instance
+        if self.release_idle:
+            idle.release_idle(self.engine)  # `runnable` offers them again when due
         self.refused.update(self.engine.reap())  # broken meanwhile: reported below, once
         for line in self.engine.errors:
             self.report(f"error: {line}")
         self.engine.errors.clear()
-        skip = self.finished | self.refused | set(self.engine.instances)
+        release_idle_entities(self.engine)  # entities with nothing to do: offered again when posted to
+        skip = self.finished | self.refused | set(self.engine.instances) | set(self.engine.entities)
         for instance_id in self.backend.runnable(SCAN_LIMIT, skip):
             if instance_id in self.engine.instances:
                 continue
@@ -76,11 +85,15 @@ class Worker:
                 self.engine.release(instance_id)
 
     def serve(self, *, until_idle: bool = False, grace: float = GRACE) -> None:
-        """Serve until `stop` is set (or, with `until_idle`, until nothing is left).
+        """Serve until `stop` is set (or, with `until_idle`, until nothing is left that it
+        can do by itself: what is left waits for an event or a resume from a client, and
+        is named in one `note:` line).
 
         Once stopped, activities still running have `grace` seconds to finish, so their
         results are journaled rather than run again on resume; what is waited for is
         reported in one line. Another stop request meanwhile (`stop_now`) ends the wait."""
+        self.release_idle = not until_idle
+        self.backend.expect_outages(STARTUP_PATIENCE)  # a server restarting as we start
         self.backend.ensure()
         self.backend.recover()
         observe.emit(observe.WorkerStarted(getattr(self.backend, "spec", type(self.backend).__name__),
@@ -91,13 +104,32 @@ class Worker:
         def done() -> bool:
             if self.stop.is_set():
                 return True
-            return until_idle and not self.engine.instances and not self._unfinished()
+            if not until_idle:
+                return False
+            if not self.engine.instances and not self.engine.entities:
+                return not self._unfinished()
+            if self.engine.entities:  # entity traffic is never waiting for a client
+                return False
+            # Idle too when what is left waits for a client (issue 17: out of inodes, the
+            # clients' raise-events were refused, and --until-idle waited for them forever)
+            waiting = waiting_on_clients(self.engine)
+            if waiting is None or self._unfinished(set(self.engine.instances)):
+                return False
+            self.left_waiting = waiting
+            return True
 
         try:
             while not done():
                 self.engine.run(done, on_idle=self.scan)
             if self.stop.is_set():
                 self._drain(grace)
+            elif self.left_waiting:
+                ids = self.left_waiting
+                self.report(
+                    f"note: idle: {len(ids)} instance{'s wait' if len(ids) != 1 else ' waits'} "
+                    f"for an event or a resume from a client ({', '.join(ids[:5])}"
+                    f"{', ...' if len(ids) > 5 else ''}); a worker started later runs "
+                    f"{'them' if len(ids) != 1 else 'it'} on")
         finally:
             try:
                 self.engine.close(wait=False)
@@ -127,9 +159,49 @@ class Worker:
             self.stop_now.set()
         self.stop.set()
 
-    def _unfinished(self) -> bool:
-        skip = self.finished | self.refused
+    def _unfinished(self, owned: set[str] | None = None) -> bool:
+        """Is an instance runnable that this worker has not finished or refused (nor
+        owns, among `owned`)?"""
+        skip = self.finished | self.refused | (owned or set())
         return bool(self.backend.runnable(1, skip))
+
+
+#: task kinds that only a client's message completes, or that are done when their
+#: children are
+_CLIENT_TASKS = frozenset({"event", "when_all", "when_any"})
+
+
+def waiting_on_clients(engine: Engine) -> list[str] | None:
+    """The ids of the instances `engine` holds if nothing is under way (no activity
+    running, no timer set) and each waits only for what a client sends: an external
+    event, or a resume, with nothing in its inbox; else None. A sub-orchestration held here
+    that waits so counts as waiting so for its parent."""
+    if engine.pool.inflight or engine.next_deadline() is not None:
+        return None
+
+    def waits(inst: Instance, parents: frozenset[str]) -> bool:
+        if inst.ended or inst.broken or inst.outbox or inst.pending_events:
+            return False
+        if not (inst.suspended or inst.blocked()):
+            return False  # it can take a step
+        for task in inst.table.tasks.values():
+            if task.done or task.kind in _CLIENT_TASKS:
+                continue
+            child = engine.instances.get(task.child_id or "")
+            if (task.kind == "sub_orchestration" and child is not None
+                    and child.id not in parents and waits(child, parents | {inst.id})):
+                continue
+            return False
+        return True
+
+    insts = list(engine.instances.values())
+    if not all(waits(inst, frozenset()) for inst in insts):
+        return None
+    # and nothing has come since the last poll (a worker that just adopted them has not
+    # read their inboxes yet)
+    if any(engine.backend.inbox(inst.id) for inst in insts):
+        return None
+    return sorted(inst.id for inst in insts)
 
 
 def supervise(make: Callable[[], Worker], stop: threading.Event, *,

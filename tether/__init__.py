@@ -25,15 +25,24 @@ if TYPE_CHECKING:
         orchestrator,
     )
     from runtime.client import Client
+    from runtime.entities.critical import CriticalSection
+    from runtime.entities.define import EntityContext, entity
+    from runtime.entities.errors import UnknownEntity
+    from runtime.entities.ids import EntityId
 
 __all__ = [
     "Client",
+    "CriticalSection",
+    "EntityContext",
+    "EntityId",
     "OrchestrationContext",
     "OrchestrationError",
     "RetryPolicy",
     "Task",
     "TaskFailedError",
+    "UnknownEntity",
     "activity",
+    "entity",
     "orchestrator",
 ]
 
@@ -42,7 +51,10 @@ __version__ = "0.1.0"
 #: Where each public name is defined.
 _HOMES = {"Client": "runtime.client", **dict.fromkeys(
     ("OrchestrationContext", "OrchestrationError", "RetryPolicy", "Task", "TaskFailedError",
-     "activity", "orchestrator"), "runtime.api")}
+     "activity", "orchestrator"), "runtime.api"),
+    "CriticalSection": "runtime.entities.critical", "EntityContext": "runtime.entities.define",
+    "entity": "runtime.entities.define", "UnknownEntity": "runtime.entities.errors",
+    "EntityId": "runtime.entities.ids"}
 
 
 def __getattr__(name: str) -> Any:

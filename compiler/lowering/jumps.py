@@ -157,7 +157,7 @@ class JumpRewriter(cst.CSTTransformer):
         if isinstance(node, cst.Raise) and node.exc is None and self.handler_depth == 0 \
                 and lw.except_vars:
             self.reads.add(lw.except_vars[-1])
-            return f"raise {lw.except_vars[-1]}"
+            return f"raise {lw.rt}.reraise({lw.except_vars[-1]})"
         return None
 
     def _rewrite_body(

@@ -5,7 +5,7 @@ one `Found` per orchestrator (its node, registered name and line span). Runs the
 determinism rules first: findings stop compilation (`DeterminismErrors`, exit 1).
 Refused here, with `path:line:col: error:`: a syntax error, `yield`, `global`/`nonlocal`,
 an `await` inside a nested function, `async for` in a comprehension, a decorator other
-than `@orchestrator`.
+than `@orchestrator`, code that reads frames (`FRAME_ATTRIBUTES`, `FRAME_FUNCTIONS`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,18 @@ def _orchestrator_name(fn: cst.FunctionDef) -> str | None:
 
 _REFUSED_KINDS = frozenset({cst.Yield, cst.Global, cst.Nonlocal, cst.Await, cst.FunctionDef,
                             cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp,
-                            cst.GeneratorExp, cst.For, cst.With})
+                            cst.GeneratorExp, cst.For, cst.With, cst.Attribute, cst.Name})
+
+# What reads frames (issue 16). A compiled orchestrator runs as its machine, in the
+# runtime's call stack, and a traceback restored from a checkpoint keeps each entry's
+# file, function and position only (runtime/tracebacks.py): a frame's locals, caller and
+# bytecode offset cannot be kept, so code that reads them is refused rather than shown
+# other values than the plain run's.
+FRAME_ATTRIBUTES = frozenset({"tb_frame", "tb_lasti", "f_back", "f_locals", "f_globals",
+                              "f_lasti", "gi_frame", "cr_frame"})
+FRAME_FUNCTIONS = frozenset({"_getframe", "currentframe", "walk_tb", "walk_stack",
+                             "extract_stack", "format_stack", "print_stack"})
+INSPECT_STACK = frozenset({"stack", "trace", "getouterframes", "getinnerframes"})
 
 
 def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
@@ -101,7 +112,16 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
         for child in children(node):
             _refusals(child, depth, out)
         return
-    if isinstance(node, cst.Yield) and depth == 0:
+    if isinstance(node, cst.Attribute | cst.Name):
+        read = _frame_read(node)
+        if read is not None:
+            out.append((node, f"`{read}` reads a frame, which a compiled orchestrator cannot "
+                        "keep: it runs as its machine, and after a resume a traceback keeps "
+                        "each entry's file, function and position only",
+                        "read tracebacks with `traceback.format_exception(e)` or "
+                        "`traceback.extract_tb(e.__traceback__)`, which are kept"))
+            return
+    elif isinstance(node, cst.Yield) and depth == 0:
         out.append((node, "`yield` is not allowed in an orchestrator",
                     "orchestrators are `async def` functions that await tasks"))
     elif isinstance(node, cst.Global):
@@ -129,6 +149,19 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
     inner = depth + 1 if isinstance(node, cst.FunctionDef | cst.Lambda) else depth
     for child in children(node):
         _refusals(child, inner, out)
+
+
+def _frame_read(node: cst.Attribute | cst.Name) -> str | None:
+    """The frame-reading name `node` spells (`e.__traceback__.tb_frame`, `sys._getframe`,
+    `inspect.stack`, a bare `walk_tb` imported by name), else None."""
+    if isinstance(node, cst.Name):
+        return node.value if node.value in FRAME_FUNCTIONS else None
+    attr = node.attr.value
+    if attr in FRAME_ATTRIBUTES or attr in FRAME_FUNCTIONS:
+        return attr
+    if attr in INSPECT_STACK and isinstance(node.value, cst.Name) and node.value.value == "inspect":
+        return f"inspect.{attr}"
+    return None
 
 
 def _refuse(unit: Unit, found: Found) -> None:

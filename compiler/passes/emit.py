@@ -282,7 +282,7 @@ def block_lines(machine: MachineIR, block: Block) -> list[str]:
             out += [f"    {term.outer_record} = {rec}", f"    {state} = {term.outer_entry}"]
         else:
             out.append(f"    return {rt}.Return({rec}[1])")
-        out += ["else:", f"    raise {rec}[1]", "continue"]
+        out += ["else:", f"    raise {rt}.reraise({rec}[1])", "continue"]
     return out
 
 
@@ -307,7 +307,7 @@ def _switch_lines(machine: MachineIR, term: Switch) -> list[str]:
     if term.default is not None:
         out.append(f"    {state} = {term.default}")
     else:
-        out.append(f"    raise {term.subject}")
+        out.append(f"    raise {machine.runtime['_rt']}.reraise({term.subject})")
     out.append("continue")
     return out
 

@@ -274,7 +274,7 @@ class Lowerer(ExpressionLowering):
             return
         if isinstance(node, cst.Raise) and node.exc is None and self.except_vars:
             var = self.except_vars[-1]
-            self.terminate(Raise(f"raise {var}", frozenset({var}), line))
+            self.terminate(Raise(f"raise {self.rt}.reraise({var})", frozenset({var}), line))
             return
         if isinstance(node, cst.Del):
             self.lower_del(node, line)

@@ -34,7 +34,8 @@ the commit (the file backend writes them to the OS at once); a crash may lose an
 uncommitted suffix, never a committed record, and never a record from the middle.
 
 *Message*: a JSON object for an instance, delivered at least once, in the order posted
-by one sender: `{"type": "event", "name", "data"}`, `{"type": "terminate"|"suspend"|
+by one sender (`Backend.post` from outside, `Claim.send` from another instance's step,
+made durable with that step's commit): `{"type": "event", "name", "data"}`, `{"type": "terminate"|"suspend"|
 "resume", "reason"}`, `{"type": "sub_done", "task", "child"}`, later entity operations.
 Each has an id unique in the instance's inbox; the engine journals the id of the events
 it consumes (`event` records carry `msg`), so a message redelivered after a crash is
@@ -63,6 +64,8 @@ from typing import Any
 FINAL = {"completed": "Completed", "failed": "Failed", "terminated": "Terminated"}
 ENDED_STATUSES = frozenset(FINAL.values())
 DAMAGED = "Damaged"
+#: `release(claim, wake_at=WAKE_NEVER)`: the instance waits for a message only
+WAKE_NEVER = "9999-12-31T23:59:59Z"
 
 
 class BackendError(Exception):
@@ -197,6 +200,9 @@ class WorkItem:
     name: str
     input: Any = None
     token: Any = field(default=None, compare=False)  # the backend's handle on the lease
+    #: taken by the process that holds the instance's claim: retired from the queue as it
+    #: was taken, to be run as that owner's own attempt (`WorkQueue.take`)
+    own: bool = field(default=False, compare=False)
 
 
 class Claim(abc.ABC):
@@ -230,6 +236,21 @@ class Claim(abc.ABC):
         the next commit, after the records are durable (never before)."""
 
     @abc.abstractmethod
+    def send(self, target_instance_id: str, body: dict[str, Any]) -> str:
+        """Stage a message for another instance's inbox; returns its id (unique in the
+        target's inbox). It is delivered by the `Backend.commit` that commits this
+        claim's staged records, never before, and dropped with them when the claim is
+        lost or the process dies first. PostgreSQL: in the commit's transaction, so the
+        records and the message are durable together or not at all, and the message
+        lands exactly once. Files: posted right after the journal is durable, at least
+        once (a crash in between re-posts it, under the same id, when the sender is
+        claimed again); as staged records are written at once, a crash before the
+        commit may keep them without the message, so a sender re-derives from its
+        records what it owes when it resumes (the engine re-sends a child's end).
+        A message for an instance that does not exist (any more) is dropped.
+        Raises ValueError for a body JSON cannot write or a malformed target id."""
+
+    @abc.abstractmethod
     def new_generation(self, data: dict[str, Any], ts: str,
                        calls: Sequence[tuple[str, Any]]) -> Loaded:
         """`continue_as_new`: durably replace the journal with a new generation whose
@@ -254,7 +275,30 @@ class WorkQueue(abc.ABC):
     @abc.abstractmethod
     def take(self, limit: int, lease_seconds: float) -> list[WorkItem]:
         """Claim up to `limit` visible work items for this process, each with a lease; an
-        item whose lease runs out becomes visible to others again."""
+        item whose lease runs out becomes visible to others again. An item of an instance
+        whose claim this process holds comes back with `own` set and is retired from the
+        queue at once: the owner runs it as an attempt of its own, whose outcome its own
+        commit records (a crash before that restarts it from the checkpoint, as any
+        attempt run in the owner's process); nothing goes through `finish`."""
+
+    def pending(self, instance_id: str, generation: int) -> set[tuple[int, int]]:
+        """(task, attempt) of the instance's attempts that are queued, taken by a worker
+        under a lease, or whose result waits in its inbox: a new owner leaves them to the
+        queue instead of running them again (only an expired lease is taken over)."""
+        return set()
+
+    @abc.abstractmethod
+    def results(self, instance_ids: Sequence[str]) -> list[tuple[str, Message]]:
+        """The `result` messages waiting in these instances' inboxes, as (instance id,
+        message), oldest first: what the owner polls for while attempts it queued run
+        elsewhere. May return [] without asking when no wake-up came since the last
+        call (it asks at least every second)."""
+
+    def queued_mark(self) -> Any:
+        """A value that changes whenever work may have been queued since (a count of
+        wake-ups), or None when the backend cannot tell: the engine asks `take` again only
+        when the mark moved, when it queued work itself, or every second."""
+        return None
 
     @abc.abstractmethod
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
@@ -276,6 +320,10 @@ class Backend(abc.ABC):
 
     #: how the store was named (a path, or a URL with any password masked), for messages
     spec: str
+    #: `Claim.send` messages are durable in the very transaction of the records they were
+    #: staged with (PostgreSQL), so a sender that finds its records never re-sends; False:
+    #: a crash before the commit may keep records without their messages (files)
+    atomic_sends: bool = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -284,10 +332,22 @@ class Backend(abc.ABC):
         """Create what the store needs (folders, schema) if missing. Idempotent.
         Raises `BackendUnavailable` with one line when the store cannot be used."""
 
+    def read_only(self) -> str | None:
+        """After `ensure`: None if the store can be written, else one line saying why
+        (it can still be read; every write raises BackendUnavailable). Default: None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Free the object's resources (connections, open files). Claims must have been
         released; the object may be used again, reopening what it needs."""
+
+    def expect_outages(self, patience: float) -> None:
+        """This process runs for long (a worker, a server): if the store cannot be reached
+        when first used, keep retrying for up to `patience` seconds (saying so) before
+        `BackendUnavailable`, as a server restarting at that moment is not a bad URL.
+        Once reached, a store that goes away is waited for anyway. Default: nothing."""
+        return None
 
     def recover(self) -> None:
         """Repair what a crash may leave behind outside the records (indexes, staging
@@ -326,10 +386,21 @@ class Backend(abc.ABC):
         its fence (the others' records are committed all the same)."""
 
     @abc.abstractmethod
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         """Give the claim up, committing what is staged first. `finished`: the instance
         has ended and owes no work (its outbox is empty), so `runnable` never offers it
-        again."""
+        again. `wake_at` (ISO 8601 UTC, not with `finished`): the instance waits and has
+        nothing to do before then (its next timer; `WAKE_NEVER`: only a message), so
+        `runnable` offers it from that time on, or as soon as a message arrives (`post`,
+        `Claim.send`), whichever comes first; a message that arrived before the release
+        counts. None: `runnable` offers it at once."""
+
+    def release_many(self, claims: Sequence[Claim], *, finished: bool = False) -> None:
+        """`release` of every claim, as one group where the backend can (PostgreSQL: one
+        group commit and one round trip); a claim another worker took meanwhile is
+        skipped, as `release` skips it."""
+        for claim in claims:
+            self.release(claim, finished=finished)
 
     @abc.abstractmethod
     def heartbeat(self, claims: Iterable[Claim]) -> None:
@@ -339,7 +410,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def runnable(self, limit: int, skip: Iterable[str] = ()) -> list[str]:
         """Ids (at most `limit`, not in `skip`) of instances that may have work now: not
-        finished (see `release`), or with messages or due timers. May offer an instance
+        finished and not released to sleep until later (see `release`), or with messages
+        or due timers. May offer an instance
         another process holds (`claim` then gives None) or that turns out to have nothing
         to do; never hides one that has. Its cost must not grow with the number of
         finished instances."""

@@ -153,6 +153,16 @@ class ActivityPool:
         """No attempt may start now (`concurrency` in flight, or the engine is stopping)."""
         return self.inflight >= self.concurrency or self.stopping
 
+    def adopting(self, inst: Instance) -> None:
+        """`inst` was just claimed and loaded; its pending work is about to start."""
+
+    def forget(self, instance_id: str) -> None:
+        """The instance was released or dropped: forget what is kept about it."""
+
+    def serving(self) -> bool:
+        """Running attempts of other processes' instances (`distributed.py`)?"""
+        return False
+
     def deliver(self, inst: Instance, message: Message) -> None:
         """An activity outcome posted by another worker (`distributed.py`): none is
         awaited here, where every attempt runs in this process; acknowledged, dropped."""

@@ -1,5 +1,6 @@
 """Sub-orchestrations: creating a child, recognising a stale one, holding a child's end
-until its parent may hear of it, and telling a parent that is not in this process.
+until its parent may hear of it, and telling a parent that is not in this process (a
+`sub_done` message sent with the child's final record: `Claim.send`).
 
 A child is an instance of its own (`f"{parent}:{task}"` unless `instance_id=` is
 given) whose `created` record names its parent `{id, task, generation}` and `attempt`.
@@ -284,14 +285,33 @@ def deliver_children(engine: Engine) -> bool:
     return True
 
 
+def tell_parent(engine: Engine, inst: Instance) -> bool:
+    """Stage the message that tells a parent held by no one here that `inst` ended
+    (`Claim.send`: made durable by the commit of the end itself); True if staged."""
+    if inst.parent is None or inst.parent["id"] in engine.instances or inst.claim is None:
+        return False
+    status = engine.backend.status(inst.parent["id"])
+    if status is None or status["runtimeStatus"] in ENDED_STATUSES:
+        return False
+    inst.claim.send(inst.parent["id"], {"type": "sub_done", "task": inst.parent["task"],
+                                        "child": inst.id})
+    inst.parent_told = True
+    return True
+
+
 def notify_parent(engine: Engine, inst: Instance) -> None:
+    """The end of `inst` is durable: a parent this process holds hears of it now; one
+    held elsewhere was sent a message with the end (`tell_parent`), or, where a crash
+    may keep the end without its message (`Backend.atomic_sends` False: files), is sent
+    one now by whoever adopts the ended instance."""
     if inst.parent is None:
         return
     parent = engine.instances.get(inst.parent["id"])
     if parent is not None:
         check_child(engine, parent, inst.parent["task"])
         return
-    status = engine.backend.status(inst.parent["id"])
-    if status is not None and status["runtimeStatus"] not in ENDED_STATUSES:
-        engine.backend.post(inst.parent["id"], {"type": "sub_done", "task": inst.parent["task"],
-                                                "child": inst.id})
+    if inst.parent_told or engine.backend.atomic_sends:
+        return  # sent with the end, in its transaction
+    if tell_parent(engine, inst):
+        assert inst.claim is not None
+        engine.backend.commit([inst.claim])

@@ -29,7 +29,16 @@ from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
-from runtime.engine import activities, children, messages, outbox, stepping, timers
+from runtime.engine import (
+    activities,
+    children,
+    entities,
+    entity_calls,
+    messages,
+    outbox,
+    stepping,
+    timers,
+)
 from runtime.engine.activities import ActivityPool
 from runtime.engine.children import ChildEnd
 from runtime.engine.distributed import DistributedPool
@@ -79,12 +88,20 @@ class Engine:
         self.ending: list[Instance] | None = None  # ended in this group commit, not yet durable
         self.child_ends: dict[str, dict[int, ChildEnd]] = {}  # held outcomes, by parent and task
         self.sending: dict[str, set[str]] = {}  # outbox keys started here, by instance
+        self.entities: dict[str, entities.Entity] = {}  # the entities this process owns
+        self.entity_dirty: set[str] = set()  # owned entities that may have messages
+        self.entity_refused: set[str] = set()  # entities held elsewhere (or unloadable)
+        self.entity_sent: dict[str, list[tuple[int, int]]] = {}  # one-way tasks posted
+        self.inbox_dirty: set[str] = set()  # owned instances an owned entity answered
         observe.install_defaults()
 
     # -- owning instances ---------------------------------------------------------------
 
-    def adopt(self, instance_id: str, *, blocking: bool = False) -> Instance | None:
-        """Claim and load an instance; None if another process holds it."""
+    def adopt(self, instance_id: str, *, blocking: bool = False) -> Any:
+        """Claim and load an instance (an `Instance`, or an `entities.Entity` for an
+        entity's id); None if another process holds it."""
+        if instance_id.startswith("@"):
+            return entities.adopt(self, instance_id, blocking=blocking)
         if instance_id in self.instances:
             return self.instances[instance_id]
         claim = self.backend.claim(instance_id, wait=blocking)
@@ -107,6 +124,7 @@ class Engine:
             observe.emit(observe.InstanceStarted(
                 inst.id, inst.name, trace=inst.trace, created=parse_iso(inst.created).timestamp(),
                 resumed=inst.checkpointed or inst.awaiting is not None))
+            self.pool.adopting(inst)
             stepping.start_pending(self, inst)
             self.advance(inst)
             if inst.outbox and not inst.ended:  # owed by the generation before
@@ -128,15 +146,40 @@ class Engine:
         self.instances[instance_id] = inst
         return inst
 
-    def release(self, instance_id: str) -> None:
+    def release(self, instance_id: str, *, wake_at: str | None = None) -> None:
+        """Commit and give up the instance; `wake_at`: it sleeps until then (`idle`)."""
         self.sending.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
             try:
-                self.backend.release(claim, finished=inst.ended and not inst.outbox)
+                finished = inst.ended and not inst.outbox
+                self.backend.release(claim, finished=finished,
+                                     wake_at=None if finished else wake_at)
             except FenceLost as exc:  # its new owner has it: nothing of ours to keep
                 self.errors.append(str(exc))
+
+    def release_many(self, instance_ids: Iterable[str]) -> None:
+        """`release` of many instances; those that ended and owe nothing as one group
+        (`Backend.release_many`)."""
+        finished, others = [], []
+        for instance_id in instance_ids:
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.claim is None or not inst.ended or inst.outbox:
+                others.append(instance_id)
+                continue
+            self.sending.pop(instance_id, None)
+            self.pool.forget(instance_id)
+            del self.instances[instance_id]
+            finished.append(inst.claim)
+            inst.claim = None
+        try:
+            self.backend.release_many(finished, finished=True)
+        except FenceLost as exc:  # their new owners have them: nothing of ours to keep
+            self.errors.append(str(exc))
+        for instance_id in others:
+            self.release(instance_id)
 
     def lose(self, lost: FenceLost, among: Iterable[Instance] = ()) -> None:
         """Claims were superseded (`lost.instance_ids`, or else every one of `among`):
@@ -154,6 +197,7 @@ class Engine:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
         self.sending.pop(instance_id, None)
         self.child_ends.pop(instance_id, None)
+        self.pool.forget(instance_id)
         inst = self.instances.pop(instance_id, None)
         if inst is not None and inst.claim is not None:
             claim, inst.claim = inst.claim, None
@@ -164,6 +208,8 @@ class Engine:
         try:
             for instance_id in list(self.instances):
                 self.release(instance_id)
+            for entity_id in list(self.entities):
+                entities.release(self, entity_id)
         finally:
             self.pool.close(wait=wait)
 
@@ -271,7 +317,16 @@ class Engine:
         return timers.fire_due(self)
 
     def next_deadline(self) -> str | None:
-        return timers.next_deadline(self)
+        found = [d for d in (timers.next_deadline(self), entities.next_deadline(self)) if d]
+        return min(found, key=parse_iso) if found else None
+
+    def entity_work(self) -> bool:
+        """Entity batches, entity results for owned instances, one-way entity tasks
+        journaled as sent; True if anything was done."""
+        entities.due(self)
+        done = entities.run_entities(self)
+        done = entity_calls.read_results(self) or done
+        return entity_calls.journal_sent(self) or done
 
     def poll_inboxes(self) -> None:
         messages.poll_inboxes(self)
@@ -298,9 +353,12 @@ class Engine:
 
     def _round(self, until: Callable[[], bool], on_idle: Callable[[], None] | None) -> bool:
         """One round of `run` (the module docstring); False when stuck."""
-        if self.collect(None) or self.fire_due():
+        if self.collect(None) or self.fire_due() or self.entity_work():
             return True
-        if time.monotonic() - self.last_poll > POLL or not self.pool.inflight:
+        # Busy: attempts of ours in flight, or of others' instances running here (whose
+        # ends free slots to take more: wait on the pool, not on the store's wake-ups)
+        busy = self.pool.inflight > 0 or self.pool.serving()
+        if time.monotonic() - self.last_poll > POLL or not busy:
             self.last_poll = time.monotonic()
             self.heartbeat()
             self.poll_inboxes()
@@ -308,7 +366,9 @@ class Engine:
                 on_idle()
             if until() or self.deliver_events():
                 return True
-        if self.pool.inflight:
+        if self.entity_dirty or self.inbox_dirty or self.entity_sent:
+            return True  # entity traffic made meanwhile: the next round's entity_work
+        if busy:
             self.collect(self._wait_time())
             return True
         deadline = self.next_deadline()

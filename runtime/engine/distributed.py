@@ -6,7 +6,11 @@ held back here but handed to the backend's work queue (`WorkQueue.enqueue`, on t
 instance's claim: the item appears with the step's commit). Every process's free slots
 take queued attempts, of its own instances or anyone's (`WorkQueue.take`, each under a
 lease), and report each outcome with `WorkQueue.finish`, which retires the item and puts
-`{"type": "result", ...}` in the owner's inbox in one transaction. The owner turns
+`{"type": "result", ...}` in the owner's inbox in one transaction; an item of an
+instance the taker owns itself is retired as it is taken and runs as a local attempt
+(no `finish`, no inbox round trip: one worker alone pays one commit per step). The
+queue is asked only when it may hold something new (`_may_take`). A new owner waits for
+the attempts the queue still has (`adopting`) instead of running them again. The owner turns
 those messages into `Done`s like local ones (`deliver`), acknowledged with the records
 they cause; a result that arrives for a task already complete (an attempt that ran
 twice, after a lease ran out or an owner changed) is acknowledged and dropped by
@@ -35,6 +39,9 @@ Key = tuple[str, int, int, int]  # instance, generation, task, attempt
 
 #: how long a taken work item is ours without renewal (when the backend does not say)
 ITEM_LEASE = 30.0
+#: seconds between asks of the queue while no wake-up says work was queued (items whose
+#: taker died come back when their lease ends, and nobody is told)
+ASK_EVERY = 1.0
 #: put on the outcome queue when a queued attempt run here finishes: not an outcome
 WAKE = Done("", -1, -1, -1)
 
@@ -46,16 +53,24 @@ class DistributedPool(ActivityPool):
         self.engine = engine
         self.work = work
         self.local = 0  # own attempts running here
-        self.remote: dict[Key, str] = {}  # own attempts handed to the queue, by key: name
+        # own attempts handed to the queue (or found there by `adopting`), by key: their
+        # name, and what observers hear when one comes back to run here
+        self.remote: dict[Key, tuple[str, observe.ActivityStarted | None]] = {}
+        self.queued: set[Key] = set()  # attempts the queue had when their instance was adopted
         self.arrived: list[Done] = []  # outcomes of `remote` attempts, from the inbox
         self.extra: list[Done] = []  # outcomes of attempts not (or no longer) awaited remotely
         self.taken: dict[Any, WorkItem] = {}  # queued attempts running here, by token
         self.finished: queue.SimpleQueue[tuple[WorkItem, dict[str, Any]]] = queue.SimpleQueue()
-        # result messages already turned into Dones, by (instance, message id): a message id
-        # is unique within one instance's inbox only (`result-GEN-TASK-ATTEMPT`)
-        self.delivered: set[tuple[str, str]] = set()
+        # result messages already turned into Dones, by instance: a message id is unique
+        # within one instance's inbox only (`result-GEN-TASK-ATTEMPT`); dropped with the
+        # instance (`forget`)
+        self.delivered: dict[str, set[str]] = {}
         self.staged: set[str] = set()  # instances whose claims hold uncommitted work items
         self.last_renew = time.monotonic()
+        # `take` is asked only when the queue may hold something new: the backend's mark
+        # moved since the queue was last found short, we queued work, or ASK_EVERY passed
+        self.short_mark: Any = None
+        self.short_since = 0.0
         # a taken item is ours for as long as the backend's claims are (its `lease`)
         self.lease = float(getattr(engine.backend, "lease", ITEM_LEASE))
 
@@ -64,14 +79,22 @@ class DistributedPool(ActivityPool):
     def full(self) -> bool:
         return False  # nothing waits for a slot here: it goes to the queue instead
 
+    def serving(self) -> bool:
+        return bool(self.taken)
+
     def start(self, key: Key, name: str, fn: Callable[..., Any] | None, data: Any, *,
               inline: bool = False, outbox: str = "",
               about: observe.ActivityStarted | None = None) -> None:
         inst = self.engine.instances.get(key[0])
+        if key in self.queued and not outbox:  # the queue has it: wait for its outcome
+            self.queued.discard(key)
+            self.remote[key] = (name, about)
+            self.inflight += 1
+            return
         busy = self.local + len(self.taken) >= self.concurrency
         if busy and not outbox and inst is not None and inst.claim is not None:
             self.work.enqueue(inst.claim, [WorkItem(key[0], key[1], key[2], key[3], name, data)])
-            self.remote[key] = name
+            self.remote[key] = (name, about)
             self.staged.add(key[0])
             self.inflight += 1
             return
@@ -83,9 +106,10 @@ class DistributedPool(ActivityPool):
     def deliver(self, inst: Instance, message: Message) -> None:
         """A `result` message in an owned instance's inbox: acknowledged with the records
         of the next commit, and collected as the attempt's outcome."""
-        if (inst.id, message.id) in self.delivered or inst.claim is None:
+        seen = self.delivered.setdefault(inst.id, set())
+        if message.id in seen or inst.claim is None:
             return
-        self.delivered.add((inst.id, message.id))
+        seen.add(message.id)
         inst.claim.ack([message.id])
         body = message.body
         try:
@@ -97,19 +121,42 @@ class DistributedPool(ActivityPool):
             e = body["error"]
             error = TaskFailedError(e.get("message", ""), error_type=e.get("error_type", ""),
                                     details=e.get("details", ""), task_name=e.get("task_name", ""))
-        name = self.remote.pop(key, None)
-        done = Done(*key, value=body.get("value"), error=error, name=name or "",
-                    seconds=float("inf"))
-        (self.arrived if name is not None else self.extra).append(done)
+        awaited = self.remote.pop(key, None)
+        done = Done(*key, value=body.get("value"), error=error,
+                    name=awaited[0] if awaited else "", seconds=float("inf"))
+        (self.arrived if awaited is not None else self.extra).append(done)
+
+    # -- owning instances --------------------------------------------------------------
+
+    def adopting(self, inst: Instance) -> None:
+        """An instance is adopted with attempts its checkpoint lists as not done: those
+        the queue still has (queued, leased by a live worker, or answered in the inbox)
+        are waited for, not started again (`start`); an expired lease is the queue's to
+        hand out again."""
+        if not any(t.kind == "activity" and not t.done for t in inst.table.tasks.values()):
+            return
+        for task, attempt in self.work.pending(inst.id, inst.generation):
+            self.queued.add((inst.id, inst.generation, task, attempt))
+
+    def forget(self, instance_id: str) -> None:
+        """The instance was released or dropped: what was kept about it goes (its
+        delivered message ids, the queued attempts it awaited)."""
+        self.delivered.pop(instance_id, None)
+        self.staged.discard(instance_id)
+        self.queued = {k for k in self.queued if k[0] != instance_id}
+        gone = [k for k in self.remote if k[0] == instance_id]
+        for key in gone:
+            del self.remote[key]
+        self.inflight -= len(gone)  # their outcomes, if any come, are nobody's now
 
     def _poll_results(self) -> None:
-        for instance_id in {key[0] for key in self.remote}:
+        """The results of our queued attempts run elsewhere: one read for all instances
+        (not one per instance), which the queue skips while no wake-up came."""
+        awaiting = sorted({key[0] for key in self.remote})
+        for instance_id, message in self.work.results(awaiting):
             inst = self.engine.instances.get(instance_id)
-            if inst is None or inst.claim is None:
-                continue
-            for message in self.engine.backend.inbox(instance_id):
-                if message.body.get("type") == "result":
-                    self.deliver(inst, message)
+            if inst is not None and inst.claim is not None and message.body.get("type") == "result":
+                self.deliver(inst, message)
 
     # -- running queued attempts (anyone's) ------------------------------------------------
 
@@ -121,17 +168,50 @@ class DistributedPool(ActivityPool):
                   if i is not None and i.claim is not None]
         self.staged.clear()
         self.engine.backend.commit(claims)
+        self.short_mark = None  # we queued work: ask for it (our own slots may take it)
+
+    def _may_take(self) -> bool:
+        """Is the queue worth asking? Not while the backend's mark still stands where it
+        stood when the queue was last found short, unless ASK_EVERY has passed (one
+        `take` per step was the chain's second round trip)."""
+        if self.short_mark is None:
+            return True
+        mark = self.work.queued_mark()
+        return (mark is None or mark != self.short_mark
+                or time.monotonic() - self.short_since >= ASK_EVERY)
 
     def _run_queued(self) -> None:
         self._finish_done()
         free = self.concurrency - self.local - len(self.taken)
-        if free > 0:
-            for item in self.work.take(free, self.lease):
+        if free > 0 and self._may_take():
+            mark = self.work.queued_mark()
+            items = self.work.take(free, self.lease)
+            if len(items) < free:  # short: nothing more until the mark moves
+                self.short_mark, self.short_since = mark, time.monotonic()
+            else:
+                self.short_mark = None
+            for item in items:
+                if item.own:
+                    self._run_own(item)
+                    continue
                 self.taken[item.token] = item
                 self.executor.submit(self._run_item, item, lookup(self.engine, item.name))
         if self.taken and time.monotonic() - self.last_renew > self.lease / 3:
             self.last_renew = time.monotonic()
             self.work.renew(list(self.taken.values()), self.lease)
+
+    def _run_own(self, item: WorkItem) -> None:
+        """A queued attempt of an instance we own, retired from the queue as we took it:
+        it runs as a local attempt, its outcome recorded by our own commit. One we no
+        longer await (its task completed, its generation is gone) is simply dropped."""
+        key: Key = (item.instance_id, item.generation, item.task, item.attempt)
+        awaited = self.remote.pop(key, None)
+        if awaited is None:
+            return
+        name, about = awaited
+        self.inflight -= 1  # counted again by `start` below
+        self.local += 1
+        ActivityPool.start(self, key, name, lookup(self.engine, name), item.input, about=about)
 
     def _finish_done(self) -> None:
         while True:

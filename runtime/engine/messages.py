@@ -1,6 +1,6 @@
 """Messages to owned instances: external events (one at a time, to the earliest waiter,
-or buffered) and control messages (terminate, suspend, resume), read from the backend's
-inbox, plus `run_inline`'s list of events. A message is acknowledged with the records it
+or buffered), control messages (terminate, suspend, resume) and entity results
+(`entity_calls`), read from the backend's inbox, plus `run_inline`'s list of events. A message is acknowledged with the records it
 caused, so the backend deletes it only once they are durable; an event redelivered after
 a crash is recognised by its id (`event` records carry `msg`)."""
 
@@ -53,7 +53,11 @@ def _next_inbox_event(inst: Instance) -> Message | None:
 def poll_inboxes(engine: Engine) -> None:
     """Read every owned instance's inbox: control messages act now, events queue up."""
     from runtime.engine.children import check_child
+    from runtime.engine.entity_calls import deliver_results
 
+    for entity_id, ent in engine.entities.items():  # applied by the next round's batches
+        if ent.broken is None and engine.backend.inbox(entity_id):
+            engine.entity_dirty.add(entity_id)
     for inst in list(engine.instances.values()):
         if inst.ended or inst.claim is None:
             inst.pending_events = []
@@ -63,11 +67,15 @@ def poll_inboxes(engine: Engine) -> None:
             inst.pending_events = []
             continue
         events: list[Message] = []
+        results: list[Message] = []
         acted = False
         for message in inbox:
             kind = message.body.get("type")
             if kind == "event":
                 events.append(message)
+                continue
+            if kind == "entity_result":  # journaled below, acknowledged with its record
+                results.append(message)
                 continue
             if kind == "result":  # an activity outcome from the work queue (distributed.py)
                 engine.pool.deliver(inst, message)
@@ -81,6 +89,8 @@ def poll_inboxes(engine: Engine) -> None:
             if inst.ended:
                 break
         inst.pending_events = events
+        if results and not inst.ended:
+            deliver_results(engine, inst, results)
         if acted and inst.claim is not None:
             engine.backend.commit([inst.claim])  # acknowledged with no record of their own
 

@@ -15,6 +15,7 @@ from runtime import observe
 from runtime.backends.base import BackendError
 from runtime.clock import iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, failure_details
+from runtime.entities import critical
 from runtime.instance import FINAL, Instance
 from runtime.machine import Return
 from runtime.values import FrameValueError, NotJSONError, encode_slots
@@ -79,6 +80,7 @@ def step(engine: Engine, inst: Instance) -> bool:
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
     ctx.on_new = inst.unsaved.append
     label, began, clock = inst.step_label or f"s{inst.frame.state}", time.time(), time.perf_counter()
+    token = critical.running_in(ctx)  # a CriticalSection in the frame reaches ctx so
     try:
         result = inst.mdef.fn(ctx, inst.frame)
     except Exception as exc:
@@ -87,6 +89,8 @@ def step(engine: Engine, inst: Instance) -> bool:
         finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc),
                                               "details": failure_details(exc)})
         return False
+    finally:
+        critical.reset(token)
     _step_ran(inst, label, began, clock, None)
     inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
     inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
@@ -155,6 +159,7 @@ def start_pending(engine: Engine, inst: Instance) -> None:
     """Start the work the last checkpoint lists and that is not started yet."""
     from runtime.engine.activities import start_activity
     from runtime.engine.children import start_child
+    from runtime.engine.entity_calls import KINDS, send_task
 
     if not inst.checkpointed or inst.passive or inst.ended or inst.broken:
         return
@@ -170,6 +175,8 @@ def start_pending(engine: Engine, inst: Instance) -> None:
             engine.timers.push(t.fire_at, inst.id, t.id, inst.generation)
         elif t.kind == "sub_orchestration":
             start_child(engine, inst, t)
+        elif t.kind in KINDS:
+            send_task(engine, inst, t)
     lone = len(activities) == 1 and not engine.pool.inflight and len(engine.instances) == 1
     for t in activities:
         start_activity(engine, inst, t, inline=lone)
@@ -178,8 +185,11 @@ def start_pending(engine: Engine, inst: Instance) -> None:
 def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
            error: dict[str, Any] | None = None) -> None:
     """Stage the final record; durable at once, or with the group commit it is part of."""
+    from runtime.engine.children import tell_parent
+    from runtime.engine.entity_calls import end_generation
     from runtime.engine.outbox import owed
 
+    end_generation(engine, inst, kind)
     data: dict[str, Any] = {"custom_status": inst.custom_status}
     if kind == "failed":
         data["error"] = error
@@ -195,6 +205,11 @@ def finish(engine: Engine, inst: Instance, kind: str, *, output: Any = None,
     # so a killed process has either reported the end and written it (a resumed worker
     # finds it ended and says nothing) or done neither (the last step runs again).
     _report_end(inst, FINAL[kind], error, iso(engine.now(inst)))
+    # A parent elsewhere is told in the commit of the end. Staged before the final record,
+    # so no write lies between the two (a crash at that write keeps both or neither); if
+    # the record cannot be written, the parent that hears of it finds the child running
+    # (`check_child` reads the child's status) and waits on.
+    tell_parent(engine, inst)
     for rec in engine.append(inst, kind, data):
         inst.apply(rec)
     if inst.broken:
@@ -211,7 +226,6 @@ def ended(engine: Engine, inst: Instance) -> None:
     from runtime.engine.children import notify_parent
     from runtime.engine.outbox import send_outbox
 
-
     notify_parent(engine, inst)
     if inst.outbox:
         send_outbox(engine, inst)
@@ -227,9 +241,11 @@ def _report_end(inst: Instance, status: str, error: dict[str, Any] | None, at: s
 def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
     """Start the next generation: a fresh journal (same id), unconsumed events carried."""
     from runtime.accounting import generation_calls
+    from runtime.engine.entity_calls import end_generation
     from runtime.engine.outbox import owed, send_outbox
 
     assert inst.claim is not None and inst.mdef is not None
+    end_generation(engine, inst, "continued")
     engine.backend.commit([inst.claim])  # the generation's records, before they are counted
     calls = generation_calls(engine.backend, inst.id) + [
         (t.name or "", t.input) for t in inst.unsaved if t.kind == "activity"]

@@ -80,10 +80,12 @@ class EntityContext:
 
     @property
     def entity_name(self) -> str:
+        """The entity's name (lower-case), as in its id `@name@key`."""
         return self.entity_id.name
 
     @property
     def entity_key(self) -> str:
+        """The entity's key, as in its id `@name@key`."""
         return self.entity_id.key
 
     def get_input(self) -> Any:

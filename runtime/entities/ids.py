@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runtime.values import saveable_str
+
 __all__ = ["EntityId", "InvalidEntityId", "is_entity_id"]
 
 NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
@@ -80,3 +82,6 @@ class EntityId(str):
 def is_entity_id(text: str) -> bool:
     """Does `text` name an entity (`@...`) rather than an orchestration instance?"""
     return isinstance(text, str) and text.startswith("@")
+
+
+saveable_str("entity", EntityId, EntityId.parse)  # kept in frames (runtime.values)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.context import boundary
+from runtime import context  # its `boundary`; context imports this package in turn
 from runtime.entities.define import EntityAction, EntityContext, EntityDef
 from runtime.entities.ids import EntityId
 from runtime.values import NotJSONError
@@ -67,9 +67,9 @@ def apply_operation(defn: EntityDef, entity_id: EntityId, state: EntityState,
     try:
         defn.run(ctx)
         try:
-            result = boundary(ctx._result, "its result")
+            result = context.boundary(ctx._result, "its result")
             after = (EntityState() if ctx._destruct or not ctx._exists
-                     else EntityState(True, boundary(ctx._state, "its state")))
+                     else EntityState(True, context.boundary(ctx._state, "its state")))
             actions = [_checked(a) for a in ctx.actions]
         except NotJSONError as exc:
             raise NotJSONError(f"{where}: {exc}") from None
@@ -91,11 +91,11 @@ def apply_batch(defn: EntityDef, entity_id: EntityId, state: EntityState,
 
 
 def _copy(value: Any) -> Any:
-    return boundary(value, "entity value") if value is not None else None
+    return context.boundary(value, "entity value") if value is not None else None
 
 
 def _checked(action: EntityAction) -> EntityAction:
     what = (f"the input of its signal {action.operation!r} to {action.target}"
             if action.kind == "signal" else f"the input of orchestration {action.target} it starts")
     return EntityAction(action.kind, action.target, action.operation,
-                        boundary(action.input, what), action.at, action.instance_id)
+                        context.boundary(action.input, what), action.at, action.instance_id)

@@ -60,7 +60,10 @@ class Message:
         for name in ("sender", "seq", "key", "operation", "input", "reply", "reply_to",
                      "request", "position"):
             value = getattr(self, name)
-            if value not in (None, "", False, 0) or (name == "input" and value is not None):
+            # seq 0 is a real position (an orchestration's first task): kept, or the
+            # message would lose its dedupe key
+            if value not in (None, "", False, 0) or (
+                    name in ("input", "seq") and value is not None):
                 data[name] = value
         if self.entities:
             data["entities"] = list(self.entities)

@@ -566,3 +566,120 @@ def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(
     fresh.stage([("resumed", {"reason": None})], TS)
     b.commit([fresh])  # the new owner is untouched
     assert [r.kind for r in a.history("x")] == ["created", "resumed"]
+
+
+def _forward_later(delay: float, target: tuple[str, int],
+                   go: threading.Event | None = None) -> tuple[int, threading.Event]:
+    """A free port on which, after `delay` seconds (or once `go` is set), a TCP
+    forwarder to `target` listens (a server that comes up while a worker starts); set
+    the event returned to stop it."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    stop = threading.Event()
+
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        if go is None:
+            time.sleep(delay)
+        else:
+            go.wait(delay)
+        listener = socket.create_server(("127.0.0.1", port))
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(target)
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return port, stop
+
+
+def test_a_starting_worker_waits_for_a_server_that_comes_up(pg_url: str) -> None:
+    # regression: a worker started while the server restarted exited 2 with "cannot
+    # reach PostgreSQL" (the soak's restart round); with `expect_outages` it waits
+    from urllib.parse import urlsplit, urlunsplit
+
+    from runtime.backends import open_backend
+
+    parts = urlsplit(pg_url)
+    port, stop = _forward_later(1.5, (parts.hostname or "127.0.0.1", parts.port or 5432))
+    url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}"))
+    lines: list[str] = []
+    impatient = open_backend(url)
+    with pytest.raises(BackendUnavailable, match="cannot reach PostgreSQL"):
+        impatient.ensure()  # a command: one line at once
+    from runtime.backends.postgres import open_postgres
+
+    backend = open_postgres(url, report=lines.append)
+    backend.expect_outages(30)
+    try:
+        backend.ensure()
+        assert backend.create(new("x")) and backend.status("x")["runtimeStatus"] == "Pending"
+    finally:
+        backend.close()
+        stop.set()
+    assert lines[0].startswith("warning: cannot reach PostgreSQL at") and lines[0].endswith("retrying")
+    assert lines[-1].startswith("reconnected to PostgreSQL at")
+
+
+def test_tether_worker_started_before_its_server_answers_serves_it(pg_url: str, tmp_path: Any) -> None:
+    # regression: `tether worker` ensured its store before the worker could wait, so one
+    # started during the soak's server restart exited 2 ("the database system is shutting
+    # down"); now it says it cannot reach the server, waits, and serves
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlsplit, urlunsplit
+
+    from runtime.client import Client
+    from tether.loader import load
+
+    parts = urlsplit(pg_url)
+    go = threading.Event()
+    port, stop = _forward_later(60, (parts.hostname or "127.0.0.1", parts.port or 5432), go)
+    late = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}"))
+    log = tmp_path / "worker.err"
+    (tmp_path / "flow.py").write_text(
+        "from tether import orchestrator\n\n@orchestrator\nasync def hello(ctx, n):\n"
+        "    return n + 1\n")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "tether.cli", "worker", "flow.py",
+                             "--store", late], cwd=tmp_path, stderr=log.open("wb"),
+                            env=dict(os.environ, PYTHONPATH=str(root)))
+    try:
+        limit = time.monotonic() + 60
+        while "warning: cannot reach PostgreSQL at" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-2000:]  # before the fix: exit 2
+            assert time.monotonic() < limit, "the worker never said it was waiting"
+            time.sleep(0.05)
+        go.set()  # the server answers now
+        client = Client(pg_url)
+        client.start(load(str(tmp_path / "flow.py")).machine("hello"), 41, instance_id="w")
+        limit = time.monotonic() + 60
+        while (client.status("w") or {}).get("runtimeStatus") != "Completed":
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < limit, "the worker did not serve the instance"
+            time.sleep(0.1)
+        assert client.status("w")["output"] == 42
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        stop.set()
+    assert "reconnected to PostgreSQL" in log.read_text()

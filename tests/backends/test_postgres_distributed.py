@@ -53,24 +53,25 @@ async def spread(ctx: OrchestrationContext, size: int) -> dict:
 
 @pytest.fixture
 def two_slots(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Every engine gets two local slots; counts the attempts that went through the queue."""
+    """Every engine gets two local slots; counts the attempts that went through the queue
+    (queued; one process alone takes its own back and runs them as its own attempts)."""
     from runtime.backends.postgres.work import PostgresWorkQueue
     from runtime.engine import distributed
 
-    finished: list[int] = []
+    queued: list[int] = []
     init = distributed.DistributedPool.__init__
-    finish = PostgresWorkQueue.finish
+    enqueue = PostgresWorkQueue.enqueue
 
     def small(self: Any, engine: Any, work: Any, concurrency: int, inline_below: float) -> None:
         init(self, engine, work, 2, inline_below)
 
-    def counted(self: Any, item: Any, outcome: Any) -> None:
-        finished.append(item.task)
-        finish(self, item, outcome)
+    def counted(self: Any, claim: Any, items: Any) -> None:
+        queued.extend(item.task for item in items)
+        enqueue(self, claim, items)
 
     monkeypatch.setattr(distributed.DistributedPool, "__init__", small)
-    monkeypatch.setattr(PostgresWorkQueue, "finish", counted)
-    yield finished
+    monkeypatch.setattr(PostgresWorkQueue, "enqueue", counted)
+    yield queued
 
 
 def test_queued_attempts_give_the_plain_result_crashed_at_every_write(

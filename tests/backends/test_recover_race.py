@@ -4,7 +4,7 @@ Found by issue 14's embedding tests (intermittently, a TetherApp whose first cli
 start also starts the worker): `FileBackend.create_many` indexes an instance before its
 folder exists, and `recover()` (run by every `Worker.serve`) drops index rows without a
 folder, so a creation in flight loses its row and the instance stays Pending, invisible
-to `runnable`. Now `recover()` drops only rows older than STALE_TMP (a creation in flight
+to `runnable`. Now `recover()` drops only rows older than STALE_ROW (a creation in flight
 is young); the embedding also creates before starting its worker."""
 
 from __future__ import annotations

@@ -82,6 +82,25 @@ BAD = {
                                "return list(g)\n", 1, 5, "error", "local `g` holds a generator"),
     "class_across_await": ("class Box:\n    pass\nawait ctx.call_activity(work, 1)\n"
                            "return str(Box)\n", 1, 5, "error", "local `Box` holds a class"),
+    # what a traceback's or the stack's frames held cannot be kept (issue 16)
+    "traceback_frame_locals": (
+        "try:\n    n / 0\nexcept ZeroDivisionError as e:\n    err = e\n"
+        "await ctx.call_activity(work, 1)\nreturn err.__traceback__.tb_frame.f_code.co_name\n",
+        6, 12, "error", "`tb_frame` reads a frame, which a compiled orchestrator cannot keep"),
+    "traceback_lasti": ("try:\n    n / 0\nexcept ZeroDivisionError as e:\n"
+                        "    return e.__traceback__.tb_lasti\n", 4, 16, "error",
+                        "`tb_lasti` reads a frame"),
+    "current_frame": ("import sys\nreturn sys._getframe().f_lineno\n", 2, 12, "error",
+                      "`_getframe` reads a frame"),
+    "stack_formatted": ("import traceback\nreturn traceback.format_stack()\n", 2, 12, "error",
+                        "`format_stack` reads a frame"),
+    "inspect_stack_in_a_helper": ("import inspect\ndef depth():\n    return len(inspect.stack())\n"
+                                  "return depth()\n", 3, 20, "error",
+                                  "`inspect.stack` reads a frame"),
+    "walk_tb_imported_by_name": ("from traceback import walk_tb\ntry:\n    n / 0\n"
+                                 "except ZeroDivisionError as e:\n"
+                                 "    return len(list(walk_tb(e.__traceback__)))\n", 1, 27,
+                                 "error", "`walk_tb` reads a frame"),
     "nested_async_def": ("async def inner():\n    return 1\nawait ctx.call_activity(work, 1)\n",
                          1, 5, "error", "nested `async def`"),
 }

@@ -2,13 +2,14 @@
 supports.
 
 A program is the source of one module: three deterministic integer activities (each fails
-on a generated set of inputs), a plain helper `mix`, and one `@orchestrator async def prog(
-ctx, n)` whose body is drawn from a small grammar: nested bounded loops (`for` over
-`range`/lists, `while` on a counter bumped first thing in the body), `if/elif/else`,
-`break`/`continue`, early `return`, `raise`, `try/except/else/finally` with awaits in any
-clause, `match`, fan-out with `when_all`/`when_any`, comprehensions (some awaiting), aliased
-lists, timers, and awaits inside expressions (call arguments, `and`/`or`, conditional
-expressions, list displays, f-strings, subscripts, augmented assignments).
+on a generated set of inputs), `wrap` (returns its input in a list), a plain helper `mix`,
+and one `@orchestrator async def prog(ctx, n)` whose body is drawn from a small grammar:
+nested bounded loops (`for` over `range`/lists, `while` on a counter bumped first thing in
+the body), `if/elif/else`, `break`/`continue`, early `return`, `raise`,
+`try/except/else/finally` with awaits in any clause, `match`, fan-out with
+`when_all`/`when_any`, comprehensions (some awaiting), aliased lists, timers, and awaits
+inside expressions (call arguments, `and`/`or`, conditional expressions, list displays,
+f-strings, subscripts, augmented assignments).
 
 Sub-orchestrations (issue 4): `child` may sleep before and after its activity (by its
 input, so siblings end at different or at equal instants), await a nested `leaf` that
@@ -311,7 +312,7 @@ class _Writer:
         corners = (self.exception_chain, self.kept_exception, self.awaited_targets,
                    self.shadowed_builtin, self.defaults_helper, self.dict_walk,
                    self.awaited_comparison, self.assert_message, self.chosen_task,
-                   self.multi_line, self.debug_fstring)
+                   self.multi_line, self.debug_fstring, self.gathered, self.kept_traceback)
         corners[self.pick(len(corners))](sc, indent)
 
     def exception_chain(self, sc: Scope, indent: int) -> None:
@@ -416,6 +417,49 @@ class _Writer:
                           f"[{self.expr(sc, 0)}])")
         self.emit(indent, f"{r} = await ({t} if {self.cond(sc)} else {u})")
         self.emit(indent, f"acc.append([{r}, {r} is await {t} or {r} is await {u}])")
+
+    def gathered(self, sc: Scope, indent: int) -> None:
+        """A `when_all` (maybe nested in another) over tasks also awaited one by one, before
+        or after it: the list holds the children's own results (`wrap` returns a list, so
+        identity shows); a failed group raises its failed child's own exception."""
+        ta, tb, g, ge = self.name("ta"), self.name("tb"), self.name("gl"), self.name("ge")
+        self.emit(indent, f"{ta} = ctx.call_activity(wrap, {self.expr(sc, 0)})")
+        self.emit(indent, f"{tb} = ctx.call_activity({ACTIVITIES[self.pick(3)]}, "
+                          f"{self.expr(sc, 0)})")
+        if self.pick(2):
+            self.emit(indent, f"(await {ta}).append(v0)")
+        group = (f"[{ta}, {tb}]", f"[ctx.when_all([{ta}]), {tb}]")[self.pick(2)]
+        first = f"{g}[0]" if group.startswith(f"[{ta}") else f"{g}[0][0]"
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"{g} = await ctx.when_all({group})")
+        self.emit(indent + 1, f"acc.append(await {self.call(sc, 1)})")
+        self.emit(indent + 1, f"acc.append([{g}, {first} is await {ta}, {g}[1] == await {tb}])")
+        self.emit(indent, f"except TaskFailedError as {ge}:")
+        self.emit(indent + 1, f"acc.append(await {self.call(sc, 1)})")
+        self.emit(indent + 1, "try:")
+        self.emit(indent + 2, f"await {tb}")
+        self.emit(indent + 1, "except TaskFailedError as again:")
+        self.emit(indent + 2, f"acc.append([str({ge}), again is {ge}])")
+
+    def kept_traceback(self, sc: Scope, indent: int) -> None:
+        """An exception caught before an await (a local IndexError, or a task's error at
+        its await) whose traceback is shown after it, maybe raised again first: what
+        `format_exception` and `extract_tb` show is kept across a resume."""
+        x, held = self.name("x"), self.name("tbk")
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"acc.append([3, 1, 4][{self.expr(sc)} % 5])")
+        self.emit(indent, f"except (TaskFailedError, IndexError) as {x}:")
+        self.emit(indent + 1, f"{held} = {x}")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{held} = None")
+        self.emit(indent, f"acc.append(await {self.call(sc, 1)})")
+        if self.pick(2):
+            self.emit(indent, f"if {held} is not None:")
+            self.emit(indent + 1, "try:")
+            self.emit(indent + 2, f"raise {held}")
+            self.emit(indent + 1, "except (TaskFailedError, IndexError):")
+            self.emit(indent + 2, "pass")
+        self.emit(indent, f"acc.append(shown({held}))")
 
     def multi_line(self, sc: Scope, indent: int) -> None:
         """Statements spanning lines (issue 13): brackets, backslashes, triple quotes."""
@@ -571,9 +615,15 @@ def activity_sources(draw: st.DrawFn, name: str) -> str:
     return "\n".join(lines)
 
 
-HEADER = '''from datetime import timedelta
+HEADER = '''import traceback
+from datetime import timedelta
 
 from tether import RetryPolicy, TaskFailedError, activity, orchestrator
+
+
+@activity
+def wrap(x):
+    return [x]
 
 
 def mix(a, b, c):
@@ -584,6 +634,13 @@ class AppError(Exception):
     def __init__(self, code):
         super().__init__(f"app error {code}")
         self.code = code
+
+
+def shown(err):
+    if err is None:
+        return None
+    return [traceback.format_exception(err),
+            [[f.name, f.lineno, f.colno] for f in traceback.extract_tb(err.__traceback__)]]
 
 
 def chain(err):

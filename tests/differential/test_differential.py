@@ -176,6 +176,13 @@ CONSTRUCTS = {
     "await in an assert message": lambda s: re.search(r"assert .*, .*await", s) is not None,
     "await of a conditional expression of tasks": lambda s: re.search(
         r"await \(t\d+ if .* else u\d+\)", s) is not None,
+    "when_all shares its children's results": lambda s: re.search(
+        r"gl\d+\[0\](\[0\])? is await ta\d+", s) is not None,
+    "nested when_all over awaited tasks": lambda s: "when_all([ctx.when_all([ta" in s,
+    "failed when_all raises its child's exception": lambda s: "again is ge" in s,
+    "traceback shown after an await": lambda s: re.search(r"acc.append\(shown\(tbk\d+\)\)", s)
+    is not None,
+    "kept traceback raised again": lambda s: re.search(r"raise tbk\d+\n", s) is not None,
     "multi-line return": lambda s: "return [acc, v0,\n" in s,
     "multi-line string": lambda s: 'acc.append("""one\ntwo"""' in s,
     "backslash continuation": lambda s: "+ \\\n" in s,

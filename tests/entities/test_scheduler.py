@@ -161,3 +161,14 @@ def test_client_keys_are_remembered_within_the_window() -> None:
     sched, first, _ = step(Scheduler(), [Message("op", "client", key="k1", operation="add")], ME)
     sched, again, _ = step(sched, [Message("op", "client", key="k1", operation="add")], ME)
     assert len(first) == 1 and again == []
+
+
+def test_a_message_with_seq_0_keeps_it_through_json() -> None:
+    # regression: to_json dropped seq 0 (an orchestration's first task, an entity's first
+    # signal), so a resent copy had no seq and was applied a second time
+    m = Message("op", sender="orch:0", seq=0, operation="add", input=1)
+    again = Message.from_json(m.to_json())
+    assert again.seq == 0
+    sched, run, _ = step(Scheduler(), [again], "@counter@a")
+    _, run2, _ = step(sched, [Message.from_json(m.to_json())], "@counter@a")
+    assert len(run) == 1 and run2 == []

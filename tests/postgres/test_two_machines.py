@@ -175,8 +175,10 @@ def test_two_machines_share_one_database_and_split_the_instances(tmp_path: Path,
     logs = check_outcomes(client, planned, machines)
     served = {m: {json.loads(k)[0] for k in keys} for m, keys in logs.items()}
     assert served["machine-a"] and served["machine-b"], f"one machine did all: {served}"
-    # an instance is run by one owner at a time, and nothing failed here: by one machine
-    assert not served["machine-a"] & served["machine-b"], served
+    # Not asserted: that each chain's activities all ran on one machine. A worker whose
+    # two slots are busy hands its next attempt to the work queue, and the other machine,
+    # idle, runs it (docs/backends.md, "Activities on any worker"): that is the spreading
+    # the fan-out test below wants. Exactly once over both machines is checked above.
 
 
 def test_two_machines_share_the_activities_of_one_fan_out(tmp_path: Path,

@@ -159,16 +159,18 @@ async def wide(ctx, n):
 
 
 def test_no_more_than_concurrency_attempts_run_at_once(tmp_path: Path) -> None:
-    lock = threading.Lock()
+    lock = threading.Condition()
     running = [0]
     peak = [0]
 
     def step(x: Any) -> Any:
+        # Each attempt waits (bounded) until three run at once, so the peak does not
+        # depend on how the threads happen to be scheduled on a loaded machine.
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.002)
-        with lock:
+            lock.notify_all()
+            lock.wait_for(lambda: running[0] >= 3, timeout=2.0)
             running[0] -= 1
         return x
 

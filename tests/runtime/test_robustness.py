@@ -4,6 +4,7 @@ no instance can impersonate another. Each test failed before its fix. Those that
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -189,17 +190,24 @@ def test_until_idle_exits_when_instances_holds_a_folder_without_journal_or_a_str
     assert Client(tmp_path).status("real")["runtimeStatus"] == "Completed"
 
 
-def test_stale_staging_files_are_cleaned_when_a_worker_starts(tmp_path: Path) -> None:
+def test_orphaned_staging_files_are_cleaned_when_a_worker_starts(tmp_path: Path) -> None:
+    """Old or fresh, an entry no process holds is removed; one being written stays
+    (tests/robustness/test_staging.py has the rest)."""
     FileBackend(tmp_path).ensure()
-    old, fresh = tmp_path / "tmp" / "msg-old", tmp_path / "tmp" / "msg-fresh"
+    old, fresh, writing = (tmp_path / "tmp" / n for n in ("msg-old", "msg-fresh", "msg-writing"))
     (tmp_path / "tmp" / "new-old").mkdir()
-    for path in (old, fresh):
+    for path in (old, fresh, writing):
         path.write_text("{}")
     an_hour_ago = time.time() - 3600
     os.utime(old, (an_hour_ago, an_hour_ago))
     os.utime(tmp_path / "tmp" / "new-old", (an_hour_ago, an_hour_ago))
-    serve(tmp_path, [])
-    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["msg-fresh"]
+    fd = os.open(writing, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as the process writing it holds it
+        serve(tmp_path, [])
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["msg-writing"]
 
 
 # -- damage is damage, not a torn tail ----------------------------------------------------------

@@ -5,9 +5,19 @@ carry `# type: ignore[code]`, and `warn_unused_ignores` fails the check if one i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import assert_type
+from typing import Any, assert_type
 
-from tether import OrchestrationContext, Task, activity, orchestrator
+from tether import (
+    CriticalSection,
+    EntityContext,
+    EntityId,
+    OrchestrationContext,
+    Task,
+    UnknownEntity,
+    activity,
+    entity,
+    orchestrator,
+)
 from tether.http import HttpResponse
 
 
@@ -68,3 +78,38 @@ async def typed(ctx: OrchestrationContext, text: str) -> int:
     ctx.call_sub_orchestrator(child, "three")  # type: ignore[arg-type]
     ctx.call_activity(tick, 1)  # type: ignore[arg-type]
     return len(x)
+
+
+@entity
+class Tally:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, n: int) -> int:
+        self.count += n
+        return self.count
+
+
+@entity
+def flag(ctx: EntityContext) -> None:
+    ctx.set_state(ctx.get_input() is not None)
+
+
+@orchestrator
+async def uses_entities(ctx: OrchestrationContext) -> int:
+    tally = EntityId("tally", "t1")
+    assert_type(tally, EntityId)
+    assert_type(tally.key, str)
+    call = ctx.call_entity(tally, "add", 2)
+    assert_type(call, Task[Any])
+    assert_type(ctx.signal_entity("@flag@f", "set", True), Task[None])
+    cs = ctx.lock_entities(tally, "@flag@f")
+    assert_type(cs, CriticalSection)
+    assert_type(cs.acquire(), Task[None])
+    async with ctx.lock_entities(tally) as held:
+        assert_type(held, CriticalSection)
+    cs.release()
+    ctx.signal_entity(tally, "add", 1, at="tomorrow")  # type: ignore[arg-type]
+    assert issubclass(UnknownEntity, LookupError)
+    n: int = await call
+    return n

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("src", metavar="SRC")
     _store(p)
     p.add_argument("--concurrency", type=int, default=16, help="activities at once (default 16)")
-    p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run")
+    p.add_argument("--until-idle", action="store_true", help="exit once no instance is left to run, or every one left "
+                   "waits for an event or a resume from a client (named in one note line)")
     log_options.add(p)
     p.set_defaults(func=cmd_worker)
 
@@ -100,13 +101,16 @@ def _filters(p: argparse.ArgumentParser) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _backend(args: argparse.Namespace) -> Any:
-    """The backend `--store` (or $TETHER_STORE, or .tether) names, ready for use."""
+def _backend(args: argparse.Namespace, *, patience: float = 0.0) -> Any:
+    """The backend `--store` (or $TETHER_STORE, or .tether) names, ready for use;
+    `patience`: seconds a long-running command waits for a store it cannot reach yet
+    (`Backend.expect_outages`), where others fail at once."""
     from runtime.backends import default_spec, open_backend
     from runtime.backends.base import BackendError
 
     try:
         backend = open_backend(args.store or default_spec())
+        backend.expect_outages(patience)
         backend.ensure()
     except BackendError as exc:
         raise UsageError(str(exc)) from None
@@ -260,13 +264,13 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
-    from runtime.worker import Worker
+    from runtime.worker import STARTUP_PATIENCE, Worker
     from tether.loader import load
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     load(args.src)
-    worker = Worker(_backend(args), concurrency=args.concurrency)
+    worker = Worker(_backend(args, patience=STARTUP_PATIENCE), concurrency=args.concurrency)
 
     def interrupted(signum: int, frame: Any) -> None:
         worker.interrupt()  # the first Ctrl-C stops gracefully, the second at once

@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from runtime.backends import default_spec, open_backend
     from runtime.backends.base import BackendError
     from runtime.http import create_app
+    from runtime.worker import STARTUP_PATIENCE
     from tether.loader import load
 
     if not 0 < args.port < 65536:
@@ -50,9 +51,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = load(args.src)
     try:
         store = open_backend(args.store or default_spec())
+        store.expect_outages(STARTUP_PATIENCE)  # a server restarting as it starts
         store.ensure()
+        why = store.read_only()
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    if why is not None and not args.no_worker:  # its worker could only fail, again and again
+        raise UsageError(f"{why}: serve it with --no-worker to read it")
     machines = loaded.orchestrators()
     api_key = args.api_key or os.environ.get("TETHER_API_KEY") or None
     if api_key is None and not _loopback(args.host):

@@ -1,6 +1,7 @@
 """The file backend: a store directory (docs/journal.md, docs/backends.md).
 
-    <store>/instances/<id>/   one folder per instance: journal, head, inbox/, generations.jsonl
+    <store>/instances/<id>/   one folder per instance: journal, head, inbox/, generations.jsonl,
+                              outgoing.json (messages of a commit in flight: `Claim.send`)
     <store>/index.sqlite      ids, names, statuses and times (runtime/backends/file/index.py)
     <store>/tmp/              staging for new instances and messages
 
@@ -10,14 +11,23 @@ Staged records are written to the journal at once (visible to readers, not yet d
 `commit` makes the journals of a group durable with one fsync, or one syncfs(2) for
 several, then updates the index and deletes acknowledged messages. Activities run in the
 owner's process (`work_queue` is None).
+
+Messages a claim sends to other instances (`Claim.send`) wait in memory until the
+commit. The commit writes them to `outgoing.json` in the sender's folder, with the
+journal length they belong to, makes that file durable with the journal, then posts each
+one into its target's inbox under its id and deletes the file. A claim that finds the
+file (the last commit was cut off) posts those messages again, under the same ids, if
+the journal holds the records they belong to, and drops them otherwise: delivered at
+least once after a commit, never without their records.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import shutil
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -39,7 +49,7 @@ from runtime.backends.base import (
     Query,
     Record,
 )
-from runtime.backends.file.folders import Lock, Store
+from runtime.backends.file.folders import Lock, Store, message_name
 from runtime.backends.file.index import Index, sortable
 from runtime.backends.file.journal import (
     HEAD,
@@ -51,12 +61,14 @@ from runtime.backends.file.journal import (
     sync_fds,
 )
 from runtime.backends.file.reading import earlier_calls, read_status, status_of
+from runtime.backends.file.staging import remove_orphans
 from runtime.ids import validate_id
 
 __all__ = ["FileBackend", "FileClaim"]
 
-STALE_TMP = 600.0  # seconds: staging files older than this are left by a dead process
+STALE_ROW = 600.0  # seconds: an index row without a folder older than this is dropped
 GHOST_ROW = 30.0  # seconds: an index row whose folder never came is dropped after this
+OUTGOING = "outgoing.json"  # in an instance's folder: messages of a commit in flight
 
 
 def _loaded(opened: Opened) -> Loaded:
@@ -80,6 +92,7 @@ class FileClaim(Claim):
         self.journal = journal
         self._loaded = _loaded(journal.opened)
         self.acked: list[str] = []
+        self.sends: list[tuple[str, str, dict[str, Any]]] = []  # (target, id, body)
         self.dirty = False  # records written since the last commit
         self.status = status_of(instance_id, journal.opened)["runtimeStatus"]
         self.changed: tuple[str | None, str] | None = None  # (new status, updated) for the index
@@ -115,6 +128,13 @@ class FileClaim(Claim):
 
     def ack(self, message_ids: Iterable[str]) -> None:
         self.acked.extend(message_ids)
+
+    def send(self, target_instance_id: str, body: dict[str, Any]) -> str:
+        validate_id(target_instance_id)
+        json.dumps(body, allow_nan=False)  # refused now, not halfway through a commit
+        name = message_name()
+        self.sends.append((target_instance_id, name, body))
+        return name
 
     def new_generation(self, data: dict[str, Any], ts: str,
                        calls: Sequence[tuple[str, Any]]) -> Loaded:
@@ -173,13 +193,46 @@ class FileBackend(Backend):
         self.index()
 
     def index(self) -> Index:
-        """The store's index, opened (and built from the journals if new) on first use."""
+        """The store's index, opened (and built from the journals if new) on first use.
+        On a store that cannot be written (a read-only file system or folder) it is opened
+        read-only, so reading works and every write is refused with EROFS and the path."""
         if self._index is None:
-            self.store.ensure()
-            self._index = Index(self.root / "index.sqlite")
+            try:
+                self.store.ensure()
+                self._index = Index(self.root / "index.sqlite")
+            except (BackendUnavailable, OSError, sqlite3.Error):
+                if not self._read_only():
+                    raise
+                self._index = Index(self.root / "index.sqlite", read_only=True)
+                if self._index.fresh:
+                    self._index.fill(self._journal_rows(self.store.ids()))
+                return self._index
             if self._index.fresh:
                 self.recover()
         return self._index
+
+    def read_only(self) -> str | None:
+        if self.index().read_only:
+            return f"store {self.spec}: {os.strerror(errno.EROFS)} (it can be read, not written)"
+        return None
+
+    def _read_only(self) -> bool:
+        try:
+            return bool(os.statvfs(self.root).f_flag & os.ST_RDONLY) or not os.access(
+                self.root, os.W_OK)
+        except OSError:
+            return False
+
+    def _journal_rows(self, ids: Iterable[str]) -> list[tuple[str, str, str, str, str, bool]]:
+        """Index rows read from the journals of `ids` (folders without one are skipped)."""
+        rows = []
+        for instance_id in ids:
+            if not (self.store.folder(instance_id) / "journal").exists():
+                continue  # not an instance: a stray folder or file
+            doc = read_status(self.store, instance_id)
+            if doc is not None:
+                rows.append(_row(doc))
+        return rows
 
     def close(self) -> None:
         if self._index is not None:
@@ -188,41 +241,21 @@ class FileBackend(Backend):
 
     def recover(self) -> None:
         """Bring the index in line with `instances/` (instances missing from it are added,
-        rows whose folder is gone dropped) and delete stale staging files in `tmp/`."""
+        rows whose folder is gone dropped) and delete the staging entries in `tmp/` that
+        no live process holds (staging.py)."""
         index = self.index()
         on_disk = set(self.store.ids())
         rows = index.ids()
         # A row without a folder is dropped only once it is old: `create_many` indexes an
         # instance before renaming its folder in, so a young one may be a creation in
         # flight in another process (issue 14's embedding met this race).
-        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_TMP, UTC))
+        cutoff = sortable(datetime.fromtimestamp(time.time() - STALE_ROW, UTC))
         index.drop({i for i in rows - on_disk
                     if (row := index.row(i)) is None or row[2] < cutoff})
-        added = []
-        for instance_id in sorted(on_disk - rows):
-            if not (self.store.folder(instance_id) / "journal").exists():
-                continue  # not an instance: a stray folder or file
-            doc = read_status(self.store, instance_id)
-            if doc is not None:
-                added.append(_row(doc))
+        added = self._journal_rows(sorted(on_disk - rows))
         if added:
             index.put(added)
-        self._clean_tmp()
-
-    def _clean_tmp(self) -> None:
-        try:
-            names = os.listdir(self.store.tmp)
-        except FileNotFoundError:
-            return
-        cutoff = time.time() - STALE_TMP
-        for name in names:
-            path = self.store.tmp / name
-            with contextlib.suppress(OSError):
-                if path.lstat().st_mtime < cutoff:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink()
+        remove_orphans(self.store.tmp)
 
     # -- creating -------------------------------------------------------------------------
 
@@ -289,6 +322,11 @@ class FileBackend(Backend):
             lock.release()
             raise _unusable(instance_id, exc) from exc
         claim = FileClaim(self, instance_id, lock, journal)
+        try:
+            self._resend(claim)
+        except BaseException:
+            claim.close()
+            raise
         self._repair_row(claim)
         return claim
 
@@ -321,14 +359,23 @@ class FileBackend(Backend):
             self.index().put([(*_row(doc)[:5], live)])
 
     def commit(self, claims: Iterable[Claim]) -> None:
-        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked)]
+        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked or c.sends)]
         if not group:
             return
         dirty = [c for c in group if c.dirty]
+        sending = [c for c in group if c.sends]
+        outgoing: list[tuple[int, int, str]] = []
         try:
-            sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path)) for c in dirty])
+            try:
+                for c in sending:
+                    outgoing.append(self._write_outgoing(c))
+                sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path))
+                          for c in dirty] + outgoing)
+            finally:
+                for fd, _, _ in outgoing:
+                    os.close(fd)
         except OSError as exc:
-            raise _unusable(dirty[0].instance_id, exc) from exc
+            raise _unusable((dirty or sending)[0].instance_id, exc) from exc
         index = self.index()
         for c in group:
             c.dirty = False
@@ -340,8 +387,62 @@ class FileBackend(Backend):
             for name in c.acked:
                 self.store.discard(c.instance_id, name)
             c.acked.clear()
+        for c in sending:
+            sends, c.sends = c.sends, []
+            self._deliver(c.instance_id, sends)
 
-    def release(self, claim: Claim, *, finished: bool = False) -> None:
+    def _write_outgoing(self, claim: FileClaim) -> tuple[int, int, str]:
+        """Write the claim's messages, with the journal length they belong to, to its
+        `outgoing.json`; the open file, for the commit's sync."""
+        path = self.store.folder(claim.instance_id) / OUTGOING
+        doc = {"upto": claim.journal.next_seq,
+               "messages": [[target, name, body] for target, name, body in claim.sends]}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            blob = json.dumps(doc).encode()
+            if os.write(fd, blob) != len(blob):
+                raise OSError(f"short write to {path}")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, os.fstat(fd).st_dev, str(path)
+
+    def _deliver(self, sender: str, sends: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Post messages under their ids (a repeat replaces the same file), then forget
+        them: delete the sender's `outgoing.json`."""
+        for target, name, body in sends:
+            if not self.store.exists(target):
+                continue  # the target does not exist (any more): nobody to tell
+            try:
+                self.store.post(target, body, name=name)
+            except FileNotFoundError:
+                continue  # purged meanwhile
+            except OSError as exc:
+                raise _unusable(target, exc) from exc
+            self.index().wake_up(target)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.store.folder(sender) / OUTGOING)
+
+    def _resend(self, claim: FileClaim) -> None:
+        """A commit with messages was cut off (`outgoing.json` is still there): post them
+        again if the journal holds the records they were committed with, else drop them."""
+        path = self.store.folder(claim.instance_id) / OUTGOING
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            upto, messages = int(doc["upto"]), [(str(t), str(n), dict(b))
+                                                for t, n, b in doc["messages"]]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):  # torn: cut off before its sync
+            upto, messages = claim.journal.next_seq + 1, []
+        if claim.journal.next_seq >= upto:
+            self._deliver(claim.instance_id, messages)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def release(self, claim: Claim, *, finished: bool = False, wake_at: str | None = None) -> None:
         assert isinstance(claim, FileClaim)
         try:
             self.commit([claim])
@@ -350,8 +451,19 @@ class FileBackend(Backend):
             elif claim.status not in ENDED_STATUSES:
                 # not ended: live (again, if it was restarted or rewound after its end)
                 self.revive(claim.instance_id)
+            if not finished:
+                self._sleep(claim.instance_id, wake_at)
         finally:
             claim.close()
+
+    def _sleep(self, instance_id: str, wake_at: str | None) -> None:
+        index = self.index()
+        if wake_at is None:
+            index.wake_up(instance_id)  # offered at once (a read unless it slept)
+            return
+        index.sleep(instance_id, wake_at)
+        if self.store.has_inbox(instance_id):
+            index.sleep(instance_id, None)  # a message came first: offered at once
 
     def revive(self, instance_id: str) -> None:
         self.index().revive(instance_id)
@@ -366,9 +478,11 @@ class FileBackend(Backend):
 
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
         try:
-            return self.store.post(instance_id, body)
+            name = self.store.post(instance_id, body)
         except OSError as exc:
             raise _unusable(instance_id, exc) from exc
+        self.index().wake_up(instance_id)  # after the message is in place (index.py)
+        return name
 
     def inbox(self, instance_id: str) -> list[Message]:
         return [Message(name, body) for name, body in self.store.inbox(instance_id)]

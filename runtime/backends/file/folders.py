@@ -7,7 +7,8 @@
     <store>/tmp/                       where new instances and messages are assembled
 
 New instances and inbox messages are written in `tmp/` and renamed into place, so a
-reader never sees half of one, and two clients creating one id cannot both succeed.
+reader never sees half of one, and two clients creating one id cannot both succeed; a
+write that fails leaves nothing in `tmp/` (staging.py).
 Only the holder of an instance's lock appends to its journal. The lock is the instance's
 folder itself (flock on a directory), and `head` is made with the instance: creating a
 file costs about 0.2 ms here, twice per instance when a worker first touched them.
@@ -16,6 +17,7 @@ file costs about 0.2 ms here, twice per instance when a worker first touched the
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -26,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from runtime.backends.file.journal import HEAD, Journal, sync_fds
+from runtime.backends.file.staging import Staged, stage_dir, stage_file
 from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
 
-__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "validate_id"]
+__all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "message_name", "validate_id"]
 
 
 @dataclass
@@ -75,31 +78,37 @@ class Store:
         order (an id that exists is skipped). However many, it costs two syncs: the new
         journals together, then `instances/` once all are renamed into it."""
         self.ensure()
-        staged: list[tuple[str, Path]] = []
+        staged: list[tuple[str, Staged]] = []
         files: list[tuple[int, int, str]] = []
         try:
-            for instance_id, ts, data in items:
-                if self.folder(instance_id).exists():
-                    continue
-                staging = self.tmp / f"new-{_random_hex(16)}"
-                staging.mkdir()
-                staged.append((instance_id, staging))
-                os.close(os.open(staging / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))  # no hint yet
-                Journal.create(staging, ts, data, sync=len(items) == 1).close()
-                if len(items) > 1:
-                    fd = os.open(staging / "journal", os.O_RDONLY)
-                    files.append((fd, os.fstat(fd).st_dev, str(staging)))
-            sync_fds(files)
-        finally:
-            for fd, _, _ in files:
-                os.close(fd)
-        created: list[str] = []
-        for instance_id, staging in staged:
             try:
-                os.rename(staging, self.folder(instance_id))
+                for instance_id, ts, data in items:
+                    if self.folder(instance_id).exists():
+                        continue
+                    entry = stage_dir(self.tmp, "new")
+                    staged.append((instance_id, entry))
+                    # no hint yet
+                    os.close(os.open(entry.path / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))
+                    Journal.create(entry.path, ts, data, sync=len(items) == 1).close()
+                    if len(items) > 1:
+                        fd = os.open(entry.path / "journal", os.O_RDONLY)
+                        files.append((fd, os.fstat(fd).st_dev, str(entry.path)))
+                sync_fds(files)
+            finally:
+                for fd, _, _ in files:
+                    os.close(fd)
+        except BaseException:  # a full disk, say: none is created, and nothing is left
+            for _, entry in staged:
+                entry.discard()
+            raise
+        created: list[str] = []
+        for instance_id, entry in staged:
+            try:
+                os.rename(entry.path, self.folder(instance_id))
             except OSError:  # another client created it first (ENOTEMPTY / EEXIST)
-                shutil.rmtree(staging, ignore_errors=True)
+                entry.discard()
                 continue
+            entry.close()  # held until renamed: see staging.py
             created.append(instance_id)
         if created:
             _fsync_dir(self.instances)
@@ -125,18 +134,21 @@ class Store:
         """Drop a message into the instance's inbox (atomically); returns its file name."""
         inbox = self.folder(instance_id) / "inbox"
         self.ensure()
-        name = name or f"{_monotonic_name()}.json"
-        staging = self.tmp / f"msg-{_random_hex(16)}"
-        with open(staging, "w", encoding="utf-8") as fh:
-            json.dump(message, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        name = name or message_name()
+        entry = stage_file(self.tmp, "msg")
         try:
-            inbox.mkdir()
-            _fsync_dir(inbox.parent)
-        except FileExistsError:
-            pass
-        os.rename(staging, inbox / name)
+            _write_all(entry.fd, json.dumps(message).encode("ascii"), entry.path)
+            os.fsync(entry.fd)
+            try:
+                inbox.mkdir()
+                _fsync_dir(inbox.parent)
+            except FileExistsError:
+                pass
+            os.rename(entry.path, inbox / name)
+        except BaseException:  # a full disk, say: the staging file goes with the message
+            entry.discard()
+            raise
+        entry.close()
         _fsync_dir(inbox)  # the message is durable once its name is
         return name
 
@@ -179,6 +191,11 @@ class Store:
 _last_name = [0]
 
 
+def message_name() -> str:
+    """A new inbox message's id (its file name): unique, ordered by time."""
+    return f"{_monotonic_name()}.json"
+
+
 def _random_hex(size: int) -> str:
     # os.urandom, not uuid: `uuid` imports `platform`, a cost on every `tether status`
     return os.urandom(size).hex()
@@ -195,6 +212,15 @@ def time_ns() -> int:
     import time
 
     return time.time_ns()
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        view = view[written:]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,10 +17,16 @@ never run ahead, in a way a worker repairs:
   this process reads the index, and on close), because every SQLite transaction dirties
   a few pages that the journals' next syncfs(2) has to write too (one per step made the
   1,000-step chain 20% slower). Other processes see them that much later;
+- `wake` is set when a worker releases an instance that sleeps (`Backend.release(...,
+  wake_at=)`): `live` offers it from then on, or once a message clears it (`wake_up`,
+  after the message is in place; the releaser looks at the inbox after setting it, so
+  one of the two sees the other);
 - SQLite runs in WAL mode with `synchronous=NORMAL`: a commit is not fsynced, which is
   safe from corruption and may lose the last changes at a power cut; `recover` (run by
   every worker at start) re-adds instances missing from the index and drops rows whose
-  folder is gone. An index that cannot be opened is rebuilt from the journals.
+  folder is gone. An index that cannot be opened is rebuilt from the journals;
+- on a store that cannot be written (a read-only file system) it is opened read-only
+  (`_connect_read_only`), so every read works and every write is refused with EROFS.
 
 Python's sqlite3 module is the maintained, standard way to get an indexed, multi-process
 safe table; times are ISO 8601 UTC strings, which sort as the times do.
@@ -51,7 +57,8 @@ CREATE TABLE IF NOT EXISTS instances (
     status TEXT NOT NULL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    live INTEGER NOT NULL
+    live INTEGER NOT NULL,
+    wake TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_created ON instances (created, id);
 CREATE INDEX IF NOT EXISTS by_status ON instances (status, created, id);
@@ -60,7 +67,8 @@ CREATE INDEX IF NOT EXISTS live_ids ON instances (id) WHERE live = 1;
 """
 MAX_TOP = 1000
 FLUSH_EVERY = 0.5  # seconds between writes of batched row changes
-VERSION = 2  # 2: times in the fixed-width form of `sortable`; older indexes are rebuilt
+# 2: times in the fixed-width form of `sortable`; 3: `wake`. Older indexes are rebuilt
+VERSION = 3
 
 
 def sortable(when: str | datetime) -> str:
@@ -82,12 +90,16 @@ def sortable(when: str | datetime) -> str:
 class Index:
     """The index of one store; thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.lock = threading.Lock()
         # batched changes: id -> [new status or None, updated or None, finished]
         self.pending: dict[str, list[Any]] = {}
         self.last_flush = 0.0
+        self.read_only = read_only  # every write raises BackendUnavailable (EROFS)
+        if read_only:
+            self.db, self.fresh = self._connect_read_only()
+            return
         self.fresh = not path.exists()
         try:
             self.db = self._connect()
@@ -111,6 +123,38 @@ class Index:
             db.executescript(SCHEMA)
         return db
 
+    def _connect_read_only(self) -> tuple[sqlite3.Connection, bool]:
+        """The index of a store on a read-only file system, which no one can change
+        while it stays so: (connection, fresh). WAL mode needs `-shm` written even to
+        read, so the file is opened `immutable` when every commit is in it (no `-wal`
+        left, as after the last writer closed it), else `mode=ro` (which reads a `-wal`
+        whose `-shm` exists); failing both, or if it is missing, damaged or of another
+        version, an index in memory is filled from the journals (fresh: the caller
+        fills it), which is what the index is derived from anyway."""
+        wal = Path(f"{self.path}-wal")
+        mode = "immutable=1" if not wal.exists() or wal.stat().st_size == 0 else "mode=ro"
+        if self.path.exists():
+            try:
+                db = sqlite3.connect(f"{self.path.absolute().as_uri()}?{mode}", uri=True,
+                                     isolation_level=None, check_same_thread=False)
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                db.execute("SELECT count(*) FROM instances WHERE live = 1").fetchone()
+                if version == VERSION:
+                    return db, False
+                db.close()
+            except sqlite3.Error:
+                pass
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        db.executescript(SCHEMA)
+        return db, True
+
+    def fill(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
+        """Rows of an index kept in memory (a read-only store's): `put`, which refuses."""
+        with self.lock:
+            self.db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+                                [(i, n, s, sortable(c), sortable(u), int(live))
+                                 for i, n, s, c, u, live in rows])
+
     def close(self) -> None:
         self.flush()
         with self.lock:
@@ -118,6 +162,9 @@ class Index:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            cause = OSError(errno.EROFS, os.strerror(errno.EROFS), str(self.path))
+            raise BackendUnavailable(f"{self.path}: {os.strerror(errno.EROFS)}") from cause
         with self.lock, _as_os_error(self.path):
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -138,7 +185,7 @@ class Index:
             for instance_id, name, created in rows:
                 when = sortable(created)
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1)",
+                    "INSERT OR IGNORE INTO instances VALUES (?, ?, 'Pending', ?, ?, 1, NULL)",
                     (instance_id, name, when, when))
                 if cur.rowcount:
                     added.add(instance_id)
@@ -147,7 +194,7 @@ class Index:
     def put(self, rows: Iterable[tuple[str, str, str, str, str, bool]]) -> None:
         """Insert or replace rows (id, name, status, created, updated, live)."""
         with self._write() as db:
-            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, NULL)",
                            [(i, n, s, sortable(c), sortable(u), int(live))
                             for i, n, s, c, u, live in rows])
 
@@ -185,6 +232,21 @@ class Index:
         with self._write() as db:
             db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
 
+    def sleep(self, instance_id: str, wake: str | None) -> None:
+        """Offer the instance to `live` only from `wake` on (None: at once). Written at
+        once, not batched: a message posted meanwhile must find it (`wake_up`)."""
+        with self._write() as db:
+            db.execute("UPDATE instances SET wake = ? WHERE id = ?",
+                       (sortable(wake) if wake is not None else None, instance_id))
+
+    def wake_up(self, instance_id: str) -> None:
+        """A message arrived: offer the instance now if it sleeps (a read when it does not)."""
+        with self.lock:
+            row = self.db.execute("SELECT wake FROM instances WHERE id = ?",
+                                  (instance_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            self.sleep(instance_id, None)
+
     def drop(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         with self.lock:
@@ -196,9 +258,12 @@ class Index:
     # -- reads ------------------------------------------------------------------------
 
     def live(self, limit: int, skip: set[str]) -> list[str]:
+        """Live instances, but not those asleep until later (`sleep`)."""
         self.flush()
+        now = sortable(datetime.now(UTC))
         with self.lock:
-            rows = self.db.execute("SELECT id FROM instances WHERE live = 1 ORDER BY id")
+            rows = self.db.execute("SELECT id FROM instances WHERE live = 1"
+                                   " AND (wake IS NULL OR wake <= ?) ORDER BY id", (now,))
             out: list[str] = []
             for (instance_id,) in rows:
                 if instance_id not in skip:

@@ -1,7 +1,7 @@
 """A claim on one instance in a PostgreSQL store: its fence and what it has staged.
 
 Staging only keeps records in memory (with their sequence numbers), the messages they
-consume and the work items they hand out; `PostgresBackend.commit` writes all of that,
+consume, the messages they send to other instances and the work items they hand out; `PostgresBackend.commit` writes all of that,
 for many claims, in one transaction whose first statement locks the claims' rows and
 checks their fences (`instances.fence`). A claim whose fence moved (its lease ran out
 and another worker claimed the instance) is refused as a whole: none of its staged
@@ -12,12 +12,20 @@ moved on.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.backends.base import Claim, FenceLost, Loaded, Record, WorkItem
 from runtime.backends.postgres.status import StatusFold
+from runtime.ids import validate_id
+
+
+def new_message_id() -> str:
+    """An inbox message's id: unique, ordered by time (as the file backend's names)."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
 def dump(value: Any) -> str:
@@ -32,9 +40,10 @@ class Staged:
     records: list[Record] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
     work: list[WorkItem] = field(default_factory=list)
+    sends: list[tuple[str, str, str]] = field(default_factory=list)  # (target, id, body)
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.acks or self.work)
+        return bool(self.records or self.acks or self.work or self.sends)
 
 
 class PostgresClaim(Claim):
@@ -80,6 +89,13 @@ class PostgresClaim(Claim):
     def ack(self, message_ids: Iterable[str]) -> None:
         self._check_usable()
         self.staged.acks.extend(message_ids)
+
+    def send(self, target_instance_id: str, body: dict[str, Any]) -> str:
+        self._check_usable()
+        validate_id(target_instance_id)
+        message_id = new_message_id()
+        self.staged.sends.append((target_instance_id, message_id, dump(body)))
+        return message_id
 
     def new_generation(self, data: dict[str, Any], ts: str,
                        calls: Sequence[tuple[str, Any]]) -> Loaded:

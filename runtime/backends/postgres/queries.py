@@ -9,6 +9,14 @@ only when referenced, so each final SELECT references its `note`.
 
 from __future__ import annotations
 
+#: a CTE (named `nf`, which the statement must reference to run it) that commits the
+#: statement's transaction without waiting for its WAL to reach the disk: for writes that
+#: a server crash may undo without harm (claims, releases, lease renewals), never for
+#: records, messages or work items. WAL is one sequence: the next flushed commit of
+#: anyone makes it durable too.
+NO_FLUSH = "nf AS (SELECT set_config('synchronous_commit', 'off', true))"
+SET_NO_FLUSH = "SET LOCAL synchronous_commit = off"
+
 
 class Queries:
     """The SQL of the backend, with the store's schema filled in (it is a checked
@@ -39,14 +47,18 @@ class Queries:
                               " WHERE instance_id = ANY(%s) AND seq = 0")
         self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
         # Claim and load in one statement: the fenced UPDATE, then the rows a resume
-        # needs (record 0, the last checkpoint, what follows it).
+        # needs (record 0, the last checkpoint, what follows it). Committed without
+        # waiting for the WAL flush (`NO_FLUSH`, docs/backends.md): a claim lost to a
+        # server crash only moves the fence back, which the owner's first (flushed)
+        # step commit detects as FenceLost; a flushed commit makes it durable with it.
         self.claim = (
-            f"WITH c AS (UPDATE {s}.instances SET owner = %s,"
+            f"WITH {NO_FLUSH}, c AS (UPDATE {s}.instances SET owner = %s,"
             " lease_until = now() + %s * interval '1 second', fence = fence + 1 "
             f"WHERE id = (SELECT id FROM {s}.instances WHERE id = %s"
             " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
             "RETURNING id, fence, generation, head_seq, next_seq) "
-            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data FROM c"
+            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data"
+            " FROM c CROSS JOIN nf"
             # Two index ranges, not `seq = 0 OR seq >= head_seq`: PostgreSQL answers that
             # OR by reading every record of the generation and filtering (resume cost grew
             # with the history; tests/postgres/test_resume_cost.py).
@@ -78,15 +90,35 @@ class Queries:
             " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
             " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
             " ON CONFLICT DO NOTHING),"
+            # Messages to other instances (`Claim.send`), in the step's transaction; to
+            # existing instances only. Waking a target takes its row's lock only when it
+            # is not ready already (a live one is: no lock on another owner's hot row),
+            # and never for a row `ok` updates (one statement must not update a row twice).
+            " s AS (SELECT m.sender, m.target, m.name, m.body FROM unnest(%s::text[],"
+            " %s::text[], %s::text[], %s::text[]) AS m(sender, target, name, body)"
+            " WHERE m.sender IN (SELECT id FROM ok)),"
+            f" sent AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " SELECT s.target, s.name, s.body::json FROM s"
+            f" WHERE EXISTS (SELECT 1 FROM {s}.instances t WHERE t.id = s.target)"
+            " ON CONFLICT DO NOTHING),"
+            f" woke AS (UPDATE {s}.instances t SET ready_at = now()"
+            " WHERE t.id IN (SELECT target FROM s) AND t.id NOT IN (SELECT id FROM v)"
+            " AND (t.ready_at IS NULL OR t.ready_at > now())),"
+            " told AS (SELECT pg_notify(%s, target) FROM (SELECT DISTINCT target FROM s) d),"
             " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
-            # `note` is a plain SELECT: only evaluated when referenced, so reference it.
-            " SELECT id, (SELECT count(*) FROM note) FROM ok")
+            # `note` and `told` are plain SELECTs: only evaluated when referenced.
+            " SELECT id, (SELECT count(*) FROM note), (SELECT count(*) FROM told) FROM ok")
         self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
         self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
+        # ready_at after a release: NULL for a finished instance, its wake time for one
+        # that sleeps, now for the others; messages already there make it ready now.
         self.release = (
-            f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
-            f" WHEN %s AND NOT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) THEN NULL"
-            " ELSE coalesce(ready_at, now()) END WHERE id = %s AND fence = %s")
+            f"WITH waiting AS (SELECT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) AS m)"
+            f" UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
+            " WHEN %s AND NOT (SELECT m FROM waiting) THEN NULL"
+            " WHEN %s::timestamptz IS NOT NULL AND NOT (SELECT m FROM waiting)"
+            " THEN %s::timestamptz"
+            " ELSE least(coalesce(ready_at, now()), now()) END WHERE id = %s AND fence = %s")
         # Holders of this machine (`owners.machine_prefix()`), of one instance or of any
         # claim or work item.
         self.local_holders = (
@@ -98,9 +130,11 @@ class Queries:
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL WHERE owner = %s",
             f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL WHERE owner = %s")
         self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
-                             " AND name LIKE 'result-%%'")
-        self.renew = (f"UPDATE {s}.instances i SET lease_until = now() + %s * interval '1 second'"
-                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence)"
+                             " AND name LIKE 'result-%%' AND EXISTS (SELECT 1 FROM"
+                             f" {s}.instances WHERE id = %s AND fence = %s)")
+        self.renew = (f"WITH {NO_FLUSH} UPDATE {s}.instances i"
+                      " SET lease_until = now() + %s * interval '1 second'"
+                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence), nf"
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
         self.runnable = (
             f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"

@@ -18,13 +18,17 @@ read, or writes made idempotent by a unique key). This is how a restarted server
 neither loses nor doubles a step.
 
 Before the store was reached once, an unreachable server fails at once
-(`StoreUnreachable`: a command exits 2 with one line); afterwards the operation waits,
-retrying with backoff and saying so on one line every few seconds.
+(`StoreUnreachable`: a command exits 2 with one line), or after `patience` seconds of
+retrying for a long-running process (a worker started while the server restarts);
+afterwards the operation waits, retrying with backoff and saying so on one line every
+few seconds.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -84,6 +88,8 @@ class Sessions:
         self.url = url
         self.report = report
         self.reached = False  # connected once: from then on, wait for the server
+        self.patience = 0.0  # seconds to wait for an unreachable server before `reached`
+        self._first_try: float | None = None
         self._pool = pool_for(url)
 
     def run(self, op: Callable[[Conn], T], verify: Callable[[Conn], T | None] | None = None,
@@ -95,8 +101,9 @@ class Sessions:
         rc.report, rc.url = self.report, self.url  # messages name this backend's store
         try:
             unsure = False
+            rollbacks = 0
             while True:
-                conn = rc.get(give_up=lambda: not self.reached)
+                conn = rc.get(give_up=self._give_up)
                 self.reached = True
                 try:
                     if unsure and verify is not None:
@@ -107,6 +114,12 @@ class Sessions:
                         return op(conn)
                     with conn.transaction():
                         return op(conn)
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    # a deadlock (two step groups each waking a row the other holds) or a
+                    # serialization failure: the server rolled the whole transaction
+                    # back, so running it again is safe
+                    rollbacks += 1
+                    time.sleep(min(0.2, 0.005 * rollbacks) * random.random())
                 except psycopg.Error as exc:
                     if not is_disconnect(exc, conn):
                         raise
@@ -114,6 +127,13 @@ class Sessions:
                     unsure = True
         finally:
             self._pool.give_back(rc)
+
+    def _give_up(self) -> bool:
+        if self.reached:
+            return False
+        if self._first_try is None:
+            self._first_try = time.monotonic()
+        return time.monotonic() - self._first_try >= self.patience
 
     def close(self) -> None:
         """Nothing to free: the connections are the process's, shared by every backend

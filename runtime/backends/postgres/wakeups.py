@@ -6,7 +6,8 @@ PostgreSQL delivers it at commit, to every listener. `Listener` keeps one connec
 LISTEN on a thread of its own and hands each notification to every `Subscription` (one
 per backend object): it wakes `wait_for_work` and marks the instance, so
 `PostgresBackend.inbox` knows which inboxes may have changed. Notifications are a hint,
-never the only path: an inbox known empty is read again after a second anyway, and a
+never the only path: an inbox known empty is read again after a second anyway, the work
+queue is asked again every second even when no "work" notification came (work.py), and a
 (re)connection invalidates everything known (notifications sent while the listener was
 away are lost).
 """
@@ -21,6 +22,9 @@ from psycopg import sql
 from runtime.backends.postgres.connection import Reconnector
 from runtime.backends.postgres.schema import channel
 from runtime.backends.postgres.url import StoreURL
+
+#: the payload of a notification that work items were queued or handed back
+WORK = "work"
 
 
 class Listener:
@@ -94,6 +98,10 @@ class Subscription:
         self.channel = channel
         self.event = threading.Event()
         self.dirty: set[str] = set()
+        # notifications that work items were queued (or handed back): `work_seen` lets
+        # the work queue skip its query while nothing new was queued (work.py)
+        self.work_notes = 0
+        self.notes = 0  # every notification (`any_mark`)
         self._lock = threading.Lock()
 
     @property
@@ -102,8 +110,22 @@ class Subscription:
 
     def notified(self, payload: str) -> None:
         with self._lock:
+            if payload == WORK:  # (an instance may be named "work" too: marked as well)
+                self.work_notes += 1
+            self.notes += 1
             self.dirty.add(payload)
         self.event.set()
+
+    def work_mark(self) -> tuple[int, int]:
+        """Where the notifications of queued work stand now ((-1, -1) while not
+        listening: nothing may be taken as known)."""
+        with self._lock:
+            return (self.listener.epoch, self.work_notes) if self.live else (-1, -1)
+
+    def any_mark(self) -> tuple[int, int]:
+        """Where all notifications stand now ((-1, -1) while not listening)."""
+        with self._lock:
+            return (self.listener.epoch, self.notes) if self.live else (-1, -1)
 
     def known_quiet(self, instance_id: str, epoch: int) -> bool:
         """No notification named `instance_id` since `epoch` began (and we still listen)."""

@@ -1,0 +1,427 @@
+"""Entities in the engine: owning an entity, applying its queued operations in batches,
+and sending what a batch produced.
+
+An entity lives in the store as an instance whose id is its `@name@key` (created by the
+first message sent to it: `ensure`). Its `created` record names the entity
+(`{"name": "@counter", "entity": "counter"}`); every later record is a `checkpoint`
+holding the whole entity after one batch:
+
+    {"entity", "exists", "state", "scheduler", "next_seq", "deferred", "outgoing",
+     "consumed", "ops", "applied", "modified"}
+
+so a resume reads one record, whatever the history's length; every `COMPACT_AT` records
+the journal starts a new generation whose `created` record holds the same (`snapshot`),
+so reading an entity's history stays cheap too. Messages reach an entity's
+inbox as `{"type": "entity", "message": <scheduler.Message>, "at": <iso or null>}`.
+
+One batch (`run_batch`): read the inbox, hold back messages scheduled for later
+(`deferred`, deduplicated by their key, since they apply out of order), run
+`scheduler.step` (exactly once, FIFO, locks), apply the runnable operations with
+`apply_batch` (each failure rolled back alone), and stage ONE record with the new state,
+the scheduler and every message the batch sends (results to callers, lock grants and
+forwards, signals, orchestrations to start), acknowledging the inbox messages it
+consumed. All entities with work in a round are committed together (group commit);
+only then are their messages sent (`send_outgoing`). A crash before the commit loses
+the batch and its messages stay in the inbox; a crash after it re-sends the last
+record's messages when the entity is adopted again, and every receiver deduplicates
+(entities by sender and seq, orchestrations by task, starts by instance id). A message
+the last batch consumed but the crash left in the inbox is recognised by its id
+(`consumed`) and only acknowledged: so a client signal without a key is applied once too.
+
+A lock held by an orchestration generation that has ended (or was purged) is released
+when the entity sees it (at adoption, and whenever others wait behind the lock), and by
+`Client.clean_entities`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runtime.api import OrchestrationError
+from runtime.backends.base import (
+    ENDED_STATUSES,
+    Backend,
+    BackendError,
+    Claim,
+    FenceLost,
+    NewInstance,
+    Record,
+)
+from runtime.clock import iso, parse_iso
+from runtime.entities.define import ENTITIES, EntityDef
+from runtime.entities.ids import EntityId, is_entity_id
+from runtime.entities.operations import EntityState, Operation, apply_batch
+from runtime.entities.scheduler import Message, Scheduler, step
+
+if TYPE_CHECKING:
+    from runtime.engine.core import Engine
+
+#: records after which an entity's journal is compacted into a new generation
+COMPACT_AT = 256
+
+__all__ = ["Entity", "adopt", "created_data", "ensure", "holder_ended", "next_deadline",
+           "run_entities", "send", "settled"]
+
+
+@dataclass
+class Entity:
+    """An entity this process owns (its claim), as its last record says."""
+
+    id: EntityId
+    claim: Claim
+    defn: EntityDef
+    state: EntityState = field(default_factory=EntityState)
+    sched: Scheduler = field(default_factory=Scheduler)
+    next_seq: int = 0  # this entity's next seq as a sender (signals it sends)
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # {"at", "key", "message"}
+    outgoing: list[dict[str, Any]] = field(default_factory=list)  # the last record's messages
+    consumed: list[str] = field(default_factory=list)  # inbox messages the last record took
+    applied: int = 0  # operations applied, all batches
+    modified: str = ""
+    broken: str | None = None
+    ended = False  # what the worker asks of what it adopts
+    outbox: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, ops: int, now: str) -> dict[str, Any]:
+        return {"entity": self.defn.name, "exists": self.state.exists, "state": self.state.value,
+                "scheduler": self.sched.to_json(), "next_seq": self.next_seq,
+                "deferred": self.deferred, "outgoing": self.outgoing,
+                "consumed": self.consumed, "ops": ops,
+                "applied": self.applied, "modified": now}
+
+
+def created_data(entity_id: EntityId, ts: str) -> dict[str, Any]:
+    """The `created` record of an entity's instance."""
+    return {"name": f"@{entity_id.name}", "entity": entity_id.name, "input": None,
+            "parent": None, "generation": 0, "start": ts}
+
+
+def ensure(backend: Backend, entity_id: EntityId, ts: str) -> None:
+    """Create the entity's instance if it does not exist (before a message is posted)."""
+    if not backend.exists(entity_id):
+        backend.create(NewInstance(str.__str__(entity_id), ts, created_data(entity_id, ts)))
+
+
+def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, Any],
+         ts: str) -> None:
+    """Post one message to an entity or an orchestration instance, durably.
+
+    The one place entity traffic is posted (a backend with `Claim.send` can stage it with
+    the sender's records instead). An entity is created first if need be; an
+    orchestration that no longer exists is skipped (its caller ended and was purged).
+    Within an engine, a target it owns is looked at in the next round."""
+    if is_entity_id(target):
+        entity_id = EntityId.parse(target)
+        ensure(backend, entity_id, ts)
+        backend.post(target, body)
+        backend.revive(target)  # released as idle (`release_idle`): offered again
+        if engine is not None:
+            engine.entity_dirty.add(target)
+            if target not in engine.entities:
+                try_adopt(engine, entity_id)
+        return
+    if not backend.exists(target):
+        return
+    backend.post(target, body)
+    if engine is not None and target in engine.instances:
+        engine.inbox_dirty.add(target)
+
+
+def try_adopt(engine: Engine, entity_id: EntityId) -> None:
+    """Run the entity here if no one else does (so `run_inline` serves the entities its
+    orchestration uses); a failure is reported once."""
+    if entity_id in engine.entity_refused:
+        return
+    try:
+        if adopt(engine, entity_id) is None:
+            engine.entity_refused.add(entity_id)  # held elsewhere: its owner serves it
+    except (BackendError, OrchestrationError) as exc:
+        engine.entity_refused.add(entity_id)
+        engine.errors.append(str(exc))
+
+
+def adopt(engine: Engine, instance_id: str, *, blocking: bool = False) -> Entity | None:
+    """Claim and load an entity; None if another process holds it. Its last record's
+    messages are sent again (receivers deduplicate)."""
+    if instance_id in engine.entities:
+        return engine.entities[instance_id]
+    entity_id = EntityId.parse(instance_id)
+    claim = engine.backend.claim(instance_id, wait=blocking)
+    if claim is None:
+        return None
+    try:
+        ent = _restore(entity_id, claim)
+    except BaseException:
+        engine.backend.release(claim)
+        raise
+    engine.entities[instance_id] = ent
+    engine.entity_refused.discard(instance_id)
+    engine.entity_dirty.add(instance_id)
+    send_outgoing(engine, ent)
+    return ent
+
+
+def _restore(entity_id: EntityId, claim: Claim) -> Entity:
+    loaded = claim.loaded
+    name = str(loaded.first.data.get("entity", entity_id.name))
+    defn = ENTITIES.get(name)
+    if defn is None:
+        known = ", ".join(sorted(ENTITIES)) or "none"
+        raise OrchestrationError(f"entity {entity_id}: no entity named {name!r} is registered "
+                                 f"in this process (registered: {known})")
+    ent = Entity(entity_id, claim, defn, modified=loaded.first.ts)
+    records = [loaded.first, *([loaded.checkpoint] if loaded.checkpoint else []), *loaded.tail]
+    d = last_snapshot(records)
+    if d is not None:
+        ent.state = EntityState(bool(d.get("exists")), d.get("state"))
+        ent.sched = Scheduler.from_json(d.get("scheduler"))
+        ent.next_seq = int(d.get("next_seq", 0))
+        ent.deferred = list(d.get("deferred", []))
+        ent.outgoing = list(d.get("outgoing", []))
+        ent.consumed = list(d.get("consumed", []))
+        ent.applied = int(d.get("applied", 0))
+        ent.modified = str(d.get("modified", ent.modified))
+    return ent
+
+
+def last_snapshot(records: Iterable[Record]) -> dict[str, Any] | None:
+    """The entity as its last batch left it (a `checkpoint`, or the `snapshot` a
+    compacted journal starts with); None before its first batch."""
+    found: dict[str, Any] | None = None
+    for rec in records:
+        if rec.kind == "checkpoint":
+            found = rec.data
+        elif rec.kind == "created" and rec.data.get("snapshot"):
+            found = rec.data["snapshot"]
+    return found
+
+
+def release(engine: Engine, instance_id: str, *, finished: bool = False) -> None:
+    ent = engine.entities.pop(instance_id, None)
+    engine.entity_dirty.discard(instance_id)
+    if ent is not None:
+        try:
+            engine.backend.release(ent.claim, finished=finished)
+        except FenceLost as exc:
+            engine.errors.append(str(exc))
+
+
+def release_idle(engine: Engine) -> list[str]:
+    """Give up the entities with nothing to do (no message, no lock, nothing deferred), so
+    that a worker does not hold every entity it ever served; a message posted later makes
+    the entity runnable again (`send` revives it). Returns their ids."""
+    gone = []
+    for instance_id, ent in list(engine.entities.items()):
+        if ent.deferred or ent.sched.lock is not None or ent.sched.queue:
+            continue
+        if engine.backend.inbox(instance_id):
+            continue
+        release(engine, instance_id, finished=True)
+        if engine.backend.inbox(instance_id):  # posted meanwhile: offered again
+            engine.backend.revive(instance_id)
+        gone.append(instance_id)
+    return gone
+
+
+# -- running batches -----------------------------------------------------------------------
+
+
+def run_entities(engine: Engine) -> bool:
+    """One batch for every owned entity with work (inbox messages, due deferred ones, an
+    orphaned lock); True if any batch was applied."""
+    dirty = [engine.entities[i] for i in sorted(engine.entity_dirty) if i in engine.entities]
+    engine.entity_dirty.clear()
+    if not dirty:
+        return False
+    staged: list[Entity] = []
+    for ent in dirty:
+        if ent.broken is None and run_batch(engine, ent):
+            staged.append(ent)
+    if not staged:
+        return False
+    try:
+        engine.backend.commit([e.claim for e in staged])
+    except FenceLost as exc:
+        for ent in staged:
+            if not exc.instance_ids or ent.id in exc.instance_ids:
+                engine.entities.pop(ent.id, None)
+        engine.errors.append(str(exc))
+        return True
+    for ent in staged:
+        send_outgoing(engine, ent)
+        if ent.claim.next_seq >= COMPACT_AT:
+            compact(engine, ent)
+    return True
+
+
+def compact(engine: Engine, ent: Entity) -> None:
+    """Start a new generation of the entity's journal holding only its last record."""
+    ts = iso(engine.clock.now())
+    data = {**created_data(ent.id, ts), "snapshot": ent.record(0, ent.modified)}
+    try:
+        ent.claim.new_generation(data, ts, [])
+    except FenceLost as exc:
+        engine.entities.pop(ent.id, None)
+        engine.errors.append(str(exc))
+    except BackendError as exc:
+        engine.errors.append(f"entity {ent.id}: cannot compact its journal: {exc}")
+
+
+def run_batch(engine: Engine, ent: Entity) -> bool:
+    """Stage one batch for `ent` (see the module docstring); False if it had nothing to do."""
+    now = engine.clock.now()
+    messages = engine.backend.inbox(ent.id)
+    acked: list[str] = []
+    arrived: list[Message] = []
+    deferred = list(ent.deferred)
+    waiting = {d["key"] for d in deferred}
+    seen = set(ent.consumed)
+    for message in messages:
+        acked.append(message.id)
+        if message.id in seen:
+            continue  # the last batch applied it; a crash kept it in the inbox
+        try:
+            msg = Message.from_json(message.body["message"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not an entity message: acknowledged, dropped
+        at = message.body.get("at")
+        if at:  # applied out of order, so deduplicated by key (sender and seq)
+            key = msg.key if msg.key is not None else f"{msg.sender}#{msg.seq}"
+            if key not in waiting and key not in ent.sched.client_keys:
+                deferred.append({"at": at, "key": key, "message": msg.to_json()})
+                waiting.add(key)
+            continue
+        arrived.append(msg)
+    due = sorted((d for d in deferred if parse_iso(d["at"]) <= now), key=lambda d: d["at"])
+    for d in due:
+        deferred.remove(d)
+        msg = Message.from_json(d["message"])
+        arrived.append(Message(**{**msg.__dict__, "seq": None, "key": d["key"]}))
+    orphan = ent.sched.lock is not None and (arrived or ent.sched.queue) and holder_ended(
+        engine.backend, ent.sched.lock.sender)
+    if orphan and ent.sched.lock is not None:
+        arrived.append(Message("unlock", request=ent.sched.lock.request))
+    if not arrived and deferred == ent.deferred:
+        if acked:
+            ent.claim.ack(acked)
+            engine.backend.commit([ent.claim])
+        return False
+    sched, runnable, lock_out = step(ent.sched, arrived, ent.id)
+    state, outcomes = apply_batch(ent.defn, ent.id, ent.state,
+                                  [Operation(m.operation, m.input) for m in runnable])
+    ts = iso(now)
+    outgoing: list[dict[str, Any]] = []
+    for m, out in zip(runnable, outcomes, strict=True):
+        # the operation's signals first: a caller that hears the result and then sends
+        # to the same entity comes after them
+        for action in out.actions:
+            if action.kind == "signal":
+                signal = Message("op", sender=str.__str__(ent.id), seq=ent.next_seq,
+                                 operation=action.operation or "", input=action.input)
+                ent.next_seq += 1
+                outgoing.append({"to": str.__str__(action.target), "body": {
+                    "type": "entity", "message": signal.to_json(),
+                    "at": iso(action.at) if isinstance(action.at, datetime) else None}})
+            else:
+                outgoing.append({"to": action.instance_id or uuid.uuid4().hex,
+                                 "start": {"name": action.target, "input": action.input}})
+        if m.reply and m.reply_to:
+            result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
+                                    "generation": m.reply_to.get("generation", 0),
+                                    "entity": str.__str__(ent.id)}
+            if out.error is not None:
+                result["error"] = {"message": out.error["message"], "error_type": out.error["type"],
+                                 "details": out.error.get("details"),
+                                 "task_name": f"{ent.id} {m.operation}"}
+            else:
+                result["value"] = out.value
+            outgoing.append({"to": m.reply_to.get("instance", ""), "body": result})
+    for o in lock_out:
+        if o.kind == "lock":
+            outgoing.append({"to": o.to, "body": {"type": "entity", "message": o.message.to_json()}})
+        else:
+            reply = o.message.reply_to or {}
+            outgoing.append({"to": o.to, "body": {  # the lock is granted: tell the holder
+                "type": "entity_result", "task": reply.get("task"),
+                "generation": reply.get("generation", 0), "entity": str.__str__(ent.id),
+                "value": None}})
+    ent.sched, ent.state, ent.deferred, ent.outgoing = sched, state, deferred, outgoing
+    ent.consumed = acked
+    ent.applied += len(runnable)
+    ent.modified = ts
+    try:
+        ent.claim.stage([("checkpoint", ent.record(len(runnable), ts))], ts)
+    except BackendError as exc:
+        ent.broken = str(exc)
+        engine.errors.append(f"entity {ent.id}: {exc}")
+        return False
+    ent.claim.ack(acked)
+    engine.count_write()
+    return True
+
+
+def send_outgoing(engine: Engine, ent: Entity) -> None:
+    """Send the last record's messages (again, after a crash: receivers deduplicate)."""
+    from runtime.engine.core import machine_for
+    from runtime.engine.inline import create_instance
+
+    ts = iso(engine.clock.now())
+    for out in ent.outgoing:
+        try:
+            if "start" in out:
+                mdef = machine_for(out["start"]["name"])
+                if mdef is None:
+                    engine.errors.append(f"entity {ent.id}: no orchestrator named "
+                                         f"{out['start']['name']!r} is registered; not started")
+                    continue
+                if not engine.backend.exists(out["to"]):
+                    create_instance(engine.backend, mdef, out["start"]["input"], out["to"], ts)
+                continue
+            send(engine, engine.backend, out["to"], out["body"], ts)
+        except BackendError as exc:  # the store's trouble: sent again when adopted again
+            engine.errors.append(f"entity {ent.id}: cannot send to {out['to']}: {exc}")
+
+
+def holder_ended(backend: Backend, holder: str) -> bool:
+    """Has the orchestration generation `holder` (`instance:generation`) ended (or gone)?"""
+    instance_id, _, generation = holder.rpartition(":")
+    if not instance_id:
+        return False
+    try:
+        doc = backend.status(instance_id)
+        if doc is None:
+            return True
+        if doc["runtimeStatus"] in ENDED_STATUSES:
+            return True
+        first = next(iter(backend.history(instance_id)), None)
+    except BackendError:
+        return False
+    return first is not None and str(first.data.get("generation", 0)) != generation
+
+
+def next_deadline(engine: Engine) -> str | None:
+    """The earliest time a deferred message of an owned entity is due."""
+    times = [d["at"] for ent in engine.entities.values() for d in ent.deferred]
+    return min(times, key=parse_iso) if times else None
+
+
+def due(engine: Engine) -> None:
+    """Mark the entities whose deferred messages are due as having work."""
+    now = engine.clock.now()
+    for instance_id, ent in engine.entities.items():
+        if any(parse_iso(d["at"]) <= now for d in ent.deferred):
+            engine.entity_dirty.add(instance_id)
+
+
+def settled(engine: Engine) -> bool:
+    """Does every owned entity have nothing to do now (inbox empty, nothing deferred is
+    due; `next_deadline` says when the next one is)?"""
+    now = engine.clock.now()
+    return not engine.entity_dirty and all(
+        not any(parse_iso(d["at"]) <= now for d in ent.deferred)
+        and not engine.backend.inbox(ent.id)
+        for ent in engine.entities.values() if ent.broken is None)

@@ -1,0 +1,175 @@
+"""The client's entity API: signalling entities, reading them, listing them, cleaning up.
+
+`Client` (and `AsyncClient`, its awaitable mirror) take these methods from
+`EntityClient`; the CLI, the HTTP API and the dashboard are built on exactly these
+signatures:
+
+- `signal_entity(entity_id, operation, input=None, *, at=None, key=None) -> None`: one-way,
+  durable on return. A retried call with the same `key` is applied once (the entity
+  remembers the last `scheduler.CLIENT_KEY_WINDOW` keys); without a key the signal is
+  applied once as well (a redelivered inbox message is recognised by its id).
+- `entity(entity_id) -> dict | None`: `{"id", "name", "key", "exists", "state",
+  "queueLength", "lockedBy", "lastModifiedTime"}` as the last committed batch left it
+  (None: no such entity in the store).
+- `entity_state(entity_id) -> Any`: the last committed state; `UnknownEntity` when the
+  entity has none.
+- `entities(*, name=None, limit=100, cursor=None) -> (list of entity dicts, next cursor)`.
+- `clean_entities() -> {"removedEmpty": n, "releasedLocks": m}`.
+
+Bad input (a malformed id, an unknown entity name or operation, an input that is not
+JSON, a naive `at`) is refused with a `ValueError` (or `UnknownEntity`) of one line
+naming the value, before anything is posted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runtime.backends.base import BackendError, Query
+from runtime.clock import Clock, iso
+from runtime.entities.errors import UnknownEntity
+from runtime.entities.ids import NAME, EntityId
+from runtime.entities.scheduler import Message, Scheduler
+
+if TYPE_CHECKING:
+    from runtime.backends import Backend
+
+__all__ = ["EntityClient", "UnknownEntity"]
+
+MAX_KEY = 200  # characters of an idempotency key
+
+
+class EntityClient:
+    """The entity methods of `Client` (see the module docstring)."""
+
+    backend: Backend
+
+    def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
+                      at: datetime | None = None, key: str | None = None) -> None:
+        """Send `operation` with `input` to the entity, applied once (no earlier than `at`)."""
+        from runtime.context import boundary
+        from runtime.engine.entities import send
+
+        target = EntityId.parse(entity_id)
+        self._check_operation(target, operation)
+        data = boundary(input, f"input of operation {operation!r} of entity {target}")
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise ValueError(f"signal_entity(at=...) needs a timezone-aware datetime, got {at!r}")
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY):
+            raise ValueError(f"invalid idempotency key {key!r}: use 1-{MAX_KEY} characters")
+        if at is not None and key is None:  # scheduled: deduplicated by key when it applies
+            key = f"client:{uuid.uuid4().hex}"
+        message = Message("op", sender="client", key=key, operation=operation, input=data)
+        body = {"type": "entity", "message": message.to_json(),
+                "at": iso(at) if at is not None else None}
+        send(None, self.backend, target, body, iso(Clock().now()))
+
+    def entity(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity as its last committed batch left it; None if the store has none."""
+        from runtime.engine.entities import last_snapshot
+
+        target = EntityId.parse(entity_id)
+        try:
+            records = list(self.backend.history(target))
+        except BackendError:
+            if not self.backend.exists(target):
+                return None
+            raise
+        if not records:
+            return None
+        snap = last_snapshot(records) or {}
+        sched = Scheduler.from_json(snap.get("scheduler"))
+        waiting = len(sched.queue) + len(snap.get("deferred", []))
+        with contextlib.suppress(BackendError):
+            waiting += len(self.backend.inbox(target))
+        holder = sched.locked_by
+        return {"id": str.__str__(target), "name": target.name, "key": target.key,
+                "exists": bool(snap.get("exists", False)), "state": snap.get("state"),
+                "queueLength": waiting,
+                "lockedBy": holder.rpartition(":")[0] if holder else None,
+                "lastModifiedTime": snap.get("modified", records[0].ts)}
+
+    def entity_state(self, entity_id: str) -> Any:
+        """The entity's last committed state; `UnknownEntity` if it has none."""
+        doc = self.entity(entity_id)
+        if doc is None or not doc["exists"]:
+            raise UnknownEntity(f"entity {EntityId.parse(entity_id)} has no state in "
+                                f"{self.backend.spec}")
+        return doc["state"]
+
+    def entities(self, *, name: str | None = None, limit: int = 100,
+                 cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of entities (all, or those named `name`) in creation order, and the
+        cursor of the next page (None on the last)."""
+        if name is not None and (not isinstance(name, str) or not NAME.fullmatch(name.lower())):
+            raise ValueError(f"invalid entity name {name!r}: use 1-64 characters of a-z 0-9 _ . -")
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be 1-1000, not {limit!r}")
+        prefix = f"@{name.lower()}@" if name is not None else "@"
+        page = self.backend.query(Query(id_prefix=prefix, top=limit, continuation=cursor))
+        docs = []
+        for row in page.items:
+            doc = self.entity(row.instance_id)
+            if doc is not None:
+                docs.append(doc)
+        return docs, page.continuation
+
+    def clean_entities(self) -> dict[str, int]:
+        """Release the locks whose holder no longer runs, and remove the entities with no
+        state, no lock and nothing queued (Durable Functions' `CleanEntityStorage`)."""
+        from runtime.engine.entities import holder_ended, send
+
+        removed = released = 0
+        cursor: str | None = None
+        ts = iso(Clock().now())
+        while True:
+            docs, cursor = self.entities(limit=1000, cursor=cursor)
+            for doc in docs:
+                snap = self._snapshot(doc["id"])
+                sched = Scheduler.from_json(snap.get("scheduler"))
+                if sched.lock is not None and holder_ended(self.backend, sched.lock.sender):
+                    unlock = Message("unlock", request=sched.lock.request)
+                    send(None, self.backend, doc["id"], {"type": "entity",
+                                                         "message": unlock.to_json()}, ts)
+                    released += 1
+                elif (not doc["exists"] and sched.lock is None and doc["queueLength"] == 0
+                      and self._remove_if_idle(doc["id"])):
+                    removed += 1
+            if cursor is None:
+                return {"removedEmpty": removed, "releasedLocks": released}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _snapshot(self, entity_id: str) -> dict[str, Any]:
+        from runtime.engine.entities import last_snapshot
+
+        return last_snapshot(self.backend.history(entity_id)) or {}
+
+    def _remove_if_idle(self, entity_id: str) -> bool:
+        """Purge an empty entity nobody runs now (a worker holding it keeps it)."""
+        claim = self.backend.claim(entity_id)
+        if claim is None:
+            return False
+        empty = not self.backend.inbox(entity_id)
+        self.backend.release(claim, finished=True)
+        return empty and self.backend.purge(entity_id)
+
+    def _check_operation(self, target: EntityId, operation: str) -> None:
+        from runtime.entities.define import ENTITIES
+
+        if not isinstance(operation, str) or not operation:
+            raise ValueError(f"invalid operation name {operation!r} for entity {target}")
+        defn = ENTITIES.get(target.name)
+        if defn is None:
+            page = self.backend.query(Query(id_prefix=f"@{target.name}@", top=1))
+            if not page.items:
+                known = ", ".join(sorted(ENTITIES)) or "none"
+                raise UnknownEntity(f"no entity named {target.name!r} is registered, and "
+                                    f"{self.backend.spec} has none (registered: {known})")
+            return
+        if defn.form == "class" and operation not in defn.operations:
+            raise ValueError(f"entity {target.name!r} has no operation {operation!r}; its "
+                             f"operations: {', '.join(defn.operations)}")

@@ -1,0 +1,175 @@
+"""Differential tests against the reference model (`runtime.direct`'s in-memory entities:
+every entity a value, operations applied in delivery order): generated orchestrations
+that call, signal and lock, run journaled with a crash after a random journal write, on
+every backend; entity states and outputs must equal the model's.
+
+- one orchestration: everything it does is ordered, so outputs and states are compared
+  exactly;
+- several at once, contending for the same entities: each critical section is a
+  read-modify-write, so a lock that let two in would lose an increment; the model is the
+  sum of what was sent, and the purses' total is conserved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from runtime.backends import open_backend
+from runtime.clock import VirtualClock, iso
+from runtime.direct import run_direct
+from runtime.engine import Engine, SimulatedCrash, create_instance
+from runtime.entities.direct import DirectEntities
+from tests.entities.support import MAX_RESUMES, load, machine, run_journaled, settle, states
+from tests.entities.support import with_state as stated
+
+COUNTERS = ["@counter@a", "@counter@b", "@counter@c"]
+PURSES = ["@purse@p", "@purse@q", "@purse@r"]
+
+ops = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(COUNTERS), st.integers(-5, 5)),
+    st.tuples(st.just("signal"), st.sampled_from(COUNTERS), st.integers(-5, 5)),
+    st.tuples(st.just("fail"), st.sampled_from(COUNTERS), st.integers(1, 5)),
+    st.tuples(st.just("forward"), st.sampled_from(COUNTERS), st.sampled_from(COUNTERS),
+              st.integers(1, 5)),
+    st.tuples(st.just("fanout"), st.lists(st.sampled_from(COUNTERS), min_size=1, max_size=3,
+                                          unique=True), st.integers(1, 3)),
+    st.tuples(st.just("transfer"), st.lists(st.sampled_from(PURSES), min_size=2, max_size=2,
+                                            unique=True), st.integers(1, 20)),
+)
+
+
+def render(program: list[tuple[Any, ...]]) -> str:
+    """The orchestration `prog` doing `program`'s steps, as source."""
+    lines = ["from tether import orchestrator, OrchestrationContext, TaskFailedError", "",
+             "@orchestrator", "async def prog(ctx: OrchestrationContext) -> list:",
+             "    out = []"]
+    for op in program:
+        kind = op[0]
+        if kind == "add":
+            lines += [f"    t = ctx.call_entity({op[1]!r}, 'add', {op[2]})", "    out.append(await t)"]
+        elif kind == "signal":
+            lines += [f"    ctx.signal_entity({op[1]!r}, 'add', {op[2]})"]
+        elif kind == "fail":
+            lines += [f"    t = ctx.call_entity({op[1]!r}, 'fail', {op[2]})", "    try:",
+                      "        await t", "    except TaskFailedError as exc:",
+                      "        out.append(exc.error_type)"]
+        elif kind == "forward":
+            lines += [f"    t = ctx.call_entity({op[1]!r}, 'forward', "
+                      f"{{'to': {op[2]!r}, 'amount': {op[3]}}})", "    await t"]
+        elif kind == "fanout":
+            calls = ", ".join(f"ctx.call_entity({e!r}, 'add', {op[2]})" for e in op[1])
+            lines += [f"    t = ctx.when_all([{calls}])", "    out.append(await t)"]
+        else:
+            a, b = op[1]
+            lines += [f"    cs = ctx.lock_entities({a!r}, {b!r})", "    t = cs.acquire()",
+                      "    await t", "    try:",
+                      f"        t = ctx.call_entity({a!r}, 'balance')", "        have = await t",
+                      f"        w = ctx.call_entity({a!r}, 'deposit', -min(have, {op[2]}))",
+                      f"        d = ctx.call_entity({b!r}, 'deposit', min(have, {op[2]}))",
+                      "        out.append(await ctx.when_all([w, d]))", "    finally:",
+                      "        cs.release()"]
+    lines += ["    return out", ""]
+    return "\n".join(lines)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a shrink costs minutes
+@given(program=st.lists(ops, min_size=1, max_size=6), crash=st.integers(1, 40))
+def test_one_orchestration_equals_the_model(stores: Any, program: list[tuple[Any, ...]],
+                                            crash: int) -> None:
+    plain, compiled = load(render(program))
+    expected = run_direct(plain.prog)
+    assert expected.status == "Completed", expected.error
+    store = stores(f"d{abs(hash((repr(program), crash)))}")
+    got, _ = run_journaled(machine(compiled, "prog"), None, store, crash)
+    assert got == ("Completed", expected.output, None), render(program)
+    assert states(store) == stated(expected.entities), render(program)
+
+
+CONTENDED = '''
+from tether import orchestrator, OrchestrationContext
+
+@orchestrator
+async def worker(ctx: OrchestrationContext, plan: list) -> int:
+    done = 0
+    for counter, src, dst, amount in plan:
+        cs = ctx.lock_entities(counter, src, dst)
+        t = cs.acquire()
+        await t
+        try:
+            t = ctx.call_entity(counter, "get")
+            value = await t
+            t = ctx.call_entity(counter, "set", value + 1)
+            await t
+            w = ctx.call_entity(src, "deposit", -amount)
+            d = ctx.call_entity(dst, "deposit", amount)
+            await ctx.when_all([w, d])
+        finally:
+            cs.release()
+        ctx.signal_entity(counter, "add", 10)
+        done += 1
+    return done
+'''
+
+
+def run_many(store: str, mdef: Any, inputs: list[Any], crash_after: int | None) -> list[str]:
+    """Start one instance per input and run them together in one engine, crashing once
+    after `crash_after` writes; then settle. Returns their statuses."""
+    ids = [f"w{i}" for i in range(len(inputs))]
+    backend = open_backend(store)
+    backend.ensure()
+    clock = VirtualClock()
+    for instance_id, value in zip(ids, inputs, strict=True):
+        create_instance(backend, mdef, value, instance_id, iso(clock.now()))
+    backend.close()
+    crash = crash_after
+    for _ in range(MAX_RESUMES):
+        backend = open_backend(store)
+        engine = Engine(backend, clock=VirtualClock(), crash_after_writes=crash,
+                        machines=lambda name: mdef if name == mdef.name else None)
+        try:
+            for instance_id in ids:
+                engine.adopt(instance_id, blocking=True)
+            finished = engine.run(lambda e=engine: all(e.instances[i].ended for i in ids))
+            assert finished, "the orchestrations got stuck (a lock never granted?)"
+            statuses = [engine.instances[i].status for i in ids]
+            break
+        except SimulatedCrash:
+            crash = None
+        finally:
+            engine.close(wait=False)
+            backend.close()
+    else:
+        raise AssertionError("no end")
+    settle(store)
+    return statuses
+
+
+plans = st.lists(st.tuples(st.sampled_from(COUNTERS[:2]), st.sampled_from(PURSES),
+                           st.sampled_from(PURSES), st.integers(1, 9)).filter(
+                               lambda p: p[1] != p[2]).map(list), min_size=1, max_size=3)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a shrink costs minutes
+@given(inputs=st.lists(plans, min_size=2, max_size=3), crash=st.integers(1, 60))
+def test_contending_orchestrations_equal_the_model(stores: Any, inputs: list[Any],
+                                                   crash: int) -> None:
+    plain, compiled = load(CONTENDED)
+    model = DirectEntities()  # the model: each orchestration's operations, in turn
+    for plan in inputs:
+        assert run_direct(plain.worker, plan, entities=model).output == len(plan)
+    model.flush()
+    store = stores(f"m{abs(hash((repr(inputs), crash)))}")
+    statuses = run_many(store, machine(compiled, "worker"), inputs, crash)
+    assert statuses == ["Completed"] * len(inputs)
+    got = states(store)
+    assert got == stated(model.states())
+    sends = [p for plan in inputs for p in plan]
+    for counter in COUNTERS[:2]:
+        n = sum(1 for p in sends if p[0] == counter)
+        assert got.get(counter, {"value": 0}) == {"value": 11 * n} or n == 0
+    assert sum(got.get(p, 100) for p in PURSES) == 100 * len(PURSES)
