@@ -24,22 +24,24 @@ naming the value, before anything is posted.
 from __future__ import annotations
 
 import contextlib
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runtime.backends.base import BackendError, Query
 from runtime.clock import Clock, iso
 from runtime.entities.errors import UnknownEntity
-from runtime.entities.ids import NAME, EntityId
-from runtime.entities.scheduler import Message, Scheduler
 
 if TYPE_CHECKING:
     from runtime.backends import Backend
+    from runtime.entities.ids import EntityId
 
 __all__ = ["EntityClient", "UnknownEntity"]
 
 MAX_KEY = 200  # characters of an idempotency key
+
+# The entity modules are imported by the methods that use them: `Client` (and so
+# `tether status`) derives from this class, and `runtime.entities.ids` brings the frame
+# codec and the authoring API (docs/benchmarks.md, "CLI start-up").
 
 
 class EntityClient:
@@ -50,8 +52,12 @@ class EntityClient:
     def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
                       at: datetime | None = None, key: str | None = None) -> None:
         """Send `operation` with `input` to the entity, applied once (no earlier than `at`)."""
+        import uuid
+
         from runtime.context import boundary
         from runtime.engine.entities import send
+        from runtime.entities.ids import EntityId
+        from runtime.entities.scheduler import Message
 
         target = EntityId.parse(entity_id)
         self._check_operation(target, operation)
@@ -70,6 +76,8 @@ class EntityClient:
     def entity(self, entity_id: str) -> dict[str, Any] | None:
         """The entity as its last committed batch left it; None if the store has none."""
         from runtime.engine.entities import last_snapshot
+        from runtime.entities.ids import EntityId
+        from runtime.entities.scheduler import Scheduler
 
         target = EntityId.parse(entity_id)
         try:
@@ -94,6 +102,8 @@ class EntityClient:
 
     def entity_state(self, entity_id: str) -> Any:
         """The entity's last committed state; `UnknownEntity` if it has none."""
+        from runtime.entities.ids import EntityId
+
         doc = self.entity(entity_id)
         if doc is None or not doc["exists"]:
             raise UnknownEntity(f"entity {EntityId.parse(entity_id)} has no state in "
@@ -104,6 +114,8 @@ class EntityClient:
                  cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of entities (all, or those named `name`) in creation order, and the
         cursor of the next page (None on the last)."""
+        from runtime.entities.ids import NAME
+
         if name is not None and (not isinstance(name, str) or not NAME.fullmatch(name.lower())):
             raise ValueError(f"invalid entity name {name!r}: use 1-64 characters of a-z 0-9 _ . -")
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -121,6 +133,7 @@ class EntityClient:
         """Release the locks whose holder no longer runs, and remove the entities with no
         state, no lock and nothing queued (Durable Functions' `CleanEntityStorage`)."""
         from runtime.engine.entities import holder_ended, send
+        from runtime.entities.scheduler import Message, Scheduler
 
         removed = released = 0
         cursor: str | None = None

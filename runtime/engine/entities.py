@@ -35,7 +35,6 @@ when the entity sees it (at adoption, and whenever others wait behind the lock),
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +55,7 @@ from runtime.entities.define import ENTITIES, EntityDef
 from runtime.entities.ids import EntityId, is_entity_id
 from runtime.entities.operations import EntityState, Operation, apply_batch
 from runtime.entities.scheduler import Message, Scheduler, step
+from runtime.ids import new_instance_id
 
 if TYPE_CHECKING:
     from runtime.engine.core import Engine
@@ -327,7 +327,7 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
                     "type": "entity", "message": signal.to_json(),
                     "at": iso(action.at) if isinstance(action.at, datetime) else None}})
             else:
-                outgoing.append({"to": action.instance_id or uuid.uuid4().hex,
+                outgoing.append({"to": action.instance_id or new_instance_id(),
                                  "start": {"name": action.target, "input": action.input}})
         if m.reply and m.reply_to:
             result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
