@@ -56,7 +56,8 @@ class FunctionCheck:
         self.dispatch: dict[type[ast.AST], list[Handler]] = {
             ast.Name: [self._follow], ast.Attribute: [self._follow],
         }
-        self.rules = [cls(self) for cls in rules if job.is_orchestrator or cls.in_helpers]
+        self.rules = [cls(self) for cls in rules
+                      if (job.is_orchestrator or cls.in_helpers) and not cls.module_level]
         for instance in self.rules:
             for node_type, method in instance.handlers:
                 self.dispatch.setdefault(node_type, []).append(getattr(instance, method))
@@ -122,6 +123,9 @@ class ModuleCheck:
         self.rules = tuple(rule for rule in RULES if config.enabled(rule.code))
 
     def run(self) -> list[Finding]:
+        for rule in self.rules:
+            if rule.module_level:
+                self._check_definitions(rule)
         queue: deque[_Job] = deque()
         seen: set[tuple[str, int, str]] = set()
         for fn in self.module.defs:
@@ -145,6 +149,21 @@ class ModuleCheck:
         own = self.module.path
         return sorted(self.findings.values(),
                       key=lambda f: (f.path != own, f.path, f.line, f.col, f.code))
+
+    def _check_definitions(self, rule: type[Rule]) -> None:
+        """A module-level rule (ENT006) over this module's top-level definitions."""
+        module = self.module
+        for node, fields in rule.check_module(module):
+            line = getattr(node, "lineno", 1)
+            suppression = module.suppressions.get(line)
+            if suppression is not None and rule.code in suppression.codes:
+                continue
+            col = module.column(line, getattr(node, "col_offset", 0))
+            if not self.config.enabled_for(rule.code, module.path):
+                continue
+            self.findings.setdefault((module.path, line, col, rule.code), Finding(
+                module.path, line, col, rule.code, rule.message.format(**fields),
+                rule.help.format(**fields), (), line, col + len("async def"), ()))
 
     def add(self, job: _Job, code: str, span: tuple[int, int, int, int], message: str,
             help: str) -> None:

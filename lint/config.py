@@ -28,7 +28,11 @@ from pathlib import Path
 
 from tether.errors import UsageError
 
-ALL_CODES = (*(f"DET00{n}" for n in range(1, 10)), "DET100")
+# in the registry's order: DET100 judges the others' suppressions, so it comes last
+ALL_CODES = (*(f"DET00{n}" for n in range(1, 10)), *(f"ENT00{n}" for n in range(1, 7)),
+             "DET100")
+#: what runs when nothing is selected: every rule
+DEFAULT_SELECT = ("DET", "ENT")
 #: rules whose targets are call/attribute names, so users may extend them
 NAME_RULES = ("DET001", "DET002", "DET003", "DET004", "DET005")
 
@@ -61,7 +65,7 @@ class NameSet:
 class Config:
     """Resolved lint settings; `Config()` runs every rule everywhere."""
 
-    select: tuple[str, ...] = ("DET",)
+    select: tuple[str, ...] = DEFAULT_SELECT
     ignore: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     safe: NameSet = NameSet()
@@ -110,7 +114,7 @@ def _codes(where: str, values: list[str]) -> tuple[str, ...]:
             if not code:
                 continue
             if not any(full.startswith(code) for full in ALL_CODES):
-                raise UsageError(f"{where}: unknown rule code {item.strip()!r} (known: DET001-DET009, DET100)")
+                raise UsageError(f"{where}: unknown rule code {item.strip()!r} (known: DET001-DET009, DET100, ENT001-ENT006)")
             out.append(code)
     return tuple(out)
 
@@ -161,7 +165,7 @@ def _parse(table: dict[str, object], path: Path) -> Config:
     for key in table:
         if key not in KEYS:
             raise ConfigError(f"{path}: [tool.tether] {_unknown(key, KEYS, 'key')}")
-    select = code_list("select", table["select"]) if "select" in table else ("DET",)
+    select = code_list("select", table["select"]) if "select" in table else DEFAULT_SELECT
     if "extend-select" in table:
         select += code_list("extend-select", table["extend-select"])
     ignore = code_list("ignore", table["ignore"]) if "ignore" in table else ()

@@ -2,8 +2,9 @@
 
 Most files of a project hold no orchestrator, and LibCST- or even `ast`-parsing them is
 the bulk of a naive linter's time. A file can define an orchestrator only if the word
-"orchestrator" appears in it (the decorator is imported or referenced by that name), so
-files without it are never parsed: a byte search decides. Helper modules that such a
+"orchestrator" appears in it (the decorator is imported or referenced by that name), and
+an entity (ENT006) only if `@entity` or `.entity` does, so files without any of them
+are never parsed: a byte search decides. Helper modules that such a
 file imports are parsed on demand, when an orchestrator reaches them. A file named
 explicitly (as pre-commit and editors do) is always parsed, so its syntax errors show.
 """
@@ -24,7 +25,7 @@ from lint.names import parse
 from lint.project import ProjectIndex
 from tether.errors import ExitCode, UsageError
 
-MARKER = b"orchestrator"
+MARKERS = (b"orchestrator", b"@entity", b".entity")
 SKIPPED_FOLDERS = frozenset({
     "__pycache__", "node_modules", "site-packages", "venv", "build", "dist",
 })
@@ -121,7 +122,7 @@ def lint_paths(paths: Sequence[str], config: Config | None = None,
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
-            if MARKER in data:
+            if any(marker in data for marker in MARKERS):
                 candidates.append(path)
             elif path in named:
                 parse(decode(data, path), path)  # syntax only: nothing here to check

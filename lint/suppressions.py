@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 _TETHER = re.compile(r"#\s*tether:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa:\s*([A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)", re.IGNORECASE)
-_OURS = re.compile(r"DET\d+", re.IGNORECASE)
-_QUICK = re.compile(r"tether:\s*ignore|noqa:[^\n]*DET", re.IGNORECASE)
+_OURS = re.compile(r"(?:DET|ENT)\d+", re.IGNORECASE)
+_QUICK = re.compile(r"tether:\s*ignore|noqa:[^\n]*(?:DET|ENT)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

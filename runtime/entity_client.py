@@ -35,13 +35,12 @@ if TYPE_CHECKING:
     from runtime.backends import Backend
     from runtime.entities.ids import EntityId
 
+# The ids, the scheduler and uuid are imported where they are used: `Client` is imported
+# by `tether status`, which must not load the frame codec (runtime.values) they bring.
+
 __all__ = ["EntityClient", "UnknownEntity"]
 
 MAX_KEY = 200  # characters of an idempotency key
-
-# The entity modules are imported by the methods that use them: `Client` (and so
-# `tether status`) derives from this class, and `runtime.entities.ids` brings the frame
-# codec and the authoring API (docs/benchmarks.md, "CLI start-up").
 
 
 class EntityClient:

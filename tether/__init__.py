@@ -52,6 +52,7 @@ __version__ = "0.1.0"
 _HOMES = {"Client": "runtime.client", **dict.fromkeys(
     ("OrchestrationContext", "OrchestrationError", "RetryPolicy", "Task", "TaskFailedError",
      "activity", "orchestrator"), "runtime.api"),
+    # the entity API
     "CriticalSection": "runtime.entities.critical", "EntityContext": "runtime.entities.define",
     "entity": "runtime.entities.define", "UnknownEntity": "runtime.entities.errors",
     "EntityId": "runtime.entities.ids"}

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "rewind": "tether.commands.manage_cmd",
     "serve": "tether.commands.serve_cmd",
     "db": "tether.commands.db_cmd",
+    "entity": "tether.commands.entity_cmd",
 }
 
 

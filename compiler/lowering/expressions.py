@@ -5,7 +5,7 @@ conditional expressions; comprehensions that await are in `comprehensions.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import libcst as cst
 
@@ -30,6 +30,16 @@ TASK_METHODS = {
     "when_all": "when_all",
     "when_any": "when_any",
     "call_http": "sub_orchestration",
+    "call_entity": "entity",
+}
+
+# Context methods that look like work but give no task to await, and what to do instead.
+NOT_TASKS = {
+    "signal_entity": "a signal is one-way, nothing comes back: call `{ctx}.signal_entity()` "
+                     "without `await`, or await `{ctx}.call_entity()` for the operation's "
+                     "result",
+    "lock_entities": "`{ctx}.lock_entities()` opens a critical section: write "
+                     "`async with {ctx}.lock_entities(...):`",
 }
 
 
@@ -215,10 +225,14 @@ class ExpressionLowering(JumpLowering):
                 and isinstance(expr.func.value, cst.Name) and expr.func.value.value == self.ctx:
             method = expr.func.attr.value
             kind = TASK_METHODS.get(method)
+            if method in NOT_TASKS:
+                raise self.error(expr, f"`await {self.ctx}.{method}()` does not await a "
+                                 "durable task (DET007)", NOT_TASKS[method].format(ctx=self.ctx))
             if kind is None:
                 raise self.error(expr, f"`{self.ctx}.{method}()` is not a durable task",
-                                 "await call_activity, call_sub_orchestrator, create_timer, "
-                                 "sleep, wait_for_external_event, when_all or when_any")
+                                 "await call_activity, call_sub_orchestrator, call_entity, "
+                                 "create_timer, sleep, wait_for_external_event, when_all or "
+                                 "when_any")
             name: str | None = None
             if expr.args and kind in ("activity", "sub_orchestration", "event"):
                 first = expr.args[0].value
@@ -226,6 +240,8 @@ class ExpressionLowering(JumpLowering):
                     name = self.as_written(self.code(first))
                 elif isinstance(first, cst.SimpleString):
                     name = first.evaluated_value if isinstance(first.evaluated_value, str) else None
+            if kind == "entity":
+                name = entity_call_name(self.as_written, expr)
             return kind, name
         if isinstance(expr, cst.Call):
             raise self.error(
@@ -278,6 +294,22 @@ class ExpressionLowering(JumpLowering):
         self.start(exit_b)
         return cst.Name(tmp)
 
+
+
+def entity_call_name(as_written: Callable[[str], str], call: cst.Call) -> str | None:
+    """`counter.add` for `ctx.call_entity(counter, "add", 1)`: the entity as written and
+    the operation, for graphs and messages (None when neither is given)."""
+    code = cst.Module([]).code_for_node
+    args = [a.value for a in call.args if a.keyword is None]
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    target = args[0] if args else keywords.get("entity_id")
+    op = args[1] if len(args) > 1 else keywords.get("operation")
+    if target is None:
+        return None
+    entity = as_written(code(target))
+    if isinstance(op, cst.SimpleString) and isinstance(op.evaluated_value, str):
+        return f"{entity}.{op.evaluated_value}"
+    return entity if op is None else f"{entity}.({as_written(code(op))})"
 
 
 # Expressions that read the same after a suspension as before it.

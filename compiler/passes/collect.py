@@ -4,7 +4,8 @@ Consumes source text. Produces a `Unit` holding the LibCST module, a position lo
 one `Found` per orchestrator (its node, registered name and line span). Runs the
 determinism rules first: findings stop compilation (`DeterminismErrors`, exit 1).
 Refused here, with `path:line:col: error:`: a syntax error, `yield`, `global`/`nonlocal`,
-an `await` inside a nested function, `async for` in a comprehension, a decorator other
+an `await` inside a nested function, `async for` in a comprehension, an `async with`
+other than a critical section (`async with ctx.lock_entities(...)`), a decorator other
 than `@orchestrator`, code that reads frames (`FRAME_ATTRIBUTES`, `FRAME_FUNCTIONS`).
 """
 
@@ -19,10 +20,14 @@ from compiler import df_names
 from compiler.errors import CompileError, DeterminismErrors
 from compiler.ir import Found, Unit
 from compiler.lowering.comprehensions import comp_fors
+from compiler.lowering.critical import is_critical_section
 from compiler.passes.names import COMPREHENSIONS, children
 from compiler.passes.positions import build as build_positions
 
 DECORATOR_NAMES = {"orchestrator"}
+# a module whose source names none of these has nothing for the rules to check (ENT006
+# checks `@entity` code in modules without orchestrators)
+RULE_MARKERS = ("orchestrator", "entity")
 
 
 def run(unit: Unit) -> Unit:
@@ -39,7 +44,7 @@ def run(unit: Unit) -> Unit:
         raise CompileError(unit.path, exc.raw_line, exc.raw_column + 1,
                            f"syntax error: {exc.message}") from None
     positions = build_positions(module, tree)
-    if not any(name in unit.source for name in DECORATOR_NAMES):
+    if not any(name in unit.source for name in RULE_MARKERS):
         unit.module = module
         unit.positions = positions
         return unit
@@ -105,12 +110,14 @@ FRAME_FUNCTIONS = frozenset({"_getframe", "currentframe", "walk_tb", "walk_stack
 INSPECT_STACK = frozenset({"stack", "trace", "getouterframes", "getinnerframes"})
 
 
-def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]]) -> None:
-    """What no orchestrator may contain, in source order (depth: nested function level)."""
+def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, str | None]],
+              ctx: str) -> None:
+    """What no orchestrator may contain, in source order (depth: nested function level;
+    `ctx`: the orchestrator's context parameter)."""
     kind = type(node)
     if kind not in _REFUSED_KINDS:
         for child in children(node):
-            _refusals(child, depth, out)
+            _refusals(child, depth, out, ctx)
         return
     if isinstance(node, cst.Attribute | cst.Name):
         read = _frame_read(node)
@@ -138,6 +145,8 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
         out.append((node, "`async for` in a comprehension is not supported in an orchestrator",
                     "iterate with a plain `for` and await tasks from the context in the "
                     "element: `[await ctx.call_activity(f, x) for x in xs]`"))
+    elif isinstance(node, cst.With) and depth == 0 and is_critical_section(node, ctx):
+        pass  # `async with ctx.lock_entities(...)`: lowered by compiler.lowering.critical
     elif isinstance(node, cst.For | cst.With) and node.asynchronous is not None and depth == 0:
         # with or without an await in its body: the machine is a plain function
         what = "`async for`" if isinstance(node, cst.For) else "`async with`"
@@ -145,10 +154,11 @@ def _refusals(node: cst.CSTNode, depth: int, out: list[tuple[cst.CSTNode, str, s
                     "tasks from the context",
                     "await tasks from the context inside a plain `for`" if isinstance(
                         node, cst.For) else "close the resource before awaiting, or do the "
-                    "work in an activity"))
+                    f"work in an activity; the one durable `async with` is "
+                    f"`async with {ctx}.lock_entities(...)`"))
     inner = depth + 1 if isinstance(node, cst.FunctionDef | cst.Lambda) else depth
     for child in children(node):
-        _refusals(child, inner, out)
+        _refusals(child, inner, out, ctx)
 
 
 def _frame_read(node: cst.Attribute | cst.Name) -> str | None:
@@ -180,7 +190,8 @@ def _refuse(unit: Unit, found: Found) -> None:
                                f"orchestrator {fn.name.value} has a decorator other than "
                                "@orchestrator, which compiled code cannot keep")
     errors: list[tuple[cst.CSTNode, str, str | None]] = []
-    _refusals(fn.body, 0, errors)
+    params = fn.params.params
+    _refusals(fn.body, 0, errors, params[0].name.value if params else "")
     if errors:
         node, message, hint = errors[0]
         rng = get(node)

@@ -5,13 +5,15 @@ the steps a reader cares about. Node keys:
 
 - `s<state>`: `s0` is the start; every other `s` node is an await, keyed by its resume
   state (the state an instance waits at, the `step` of its checkpoints), with `kind`
-  activity / sub_orchestration / timer / event / when_all / when_any / task and the
-  awaited `name`;
+  activity / sub_orchestration / entity (`ctx.call_entity`, named `counter.add`) / lock
+  (the acquire of `async with ctx.lock_entities(a, b)`, named `a, b`) / timer / event /
+  when_all / when_any / task and the awaited `name`;
 - `b<state>`: a branch (`construct` if, while, for, and, or, match, except) whose
   `label` is its condition as written, or the end of a `finally`;
 - `t<state>_<n>`: a task scheduled without being awaited where it is made (fan-out), with
   `many` when a comprehension makes one per item; `fan_out` edges lead to it from the
-  step that makes it and a `fan_in` edge from it to the await that joins it;
+  step that makes it and a `fan_in` edge from it to the await that joins it; a
+  `ctx.signal_entity` is such a node of kind `signal`, with no `fan_in` (it is one-way);
 - `end` (every return leads there) and `fail` (an exception no handler catches), both
   invented.
 
@@ -48,6 +50,7 @@ from compiler.ir import (
     Unit,
     successors,
 )
+from compiler.lowering.expressions import entity_call_name
 
 # Methods of the context that make a task; when_all/when_any are joins, not work.
 SCHEDULING = {
@@ -57,6 +60,8 @@ SCHEDULING = {
     "sleep": "timer",
     "wait_for_external_event": "event",
     "call_http": "sub_orchestration",
+    "call_entity": "entity",
+    "signal_entity": "signal",  # one-way: drawn as a branch off its step, joined nowhere
 }
 JOINS = ("when_all", "when_any")
 
@@ -322,8 +327,10 @@ def _add_scheduled(walk: _Walk) -> None:
                                 each=each, line=line, end_line=line, scheduled=True)
             for owner in owners:
                 walk.graph.add_edge(owner, key, kind="fan_out", label="")
-            if join is not None:
+            if join is not None and kind != "signal":
                 walk.graph.add_edge(key, join, kind="fan_in", label="")
+        if all(kind == "signal" for kind, _name, _each, _line in tasks):
+            continue  # the flow does not pass through a signal: the step's edges stay
         # the way from the step that fans out to its join now leads through the branches
         for owner in owners:
             if join is not None and walk.graph.has_edge(owner, join) \
@@ -381,6 +388,8 @@ class _TaskCalls(cst.CSTVisitor):
                 name = first.evaluated_value
             elif isinstance(first, cst.Name | cst.Attribute):
                 name = cst.Module([]).code_for_node(first)
+        elif kind in ("entity", "signal"):
+            name = entity_call_name(lambda text: text, node)
         self.found.append((kind, name, self.fors[-1] if self.fors else None))
 
 

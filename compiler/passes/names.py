@@ -71,7 +71,10 @@ class AwaitIndex:
         return hit
 
     def _compute(self, node: cst.CSTNode) -> bool:
-        found = type(node) is cst.Await
+        # an `async with` awaits its `__aenter__`: a critical section is a suspension
+        # point, so the statements around it are lowered, never passed through
+        found = type(node) is cst.Await or (
+            isinstance(node, cst.With) and node.asynchronous is not None)
         for child in children(node):
             if type(child) in _SCOPE_KINDS:
                 self._memo[id(child)] = False

@@ -38,6 +38,7 @@ from compiler.ir import (
     Unit,
 )
 from compiler.lowering.builder import Fin, Loop, module_names_bound, runtime_aliases
+from compiler.lowering.critical import is_critical_section, lower_critical_section
 from compiler.lowering.expressions import ExpressionLowering
 from compiler.lowering.jumps import JumpRewriter, has_jumps, returns_inside_loop
 from compiler.lowering.syntax import (
@@ -117,6 +118,9 @@ class Lowerer(ExpressionLowering):
                                  "await before the class statement and use the result")
             self.note_unsaveable(stmt)
             self.emit_passthrough(stmt, line, writes={stmt.name.value})
+            return
+        if isinstance(stmt, cst.With) and is_critical_section(stmt, self.ctx):
+            lower_critical_section(self, stmt)
             return
         if not self._needs_lowering(stmt):
             self.emit_passthrough(stmt, line)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import enum
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class Rule:
     help: ClassVar[str]
     #: False for rules about the orchestrator itself (its awaits), not the helpers it calls
     in_helpers: ClassVar[bool] = True
+    #: True for rules about a module's top-level definitions (entities), which run once
+    #: per module through `check_module` rather than inside orchestrator code
+    module_level: ClassVar[bool] = False
     #: (ast node type, handler method name), collected from `visit_*` methods
     handlers: ClassVar[tuple[tuple[type[ast.AST], str], ...]] = ()
 
@@ -78,6 +81,11 @@ class Rule:
     def doc(cls) -> str:
         """The rule's user documentation: its module's docstring."""
         return (sys.modules[cls.__module__].__doc__ or "").strip()
+
+    @classmethod
+    def check_module(cls, module: ModuleInfo) -> Iterator[tuple[ast.AST, dict[str, str]]]:
+        """A module-level rule's findings: (node, fields for `message` and `help`)."""
+        return iter(())
 
     def start(self, fn: FunctionNode) -> None:
         """Called before the body of `fn` is walked."""

@@ -4,9 +4,12 @@
 Flags an `await` in an orchestrator of anything but a durable task: a task is the
 result of a call on the context parameter (`ctx.call_activity`,
 `ctx.call_sub_orchestrator`, `ctx.create_timer`, `ctx.sleep`,
-`ctx.wait_for_external_event`, `ctx.when_all`, `ctx.when_any`), or a variable, item
-or attribute that may hold one. `await asyncio.sleep(1)` and `await some_coroutine()`
-are flagged. A direct call of an activity or orchestrator is DET009's finding instead.
+`ctx.wait_for_external_event`, `ctx.when_all`, `ctx.when_any`, `ctx.call_entity`,
+`ctx.call_http`), or a variable, item or attribute that may hold one.
+`await asyncio.sleep(1)` and `await some_coroutine()` are flagged, and so are
+`await ctx.signal_entity(...)` (a signal is one-way: nothing comes back to wait for) and
+`await ctx.lock_entities(...)` (a critical section is entered with `async with`).
+A direct call of an activity or orchestrator is DET009's finding instead.
 Durable Functions' spelling of a task tether names otherwise (`await ctx.task_all(...)`)
 is reported with the compiler's "did you mean `ctx.when_all`?" (`lint.df_names`).
 
@@ -51,6 +54,16 @@ TASK_METHODS = frozenset({
     "call_activity", "call_sub_orchestrator", "create_timer", "sleep",
     "wait_for_external_event", "when_all", "when_any", "call_entity", "call_http",
 })
+# durable calls on the context that give nothing to await: what each is for instead
+NOT_AWAITABLE = {
+    "signal_entity": ("`await {ctx}.signal_entity(...)`: a signal is one-way, there is "
+                      "nothing to wait for",
+                      "call `{ctx}.signal_entity(...)` without `await`, or "
+                      "`await {ctx}.call_entity(...)` for the operation's result"),
+    "lock_entities": ("`await {ctx}.lock_entities(...)` does not await a durable task: it "
+                      "opens a critical section",
+                      "write `async with {ctx}.lock_entities(...):`"),
+}
 
 
 @rule("DET007", "non-task-await", fix=Fix.NEVER)
@@ -61,6 +74,13 @@ class NonTaskAwait(Rule):
     in_helpers = False
 
     def visit_Await(self, node: ast.Await) -> None:
+        value, ctx = node.value, self.check.context_name
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                and value.func.attr in NOT_AWAITABLE and isinstance(value.func.value, ast.Name) \
+                and value.func.value.id == ctx:
+            message, help = NOT_AWAITABLE[value.func.attr]
+            self.check.report(self, node, message.format(ctx=ctx), help.format(ctx=ctx))
+            return
         bad = self._non_task(node.value)
         if bad is None:
             return

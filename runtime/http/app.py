@@ -60,6 +60,7 @@ _STATIC = Path(__file__).parent
 _DASHBOARD_FILES = {"/": ("dashboard.html", "text/html; charset=utf-8"),
                     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
                     "/instance.js": ("instance.js", "text/javascript; charset=utf-8"),
+                    "/entities.js": ("entities.js", "text/javascript; charset=utf-8"),
                     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
 #: Paths answered without the API key: the dashboard's files.
 PUBLIC = frozenset(_DASHBOARD_FILES)
@@ -102,6 +103,7 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
         _route("/api/instances/{instance_id}/restart", POST=api.restart),  # issue 14
         _route("/api/instances/{instance_id}/rewind", POST=api.rewind),  # issue 14
         _route("/api/instances/{instance_id}/{action:str}", POST=api.control),
+        *_entity_routes(api),  # issue 12
         # issue 14: the description of this table, and Prometheus metrics
         _route("/api/openapi.json", GET=api.openapi),
         _route("/metrics", GET=api.metrics),
@@ -117,6 +119,13 @@ def create_app(store: Path | str | Backend, machines: Mapping[str, MachineDef], 
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _entity_routes(api: _Api) -> list[Route]:
+    # imported here: runtime.http.entities builds on this module's helpers
+    from runtime.http.entities import entity_routes
+
+    return entity_routes(api)
 
 
 def _route(path: str, **by_method: Handler) -> Route:

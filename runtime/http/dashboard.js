@@ -1,6 +1,7 @@
 // tether dashboard: the shell (API key, navigation, live updates) and the instance list.
 // The instance page is instance.js. No build step, no dependencies: the package ships
 // these files as they are.
+import { renderEntities } from "./entities.js";
 import { renderInstance } from "./instance.js";
 
 export const ENDED = ["Completed", "Failed", "Terminated", "ContinuedAsNew"];
@@ -145,9 +146,18 @@ export function openInstance(id) {
 export function openList() {
   const params = new URLSearchParams(location.search);
   params.delete("instance");
+  params.delete("view");
   history.pushState(null, "", addressOf(params));
   show();
 }
+
+// the entity list (entities.js) is ?view=entities
+function openEntities() {
+  history.pushState(null, "", addressOf(new URLSearchParams({ view: "entities" })));
+  show();
+}
+document.getElementById("nav-instances").onclick = (ev) => { ev.preventDefault(); openList(); };
+document.getElementById("nav-entities").onclick = (ev) => { ev.preventDefault(); openEntities(); };
 
 window.addEventListener("popstate", () => { filtersToForm(new URLSearchParams(location.search)); restartPaging(); show(); });
 document.getElementById("home").onclick = (ev) => { ev.preventDefault(); openList(); };
@@ -257,11 +267,18 @@ let showing = null;  // the instance page being shown, if any
 async function show() {
   if (!document.getElementById("keyform").hidden) return;  // waiting for a key
   const id = new URLSearchParams(location.search).get("instance");
-  document.getElementById("listview").hidden = Boolean(id);
+  const entities = !id && new URLSearchParams(location.search).get("view") === "entities";
+  document.getElementById("listview").hidden = Boolean(id) || entities;
   const box = document.getElementById("instanceview");
   box.hidden = !id;
+  const entityBox = document.getElementById("entityview");
+  entityBox.hidden = !entities;
+  document.body.dataset.view = id ? "instance" : entities ? "entities" : "instances";
   try {
-    if (id) {
+    if (entities) {
+      showing = null;
+      await renderEntities(entityBox);
+    } else if (id) {
       if (!showing || showing.id !== id) showing = { id, ended: false };
       const doc = await renderInstance(box, id);
       showing.ended = doc !== null && ENDED.includes(doc.runtimeStatus);

@@ -91,6 +91,29 @@ _UPDATED_TO = _query("lastUpdatedTimeTo", "instances last updated before this IS
 _LIST_FILTERS = [_NAME, _PREFIX, _FROM, _TO, _UPDATED_FROM, _UPDATED_TO]
 _NOT_MODIFIED = {"description": "unchanged since the If-None-Match ETag"}
 
+_ENTITY_NAME = _path("name", "the entity's name (any case)",
+                     pattern="^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_ENTITY_KEY = _path("key", "the entity's key: A-Z a-z 0-9 . _ : -", pattern=_ID_PATTERN)
+_ENTITY_LIST = [
+    _query("top", "at most this many (1-1000, default 100)",
+           {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("continuationToken", "the token of the previous page (or the "
+           "x-ms-continuation-token header)", {"type": "string"}),
+    _query("fetchState", "include each entity's state (true or false, any case; default "
+           "false, as in Durable Functions)", _FLAG),
+    {"name": "x-ms-continuation-token", "in": "header", "required": False,
+     "description": "the token of the previous page", "schema": {"type": "string"}},
+]
+_ENTITY_PAGE = {
+    "200": {"description": "the entities, oldest first", "headers": {
+        "x-ms-continuation-token": {"description": "present when there is a next page",
+                                    "schema": {"type": "string"}},
+        "ETag": {"description": "send as If-None-Match for a 304",
+                 "schema": {"type": "string"}}},
+        "content": {_JSON: {"schema": {"type": "array", "items": _ref("Entity")}}}},
+    "304": _NOT_MODIFIED, "400": _BAD,
+}
+
 
 def _static(kind: str, what: str) -> dict[str, Any]:
     return {"summary": f"the dashboard's {what} (static; served without the key)",
@@ -102,6 +125,7 @@ def _static(kind: str, what: str) -> dict[str, Any]:
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/dashboard.js", "GET"): _static("text/javascript", "script"),
     ("/instance.js", "GET"): _static("text/javascript", "script for one instance"),
+    ("/entities.js", "GET"): _static("text/javascript", "script for the entity list"),
     ("/dashboard.css", "GET"): _static("text/css", "style sheet"),
     ("/", "GET"): {
         "summary": "the dashboard page (static; served without the key)",
@@ -220,6 +244,43 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                         enum=["terminate", "suspend", "resume"]), _REASON],
         "responses": {"202": _ACCEPTED, "400": _BAD, "404": _UNKNOWN, "410": _ENDED},
     },
+    ("/api/entities", "GET"): {
+        "summary": "entity documents (issue 12), `top` at a time (send back "
+                   "x-ms-continuation-token for the next page)",
+        "parameters": _ENTITY_LIST,
+        "responses": _ENTITY_PAGE,
+    },
+    ("/api/entities/{name}", "GET"): {
+        "summary": "the entities of one name, `top` at a time",
+        "parameters": [_ENTITY_NAME, *_ENTITY_LIST],
+        "responses": _ENTITY_PAGE,
+    },
+    ("/api/entities/{name}/{key}", "POST"): {
+        "summary": "signal an entity: a one-way operation, applied by a worker; the same "
+                   "idempotency key sent again is applied once",
+        "parameters": [_ENTITY_NAME, _ENTITY_KEY,
+                       _query("op", "the operation's name",
+                              {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+                              required=True),
+                       _query("key", "idempotency key (or the Idempotency-Key header)",
+                              {"type": "string", "pattern": "^[!-~]{1,200}$"}),
+                       _query("at", "deliver no earlier than this ISO 8601 time",
+                              _TIME_OR_EMPTY),
+                       {"name": "Idempotency-Key", "in": "header", "required": False,
+                        "description": "a retried request with the same key is applied once",
+                        "schema": {"type": "string", "pattern": "^[!-~]{1,200}$"}}],
+        "requestBody": {**_BODY, "description": "the operation's input as JSON (empty: null)"},
+        "responses": {"202": {"description": "accepted: queued for the entity"},
+                      "400": _error("a malformed name, key, operation, idempotency key or "
+                                    "body, or an entity or operation no module defines"),
+                      "413": _TOO_BIG},
+    },
+    ("/api/entities/{name}/{key}", "GET"): {
+        "summary": "an entity's last committed state",
+        "parameters": [_ENTITY_NAME, _ENTITY_KEY],
+        "responses": {"200": {"description": "the state", "content": {_JSON: {
+            "schema": _ANY}}}, "400": _BAD, "404": _error("the entity has no state")},
+    },
     ("/api/openapi.json", "GET"): {
         "summary": "this description",
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {_JSON: {
@@ -239,6 +300,24 @@ _SCHEMAS: dict[str, Any] = {
         "instancesDeleted": {"type": "integer", "minimum": 1}}},
     "ManagementPayload": {"type": "object", "required": list(PAYLOAD_FIELDS),
                           "properties": {f: {"type": "string"} for f in PAYLOAD_FIELDS}},
+    "Entity": {
+        "type": "object",
+        "required": ["id", "name", "key", "exists", "queueLength", "lockedBy",
+                     "lastModifiedTime"],
+        "properties": {
+            "id": {"type": "string", "description": "@name@key"},
+            "name": {"type": "string"},
+            "key": {"type": "string"},
+            "exists": {"type": "boolean", "description": "whether it has state"},
+            "state": {"description": "the last committed state (with fetchState=true)"},
+            "queueLength": {"type": "integer", "minimum": 0,
+                            "description": "operations waiting (behind a lock, or not "
+                                           "yet applied)"},
+            "lockedBy": {"type": ["string", "null"],
+                         "description": "the orchestration holding its lock"},
+            "lastModifiedTime": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["name", "instanceId", "runtimeStatus", "input", "output",

@@ -31,6 +31,7 @@ WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     ("/", "GET"): ("/", 200),
     ("/dashboard.js", "GET"): ("/dashboard.js", 200),
     ("/instance.js", "GET"): ("/instance.js", 200),
+    ("/entities.js", "GET"): ("/entities.js", 200),
     ("/dashboard.css", "GET"): ("/dashboard.css", 200),
     ("/api/statusCounts", "GET"): ("/api/statusCounts", 200),
     ("/api/events", "GET"): ("/api/events?timeout=0", 200),
@@ -48,6 +49,12 @@ WITH_KEY: dict[tuple[str, str], tuple[str, int]] = {
     ("/api/instances/{instance_id}/rewind", "POST"): ("/api/instances/p-1/rewind", 409),
     ("/api/openapi.json", "GET"): ("/api/openapi.json", 200),
     ("/metrics", "GET"): ("/metrics", 200),
+    ("/api/entities", "GET"): ("/api/entities", 200),
+    ("/api/entities/{name}", "GET"): ("/api/entities/counter", 200),
+    # no entity has state: reaching the lookup shows the key was accepted
+    ("/api/entities/{name}/{key}", "GET"): ("/api/entities/counter/c1", 404),
+    # the served module defines no entity: refused by the client, past the key
+    ("/api/entities/{name}/{key}", "POST"): ("/api/entities/counter/c1?op=add", 400),
 }
 
 
@@ -78,7 +85,8 @@ def test_the_route_table_is_read_and_only_the_page_is_public() -> None:
     assert len(ROUTES) >= 12  # GET routes also answer HEAD
     # the dashboard's page, script and style sheet: static text, no data
     assert {r for r in ROUTES if r[0] in PUBLIC} == {
-        (path, method) for path in ("/", "/dashboard.js", "/instance.js", "/dashboard.css")
+        (path, method) for path in ("/", "/dashboard.js", "/instance.js", "/entities.js",
+                                 "/dashboard.css")
         for method in ("GET", "HEAD")}
 
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
-_EXPECT = re.compile(r"#\s*error:\s*(DET\d{3}(?:\s*,\s*DET\d{3})*)")
+_EXPECT = re.compile(r"#\s*error:\s*((?:DET|ENT)\d{3}(?:\s*,\s*(?:DET|ENT)\d{3})*)")
 
 
 def expected(path: Path) -> set[tuple[int, str]]:

@@ -154,7 +154,7 @@ def test_no_tether_table_means_defaults(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     (tmp_path / "sub").mkdir()
     config = load_config(tmp_path / "sub")  # found by walking up
-    assert (config.select, config.ignore, config.per_file_ignores) == (("DET",), (), ())
+    assert (config.select, config.ignore, config.per_file_ignores) == (("DET", "ENT"), (), ())
 
 
 def test_import_forms_resolve_to_qualified_names() -> None:

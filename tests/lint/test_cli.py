@@ -132,8 +132,8 @@ def test_select_and_ignore_flags(project: Path, capsys: Capsys) -> None:
     assert main(["lint", "--select", "DET001", "flows"]) == 1
     capsys.readouterr()
     assert main(["lint", "--select", "DET042", "flows"]) == 2
-    assert capsys.readouterr().err == \
-        "error: --select: unknown rule code 'DET042' (known: DET001-DET009, DET100)\n"
+    assert capsys.readouterr().err == ("error: --select: unknown rule code 'DET042' "
+                                       "(known: DET001-DET009, DET100, ENT001-ENT006)\n")
 
 
 def test_config_from_pyproject_and_bad_config(project: Path, capsys: Capsys) -> None:

@@ -35,7 +35,9 @@ def test_check_mode_reports_a_stale_page(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_codes_are_unique_and_sequential() -> None:
-    # DET001-DET009 judge orchestrator code; DET100 judges the suppression comments
-    assert [r.code for r in RULES] == [*(f"DET00{n}" for n in range(1, 10)), "DET100"]
+    # DET001-DET009 judge orchestrator code, ENT001-ENT006 critical sections and entity
+    # code; DET100 judges the suppression comments, so it runs last
+    assert [r.code for r in RULES] == [*(f"DET00{n}" for n in range(1, 10)),
+                                       *(f"ENT00{n}" for n in range(1, 7)), "DET100"]
     assert list(ALL_CODES) == [r.code for r in RULES]
     assert len({r.name for r in RULES}) == len(RULES)

@@ -13,8 +13,8 @@ from typing import Any
 
 from tether.graphing.progress import DONE, FAILED, NOT_RUN, WAITING, NodeState
 
-WORK = ("activity", "sub_orchestration", "task")
-WAITS = ("timer", "event")
+WORK = ("activity", "sub_orchestration", "task", "entity", "signal")
+WAITS = ("timer", "event", "lock")  # a lock step waits for its entities to be granted
 JOINS = ("when_all", "when_any")
 FAILURE_EDGES = ("exception", "raise")
 PARALLEL_EDGES = ("fan_out", "fan_in")
