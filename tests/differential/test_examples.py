@@ -32,7 +32,7 @@ def cases_of(path: Path) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
 
 
 # Open bugs with a minimal program in regressions/: strict, so a fix turns them red.
-_ENTITY_EVERY_WRITE = "regression 028: an entity call never ends when every resume crashes " \
+_ENTITY_EVERY_WRITE = "regression 029: an entity call never ends when every resume crashes " \
     "after its first write"
 KNOWN_BUGS: dict[str, str] = {
     "counter_entity:count_both:0": _ENTITY_EVERY_WRITE,
