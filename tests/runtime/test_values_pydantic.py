@@ -1,6 +1,6 @@
 """pydantic models in the frame (issue 13): saved as their fields, rebuilt with their
 type, identity, given fields, extras, private attributes and field order; a frozen model
-stays hashable. The differential proof is regression 026."""
+stays hashable. The differential proof is regression 028."""
 
 from __future__ import annotations
 
