@@ -3,6 +3,8 @@ rewrites the compiler's golden IR files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -25,3 +27,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 from tests.backends.support import backend, backend_kind, stores  # noqa: E402
 
 __all__ = ["backend", "backend_kind", "stores"]
+
+
+@pytest.fixture(autouse=True)
+def _entity_registry_per_test() -> Iterator[None]:
+    """Entity names are one registry per process (`runtime.entities.define.ENTITIES`): an
+    example loaded by one test (its `counter`, its `account`) must not replace the
+    entity of the same name that another test module defines."""
+    from runtime.entities.define import ENTITIES
+
+    saved = dict(ENTITIES)
+    yield
+    ENTITIES.clear()
+    ENTITIES.update(saved)

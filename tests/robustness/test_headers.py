@@ -20,7 +20,8 @@ from tether import orchestrator
 async def sniff_wait(ctx, value):
     return await ctx.wait_for_external_event("Go")
 '''
-PARAMS = {"name": "sniff_wait", "instance_id": "s-1", "event": "Go", "action": "terminate"}
+PARAMS = {"name": "sniff_wait", "instance_id": "s-1", "event": "Go", "action": "terminate",
+          "key": "k-1"}
 
 
 def _draw(store: Path, instance_id: str, name: str) -> bytes | None:
