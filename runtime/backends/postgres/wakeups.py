@@ -150,7 +150,7 @@ class Subscription:
 
 
 _listeners: dict[str, Listener] = {}
-_listeners_lock = threading.Lock()
+_listeners_lock = threading.RLock()  # re-entrant: a listener's weakref finalizer may run (GC) while this thread holds it
 
 
 def subscribe(url: StoreURL) -> Subscription:
