@@ -167,7 +167,7 @@ def test_unknown_operation_lists_the_operations() -> None:
     _, (out,) = apply_batch(entity_def("ledger"), EntityId("ledger", "a"), EntityState(),
                             [Operation("depost", 1)])
     assert out.error is not None
-    assert out.error["message"] == ("entity 'account' has no operation 'depost'; its operations: "
+    assert out.error["message"] == ("entity 'ledger' has no operation 'depost'; its operations: "
                                     "deposit, withdraw, notify, get, delete")
 
 
