@@ -39,7 +39,7 @@ class Listener:
         self.epoch = 0
         self.channels: dict[str, set[Subscription]] = {}
         self.listened: set[str] = set()  # channels LISTENed on the current connection
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant, as _listeners_lock
         self._stop = threading.Event()
         self._rc = Reconnector(url, autocommit=True, on_connect=self._connected)
         self._thread = threading.Thread(target=self._loop, name="tether-pg-listen", daemon=True)
@@ -102,7 +102,7 @@ class Subscription:
         # the work queue skip its query while nothing new was queued (work.py)
         self.work_notes = 0
         self.notes = 0  # every notification (`any_mark`)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant, as _listeners_lock
 
     @property
     def live(self) -> bool:
