@@ -85,6 +85,18 @@ def section_of(node: ast.AsyncWith, ctx: str | None) -> Section | None:
                    body)
 
 
+def calls_in_section(node: ast.AsyncWith, ctx: str,
+                     method: str) -> Iterator[tuple[Section, ast.Call]]:
+    """Each `ctx.<method>(...)` call inside the section `node` opens (none if `node`
+    opens no section), with the section: what the per-call lock rules walk."""
+    section = section_of(node, ctx)
+    if section is None:
+        return
+    for inner in section.body:
+        if isinstance(inner, ast.Call) and context_method(inner, ctx) == method:
+            yield section, inner
+
+
 def inside(node: ast.AsyncWith) -> Iterator[ast.AST]:
     """Every node of the section's body, in source order, nested scopes left out."""
     skip: set[int] = set()

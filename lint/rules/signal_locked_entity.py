@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import ast
 
-from lint.critical_sections import context_method, describe, entity_argument, section_of
+from lint.critical_sections import calls_in_section, describe, entity_argument
 from lint.rules.base import Fix, Rule, rule
 
 
@@ -49,12 +49,9 @@ class SignalLockedEntity(Rule):
 
     def visit_AsyncWith(self, node: ast.AsyncWith) -> None:
         ctx = self.check.context_name
-        section = section_of(node, ctx) if ctx is not None else None
-        if ctx is None or section is None:
+        if ctx is None:
             return
-        for inner in section.body:
-            if not (isinstance(inner, ast.Call) and context_method(inner, ctx) == "signal_entity"):
-                continue
-            target = entity_argument(inner)
+        for section, call in calls_in_section(node, ctx, "signal_entity"):
+            target = entity_argument(call)
             if target is not None and section.is_locked(target):
-                self.report(inner, ctx=ctx, entity=describe(target), line=str(node.lineno))
+                self.report(call, ctx=ctx, entity=describe(target), line=str(node.lineno))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import ast
 
-from lint.critical_sections import context_method, section_of
+from lint.critical_sections import calls_in_section
 from lint.rules.base import Fix, Rule, rule
 
 
@@ -47,10 +47,7 @@ class SubOrchestrationInCriticalSection(Rule):
 
     def visit_AsyncWith(self, node: ast.AsyncWith) -> None:
         ctx = self.check.context_name
-        section = section_of(node, ctx) if ctx is not None else None
-        if ctx is None or section is None:
+        if ctx is None:
             return
-        for inner in section.body:
-            if isinstance(inner, ast.Call) \
-                    and context_method(inner, ctx) == "call_sub_orchestrator":
-                self.report(inner, ctx=ctx, line=str(node.lineno))
+        for _, call in calls_in_section(node, ctx, "call_sub_orchestrator"):
+            self.report(call, ctx=ctx, line=str(node.lineno))
