@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from lint.registry import RULES
+from tests.lint.demo_project import FLOW, make_project
 from tether.cli import main
 
 Capsys = pytest.CaptureFixture[str]
 
-FLOW = textwrap.dedent("""\
-    import time
-    from tether import orchestrator
-
-    def _stamp():
-        return time.time()
-
-    @orchestrator
-    async def flow(ctx, n):
-        a = time.time()
-        return _stamp()
-""")
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "bad.py").write_text(FLOW)
-    (tmp_path / "flows" / "good.py").write_text(
-        "from tether import orchestrator\n\n@orchestrator\nasync def ok(ctx):\n    return 1\n")
-    return tmp_path
+    return make_project(tmp_path, good=True)
 
 
 def test_text_format_with_help_lines_and_summary(project: Path, capsys: Capsys) -> None:

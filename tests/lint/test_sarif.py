@@ -4,7 +4,6 @@ GitHub code scanning shows: helpUri, end positions, the helper chain, parse erro
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from lint import docs
 from lint.registry import RULES
+from tests.lint.demo_project import FLOW, make_project
 from tether.cli import main
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -20,27 +20,10 @@ SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json")
 REPO = Path(__file__).resolve().parents[2]
 Capsys = pytest.CaptureFixture[str]
 
-FLOW = textwrap.dedent("""\
-    import time
-    from tether import orchestrator
-
-    def _stamp():
-        return time.time()
-
-    @orchestrator
-    async def flow(ctx, n):
-        a = time.time()
-        return _stamp()
-""")
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "bad.py").write_text(FLOW)
-    return tmp_path
+    return make_project(tmp_path, good=False)
 
 
 def sarif_of(argv: list[str], capsys: Capsys) -> tuple[int, dict[str, Any]]:
