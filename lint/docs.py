@@ -15,9 +15,6 @@ from lint.registry import RULES
 from lint.rules.base import Rule
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "rules"
-#: where the generated pages are published: SARIF's `helpUri` links `<this>/DET001.md`.
-#: The one place to change when the repository moves.
-RULES_URL = "https://github.com/tether-py/tether/blob/main/docs/rules"
 SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead")
 
 
@@ -30,11 +27,6 @@ def explain(rule: type[Rule]) -> str:
         f"Automatic fix: {rule.fix.value} available. "
         f"Suppress one line with `# tether: ignore[{rule.code}]`.\n"
     )
-
-
-def rule_url(rule: type[Rule]) -> str:
-    """The published page of `rule` (its SARIF `helpUri`)."""
-    return f"{RULES_URL}/{rule.code}.md"
 
 
 def pages() -> dict[str, str]:

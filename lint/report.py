@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from lint.docs import RULES_URL, rule_url
 from lint.finding import Finding
 from lint.registry import BY_CODE, RULES
 from lint.runner import LintResult
@@ -69,6 +68,10 @@ def _summary(doc: str) -> str:
     return " ".join(section.split("\n\n", 1)[0].split())
 
 
+#: the code scanning tag of each rule family
+_TAGS = {"DET": "determinism", "ENT": "entity-locking"}
+
+
 def sarif(result: LintResult) -> dict[str, object]:
     """A SARIF 2.1.0 log with one run; paths are relative to the working folder, which
     `originalUriBaseIds` names as `%SRCROOT%`."""
@@ -81,9 +84,8 @@ def sarif(result: LintResult) -> dict[str, object]:
         "shortDescription": {"text": f"{rule.code} {rule.name}"},
         "fullDescription": {"text": _summary(rule.doc())},
         "help": {"text": rule.doc(), "markdown": rule.doc()},
-        "helpUri": rule_url(rule),
         "defaultConfiguration": {"level": "error"},
-        "properties": {"tags": ["determinism"], "precision": "very-high",
+        "properties": {"tags": [_TAGS[rule.code[:3]]], "precision": "very-high",
                        "problem.severity": "error"},
     } for rule in RULES]
     results = [{
@@ -107,8 +109,7 @@ def sarif(result: LintResult) -> dict[str, object]:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "tether", "semanticVersion": __version__,
-                                "version": __version__, "informationUri": RULES_URL,
-                                "rules": rules}},
+                                "version": __version__, "rules": rules}},
             "invocations": [{"executionSuccessful": not result.errors,
                              "toolExecutionNotifications": notifications}],
             "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
