@@ -686,3 +686,52 @@ def test_tether_worker_started_before_its_server_answers_serves_it(pg_url: str, 
         proc.wait(timeout=60)
         stop.set()
     assert "reconnected to PostgreSQL" in log.read_text()
+
+
+# -- a message posted while its instance is being released ---------------------------------
+
+
+def slow_release(backend: Any, seconds: float) -> None:
+    """Make `backend`'s release statement sleep after taking its snapshot (READ
+    COMMITTED: at the statement's start), so a post can commit inside that window."""
+    q = backend.q
+    q.release = q.release.replace("WITH waiting AS", f"WITH pause AS (SELECT pg_sleep({seconds})),"
+                                  " waiting AS", 1) + " AND EXISTS (SELECT 1 FROM pause)"
+
+
+@pytest.mark.parametrize("how", ["post", "send", "finish"])
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_message_that_lands_during_a_release_keeps_the_instance_runnable(
+        open_store: Any, how: str, finished: bool) -> None:
+    """Regression: a worker released an idle entity (no message when it looked) while a
+    client's signal was being posted; the post saw the claimed row as ready already and
+    left it alone, the release then cleared `ready_at`, and the signal sat in the inbox of
+    an instance no worker would ever offer again (found by tests/http/test_entities.py on
+    PostgreSQL: a signal never applied). Every way a message arrives (post, a step's
+    Claim.send, a work item's result) must leave the instance runnable."""
+    owner, poster = open_store(), open_store()
+    owner.create_many([new("x"), new("sender")])
+    claim = owner.claim("x")
+    assert claim is not None and owner.inbox("x") == []
+    slow_release(owner, 0.6)
+    if how == "finish":  # an attempt of x's, taken by another worker before the release
+        queue = poster.work_queue()
+        queue.enqueue(claim, [WorkItem("x", 0, 1, 0, "act", None)])
+        owner.commit([claim])
+        (item,) = queue.take(1, 30)
+    releasing = threading.Thread(target=lambda: owner.release(
+        claim, finished=finished, wake_at=None if finished else "2999-01-01T00:00:00Z"))
+    releasing.start()
+    time.sleep(0.2)  # the release statement has its snapshot, and sleeps
+    if how == "post":
+        poster.post("x", {"type": "event", "name": "go", "data": None})
+    elif how == "send":
+        sender = poster.claim("sender")
+        sender.send("x", {"type": "event", "name": "go", "data": None})
+        sender.stage([("checkpoint", {"suspended": False})], TS)
+        poster.commit([sender])
+    else:
+        queue.finish(item, {"value": 1})
+    releasing.join(10)
+    assert len(owner.inbox("x")) == 1
+    assert "x" in poster.runnable(10)  # offered again: the message will be read

@@ -16,6 +16,14 @@ from __future__ import annotations
 #: anyone makes it durable too.
 NO_FLUSH = "nf AS (SELECT set_config('synchronous_commit', 'off', true))"
 SET_NO_FLUSH = "SET LOCAL synchronous_commit = off"
+#: what a message does to its instance's row: ready now, unless it is ready earlier. The
+#: UPDATE must touch the row even when the instance looks ready already (claimed: its
+#: `ready_at` is in the past), so that it waits for a release that holds the row's lock
+#: and then sees that release's `ready_at` (NULL, or a wake time). Skipping the UPDATE for
+#: a ready-looking row lost messages: the release, whose snapshot predates the message,
+#: cleared `ready_at`, and no worker offered the instance again (regression test in
+#: tests/backends/test_postgres_backend.py, "lands during a release").
+WAKE = "least(coalesce(ready_at, now()), now())"
 
 
 class Queries:
@@ -91,9 +99,8 @@ class Queries:
             " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
             " ON CONFLICT DO NOTHING),"
             # Messages to other instances (`Claim.send`), in the step's transaction; to
-            # existing instances only. Waking a target takes its row's lock only when it
-            # is not ready already (a live one is: no lock on another owner's hot row),
-            # and never for a row `ok` updates (one statement must not update a row twice).
+            # existing instances only. Waking a target always takes its row's lock (see
+            # WAKE), never for a row `ok` updates (one statement must not update a row twice).
             " s AS (SELECT m.sender, m.target, m.name, m.body FROM unnest(%s::text[],"
             " %s::text[], %s::text[], %s::text[]) AS m(sender, target, name, body)"
             " WHERE m.sender IN (SELECT id FROM ok)),"
@@ -101,9 +108,8 @@ class Queries:
             " SELECT s.target, s.name, s.body::json FROM s"
             f" WHERE EXISTS (SELECT 1 FROM {s}.instances t WHERE t.id = s.target)"
             " ON CONFLICT DO NOTHING),"
-            f" woke AS (UPDATE {s}.instances t SET ready_at = now()"
-            " WHERE t.id IN (SELECT target FROM s) AND t.id NOT IN (SELECT id FROM v)"
-            " AND (t.ready_at IS NULL OR t.ready_at > now())),"
+            f" woke AS (UPDATE {s}.instances t SET ready_at = {WAKE}"
+            " WHERE t.id IN (SELECT target FROM s) AND t.id NOT IN (SELECT id FROM v)),"
             " told AS (SELECT pg_notify(%s, target) FROM (SELECT DISTINCT target FROM s) d),"
             " note AS (SELECT pg_notify(%s, 'work') WHERE %s)"
             # `note` and `told` are plain SELECTs: only evaluated when referenced.
@@ -151,10 +157,7 @@ class Queries:
         self.post = (
             f"WITH m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
             " VALUES (%s, %s, %s::json) ON CONFLICT DO NOTHING),"
-            # A live instance is ready already: then the UPDATE matches nothing and takes
-            # no lock on the owner's hot row.
-            f" w AS (UPDATE {s}.instances SET ready_at = now() WHERE id = %s"
-            " AND (ready_at IS NULL OR ready_at > now())),"
+            f" w AS (UPDATE {s}.instances SET ready_at = {WAKE} WHERE id = %s),"
             " note AS (SELECT pg_notify(%s, %s)) SELECT count(*) FROM note")
         self.inbox = f"SELECT name, body FROM {s}.inbox WHERE instance_id = %s ORDER BY seq"
         self.status = (f"SELECT name, status, input, output, custom_status, created_ts,"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends.base import Claim, Message, WorkItem, WorkQueue
 from runtime.backends.postgres import schema
 from runtime.backends.postgres.claim import PostgresClaim, dump
+from runtime.backends.postgres.queries import WAKE
 from runtime.backends.postgres.wakeups import WORK
 
 #: seconds between result reads while no notification came (a missed one costs this much)
@@ -72,9 +73,8 @@ class PostgresWorkQueue(WorkQueue):
             f"WITH gone AS (DELETE FROM {s}.work_items WHERE id = %s AND owner = %s RETURNING id),"
             f" posted AS (INSERT INTO {s}.inbox (instance_id, name, body)"
             " SELECT %s, %s, %s::json FROM gone ON CONFLICT DO NOTHING),"
-            f" woke AS (UPDATE {s}.instances SET ready_at = now()"
-            " WHERE id = %s AND (ready_at IS NULL OR ready_at > now())"
-            " AND EXISTS (SELECT 1 FROM gone)),"
+            f" woke AS (UPDATE {s}.instances SET ready_at = {WAKE}"
+            " WHERE id = %s AND EXISTS (SELECT 1 FROM gone)),"
             " note AS (SELECT pg_notify(%s, %s) WHERE EXISTS (SELECT 1 FROM gone))"
             " SELECT count(*), (SELECT count(*) FROM note) FROM gone")
         self._results = (f"SELECT instance_id, name, body FROM {s}.inbox"
