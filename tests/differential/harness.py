@@ -27,6 +27,13 @@ _names = itertools.count()
 #: a fresh store's name (a path or a URL) from a name unique within the test
 StoreMaker = Callable[[str], "str | Path"]
 MAX_RESUMES = 1000
+#: the crash-after-every-write run of `check_case` may resume this many times per journal
+#: write of the crash-free run (plus RESUME_SLACK): each resume keeps the one write it made,
+#: so a run that progresses ends well within it (every passing example and regression
+#: crashes fewer times than it has crash points), and one that does not (regression 029)
+#: is caught after a few dozen resumes instead of MAX_RESUMES
+RESUMES_PER_WRITE = 4
+RESUME_SLACK = 20
 
 
 @dataclass(frozen=True)
@@ -106,17 +113,19 @@ def run_compiled_direct(
 def run_journaled(
     mdef: MachineDef, input: Any, events: Sequence[tuple[str, Any]],
     activities: dict[str, Callable[..., Any]], store: str | Path, crash_after: int | None,
-    *, every_time: bool = False,
+    *, every_time: bool = False, max_resumes: int | None = None,
 ) -> tuple[Observed, int]:
     """Run on the journal runtime, crashing after `crash_after` journal writes (None:
-    never), once or (`every_time`) on every resume, and resuming until the run ends.
-    Returns what was observed and the number of crashes that happened."""
+    never), once or (`every_time`) on every resume, and resuming until the run ends (at
+    most `max_resumes` times, default MAX_RESUMES). Returns what was observed and the
+    number of crashes that happened."""
     from runtime import engine as executor
 
     crashes = 0
     instance_id = INSTANCE_ID
     crash: int | None = crash_after
-    for _ in range(MAX_RESUMES):
+    limit = MAX_RESUMES if max_resumes is None else max_resumes
+    for _ in range(limit):
         try:
             result = executor.run_inline(
                 mdef, input, store=store, instance_id=instance_id, activities=activities,
@@ -131,7 +140,7 @@ def run_journaled(
         observed = Observed(result.status, result.output, error, list(result.activity_calls),
                             result.custom_status)
         return observed, crashes
-    raise AssertionError(f"no end after {MAX_RESUMES} resumes")
+    raise AssertionError(f"no end after {limit} resumes")
 
 
 def check_case(
@@ -142,8 +151,9 @@ def check_case(
     """All three runs of one case must agree; the journaled one is repeated with a crash
     after write 1, 2, ... until a run ends before its crash point, then once crashing
     after every single write, each on a fresh store from `stores` (a folder to make them
-    in, or a maker of stores of the backend under test). Returns the number of crash
-    points tried."""
+    in, or a maker of stores of the backend under test). The every-write run may resume
+    RESUMES_PER_WRITE times per crash point tried. Returns the number of crash points
+    tried."""
     new_store = stores if callable(stores) else (lambda name: stores / name)
     activities = activities_of(plain)
     expected = run_plain(plain, orchestrator, input, events)
@@ -160,6 +170,7 @@ def check_case(
         if crash is not None and crashes == 0:
             break  # past the last write: later crash points change nothing
     got, _ = run_journaled(mdef, input, events, activities, new_store("crash-every"),
-                           1, every_time=True)
+                           1, every_time=True,
+                           max_resumes=min(MAX_RESUMES, RESUMES_PER_WRITE * tried + RESUME_SLACK))
     assert got == expected, f"{where}: journaled run differs (crash after every write)"
     return tried
