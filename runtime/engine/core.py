@@ -27,7 +27,7 @@ from typing import Any
 
 from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
-from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
+from runtime.backends.base import FINAL, Backend, BackendError, Claim, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
 from runtime.engine import (
     activities,
@@ -97,14 +97,18 @@ class Engine:
 
     # -- owning instances ---------------------------------------------------------------
 
-    def adopt(self, instance_id: str, *, blocking: bool = False) -> Any:
+    def adopt(self, instance_id: str, *, blocking: bool = False, claim: Claim | None = None) -> Any:
         """Claim and load an instance (an `Instance`, or an `entities.Entity` for an
-        entity's id); None if another process holds it."""
+        entity's id); None if another process holds it. `claim`: one already got for it
+        (`Backend.claim_many`), which this adopts instead of claiming again."""
         if instance_id.startswith("@"):
             return entities.adopt(self, instance_id, blocking=blocking)
         if instance_id in self.instances:
+            if claim is not None:
+                self.backend.release(claim)
             return self.instances[instance_id]
-        claim = self.backend.claim(instance_id, wait=blocking)
+        if claim is None:
+            claim = self.backend.claim(instance_id, wait=blocking)
         if claim is None:
             return None
         try:

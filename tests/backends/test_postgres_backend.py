@@ -95,6 +95,42 @@ def test_a_lost_fence_spares_the_other_claims_of_the_group(open_store: Any, pg_s
     assert [r.kind for r in a.history("x")] == ["created"]
 
 
+def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
+        open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y"), new("z")])
+    held = b.claim("y")
+    resumed = a.claim("z")
+    resumed.stage([("checkpoint", {"suspended": False, "custom_status": "half"}),
+                   ("result", {"task": 0, "value": 1})], TS)
+    a.release(resumed)
+    statements: list[str] = []
+    real = psycopg.Connection.execute
+
+    def counted(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(query))
+        return real(conn, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    got = a.claim_many(["z", "nobody", "y", "x", "x"])
+    monkeypatch.undo()
+    assert [c.instance_id for c in got] == ["z", "x"]  # the order asked; y held, nobody missing
+    assert len(statements) == 1
+    z = got[0]
+    assert [r.kind for r in [z.loaded.first, *([z.loaded.checkpoint] if z.loaded.checkpoint
+                                               else []), *z.loaded.tail]] == [
+        "created", "checkpoint", "result"]
+    assert z.fence > resumed.fence and z.next_seq == 3
+    assert a.claim_many(["x", "z"]) == []  # held by this object already
+    assert b.claim("x") is None and held is not None
+    # the claims are fenced and renewed like any other: a stale one cannot write
+    expire_lease(pg_schema, "x")
+    assert b.claim("x") is not None
+    got[1].stage([("suspended", {"reason": None})], TS)
+    with pytest.raises(FenceLost, match="instance x"):
+        a.commit([got[1]])
+
+
 def test_heartbeats_keep_a_claim_and_a_frozen_worker_loses_it(open_store: Any) -> None:
     a, b = open_store(lease=0.6), open_store(lease=0.6)
     a.create(new("x"))

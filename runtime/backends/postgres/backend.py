@@ -244,6 +244,40 @@ class PostgresBackend(Backend):
                 self._start_heartbeat()
         return claim
 
+    def claim_many(self, instance_ids: Sequence[str]) -> list[Claim]:
+        """One statement (`Queries.claim_many`) for every instance asked: claimed and
+        loaded together, one round trip instead of one per instance (a worker's scan
+        finding 200 new instances paid 200)."""
+        q = self.q
+        wanted = [i for i in dict.fromkeys(instance_ids) if i not in self._claims]
+        if not wanted:
+            return []
+
+        def op(conn: Conn) -> dict[str, PostgresClaim]:
+            rows = conn.execute(q.claim_many, (self.owner, self.lease, wanted, self.owner)).fetchall()
+            by_id: dict[str, list[Row]] = {}
+            for row in rows:
+                by_id.setdefault(row[0], []).append(row)
+            out = {}
+            for instance_id, got in by_id.items():
+                fence, generation, next_seq = got[0][1:4]
+                records = [Record(r[4], r[5], r[6], r[7]) for r in got if r[4] is not None]
+                out[instance_id] = self._claim_of(instance_id, fence, generation, next_seq,
+                                                  records)
+            return out
+
+        # Repeatable as `claim` is: rows a cut-off COMMIT claimed are ours (owner), which
+        # the statement accepts again.
+        claims: dict[str, PostgresClaim] = self._conn_run(op, transaction=False)
+        me = threading.get_ident()
+        with self._claims_lock:
+            for claim in claims.values():
+                claim.thread = me
+                self._claims[claim.instance_id] = claim
+            if claims:
+                self._start_heartbeat()
+        return [claims[i] for i in wanted if i in claims]
+
     def _claim_of(self, instance_id: str, fence: int, generation: int, next_seq: int,
                   records: list[Record]) -> PostgresClaim:
         first = records[0]
