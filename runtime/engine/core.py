@@ -197,6 +197,21 @@ class Engine:
                 inst.claim = None  # lost: not to be released or written through again
                 self.drop(instance_id)
 
+    def lose_all(self, lost: FenceLost) -> None:
+        """A claim was found superseded: ask about every claim held, so that the others
+        taken over meanwhile (a process frozen past its leases loses them all) are named
+        in the same one line and dropped together, not one line per instance."""
+        ids = set(lost.instance_ids)
+        try:
+            self.backend.heartbeat([i.claim for i in self.instances.values()
+                                    if i.claim is not None])
+        except FenceLost as more:
+            lost = more if ids <= set(more.instance_ids) else FenceLost(
+                str(lost), sorted(ids | set(more.instance_ids)))
+        except BackendError:
+            pass  # the store is out of reach: `lost` alone, the others at their next write
+        self.lose(lost)
+
     def drop(self, instance_id: str) -> None:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
         self.sending.pop(instance_id, None)
@@ -230,6 +245,10 @@ class Engine:
             return []
         try:
             recs = inst.claim.stage(items, iso(self.now(inst)))
+        except FenceLost as exc:  # taken over: not broken, its new owner runs it
+            self.lose_all(exc)
+            inst.broken = inst.broken or str(exc)  # what the caller holds: write no more
+            return []
         except BackendError as exc:
             self.fail(inst, str(exc))
             return []

@@ -422,19 +422,22 @@ class PostgresBackend(Backend):
     def heartbeat(self, claims: Iterable[Claim]) -> None:
         """Renew the leases; FenceLost (naming the first) for claims another worker took
         meanwhile, which are dropped (the others are renewed all the same)."""
-        held = [c for c in claims if isinstance(c, PostgresClaim) and not c.released]
-        if not held:
-            return
-        rows = self._conn_run(lambda c: c.execute(
-            self.q.renew, (self.lease, [c.instance_id for c in held],
-                           [c.fence for c in held], self.owner)).fetchall())
-        renewed = {r[0] for r in rows}
-        lost = [c.instance_id for c in held if c.instance_id not in renewed]
-        for instance_id in lost:
-            self._forget(instance_id, lost=True)
+        mine = [c for c in claims if isinstance(c, PostgresClaim)]
+        # claims the heartbeat thread found lost already (it cannot tell the engine: it
+        # marks them, and this call, the engine's, names them)
+        lost = [c.instance_id for c in mine if c.lost]
+        held = [c for c in mine if not c.released and not c.lost]
+        if held:
+            rows = self._conn_run(lambda c: c.execute(
+                self.q.renew, (self.lease, [c.instance_id for c in held],
+                               [c.fence for c in held], self.owner)).fetchall())
+            renewed = {r[0] for r in rows}
+            gone = [c.instance_id for c in held if c.instance_id not in renewed]
+            for instance_id in gone:
+                self._forget(instance_id, lost=True)
+            lost += gone
         if lost:
-            raise FenceLost(f"instance {lost[0]}: another worker claimed it "
-                            f"(lease of {self.lease:g} s ran out)", lost)
+            raise FenceLost(lost_claims(lost, self.lease), lost)
 
     def _start_heartbeat(self) -> None:
         """Start the heartbeat thread if it is not running (under `_claims_lock`). It
@@ -632,6 +635,16 @@ def _beat(ref: weakref.ref[PostgresBackend], stop: threading.Event) -> None:
         with contextlib.suppress(psycopg.Error, BackendUnavailable, FenceLost):
             backend.heartbeat(held)
         del backend, held
+
+
+def lost_claims(instance_ids: Sequence[str], lease: float) -> str:
+    """The one line that says claims were lost to other workers."""
+    if len(instance_ids) == 1:
+        return (f"instance {instance_ids[0]}: another worker claimed it (lease of {lease:g} s "
+                "ran out); its unsaved steps run there")
+    shown = ", ".join(instance_ids[:5]) + (", ..." if len(instance_ids) > 5 else "")
+    return (f"lost the claims on {len(instance_ids)} instances ({shown}): other workers "
+            f"claimed them (lease of {lease:g} s ran out); their unsaved steps run there")
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -114,7 +114,7 @@ class PostgresClaim(Claim):
 
     def _check_usable(self) -> None:
         if self.lost:
-            raise FenceLost(f"instance {self.instance_id}: another worker claimed it",
-                            [self.instance_id])
+            raise FenceLost(f"instance {self.instance_id}: another worker claimed it "
+                            "(its lease ran out)", [self.instance_id])
         if self.released:
             raise RuntimeError(f"the claim on {self.instance_id} was released")
