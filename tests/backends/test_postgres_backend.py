@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runtime.backends.base import BackendUnavailable, FenceLost, NewInstance, WorkItem
+from runtime.backends.postgres.backend import FLUSH_IDLE_AFTER
 from runtime.backends.postgres.schema import VERSION
 from tests.backends.pg import SERVER, pg_schema, pg_url, with_schema
 
@@ -583,6 +584,7 @@ def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
     a.create(new("x"))
     claim = a.claim("x")
     claim.stage([("checkpoint", {"suspended": False, "custom_status": "waiting"})], TS)
+    time.sleep(FLUSH_IDLE_AFTER)  # no commit came for it: idle
     other = threading.Thread(target=lambda: a.inbox("x"))  # not the claim's thread
     other.start()
     other.join()
@@ -590,6 +592,28 @@ def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
     assert a.inbox("x") == []  # the engine's poll, on the claim's thread
     doc = a.status("x")
     assert (doc["runtimeStatus"], doc["customStatus"]) == ("Running", "waiting")
+
+
+def test_a_checkpoint_staged_moments_ago_rides_with_the_next_commit(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inbox poll while the instance's activity runs does not commit its checkpoint
+    alone: the result is due any moment, and both go in one commit (a chain whose
+    activity ran on a pool thread paid 1,242 commits for 1,000 steps)."""
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    commits: list[int] = []
+    real = type(a).commit
+    monkeypatch.setattr(type(a), "commit",
+                        lambda self, claims: (commits.append(1), real(self, claims))[1])
+    claim.stage([("checkpoint", {"suspended": False, "custom_status": "busy"})], TS)
+    a._flushed_idle.clear()
+    assert a.inbox("x") == []
+    assert commits == [] and a.status("x")["runtimeStatus"] == "Pending"
+    claim.stage([("result", {"task": 0, "value": 1})], TS)
+    a.commit([claim])
+    assert len(commits) == 1
+    assert [r.kind for r in a.history("x")] == ["created", "checkpoint", "result"]
 
 
 def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(

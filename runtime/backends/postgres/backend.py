@@ -60,6 +60,11 @@ Row = tuple[Any, ...]
 QUIET_FOR = 1.0
 #: seconds between two scans for idle staged records by one thread (`_flush_idle`)
 FLUSH_IDLE_EVERY = 0.01
+#: seconds staged records wait for the engine's next commit before `_flush_idle` commits
+#: them alone: an instance whose activity is running gets its result within that time
+#: and the checkpoint rides along (flushing at once cost a chain 1,242 commits for
+#: 1,000 steps, against 1,001, when its activity ran on a pool thread)
+FLUSH_IDLE_AFTER = 0.1
 
 
 class PostgresBackend(Backend):
@@ -536,7 +541,8 @@ class PostgresBackend(Backend):
         a timer), no next commit comes for a while, and here nothing staged is visible to
         readers until it does (the file backend's staged bytes are readable at once). The
         engine reads its instances' inboxes at every poll, so this is where a waiting
-        instance's last step becomes visible: Running, its custom status, its history.
+        instance's last step becomes visible: Running, its custom status, its history,
+        once it has waited FLUSH_IDLE_AFTER seconds for a commit that did not come.
         A lost fence is not raised here: the claim is marked lost, and the engine hears
         of it at its next write. Done at most once per FLUSH_IDLE_EVERY per thread: the
         engine asks for every held instance's inbox in one go, and a scan of every claim
@@ -550,7 +556,8 @@ class PostgresBackend(Backend):
             # Records riding along without acknowledgements: what an engine leaves staged
             # once a round is done (anything it acted on, it committed already).
             staged = [c for c in self._claims.values() if c.thread == me
-                      and c.staged.records and not c.staged.acks]
+                      and c.staged.records and not c.staged.acks and c.staged_at is not None
+                      and now - c.staged_at >= FLUSH_IDLE_AFTER]
         if staged:
             with contextlib.suppress(FenceLost):
                 self.commit(staged)
