@@ -305,6 +305,12 @@ class WorkQueue(abc.ABC):
         """Retire the item and post `{"type": "result", ...outcome}` to its owner's inbox
         in one atomic step; a no-op if the item was already retired (lease lost)."""
 
+    def finish_many(self, done: Sequence[tuple[WorkItem, dict[str, Any]]]) -> None:
+        """`finish` of each (item, outcome), in one round trip where the backend can
+        (PostgreSQL: one statement, one flushed commit for all)."""
+        for item, outcome in done:
+            self.finish(item, outcome)
+
     def renew(self, items: Sequence[WorkItem], lease_seconds: float) -> None:
         """Extend the leases of items still running (activities longer than a lease)."""
         return None
