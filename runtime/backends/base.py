@@ -372,6 +372,11 @@ class Backend(abc.ABC):
         """Create many instances with a constant number of syncs (or one transaction);
         returns the ids created, in order; ids that exist are skipped."""
 
+    def existing(self, instance_ids: Sequence[str]) -> list[str]:
+        """Those of `instance_ids` that exist, in order: `exists` of each, in one round
+        trip where the backend can (PostgreSQL: one query)."""
+        return [i for i in instance_ids if self.exists(i)]
+
     @abc.abstractmethod
     def exists(self, instance_id: str) -> bool:
         """Is there an instance (damaged ones included) with this id?"""

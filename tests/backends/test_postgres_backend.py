@@ -132,6 +132,13 @@ def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
         a.commit([got[1]])
 
 
+def test_existing_names_the_ids_that_exist_in_the_order_asked(open_store: Any) -> None:
+    a = open_store()
+    a.create_many([new("x"), new("y")])
+    assert a.existing(["nobody", "y", "x"]) == ["y", "x"]
+    assert a.existing([]) == []
+
+
 def test_heartbeats_keep_a_claim_and_a_frozen_worker_loses_it(open_store: Any) -> None:
     a, b = open_store(lease=0.6), open_store(lease=0.6)
     a.create(new("x"))

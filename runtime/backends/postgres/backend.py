@@ -186,6 +186,13 @@ class PostgresBackend(Backend):
         result: list[str] = self._conn_run(op, verify, transaction=False)
         return result
 
+    def existing(self, instance_ids: Sequence[str]) -> list[str]:
+        if not instance_ids:
+            return []
+        rows = self._read(lambda c: c.execute(self.q.existing, (list(instance_ids),)).fetchall())
+        found = {r[0] for r in rows}
+        return [i for i in instance_ids if i in found]
+
     def exists(self, instance_id: str) -> bool:
         row = self._read(lambda c: c.execute(self.q.exists, (instance_id,)).fetchone())
         return row is not None

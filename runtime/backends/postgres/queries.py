@@ -46,6 +46,7 @@ class Queries:
         self.created_texts = (f"SELECT instance_id, data::text FROM {s}.journal"
                               " WHERE instance_id = ANY(%s) AND seq = 0")
         self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
+        self.existing = f"SELECT id FROM {s}.instances WHERE id = ANY(%s)"
         # Claim and load in one statement: the fenced UPDATE, then the rows a resume
         # needs (record 0, the last checkpoint, what follows it). Committed without
         # waiting for the WAL flush (`NO_FLUSH`, docs/backends.md): a claim lost to a
