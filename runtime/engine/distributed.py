@@ -5,7 +5,8 @@ every backend: one commit per step. An attempt started when every slot is busy i
 held back here but handed to the backend's work queue (`WorkQueue.enqueue`, on the
 instance's claim: the item appears with the step's commit). Every process's free slots
 take queued attempts, of its own instances or anyone's (`WorkQueue.take`, each under a
-lease; as many again are taken ahead, to start the moment a slot frees), and report the
+lease; while attempts here are short, as many again are taken ahead, to start the moment
+a slot frees), and report the
 outcomes with `WorkQueue.finish_many` (all that ended, in one go), which retires each item and puts
 `{"type": "result", ...}` in the owner's inbox in one transaction; an item of an
 instance the taker owns itself is retired as it is taken and runs as a local attempt
@@ -44,6 +45,10 @@ ITEM_LEASE = 30.0
 #: seconds between asks of the queue while no wake-up says work was queued (items whose
 #: taker died come back when their lease ends, and nobody is told)
 ASK_EVERY = 1.0
+#: queued attempts are taken ahead only while the attempts run here take under this many
+#: seconds (a moving average): one that waits for a slot behind a long attempt would sit
+#: under lease while other workers idle
+AHEAD_BELOW = 0.25
 #: put on the outcome queue when a queued attempt run here finishes: not an outcome
 WAKE = Done("", -1, -1, -1)
 
@@ -65,6 +70,7 @@ class DistributedPool(ActivityPool):
         # queued attempts taken ahead, to start the moment a slot frees (no round trip
         # between one attempt's end and the next one's start); at most `concurrency`
         self.ready: deque[WorkItem] = deque()
+        self.seconds = float("inf")  # moving average of attempts' run times here
         self.finished: queue.SimpleQueue[tuple[WorkItem, dict[str, Any]]] = queue.SimpleQueue()
         # result messages already turned into Dones, by instance: a message id is unique
         # within one instance's inbox only (`result-GEN-TASK-ATTEMPT`); dropped with the
@@ -197,7 +203,8 @@ class DistributedPool(ActivityPool):
         while free > 0 and self.ready:
             self._start_item(self.ready.popleft())
             free = self.concurrency - self.local - len(self.taken)
-        want = max(0, free) + self.concurrency - len(self.ready)
+        ahead = self.concurrency if self.seconds < AHEAD_BELOW else 0
+        want = max(0, free) + ahead - len(self.ready)
         if (want > 0 and (free > 0 or len(self.ready) <= self.concurrency // 2)
                 and self._may_take()):
             mark = self.work.queued_mark()
@@ -250,8 +257,14 @@ class DistributedPool(ActivityPool):
         if done:
             self.work.finish_many(done)
 
+    def _timed(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds == float("inf") else (
+            0.7 * self.seconds + 0.3 * seconds)
+
     def _run_item(self, item: WorkItem, fn: Callable[..., Any] | None) -> None:
+        began = time.perf_counter()
         value, error, _ = run_activity(item.name, fn, item.input)
+        self._timed(time.perf_counter() - began)
         outcome: dict[str, Any] = {"generation": item.generation, "task": item.task,
                                    "attempt": item.attempt}
         if error is not None:
@@ -301,6 +314,8 @@ class DistributedPool(ActivityPool):
                 batch.append(done)
                 self.local -= 1
                 counted += 1
+                if done.seconds != float("inf"):
+                    self._timed(done.seconds)
         counted += len(self.arrived)
         batch.extend(self.arrived)
         batch.extend(self.extra)
@@ -318,6 +333,8 @@ class DistributedPool(ActivityPool):
             batch.append(done)
             self.local -= 1
             self.inflight -= 1
+            if done.seconds != float("inf"):
+                self._timed(done.seconds)
 
     def close(self, *, wait: bool) -> None:
         """Running attempts finish (with `wait`) and are reported; taken attempts that
