@@ -137,7 +137,7 @@ class Client(EntityClient):
             twice = [i for i, n in Counter(ids).items() if n > 1]
             if twice:
                 raise ValueError(f"instance id {twice[0]} is given twice")
-            taken = [i for i in ids if self.backend.exists(i)]
+            taken = self.backend.existing(ids)  # one query on PostgreSQL, not one per id
             if taken:
                 raise ValueError(f"instance {taken[0]} already exists")
         ts = iso(Clock().now())

@@ -10,6 +10,7 @@ message (`runtime.engine.idle`: released with its wake time, offered again when 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
 from runtime.backends import Backend, open_backend
-from runtime.backends.base import BackendError
+from runtime.backends.base import BackendError, Claim
 from runtime.clock import Clock
 from runtime.engine import Engine, idle
 from runtime.engine.entities import release_idle as release_idle_entities
@@ -64,11 +65,26 @@ class Worker:
         self.engine.errors.clear()
         release_idle_entities(self.engine)  # entities with nothing to do: offered again when posted to
         skip = self.finished | self.refused | set(self.engine.instances) | set(self.engine.entities)
-        for instance_id in self.backend.runnable(SCAN_LIMIT, skip):
-            if instance_id in self.engine.instances:
-                continue
+        found = [i for i in self.backend.runnable(SCAN_LIMIT, skip) if i not in self.engine.instances]
+        claims = self._claim_many([i for i in found if not i.startswith("@")])
+        try:
+            self._adopt_found(found, claims)
+        finally:
+            for claim in (claims or {}).values():  # not adopted (the scan was cut short)
+                with contextlib.suppress(BackendError):
+                    self.backend.release(claim)
+
+    def _adopt_found(self, found: list[str], claims: dict[str, Claim] | None) -> None:
+        """Adopt what a scan found, with the claims got for it (`_claim_many`; None:
+        each is claimed by `adopt`); each adopted claim is taken out of `claims`."""
+        for instance_id in found:
+            claim = None
+            if claims is not None and not instance_id.startswith("@"):
+                claim = claims.pop(instance_id, None)
+                if claim is None:
+                    continue  # held by another worker (or gone): as a refused `claim`
             try:
-                adopted = self.engine.adopt(instance_id)
+                adopted = self.engine.adopt(instance_id, claim=claim)
             except (BackendError, VersionMismatchError, OrchestrationError) as exc:
                 # A damaged, unusable or incompatible instance is reported once; the
                 # others go on.
@@ -83,6 +99,17 @@ class Worker:
             if adopted is not None and adopted.ended and not adopted.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
+
+    def _claim_many(self, instance_ids: list[str]) -> dict[str, Claim] | None:
+        """Claims for the instances a scan found, got in one go (`Backend.claim_many`);
+        None when that failed (an instance that cannot be loaded, a store error): each
+        is then claimed on its own by `adopt`, which reports the one at fault."""
+        if len(instance_ids) < 2:
+            return None
+        try:
+            return {c.instance_id: c for c in self.backend.claim_many(instance_ids)}
+        except BackendError:
+            return None
 
     def serve(self, *, until_idle: bool = False, grace: float = GRACE) -> None:
         """Serve until `stop` is set (or, with `until_idle`, until nothing is left that it

@@ -305,6 +305,12 @@ class WorkQueue(abc.ABC):
         """Retire the item and post `{"type": "result", ...outcome}` to its owner's inbox
         in one atomic step; a no-op if the item was already retired (lease lost)."""
 
+    def finish_many(self, done: Sequence[tuple[WorkItem, dict[str, Any]]]) -> None:
+        """`finish` of each (item, outcome), in one round trip where the backend can
+        (PostgreSQL: one statement, one flushed commit for all)."""
+        for item, outcome in done:
+            self.finish(item, outcome)
+
     def renew(self, items: Sequence[WorkItem], lease_seconds: float) -> None:
         """Extend the leases of items still running (activities longer than a lease)."""
         return None
@@ -366,6 +372,11 @@ class Backend(abc.ABC):
         """Create many instances with a constant number of syncs (or one transaction);
         returns the ids created, in order; ids that exist are skipped."""
 
+    def existing(self, instance_ids: Sequence[str]) -> list[str]:
+        """Those of `instance_ids` that exist, in order: `exists` of each, in one round
+        trip where the backend can (PostgreSQL: one query)."""
+        return [i for i in instance_ids if self.exists(i)]
+
     @abc.abstractmethod
     def exists(self, instance_id: str) -> bool:
         """Is there an instance (damaged ones included) with this id?"""
@@ -378,6 +389,24 @@ class Backend(abc.ABC):
         another claim holds it (with `wait`: block until that claim is released, for
         operations that must not be refused, such as purge).
         Raises `InstanceDamaged` or `InstanceUnusable` (the instance stays unclaimed)."""
+
+    def claim_many(self, instance_ids: Sequence[str]) -> list[Claim]:
+        """`claim` of each instance (never waiting), in one round trip where the backend
+        can (PostgreSQL: one statement claims and loads them all); the claims it got, in
+        the order asked. An instance that does not exist or that another claim holds is
+        left out. An instance that cannot be loaded raises (`InstanceDamaged`,
+        `InstanceUnusable`) as `claim` does, the claims got before it released."""
+        got: list[Claim] = []
+        try:
+            for instance_id in instance_ids:
+                claim = self.claim(instance_id)
+                if claim is not None:
+                    got.append(claim)
+        except BaseException:
+            for claim in got:
+                self.release(claim)
+            raise
+        return got
 
     @abc.abstractmethod
     def commit(self, claims: Iterable[Claim]) -> None:

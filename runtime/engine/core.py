@@ -27,7 +27,7 @@ from typing import Any
 
 from runtime import observe
 from runtime.api import REGISTRY, OrchestrationError
-from runtime.backends.base import FINAL, Backend, BackendError, FenceLost, Record
+from runtime.backends.base import FINAL, Backend, BackendError, Claim, FenceLost, Record
 from runtime.clock import Clock, iso, parse_iso
 from runtime.engine import (
     activities,
@@ -97,14 +97,18 @@ class Engine:
 
     # -- owning instances ---------------------------------------------------------------
 
-    def adopt(self, instance_id: str, *, blocking: bool = False) -> Any:
+    def adopt(self, instance_id: str, *, blocking: bool = False, claim: Claim | None = None) -> Any:
         """Claim and load an instance (an `Instance`, or an `entities.Entity` for an
-        entity's id); None if another process holds it."""
+        entity's id); None if another process holds it. `claim`: one already got for it
+        (`Backend.claim_many`), which this adopts instead of claiming again."""
         if instance_id.startswith("@"):
             return entities.adopt(self, instance_id, blocking=blocking)
         if instance_id in self.instances:
+            if claim is not None:
+                self.backend.release(claim)
             return self.instances[instance_id]
-        claim = self.backend.claim(instance_id, wait=blocking)
+        if claim is None:
+            claim = self.backend.claim(instance_id, wait=blocking)
         if claim is None:
             return None
         try:
@@ -193,6 +197,21 @@ class Engine:
                 inst.claim = None  # lost: not to be released or written through again
                 self.drop(instance_id)
 
+    def lose_all(self, lost: FenceLost) -> None:
+        """A claim was found superseded: ask about every claim held, so that the others
+        taken over meanwhile (a process frozen past its leases loses them all) are named
+        in the same one line and dropped together, not one line per instance."""
+        ids = set(lost.instance_ids)
+        try:
+            self.backend.heartbeat([i.claim for i in self.instances.values()
+                                    if i.claim is not None])
+        except FenceLost as more:
+            lost = more if ids <= set(more.instance_ids) else FenceLost(
+                str(lost), sorted(ids | set(more.instance_ids)))
+        except BackendError:
+            pass  # the store is out of reach: `lost` alone, the others at their next write
+        self.lose(lost)
+
     def drop(self, instance_id: str) -> None:
         """Forget an instance without writing (its claim was lost, or it cannot go on)."""
         self.sending.pop(instance_id, None)
@@ -226,6 +245,10 @@ class Engine:
             return []
         try:
             recs = inst.claim.stage(items, iso(self.now(inst)))
+        except FenceLost as exc:  # taken over: not broken, its new owner runs it
+            self.lose_all(exc)
+            inst.broken = inst.broken or str(exc)  # what the caller holds: write no more
+            return []
         except BackendError as exc:
             self.fail(inst, str(exc))
             return []

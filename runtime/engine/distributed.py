@@ -5,7 +5,9 @@ every backend: one commit per step. An attempt started when every slot is busy i
 held back here but handed to the backend's work queue (`WorkQueue.enqueue`, on the
 instance's claim: the item appears with the step's commit). Every process's free slots
 take queued attempts, of its own instances or anyone's (`WorkQueue.take`, each under a
-lease), and report each outcome with `WorkQueue.finish`, which retires the item and puts
+lease; while attempts here are short, as many again are taken ahead, to start the moment
+a slot frees), and report the
+outcomes with `WorkQueue.finish_many` (all that ended, in one go), which retires each item and puts
 `{"type": "result", ...}` in the owner's inbox in one transaction; an item of an
 instance the taker owns itself is retired as it is taken and runs as a local attempt
 (no `finish`, no inbox round trip: one worker alone pays one commit per step). The
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,10 @@ ITEM_LEASE = 30.0
 #: seconds between asks of the queue while no wake-up says work was queued (items whose
 #: taker died come back when their lease ends, and nobody is told)
 ASK_EVERY = 1.0
+#: queued attempts are taken ahead only while the attempts run here take under this many
+#: seconds (a moving average): one that waits for a slot behind a long attempt would sit
+#: under lease while other workers idle
+AHEAD_BELOW = 0.25
 #: put on the outcome queue when a queued attempt run here finishes: not an outcome
 WAKE = Done("", -1, -1, -1)
 
@@ -60,6 +67,10 @@ class DistributedPool(ActivityPool):
         self.arrived: list[Done] = []  # outcomes of `remote` attempts, from the inbox
         self.extra: list[Done] = []  # outcomes of attempts not (or no longer) awaited remotely
         self.taken: dict[Any, WorkItem] = {}  # queued attempts running here, by token
+        # queued attempts taken ahead, to start the moment a slot frees (no round trip
+        # between one attempt's end and the next one's start); at most `concurrency`
+        self.ready: deque[WorkItem] = deque()
+        self.seconds = float("inf")  # moving average of attempts' run times here
         self.finished: queue.SimpleQueue[tuple[WorkItem, dict[str, Any]]] = queue.SimpleQueue()
         # result messages already turned into Dones, by instance: a message id is unique
         # within one instance's inbox only (`result-GEN-TASK-ATTEMPT`); dropped with the
@@ -80,7 +91,7 @@ class DistributedPool(ActivityPool):
         return False  # nothing waits for a slot here: it goes to the queue instead
 
     def serving(self) -> bool:
-        return bool(self.taken)
+        return bool(self.taken or self.ready)
 
     def start(self, key: Key, name: str, fn: Callable[..., Any] | None, data: Any, *,
               inline: bool = False, outbox: str = "",
@@ -181,24 +192,43 @@ class DistributedPool(ActivityPool):
                 or time.monotonic() - self.short_since >= ASK_EVERY)
 
     def _run_queued(self) -> None:
+        """Fill free slots with queued attempts: those taken ahead first, then from the
+        queue, which is asked for the free slots plus as many again to keep ready (so a
+        slot that frees starts its next attempt without a round trip, and one `take`
+        serves several attempts); asked again once half the ready ones are started."""
         self._finish_done()
+        if self.stopping:
+            return
         free = self.concurrency - self.local - len(self.taken)
-        if free > 0 and self._may_take():
+        while free > 0 and self.ready:
+            self._start_item(self.ready.popleft())
+            free = self.concurrency - self.local - len(self.taken)
+        ahead = self.concurrency if self.seconds < AHEAD_BELOW else 0
+        want = max(0, free) + ahead - len(self.ready)
+        if (want > 0 and (free > 0 or len(self.ready) <= self.concurrency // 2)
+                and self._may_take()):
             mark = self.work.queued_mark()
-            items = self.work.take(free, self.lease)
-            if len(items) < free:  # short: nothing more until the mark moves
+            items = self.work.take(want, self.lease)
+            if len(items) < want:  # short: nothing more until the mark moves
                 self.short_mark, self.short_since = mark, time.monotonic()
             else:
                 self.short_mark = None
             for item in items:
-                if item.own:
-                    self._run_own(item)
-                    continue
-                self.taken[item.token] = item
-                self.executor.submit(self._run_item, item, lookup(self.engine, item.name))
-        if self.taken and time.monotonic() - self.last_renew > self.lease / 3:
+                if self.concurrency - self.local - len(self.taken) > 0:
+                    self._start_item(item)
+                else:
+                    self.ready.append(item)
+        if (self.taken or self.ready) and time.monotonic() - self.last_renew > self.lease / 3:
             self.last_renew = time.monotonic()
-            self.work.renew(list(self.taken.values()), self.lease)
+            self.work.renew([*self.taken.values(), *(i for i in self.ready if not i.own)],
+                            self.lease)
+
+    def _start_item(self, item: WorkItem) -> None:
+        if item.own:
+            self._run_own(item)
+            return
+        self.taken[item.token] = item
+        self.executor.submit(self._run_item, item, lookup(self.engine, item.name))
 
     def _run_own(self, item: WorkItem) -> None:
         """A queued attempt of an instance we own, retired from the queue as we took it:
@@ -214,16 +244,27 @@ class DistributedPool(ActivityPool):
         ActivityPool.start(self, key, name, lookup(self.engine, name), item.input, about=about)
 
     def _finish_done(self) -> None:
+        """Report the outcomes of queued attempts that ended here: all that are done,
+        in one `finish_many` (one round trip, not one per attempt)."""
+        done: list[tuple[WorkItem, dict[str, Any]]] = []
         while True:
             try:
                 item, outcome = self.finished.get_nowait()
             except queue.Empty:
-                return
+                break
             self.taken.pop(item.token, None)
-            self.work.finish(item, outcome)
+            done.append((item, outcome))
+        if done:
+            self.work.finish_many(done)
+
+    def _timed(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds == float("inf") else (
+            0.7 * self.seconds + 0.3 * seconds)
 
     def _run_item(self, item: WorkItem, fn: Callable[..., Any] | None) -> None:
+        began = time.perf_counter()
         value, error, _ = run_activity(item.name, fn, item.input)
+        self._timed(time.perf_counter() - began)
         outcome: dict[str, Any] = {"generation": item.generation, "task": item.task,
                                    "attempt": item.attempt}
         if error is not None:
@@ -273,6 +314,8 @@ class DistributedPool(ActivityPool):
                 batch.append(done)
                 self.local -= 1
                 counted += 1
+                if done.seconds != float("inf"):
+                    self._timed(done.seconds)
         counted += len(self.arrived)
         batch.extend(self.arrived)
         batch.extend(self.extra)
@@ -290,6 +333,8 @@ class DistributedPool(ActivityPool):
             batch.append(done)
             self.local -= 1
             self.inflight -= 1
+            if done.seconds != float("inf"):
+                self._timed(done.seconds)
 
     def close(self, *, wait: bool) -> None:
         """Running attempts finish (with `wait`) and are reported; taken attempts that
@@ -297,6 +342,8 @@ class DistributedPool(ActivityPool):
         super().close(wait=wait)
         with contextlib.suppress(BackendError):  # else their leases run out: they return
             self._finish_done()
-            if self.taken:
-                self.work.abandon(list(self.taken.values()))
-                self.taken.clear()
+            back = [*self.taken.values(), *(i for i in self.ready if not i.own)]
+            self.taken.clear()
+            self.ready.clear()  # own ones: restarted from the checkpoint by the next owner
+            if back:
+                self.work.abandon(back)

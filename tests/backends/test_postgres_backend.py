@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runtime.backends.base import BackendUnavailable, FenceLost, NewInstance, WorkItem
+from runtime.backends.postgres.backend import FLUSH_IDLE_AFTER
 from runtime.backends.postgres.schema import VERSION
 from tests.backends.pg import SERVER, pg_schema, pg_url, with_schema
 
@@ -93,6 +94,49 @@ def test_a_lost_fence_spares_the_other_claims_of_the_group(open_store: Any, pg_s
         a.commit([cx, cy])
     assert [r.kind for r in a.history("y")] == ["created", "suspended"]
     assert [r.kind for r in a.history("x")] == ["created"]
+
+
+def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
+        open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y"), new("z")])
+    held = b.claim("y")
+    resumed = a.claim("z")
+    resumed.stage([("checkpoint", {"suspended": False, "custom_status": "half"}),
+                   ("result", {"task": 0, "value": 1})], TS)
+    a.release(resumed)
+    statements: list[str] = []
+    real = psycopg.Connection.execute
+
+    def counted(conn: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(query))
+        return real(conn, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    got = a.claim_many(["z", "nobody", "y", "x", "x"])
+    monkeypatch.undo()
+    assert [c.instance_id for c in got] == ["z", "x"]  # the order asked; y held, nobody missing
+    assert len(statements) == 1
+    z = got[0]
+    assert [r.kind for r in [z.loaded.first, *([z.loaded.checkpoint] if z.loaded.checkpoint
+                                               else []), *z.loaded.tail]] == [
+        "created", "checkpoint", "result"]
+    assert z.fence > resumed.fence and z.next_seq == 3
+    assert a.claim_many(["x", "z"]) == []  # held by this object already
+    assert b.claim("x") is None and held is not None
+    # the claims are fenced and renewed like any other: a stale one cannot write
+    expire_lease(pg_schema, "x")
+    assert b.claim("x") is not None
+    got[1].stage([("suspended", {"reason": None})], TS)
+    with pytest.raises(FenceLost, match="instance x"):
+        a.commit([got[1]])
+
+
+def test_existing_names_the_ids_that_exist_in_the_order_asked(open_store: Any) -> None:
+    a = open_store()
+    a.create_many([new("x"), new("y")])
+    assert a.existing(["nobody", "y", "x"]) == ["y", "x"]
+    assert a.existing([]) == []
 
 
 def test_heartbeats_keep_a_claim_and_a_frozen_worker_loses_it(open_store: Any) -> None:
@@ -547,6 +591,7 @@ def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
     a.create(new("x"))
     claim = a.claim("x")
     claim.stage([("checkpoint", {"suspended": False, "custom_status": "waiting"})], TS)
+    time.sleep(FLUSH_IDLE_AFTER)  # no commit came for it: idle
     other = threading.Thread(target=lambda: a.inbox("x"))  # not the claim's thread
     other.start()
     other.join()
@@ -554,6 +599,28 @@ def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
     assert a.inbox("x") == []  # the engine's poll, on the claim's thread
     doc = a.status("x")
     assert (doc["runtimeStatus"], doc["customStatus"]) == ("Running", "waiting")
+
+
+def test_a_checkpoint_staged_moments_ago_rides_with_the_next_commit(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inbox poll while the instance's activity runs does not commit its checkpoint
+    alone: the result is due any moment, and both go in one commit (a chain whose
+    activity ran on a pool thread paid 1,242 commits for 1,000 steps)."""
+    a = open_store()
+    a.create(new("x"))
+    claim = a.claim("x")
+    commits: list[int] = []
+    real = type(a).commit
+    monkeypatch.setattr(type(a), "commit",
+                        lambda self, claims: (commits.append(1), real(self, claims))[1])
+    claim.stage([("checkpoint", {"suspended": False, "custom_status": "busy"})], TS)
+    a._flushed_idle.clear()
+    assert a.inbox("x") == []
+    assert commits == [] and a.status("x")["runtimeStatus"] == "Pending"
+    claim.stage([("result", {"task": 0, "value": 1})], TS)
+    a.commit([claim])
+    assert len(commits) == 1
+    assert [r.kind for r in a.history("x")] == ["created", "checkpoint", "result"]
 
 
 def test_releasing_a_claim_taken_over_writes_nothing_and_does_not_raise(

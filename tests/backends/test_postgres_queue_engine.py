@@ -169,3 +169,31 @@ def test_a_released_instance_is_forgotten_by_the_pool(open_store: Any) -> None:
         assert pool.inflight == 0
     finally:
         engine.close()
+
+
+def test_short_queued_attempts_are_taken_ahead_and_outcomes_finished_together(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot that frees starts an attempt taken ahead: the queue is asked about once per
+    two attempts at `concurrency` 2, not once per attempt (a round trip between one
+    attempt's end and the next one's start)."""
+    backend = open_store()
+    create_instance(backend, FAN, 40, "ahead", iso(Clock().now()))
+    asked: list[int] = []
+    take = PostgresWorkQueue.take
+
+    def counted(self: Any, limit: int, lease_seconds: float) -> Any:
+        got = take(self, limit, lease_seconds)
+        asked.append(len(got))
+        return got
+
+    monkeypatch.setattr(PostgresWorkQueue, "take", counted)
+    engine = Engine(backend, concurrency=2)
+    try:
+        assert engine.adopt("ahead") is not None
+        assert engine.run(lambda: engine.instances["ahead"].ended)
+        assert engine.instances["ahead"].output == sum(i * 10 for i in range(40))
+    finally:
+        engine.close()
+    assert sum(asked) == 38  # every queued attempt taken once (2 ran in the first slots)
+    fetching = [n for n in asked if n]
+    assert len(fetching) <= 25, f"{len(fetching)} takes for 38 queued attempts: {asked}"

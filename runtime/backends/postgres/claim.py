@@ -59,6 +59,7 @@ class PostgresClaim(Claim):
         self.fold = fold
         self.head_seq: int | None = None  # a checkpoint staged since the last commit
         self.staged = Staged()
+        self.staged_at: float | None = None  # monotonic time of the oldest staged record
         self.released = False
         self.lost = False  # another worker claimed the instance: every use is FenceLost
         self.thread = 0  # the thread that took it (claims belong to it)
@@ -84,6 +85,8 @@ class PostgresClaim(Claim):
             if kind == "checkpoint":
                 self.head_seq = rec.seq
         self.staged.records.extend(out)
+        if out and self.staged_at is None:
+            self.staged_at = time.monotonic()
         return out
 
     def ack(self, message_ids: Iterable[str]) -> None:
@@ -107,14 +110,16 @@ class PostgresClaim(Claim):
         self._loaded, self.generation = loaded, generation
         self._next_seq = next_seq
         self.fold, self.head_seq, self.staged = fold, None, Staged()
+        self.staged_at = None
 
     def committed(self) -> None:
         self.head_seq = None
         self.staged = Staged()
+        self.staged_at = None
 
     def _check_usable(self) -> None:
         if self.lost:
-            raise FenceLost(f"instance {self.instance_id}: another worker claimed it",
-                            [self.instance_id])
+            raise FenceLost(f"instance {self.instance_id}: another worker claimed it "
+                            "(its lease ran out)", [self.instance_id])
         if self.released:
             raise RuntimeError(f"the claim on {self.instance_id} was released")

@@ -54,6 +54,7 @@ class Queries:
         self.created_texts = (f"SELECT instance_id, data::text FROM {s}.journal"
                               " WHERE instance_id = ANY(%s) AND seq = 0")
         self.exists = f"SELECT 1 FROM {s}.instances WHERE id = %s"
+        self.existing = f"SELECT id FROM {s}.instances WHERE id = ANY(%s)"
         # Claim and load in one statement: the fenced UPDATE, then the rows a resume
         # needs (record 0, the last checkpoint, what follows it). Committed without
         # waiting for the WAL flush (`NO_FLUSH`, docs/backends.md): a claim lost to a
@@ -75,6 +76,23 @@ class Queries:
             f" UNION ALL SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = c.id"
             " AND generation = c.generation AND seq >= greatest(coalesce(c.head_seq, 1), 1)"
             ") j ON true ORDER BY j.seq")
+        # `claim` of many instances in one statement (`claim_many`): the same fenced
+        # UPDATE and the same two index ranges per claimed row; rows held by others are
+        # skipped (SKIP LOCKED, or a live lease), missing ids simply match nothing.
+        self.claim_many = (
+            f"WITH {NO_FLUSH}, c AS (UPDATE {s}.instances SET owner = %s,"
+            " lease_until = now() + %s * interval '1 second', fence = fence + 1 "
+            f"WHERE id IN (SELECT id FROM {s}.instances WHERE id = ANY(%s)"
+            " AND (owner IS NULL OR owner = %s OR lease_until < now()) ORDER BY id"
+            " FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, fence, generation, head_seq, next_seq) "
+            "SELECT c.id, c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data"
+            " FROM c CROSS JOIN nf"
+            " LEFT JOIN LATERAL (SELECT seq, kind, ts, data FROM"
+            f" {s}.journal WHERE instance_id = c.id AND generation = c.generation AND seq = 0"
+            f" UNION ALL SELECT seq, kind, ts, data FROM {s}.journal WHERE instance_id = c.id"
+            " AND generation = c.generation AND seq >= greatest(coalesce(c.head_seq, 1), 1)"
+            ") j ON true ORDER BY c.id, j.seq")
         self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
         self.step = (
             "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"

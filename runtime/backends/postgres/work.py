@@ -77,6 +77,19 @@ class PostgresWorkQueue(WorkQueue):
             " WHERE id = %s AND EXISTS (SELECT 1 FROM gone)),"
             " note AS (SELECT pg_notify(%s, %s) WHERE EXISTS (SELECT 1 FROM gone))"
             " SELECT count(*), (SELECT count(*) FROM note) FROM gone")
+        # `finish` of many items: the rows still ours are retired, and only theirs are
+        # posted; each owner is woken once.
+        self._finish_many = (
+            "WITH f AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+            " AS f(id, instance_id, name, body)),"
+            f" gone AS (DELETE FROM {s}.work_items w USING f WHERE w.id = f.id"
+            " AND w.owner = %s RETURNING f.instance_id, f.name, f.body),"
+            f" posted AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " SELECT instance_id, name, body::json FROM gone ON CONFLICT DO NOTHING),"
+            f" woke AS (UPDATE {s}.instances SET ready_at = now()"
+            " WHERE id IN (SELECT instance_id FROM gone) AND (ready_at IS NULL OR ready_at > now())),"
+            " note AS (SELECT pg_notify(%s, t) FROM (SELECT DISTINCT instance_id AS t FROM gone) d)"
+            " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM note)")
         self._results = (f"SELECT instance_id, name, body FROM {s}.inbox"
                          " WHERE instance_id = ANY(%s) AND name LIKE 'result-%%' ORDER BY seq")
         self._results_mark: tuple[int, int] = (-1, -1)
@@ -147,6 +160,25 @@ class PostgresWorkQueue(WorkQueue):
             channel = schema.channel(self.backend.schema)
             self.backend._conn_run(lambda c: c.execute(
                 self._abandon, (tokens, self.backend.owner, channel, WORK)), transaction=False)
+
+    def finish_many(self, done: Sequence[tuple[WorkItem, dict[str, Any]]]) -> None:
+        """One statement for every (item, outcome): retired if still ours, its result
+        posted, its owner woken and notified (one flushed commit, not one per item)."""
+        if len(done) == 1:
+            self.finish(*done[0])
+            return
+        if not done:
+            return
+        params = ([item.token for item, _ in done], [item.instance_id for item, _ in done],
+                  [result_message_id(item) for item, _ in done],
+                  [dump({"type": "result", **outcome}) for _, outcome in done],
+                  self.backend.owner, schema.channel(self.backend.schema))
+        # Repeatable as `finish` is: a retry after a cut-off COMMIT finds the items gone
+        # and posts nothing; the unique message names keep each result single.
+        self.backend._conn_run(lambda c: c.execute(self._finish_many, params).fetchone(),
+                               transaction=False)
+        for item, _ in done:
+            self.backend._quiet.pop(item.instance_id, None)
 
     def finish(self, item: WorkItem, outcome: dict[str, Any]) -> None:
         owner, channel = self.backend.owner, schema.channel(self.backend.schema)
