@@ -12,7 +12,9 @@ holding the whole entity after one batch:
 so a resume reads one record, whatever the history's length; every `COMPACT_AT` records
 the journal starts a new generation whose `created` record holds the same (`snapshot`),
 so reading an entity's history stays cheap too. Messages reach an entity's
-inbox as `{"type": "entity", "message": <scheduler.Message>, "at": <iso or null>}`.
+inbox as `{"type": "entity", "message": <scheduler.Message>, "at": <iso or null>}`, or
+several of those, in order, as `{"type": "entity", "batch": [...]}` (a client's
+`signal_entities`: `send_many`).
 
 One batch (`run_batch`): read the inbox, hold back messages scheduled for later
 (`deferred`, deduplicated by their key, since they apply out of order), run
@@ -27,6 +29,11 @@ record's messages when the entity is adopted again, and every receiver deduplica
 (entities by sender and seq, orchestrations by task, starts by instance id). A message
 the last batch consumed but the crash left in the inbox is recognised by its id
 (`consumed`) and only acknowledged: so a client signal without a key is applied once too.
+
+A batch of nothing but repeats writes no record (it only acknowledges them); if one of
+them is the lock holder asking again, the grant or forward is sent again. Before a batch
+reads its inbox it may look up senders that ended for good, and forgets their seqs after
+the batch (`ended_senders`: the rule, and why it is safe).
 
 A lock held by an orchestration generation that has ended (or was purged) is released
 when the entity sees it (at adoption, and whenever others wait behind the lock), and by
