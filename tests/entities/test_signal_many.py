@@ -92,3 +92,25 @@ def test_the_async_client_sends_a_batch(stores: Any) -> None:
     settle(store)
     with Client(store) as client:
         assert client.entity_state("@counter@a") == {"value": 6}
+
+
+def test_post_many_keeps_each_inbox_in_the_order_given(stores: Any) -> None:
+    from runtime.backends import open_backend
+    from runtime.clock import Clock, iso
+    from runtime.engine.entities import ensure
+    from runtime.entities.ids import EntityId
+
+    backend = open_backend(stores("p"))
+    try:
+        backend.ensure()
+        ts = iso(Clock().now())
+        for key in ("a", "b"):
+            ensure(backend, EntityId("counter", key), ts)
+        items = [(f"@counter@{'ab'[i % 2]}", {"n": i}) for i in range(40)]  # in threads
+        ids = backend.post_many(items)
+        assert len(set(ids)) == 40
+        for key in ("a", "b"):
+            got = [m.body["n"] for m in backend.inbox(f"@counter@{key}")]
+            assert got == [n for t, body in items if t.endswith(key) for n in [body["n"]]]
+    finally:
+        backend.close()
