@@ -138,6 +138,10 @@ class AsyncClient:
         """`Client.signal_entity`."""
         await self._run(self.sync.signal_entity, entity_id, operation, input, at=at, key=key)
 
+    async def signal_entities(self, signals: Iterable[Any]) -> int:
+        """`Client.signal_entities`."""
+        return await self._run(self.sync.signal_entities, list(signals))
+
     async def entity(self, entity_id: str) -> dict[str, Any] | None:
         """`Client.entity`."""
         return await self._run(self.sync.entity, entity_id)

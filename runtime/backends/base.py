@@ -451,6 +451,19 @@ class Backend(abc.ABC):
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
         """Deliver a message to an instance's inbox, durable on return; returns its id."""
 
+    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """`post` of many (instance id, body) messages, all durable on return, with a
+        constant number of syncs (or one transaction) where the backend can; their ids,
+        in order. Messages to one instance arrive in the order given. Not atomic: after
+        an error, some may have been delivered (a retry is recognised only by what the
+        bodies carry, such as an entity signal's idempotency key). Default: `post` each."""
+        return [self.post(instance_id, body) for instance_id, body in items]
+
+    def revive_many(self, instance_ids: Iterable[str]) -> None:
+        """`revive` of each instance, as one write where the backend can."""
+        for instance_id in instance_ids:
+            self.revive(instance_id)
+
     @abc.abstractmethod
     def inbox(self, instance_id: str) -> list[Message]:
         """The instance's unacknowledged messages, oldest first (cheap when empty)."""
@@ -484,6 +497,23 @@ class Backend(abc.ABC):
     def purge(self, instance_id: str) -> bool:
         """Delete the instance and everything about it (claiming it first, waiting for
         the holder); False if it did not exist. The caller decides whether it may."""
+
+    def generation_ended(self, instance_id: str, generation: int) -> bool:
+        """Has generation `generation` of the instance ended for good, as durable records
+        say: the instance is gone (purged), a later generation began (`continue_as_new`,
+        a restart under the same id), or that generation is Completed or Terminated (not
+        Failed: a rewind takes a Failed generation back to a checkpoint, and it may send
+        again). Entities forget such senders (runtime/engine/entities.py). The default
+        reads `status` and `history`; a backend whose readers may see records not yet
+        committed makes them durable before it answers True."""
+        doc = self.status(instance_id)
+        if doc is None:
+            return True
+        first = next(iter(self.history(instance_id)), None)
+        current = int(first.data.get("generation", 0)) if first is not None else generation
+        if current != generation:
+            return current > generation
+        return doc["runtimeStatus"] in ("Completed", "Terminated")
 
     def wait_for_work(self, timeout: float) -> bool:
         """Block up to `timeout` seconds while this process has nothing to do; True if

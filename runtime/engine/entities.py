@@ -12,7 +12,9 @@ holding the whole entity after one batch:
 so a resume reads one record, whatever the history's length; every `COMPACT_AT` records
 the journal starts a new generation whose `created` record holds the same (`snapshot`),
 so reading an entity's history stays cheap too. Messages reach an entity's
-inbox as `{"type": "entity", "message": <scheduler.Message>, "at": <iso or null>}`.
+inbox as `{"type": "entity", "message": <scheduler.Message>, "at": <iso or null>}`, or
+several of those, in order, as `{"type": "entity", "batch": [...]}` (a client's
+`signal_entities`: `send_many`).
 
 One batch (`run_batch`): read the inbox, hold back messages scheduled for later
 (`deferred`, deduplicated by their key, since they apply out of order), run
@@ -28,6 +30,11 @@ record's messages when the entity is adopted again, and every receiver deduplica
 the last batch consumed but the crash left in the inbox is recognised by its id
 (`consumed`) and only acknowledged: so a client signal without a key is applied once too.
 
+A batch of nothing but repeats writes no record (it only acknowledges them); if one of
+them is the lock holder asking again, the grant or forward is sent again. Before a batch
+reads its inbox it may look up senders that ended for good, and forgets their seqs after
+the batch (`ended_senders`: the rule, and why it is safe).
+
 A lock held by an orchestration generation that has ended (or was purged) is released
 when the entity sees it (at adoption, and whenever others wait behind the lock), and by
 `Client.clean_entities`.
@@ -36,7 +43,7 @@ when the entity sees it (at adoption, and whenever others wait behind the lock),
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +61,7 @@ from runtime.clock import iso, parse_iso
 from runtime.entities.define import ENTITIES, EntityDef
 from runtime.entities.ids import EntityId, is_entity_id
 from runtime.entities.operations import EntityState, Operation, apply_batch
-from runtime.entities.scheduler import Message, Scheduler, step
+from runtime.entities.scheduler import Message, Outgoing, Scheduler, forget, regrant, step
 from runtime.ids import new_instance_id
 
 if TYPE_CHECKING:
@@ -62,9 +69,13 @@ if TYPE_CHECKING:
 
 #: records after which an entity's journal is compacted into a new generation
 COMPACT_AT = 256
+#: senders an entity remembers before it looks for ended ones to forget (`ended_senders`)
+SEQ_KEEP = 64
+#: senders looked at per batch once there are more than SEQ_KEEP
+SEQ_CHECKS = 8
 
 __all__ = ["Entity", "adopt", "created_data", "ensure", "holder_ended", "next_deadline",
-           "run_entities", "send", "settled"]
+           "run_entities", "send", "send_many", "settled"]
 
 
 @dataclass
@@ -129,6 +140,28 @@ def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, A
     backend.post(target, body)
     if engine is not None and target in engine.instances:
         engine.inbox_dirty.add(target)
+
+
+def send_many(backend: Backend, items: list[tuple[EntityId, dict[str, Any]]], ts: str) -> None:
+    """`send` of many messages to entities from outside an engine (a client's
+    `signal_entities`), durable together: the entities that do not exist yet are created
+    in one `create_many`; the messages for one entity go in one inbox message, in the
+    order given (`bodies` unpacks it), all posted by one `post_many`; the entities are
+    revived in one write. One inbox message per entity keeps the files to write, and to
+    delete once applied, at one per entity however many signals it gets."""
+    if not items:
+        return
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    ids: dict[str, EntityId] = {}
+    for target, body in items:
+        by_target.setdefault(str.__str__(target), []).append(body)
+        ids[str.__str__(target)] = target
+    new = [i for i, t in ids.items() if not backend.exists(t)]
+    if new:
+        backend.create_many([NewInstance(i, ts, created_data(ids[i], ts)) for i in new])
+    backend.post_many([(i, batch[0] if len(batch) == 1 else {"type": "entity", "batch": batch})
+                       for i, batch in by_target.items()])
+    backend.revive_many(list(by_target))
 
 
 def try_adopt(engine: Engine, entity_id: EntityId) -> None:
@@ -271,9 +304,19 @@ def compact(engine: Engine, ent: Entity) -> None:
         engine.errors.append(f"entity {ent.id}: cannot compact its journal: {exc}")
 
 
+def bodies(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entity messages one inbox message carries, in order: itself, or the signals a
+    client's `send_many` put together (`{"type": "entity", "batch": [body, ...]}`)."""
+    batch = body.get("batch")
+    if batch is None:
+        return [body]
+    return [b for b in batch if isinstance(b, dict)] if isinstance(batch, list) else []
+
+
 def run_batch(engine: Engine, ent: Entity) -> bool:
     """Stage one batch for `ent` (see the module docstring); False if it had nothing to do."""
     now = engine.clock.now()
+    ended = ended_senders(engine, ent)  # looked at before the inbox is read: see there
     messages = engine.backend.inbox(ent.id)
     acked: list[str] = []
     arrived: list[Message] = []
@@ -284,18 +327,19 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
         acked.append(message.id)
         if message.id in seen:
             continue  # the last batch applied it; a crash kept it in the inbox
-        try:
-            msg = Message.from_json(message.body["message"])
-        except (KeyError, TypeError, ValueError):
-            continue  # not an entity message: acknowledged, dropped
-        at = message.body.get("at")
-        if at:  # applied out of order, so deduplicated by key (sender and seq)
-            key = msg.key if msg.key is not None else f"{msg.sender}#{msg.seq}"
-            if key not in waiting and key not in ent.sched.client_keys:
-                deferred.append({"at": at, "key": key, "message": msg.to_json()})
-                waiting.add(key)
-            continue
-        arrived.append(msg)
+        for body in bodies(message.body):
+            try:
+                msg = Message.from_json(body["message"])
+            except (KeyError, TypeError, ValueError):
+                continue  # not an entity message: acknowledged, dropped
+            at = body.get("at")
+            if at:  # applied out of order, so deduplicated by key (sender and seq)
+                key = msg.key if msg.key is not None else f"{msg.sender}#{msg.seq}"
+                if key not in waiting and key not in ent.sched.client_keys:
+                    deferred.append({"at": at, "key": key, "message": msg.to_json()})
+                    waiting.add(key)
+                continue
+            arrived.append(msg)
     due = sorted((d for d in deferred if parse_iso(d["at"]) <= now), key=lambda d: d["at"])
     for d in due:
         deferred.remove(d)
@@ -311,6 +355,27 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
             engine.backend.commit([ent.claim])
         return False
     sched, runnable, lock_out = step(ent.sched, arrived, ent.id)
+    sched = forget(sched, ended)
+    if not runnable and not lock_out and sched == ent.sched and deferred == ent.deferred:
+        # only duplicates (resends after a crash): nothing to journal, so they are just
+        # acknowledged. A checkpoint here would be the first write of every resume of a
+        # caller that re-sends, which a crash at that write then repeats forever (029).
+        ent.claim.ack(acked)
+        engine.backend.commit([ent.claim])
+        # The holder asking again for the lock it holds here (it resumed without the
+        # grant): the grant or the forward is sent again, so a forward posted before a
+        # crash to an entity that no process runs reaches it again, and it is run (the
+        # explicit example of tests/entities/test_differential.py's contending test).
+        ts = iso(now)
+        for m in arrived:
+            again = regrant(ent.sched, m, ent.id)
+            if again is not None:
+                resent = lock_message(ent, again)
+                try:
+                    send(engine, engine.backend, resent["to"], resent["body"], ts)
+                except BackendError as exc:
+                    engine.errors.append(f"entity {ent.id}: cannot send to {resent['to']}: {exc}")
+        return False
     state, outcomes = apply_batch(ent.defn, ent.id, ent.state,
                                   [Operation(m.operation, m.input) for m in runnable])
     ts = iso(now)
@@ -340,15 +405,9 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
             else:
                 result["value"] = out.value
             outgoing.append({"to": m.reply_to.get("instance", ""), "body": result})
-    for o in lock_out:
-        if o.kind == "lock":
-            outgoing.append({"to": o.to, "body": {"type": "entity", "message": o.message.to_json()}})
-        else:
-            reply = o.message.reply_to or {}
-            outgoing.append({"to": o.to, "body": {  # the lock is granted: tell the holder
-                "type": "entity_result", "task": reply.get("task"),
-                "generation": reply.get("generation", 0), "entity": str.__str__(ent.id),
-                "value": None}})
+    outgoing += [lock_message(ent, o) for o in lock_out]
+    outgoing += [lock_message(ent, o) for m in arrived  # a holder's repeat: see above
+                 if (o := regrant(ent.sched, m, ent.id)) is not None]
     ent.sched, ent.state, ent.deferred, ent.outgoing = sched, state, deferred, outgoing
     ent.consumed = acked
     ent.applied += len(runnable)
@@ -362,6 +421,53 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
     ent.claim.ack(acked)
     engine.count_write()
     return True
+
+
+def ended_senders(engine: Engine, ent: Entity) -> list[str]:
+    """Senders the entity may forget after this batch (`scheduler.forget`).
+
+    An orchestration generation (`instance:generation`) sends every message it will ever
+    send before its end is durable: entity tasks are posted as they start (durable on
+    return) and the rest by `entity_calls.end_generation`, before the final record. So
+    once `Backend.generation_ended` says it ended, all its messages are in the inbox,
+    or were consumed already. This is asked BEFORE the batch reads the inbox, so the
+    batch sees every message of those senders (and drops repeats with their seqs still
+    known); after it, none can come, and their seqs can go. A Failed generation is kept
+    (a rewind may make it send again), as are entities and clients (clients are
+    deduplicated by key, in a window of their own). Only once more than SEQ_KEEP senders
+    are known, and SEQ_CHECKS of them per batch, the oldest first; one that is still
+    running goes to the back of the line."""
+    last = ent.sched.last_seq
+    if len(last) <= SEQ_KEEP:
+        return []
+    ended: list[str] = []
+    alive: list[str] = []
+    for who in list(last)[:SEQ_CHECKS]:
+        instance_id, _, generation = who.rpartition(":")
+        if who.startswith("@") or not instance_id or not generation.isdigit():
+            alive.append(who)  # an entity (or a sender of a kind not forgotten)
+            continue
+        try:
+            done = engine.backend.generation_ended(instance_id, int(generation))
+        except (BackendError, ValueError):
+            done = False
+        (ended if done else alive).append(who)
+    if alive:  # to the back of the line (order does not count in a snapshot's equality)
+        rest = {k: v for k, v in last.items() if k not in alive}
+        ent.sched = replace(ent.sched, last_seq={**rest, **{k: last[k] for k in alive}})
+    return ended
+
+
+def lock_message(ent: Entity, o: Outgoing) -> dict[str, Any]:
+    """The message a lock step sends: the request forwarded to the next entity, or the
+    grant told to the holder."""
+    if o.kind == "lock":
+        return {"to": o.to, "body": {"type": "entity", "message": o.message.to_json()}}
+    reply = o.message.reply_to or {}
+    return {"to": o.to, "body": {  # the lock is granted: tell the holder
+        "type": "entity_result", "task": reply.get("task"),
+        "generation": reply.get("generation", 0), "entity": str.__str__(ent.id),
+        "value": None}}
 
 
 def send_outgoing(engine: Engine, ent: Entity) -> None:

@@ -275,7 +275,20 @@ def _where(obj: Any) -> str:
     return f"{path}:{line}"
 
 
+_COUNTS: dict[Any, int] = {}  # positional parameters, by function (inspect is slow)
+
+
 def _positional_count(fn: Callable[..., Any]) -> int:
+    key = getattr(fn, "__func__", None)  # a bound method: counted once per class function
+    if key is not None:
+        found = _COUNTS.get(key)
+        if found is None:
+            found = _COUNTS[key] = _count_positional(fn)
+        return found
+    return _count_positional(fn)
+
+
+def _count_positional(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -24,6 +24,10 @@ Guarantees (each tested against a model in tests/entities/test_scheduler.py):
   except that operations from others wait behind a lock.
 - **One at a time.** Operations run in the order `step` returns them; the runtime
   applies them as one batch (runtime.entities.operations), each rolled back alone.
+- **Bounded memory.** `last_seq` holds one entry per sender; the runtime drops those of
+  orchestration generations that can never send again (`forget`; the rule is in
+  runtime/engine/entities.py and docs/entities.md), so it does not grow with every
+  orchestration that ever sent.
 - **Locks.** While locked, only the holder's operations run; others queue, in arrival
   order, and run once the lock is released. A lock request for a locked entity waits in
   the same queue. Granting a lock forwards the request to the next entity of the sorted
@@ -33,10 +37,11 @@ Guarantees (each tested against a model in tests/entities/test_scheduler.py):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["CLIENT_KEY_WINDOW", "Message", "Outgoing", "Scheduler", "step"]
+__all__ = ["CLIENT_KEY_WINDOW", "Message", "Outgoing", "Scheduler", "forget", "regrant", "step"]
 
 CLIENT_KEY_WINDOW = 10_000  # client idempotency keys remembered per entity (oldest dropped)
 
@@ -174,6 +179,26 @@ def step(sched: Scheduler, arrived: list[Message],
         keys = keys[-CLIENT_KEY_WINDOW:]
     after = replace(sched, last_seq=last, client_keys=tuple(keys), lock=lock, queue=tuple(queue))
     return after, runnable, out
+
+
+def forget(sched: Scheduler, senders: Iterable[str]) -> Scheduler:
+    """The scheduler without the last seqs of `senders` (orchestration generations that
+    can never send again: runtime.engine.entities says when), except the lock holder's and
+    those with messages waiting behind the lock."""
+    keep = {m.sender for m in sched.queue} | ({sched.lock.sender} if sched.lock else set())
+    gone = set(senders) - keep
+    if not gone & sched.last_seq.keys():
+        return sched
+    return replace(sched, last_seq={k: v for k, v in sched.last_seq.items() if k not in gone})
+
+
+def regrant(sched: Scheduler, m: Message, entity_id: str) -> Outgoing | None:
+    """For a lock request that is the very one holding this entity's lock (its holder
+    resumed and sent it again): its grant or forward, to be sent again (receivers
+    deduplicate it); None for any other message."""
+    if m.kind != "lock" or sched.lock is None or sched.lock.request != m.request:
+        return None
+    return _grant(sched.lock, entity_id)
 
 
 def _grant(m: Message, entity_id: str) -> Outgoing:

@@ -5,14 +5,12 @@ the direct context. The programs read the entities under a lock at the end, so t
 output shows every operation applied exactly once, and a second section after the
 first shows the first was released.
 
-One finding about the entity runtime (not the compiler) is kept here as a strict
-xfail, so it turns into a failure once fixed: crashing after every write of every
-resume never lets an entity call finish.
+Crashing after the first write of every resume ends too (it once never did: a
+duplicate call's checkpoint was each resume's first write; regression 029).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -133,13 +131,12 @@ def test_a_call_before_the_section_is_applied_once_whatever_write_crashes(
             break
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="entity runtime: crashing after every write of every resume "
-                   "never lets an entity call complete")
-def test_runtime_crash_after_every_write_ends(tmp_path: Path,
+def test_runtime_crash_after_every_write_ends(stores: Any,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # regression 029: a duplicate call's checkpoint was each resume's first write
     monkeypatch.setattr(harness, "MAX_RESUMES", 100)
     plain, compiled = plain_module(BEFORE_THE_LOCK), compiled_module(BEFORE_THE_LOCK)
-    got, _ = run_journaled(machine_of(compiled, "bump"), 1, (), {}, tmp_path / "s", 1,
-                           every_time=True)
+    got, crashes = run_journaled(machine_of(compiled, "bump"), 1, (), {}, stores("s"), 1,
+                                 every_time=True)
+    assert crashes > 0
     assert got == run_plain(plain, "bump", 1)

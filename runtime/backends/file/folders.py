@@ -22,16 +22,18 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime.backends.file.journal import HEAD, Journal, sync_fds
 from runtime.backends.file.staging import Staged, stage_dir, stage_file
 from runtime.ids import ID_PATTERN, InvalidInstanceId, validate_id
 
 __all__ = ["ID_PATTERN", "InvalidInstanceId", "Lock", "Store", "message_name", "validate_id"]
+
+POST_CHUNK = 256  # messages staged at once by `post_many` (each holds a file open until renamed)
 
 
 @dataclass
@@ -76,33 +78,42 @@ class Store:
     def create_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
         """Create instances (id, created time, `created` record data); the ids created, in
         order (an id that exists is skipped). However many, it costs two syncs: the new
-        journals together, then `instances/` once all are renamed into it."""
+        journals together, then `instances/` once all are renamed into it. Many are
+        assembled by a few threads at once (`each`)."""
         self.ensure()
-        staged: list[tuple[str, Staged]] = []
-        files: list[tuple[int, int, str]] = []
-        try:
+        single = len(items) == 1
+
+        def assemble(item: tuple[str, str, dict[str, Any]]) -> tuple[str, Staged, int] | None:
+            instance_id, ts, data = item
+            if self.folder(instance_id).exists():
+                return None
+            entry = stage_dir(self.tmp, "new")
             try:
-                for instance_id, ts, data in items:
-                    if self.folder(instance_id).exists():
-                        continue
-                    entry = stage_dir(self.tmp, "new")
-                    staged.append((instance_id, entry))
-                    # no hint yet
-                    os.close(os.open(entry.path / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))
-                    Journal.create(entry.path, ts, data, sync=len(items) == 1).close()
-                    if len(items) > 1:
-                        fd = os.open(entry.path / "journal", os.O_RDONLY)
-                        files.append((fd, os.fstat(fd).st_dev, str(entry.path)))
-                sync_fds(files)
-            finally:
-                for fd, _, _ in files:
-                    os.close(fd)
+                # no hint yet
+                os.close(os.open(entry.path / HEAD, os.O_WRONLY | os.O_CREAT, 0o644))
+                Journal.create(entry.path, ts, data, sync=single).close()
+                fd = -1 if single else os.open(entry.path / "journal", os.O_RDONLY)
+            except BaseException:
+                entry.discard()
+                raise
+            return instance_id, entry, fd
+
+        done, error = each(assemble, items)
+        staged = [d for d in done if d is not None]
+        try:
+            if error is not None:
+                raise error
+            sync_fds([(fd, os.fstat(fd).st_dev, str(e.path)) for _, e, fd in staged if fd >= 0])
         except BaseException:  # a full disk, say: none is created, and nothing is left
-            for _, entry in staged:
+            for _, entry, _ in staged:
                 entry.discard()
             raise
+        finally:
+            for _, _, fd in staged:
+                if fd >= 0:
+                    os.close(fd)
         created: list[str] = []
-        for instance_id, entry in staged:
+        for instance_id, entry, _ in staged:
             try:
                 os.rename(entry.path, self.folder(instance_id))
             except OSError:  # another client created it first (ENOTEMPTY / EEXIST)
@@ -152,6 +163,59 @@ class Store:
         _fsync_dir(inbox)  # the message is durable once its name is
         return name
 
+    def post_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """`post` of many messages (instance id, message), durable on return; their file
+        names, in order (time-ordered, so one inbox reads them in the order given). Each
+        chunk of POST_CHUNK costs two syncs (one syncfs(2) each on Linux): the staged
+        files, then the inboxes they were renamed into; `post` costs two per message. A
+        target whose folder is gone (purged meanwhile) raises FileNotFoundError after the
+        messages before it were delivered."""
+        self.ensure()
+        names: list[str] = []
+        for start in range(0, len(items), POST_CHUNK):
+            names += self._post_chunk(items[start:start + POST_CHUNK])
+        return names
+
+    def _post_chunk(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        def assemble(item: tuple[str, dict[str, Any]]) -> tuple[Path, Staged]:
+            entry = stage_file(self.tmp, "msg")
+            try:
+                _write_all(entry.fd, json.dumps(item[1]).encode("ascii"), entry.path)
+            except BaseException:
+                entry.discard()
+                raise
+            return self.folder(item[0]) / "inbox", entry
+
+        done, error = each(assemble, items)
+        # named here, in order: the names order one inbox's messages as given
+        staged = [(inbox, message_name(), entry) for inbox, entry in done]
+        made: list[Path] = []  # folders whose `inbox/` was created here
+        names: list[str] = []
+        try:
+            if error is not None:
+                raise error
+            sync_fds([(e.fd, os.fstat(e.fd).st_dev, str(e.path)) for _, _, e in staged])
+            for inbox in dict.fromkeys(i for i, _, _ in staged):
+                try:
+                    inbox.mkdir()
+                    made.append(inbox.parent)
+                except FileExistsError:
+                    pass
+            for inbox, name, entry in staged:
+                os.rename(entry.path, inbox / name)
+                entry.close()  # renamed into place: no longer ours to discard
+                names.append(name)
+        except BaseException:  # a full disk, a purged target: the unsent staging files go
+            for _, _, entry in staged:
+                if entry.fd >= 0:
+                    entry.discard()
+            with contextlib.suppress(OSError):  # the ones delivered are made durable
+                _fsync_dirs([*dict.fromkeys(i for i, _, _ in staged[:len(names)]), *made])
+            raise
+        # the messages are durable once their names are
+        _fsync_dirs([*dict.fromkeys(i for i, _, _ in staged), *made])
+        return names
+
     def inbox(self, instance_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Messages waiting for the instance, oldest first."""
         inbox = self.folder(instance_id) / "inbox"
@@ -188,6 +252,53 @@ class Store:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+PARALLEL_FROM = 8  # items from which `each` runs in threads
+THREADS = 8
+_pool: Any = None
+
+
+def threads() -> Any:
+    """The few threads the file backend overlaps file system calls in (made on first use,
+    shared by every store of the process; concurrent.futures is imported here, not at
+    the top). Creating or deleting a file waits for the disk far longer than it takes
+    the CPU (about 0.3 ms to create, 3 ms to delete a file with blocks where the file
+    system is mounted with `discard`), and those waits overlap."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="tether-files")
+    return _pool
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def each(fn: Callable[[T], R], items: Sequence[T]) -> tuple[list[R], BaseException | None]:
+    """`fn` of every item (in threads when there are many): the results of those that
+    succeeded, in order, and the first error (every item is tried, so the caller can
+    undo what the others did)."""
+    if len(items) < PARALLEL_FROM:
+        out: list[R] = []
+        for item in items:
+            try:
+                out.append(fn(item))
+            except BaseException as exc:
+                return out, exc
+        return out, None
+    futures = [threads().submit(fn, item) for item in items]
+    results: list[R] = []
+    error: BaseException | None = None
+    for future in futures:
+        failed = future.exception()
+        if failed is not None:
+            error = error or failed
+        else:
+            results.append(future.result())
+    return results, error
+
+
 _last_name = [0]
 
 
@@ -221,6 +332,20 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
         if written == 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         view = view[written:]
+
+
+def _fsync_dirs(paths: list[Path]) -> None:
+    """Make the entries of these folders durable: one syncfs(2) for all where there is
+    one (`sync_fds`), else an fsync each."""
+    fds: list[tuple[int, int, str]] = []
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            fds.append((fd, os.fstat(fd).st_dev, str(path)))
+        sync_fds(fds)
+    finally:
+        for fd, _, _ in fds:
+            os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -228,6 +228,14 @@ class Index:
         with self._write() as db:
             db.execute("UPDATE instances SET live = 1 WHERE id = ? AND live = 0", (instance_id,))
 
+    def revive_many(self, instance_ids: Sequence[str]) -> None:
+        """`revive` of many instances, in one transaction."""
+        if not instance_ids:
+            return
+        with self._write() as db:
+            db.executemany("UPDATE instances SET live = 1 WHERE id = ? AND live = 0",
+                           [(i,) for i in instance_ids])
+
     def sleep(self, instance_id: str, wake: str | None) -> None:
         """Offer the instance to `live` only from `wake` on (None: at once). Written at
         once, not batched: a message posted meanwhile must find it (`wake_up`)."""
@@ -242,6 +250,17 @@ class Index:
                                   (instance_id,)).fetchone()
         if row is not None and row[0] is not None:
             self.sleep(instance_id, None)
+
+    def wake_up_many(self, instance_ids: Iterable[str]) -> None:
+        """`wake_up` of many instances: the reads, then one transaction for those asleep."""
+        with self.lock:
+            asleep = [i for i in instance_ids if (row := self.db.execute(
+                "SELECT wake FROM instances WHERE id = ?", (i,)).fetchone()) is not None
+                and row[0] is not None]
+        if asleep:
+            with self._write() as db:
+                db.executemany("UPDATE instances SET wake = NULL WHERE id = ?",
+                               [(i,) for i in asleep])
 
     def drop(self, ids: Iterable[str]) -> None:
         ids = list(ids)

@@ -522,6 +522,11 @@ class PostgresBackend(Backend):
         self._quiet.pop(instance_id, None)  # ours: no need to wait for the notification
         return result
 
+    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        from runtime.backends.postgres.posting import post_many  # entity batches (issue 12)
+
+        return post_many(self, items)
+
     def inbox(self, instance_id: str) -> list[Message]:
         """The messages, read from the table unless the inbox is known to be empty: it was
         empty when last read, under `QUIET_FOR` seconds ago, and no notification has

@@ -1,0 +1,116 @@
+"""`Client.signal_entities` on every backend: many signals durable together, applied as
+if sent one at a time in the order given (compared with a plain-Python model), once per
+idempotency key, and refused as a whole when one of them is bad."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from runtime.async_client import AsyncClient
+from runtime.client import Client
+from runtime.entities.errors import UnknownEntity
+from runtime.entity_client import EntitySignal
+from tests.entities.support import entity_ids, settle
+
+
+def model(signals: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """The counters as applying the signals one after the other leaves them."""
+    states: dict[str, dict[str, int]] = {}
+    for target, op, value in signals:
+        state = states.setdefault(target, {"value": 0})
+        state["value"] = value if op == "set" else state["value"] + value
+    return states
+
+
+def test_a_batch_applies_as_the_signals_one_by_one(stores: Any) -> None:
+    rng = random.Random(12)
+    # `set` and `add` interleaved on a few counters: any reordering within one entity
+    # (FIFO per sender) changes the end state
+    signals = [(f"@counter@m{rng.randrange(7)}", rng.choice(["set", "add", "add"]),
+                rng.randrange(1, 50)) for _ in range(120)]
+    store = stores("m")
+    with Client(store) as client:
+        assert client.signal_entities(signals[:50]) == 50
+        client.signal_entities([EntitySignal(t, op, v) for t, op, v in signals[50:]])
+        # queued: every signal counts, though one entity's signals share a message
+        target = signals[0][0]
+        assert client.entity(target)["queueLength"] == sum(1 for s in signals if s[0] == target)
+        settle(store)
+        for target, state in model(signals).items():
+            assert client.entity_state(target) == state, target
+
+
+def test_a_retried_batch_with_keys_is_applied_once(stores: Any) -> None:
+    store = stores("k")
+    batch = [("@counter@k1", "add", 5, None, "req-1"), ("@counter@k2", "add", 7, None, "req-2"),
+             ("@counter@k1", "add", 1, None, "req-3")]
+    with Client(store) as client:
+        client.signal_entities(batch)
+        client.signal_entities(batch)  # a client retrying after a lost answer
+        settle(store)
+        client.signal_entities(batch)  # and once more after it was applied
+        settle(store)
+        assert client.entity_state("@counter@k1") == {"value": 6}
+        assert client.entity_state("@counter@k2") == {"value": 7}
+
+
+@pytest.mark.parametrize(("bad", "error", "names"), [
+    (("@counter", "add", 1), ValueError, "@counter"),
+    (("@counter@x", "nosuch", 1), ValueError, "nosuch"),
+    (("@counter@x", "add", {1, 2}), ValueError, "input of operation 'add'"),
+    (("@nosuch@x", "add", 1), UnknownEntity, "nosuch"),
+    (("@counter@x",), ValueError, "signal 1"),
+    ("@counter@x add", ValueError, "signal 1"),
+])
+def test_one_bad_signal_refuses_the_batch_and_sends_nothing(
+        stores: Any, bad: Any, error: type[Exception], names: str) -> None:
+    store = stores("b")
+    with Client(store) as client:
+        with pytest.raises(error) as info:
+            client.signal_entities([("@counter@ok", "add", 1), bad])
+        message = str(info.value)
+        assert "\n" not in message and names in message and "signal 1" in message
+        assert entity_ids(client.backend) == []  # not even the good one's entity
+
+
+def test_the_async_client_sends_a_batch(stores: Any) -> None:
+    import anyio
+
+    store = stores("a")
+
+    async def main() -> int:
+        client = AsyncClient(store)
+        try:
+            return await client.signal_entities([("@counter@a", "add", 2)] * 3)
+        finally:
+            await client.close()
+
+    assert anyio.run(main) == 3
+    settle(store)
+    with Client(store) as client:
+        assert client.entity_state("@counter@a") == {"value": 6}
+
+
+def test_post_many_keeps_each_inbox_in_the_order_given(stores: Any) -> None:
+    from runtime.backends import open_backend
+    from runtime.clock import Clock, iso
+    from runtime.engine.entities import ensure
+    from runtime.entities.ids import EntityId
+
+    backend = open_backend(stores("p"))
+    try:
+        backend.ensure()
+        ts = iso(Clock().now())
+        for key in ("a", "b"):
+            ensure(backend, EntityId("counter", key), ts)
+        items = [(f"@counter@{'ab'[i % 2]}", {"n": i}) for i in range(40)]  # in threads
+        ids = backend.post_many(items)
+        assert len(set(ids)) == 40
+        for key in ("a", "b"):
+            got = [m.body["n"] for m in backend.inbox(f"@counter@{key}")]
+            assert got == [n for t, body in items if t.endswith(key) for n in [body["n"]]]
+    finally:
+        backend.close()
