@@ -802,3 +802,48 @@ def test_a_message_that_lands_during_a_release_keeps_the_instance_runnable(
     releasing.join(10)
     assert len(owner.inbox("x")) == 1
     assert "x" in poster.runnable(10)  # offered again: the message will be read
+
+
+# -- a collected backend's finalizer --------------------------------------------------------
+
+
+def test_a_collected_backends_finalizer_takes_no_lock(open_store: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the finalizer that unsubscribes a collected backend from the process's
+    listener took the module's locks; a garbage collection runs finalizers on whatever
+    thread it happens, holding whatever that thread holds, and a worker hung for good
+    (regression 027 on PostgreSQL, under load). The finalizer must return at once with
+    the locks held elsewhere, and the subscription is dropped soon after anyway."""
+    from runtime.backends.postgres import backend as module
+    from runtime.backends.postgres import wakeups
+
+    registered: list[Any] = []
+    monkeypatch.setattr(module.weakref, "finalize",
+                        lambda obj, fn, *a: registered.append(fn))
+    store = open_store()
+    store.wait_for_work(0.01)  # subscribes
+    (finalizer,) = registered
+    sub = store._listener
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_locks() -> None:
+        with wakeups._listeners_lock, sub.listener.lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_locks)
+    holder.start()
+    holding.wait(5)
+    done = threading.Event()
+    caller = threading.Thread(target=lambda: (finalizer(), done.set()))
+    caller.start()
+    try:
+        assert done.wait(2), "the finalizer waited for a lock another thread holds"
+    finally:
+        release.set()
+        holder.join(5)
+        caller.join(5)
+    deadline = time.monotonic() + 5
+    while sub in sub.listener.channels.get(sub.channel, set()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sub not in sub.listener.channels.get(sub.channel, set())

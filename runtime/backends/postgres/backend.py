@@ -579,8 +579,9 @@ class PostgresBackend(Backend):
             self.ensure()
             self._listener = subscribe(self.url)
             # unsubscribe when this backend is collected (the listener holds no reference
-            # to it); the last subscription stops the process's listener
-            weakref.finalize(self, self._listener.close)
+            # to it); the last subscription stops the process's listener. Later, not in
+            # the finalizer, which must take no lock (`Subscription.close_later`).
+            weakref.finalize(self, self._listener.close_later)
         return self._listener
 
     # -- reading ---------------------------------------------------------------------

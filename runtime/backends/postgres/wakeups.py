@@ -14,6 +14,7 @@ away are lost).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 import psycopg
@@ -65,6 +66,7 @@ class Listener:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            drop_orphans()  # here, on our own thread, holding nothing
             try:
                 conn = self._rc.get(give_up=self._stop.is_set)
                 self._listen_new(conn)  # channels subscribed since the last round
@@ -148,14 +150,38 @@ class Subscription:
     def close(self) -> None:
         unsubscribe(self)
 
+    def close_later(self) -> None:
+        """Unsubscribe soon: what a collected backend's finalizer calls. A finalizer runs
+        wherever a garbage collection happens, on any thread, holding whatever locks that
+        thread holds (this module's, for one): taking a lock there deadlocked a worker
+        (the listener thread, holding its lock, collected a backend whose finalizer waited
+        for `_listeners_lock`, held by a thread waiting for the listener's lock). So it
+        only queues the subscription, without a lock; the listener thread and the next
+        `subscribe` drop what is queued."""
+        _orphans.append(self)
+
 
 _listeners: dict[str, Listener] = {}
-_listeners_lock = threading.RLock()  # re-entrant: a listener's weakref finalizer may run (GC) while this thread holds it
+_listeners_lock = threading.RLock()
+#: subscriptions of collected backends, to drop (`close_later`); deque appends and pops
+#: are atomic, so the finalizer needs no lock
+_orphans: deque[Subscription] = deque()
+
+
+def drop_orphans() -> None:
+    """Unsubscribe what `close_later` queued (never from a finalizer)."""
+    while True:
+        try:
+            sub = _orphans.popleft()
+        except IndexError:
+            return
+        unsubscribe(sub)
 
 
 def subscribe(url: StoreURL) -> Subscription:
     """A subscription to the store's channel on the process's listener for its database
     (started if need be; a new channel is LISTENed within a fifth of a second)."""
+    drop_orphans()
     with _listeners_lock:
         listener = _listeners.get(url.conninfo)
         if listener is None:
