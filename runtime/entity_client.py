@@ -120,7 +120,8 @@ class EntityClient:
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValueError(f"limit must be 1-1000, not {limit!r}")
         prefix = f"@{name.lower()}@" if name is not None else "@"
-        page = self.backend.query(Query(id_prefix=prefix, top=limit, continuation=cursor))
+        page = self.backend.query(Query(id_prefix=prefix, top=limit, continuation=cursor,
+                                        entities=True))
         docs = []
         for row in page.items:
             doc = self.entity(row.instance_id)
@@ -176,7 +177,7 @@ class EntityClient:
             raise ValueError(f"invalid operation name {operation!r} for entity {target}")
         defn = ENTITIES.get(target.name)
         if defn is None:
-            page = self.backend.query(Query(id_prefix=f"@{target.name}@", top=1))
+            page = self.backend.query(Query(id_prefix=f"@{target.name}@", top=1, entities=True))
             if not page.items:
                 known = ", ".join(sorted(ENTITIES)) or "none"
                 raise UnknownEntity(f"no entity named {target.name!r} is registered, and "

@@ -165,7 +165,12 @@ class Query:
     and likewise `updated_*`. `top` rows per page (1-1000); `continuation`: the token of
     the previous page. Results come in (created, id) order, stable across pages even
     while instances are created or change status; `newest_first` reverses it (the
-    dashboard's first page: the newest instances, without reading the others)."""
+    dashboard's first page: the newest instances, without reading the others).
+
+    `entities`: an entity is stored as an instance whose id is `@name@key`; False (the
+    default) keeps orchestration instances only, True entities only, None both. The
+    filter is applied by the index, so a page holds `top` rows of the kind asked for
+    however many of the other kind are interleaved."""
 
     statuses: frozenset[str] | None = None
     name: str | None = None
@@ -177,6 +182,7 @@ class Query:
     top: int = 100
     continuation: str | None = None
     newest_first: bool = False
+    entities: bool | None = False
 
 
 @dataclass(frozen=True)
