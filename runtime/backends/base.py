@@ -102,6 +102,12 @@ class InstanceUnusable(BackendError):
     a file where a folder should be...). Raised once per attempt; other instances go on."""
 
 
+class InstanceGone(InstanceUnusable):
+    """`post` to an instance that does not exist (any more): an entity removed by
+    `remove_idle` at that very moment, say. Nothing was delivered; a sender that may
+    create the instance (an entity's first message does) creates it and posts again."""
+
+
 @dataclass(frozen=True)
 class Record:
     """One journal record (docs/journal.md, "Kinds")."""
@@ -426,7 +432,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
-        """Deliver a message to an instance's inbox, durable on return; returns its id."""
+        """Deliver a message to an instance's inbox, durable on return; returns its id.
+        An entity's (`@name@key`) that is not there (any more) raises `InstanceGone`."""
 
     @abc.abstractmethod
     def inbox(self, instance_id: str) -> list[Message]:
@@ -456,6 +463,15 @@ class Backend(abc.ABC):
         """One page of instances matching `query`, answered from an index: the cost of a
         page must not grow with the number of instances that do not match.
         Raises ValueError for a continuation token it did not issue."""
+
+    def remove_idle(self, claim: Claim) -> bool:
+        """Delete the claimed instance if its inbox is empty (`Client.clean_entities`:
+        an entity with no state), and release the claim either way. Atomic with `post`:
+        a message posted at the same moment either lands first (the instance is kept,
+        False) or its `post` raises `InstanceGone`, never lands in a removed inbox. The
+        caller checked the instance's records under the claim. Default: keep it (False)."""
+        self.release(claim)
+        return False
 
     @abc.abstractmethod
     def purge(self, instance_id: str) -> bool:

@@ -47,6 +47,7 @@ from runtime.backends.base import (
     BackendError,
     Claim,
     FenceLost,
+    InstanceGone,
     NewInstance,
     Record,
 )
@@ -116,8 +117,7 @@ def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, A
     Within an engine, a target it owns is looked at in the next round."""
     if is_entity_id(target):
         entity_id = EntityId.parse(target)
-        ensure(backend, entity_id, ts)
-        backend.post(target, body)
+        post_to_entity(backend, entity_id, body, ts)
         backend.revive(target)  # released as idle (`release_idle`): offered again
         if engine is not None:
             engine.entity_dirty.add(target)
@@ -129,6 +129,25 @@ def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, A
     backend.post(target, body)
     if engine is not None and target in engine.instances:
         engine.inbox_dirty.add(target)
+
+
+#: times `post_to_entity` creates the entity again after a removal took it away
+POST_ATTEMPTS = 5
+
+
+def post_to_entity(backend: Backend, entity_id: EntityId, body: dict[str, Any],
+                   ts: str) -> None:
+    """Create the entity if need be and post to it. `Client.clean_entities` may remove an
+    idle entity between the two (`Backend.remove_idle`, atomic with `post`): then the
+    post raises `InstanceGone`, delivered nothing, and the entity is created again."""
+    for attempt in range(POST_ATTEMPTS):
+        ensure(backend, entity_id, ts)
+        try:
+            backend.post(str.__str__(entity_id), body)
+            return
+        except InstanceGone:
+            if attempt == POST_ATTEMPTS - 1:
+                raise
 
 
 def try_adopt(engine: Engine, entity_id: EntityId) -> None:

@@ -41,6 +41,7 @@ from runtime.backends.base import (
     Backend,
     BackendUnavailable,
     Claim,
+    InstanceGone,
     InstanceUnusable,
     Loaded,
     Message,
@@ -479,6 +480,11 @@ class FileBackend(Backend):
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
         try:
             name = self.store.post(instance_id, body)
+        except FileNotFoundError as exc:
+            if not self.store.exists(instance_id):
+                raise InstanceGone(f"instance {instance_id} is not in {self.spec} (any "
+                                   "more); nothing was posted") from exc
+            raise _unusable(instance_id, exc) from exc
         except OSError as exc:
             raise _unusable(instance_id, exc) from exc
         self.index().wake_up(instance_id)  # after the message is in place (index.py)
@@ -505,6 +511,29 @@ class FileBackend(Backend):
 
     def query(self, query: Query) -> Page:
         return self.index().query(query)
+
+    def remove_idle(self, claim: Claim) -> bool:
+        assert isinstance(claim, FileClaim)
+        instance_id = claim.instance_id
+        removed = False
+        try:
+            self.commit([claim])  # nothing staged, as a rule: made durable all the same
+            self.index().drop([instance_id])  # first: a new instance of the id gets a row
+            try:
+                removed = self.store.remove_if_empty(instance_id)
+            except OSError as exc:
+                raise _unusable(instance_id, exc) from exc
+            finally:
+                if not removed:  # kept: indexed again, as the journal says
+                    doc = read_status(self.store, instance_id)
+                    if doc is not None:
+                        self.index().put([_row(doc)])
+        finally:
+            if removed:
+                claim.close()  # nothing left to release
+            else:
+                self.release(claim)
+        return removed
 
     def purge(self, instance_id: str) -> bool:
         folder = self.store.folder(instance_id)
