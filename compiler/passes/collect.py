@@ -215,10 +215,10 @@ def _run_rules(unit: Unit) -> None:
     findings = check_source(unit.source, unit.path, config)
     if findings:
         first = findings[0]
-        # each finding with its help line, as `tether lint` prints it: the way out
-        # (`await ctx.signal_entity(...)`: call it without `await`) is part of the error
+        # one located line per finding; the first's help (`await ctx.signal_entity(...)`:
+        # call it without `await`) is the error's hint, as `tether lint` prints it
         raise DeterminismErrors(
-            [f"{f}\n  help: {f.help}" if f.help else str(f) for f in findings],
+            [str(f) for f in findings],
             CompileError(unit.path, first.line, first.col, first.message, first.help or None,
                          code=first.code),
         )
