@@ -1,7 +1,8 @@
 """`Client.clean_entities()` removing an empty entity while a sender posts to it, on every
 backend: the removal and the post are atomic with each other (`Backend.remove_idle`;
 files: the inbox folder's flock, shared by posts, taken alone by the removal;
-PostgreSQL: the instance row, FOR KEY SHARE by an entity's post, FOR UPDATE by the
+PostgreSQL: the instance row, locked by the UPDATE an entity's post wakes it with (the
+message inserted only if it found the row) and FOR UPDATE by the
 removal, with the inbox looked at in the removal's transaction), and a post that finds
 the entity removed creates it again (`post_to_entity`). So a signal sent at the moment
 the entity is removed is applied, never lost.
