@@ -253,3 +253,19 @@ def test_the_filters_survive_a_store_made_before_them(tmp_path: Path) -> None:
     names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     db.close()
     assert {"orchestrations_by_created", "orchestrations_by_status"} <= names
+
+
+def test_tether_run_refuses_an_entity_id(store: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "flows_prog.py"
+    program.write_text("from tether import orchestrator\n\n\n@orchestrator\n"
+                       "async def flow(ctx, n):\n    return n\n")
+    entity = entity_with_state(store)
+    code = main(["run", f"{program}:flow", "--id", entity, "--store", store])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == (f"error: --id {entity} names an entity (@name@key), not an orchestration "
+                   "instance; pick another --id\n")
+    with Client(store) as client:
+        assert client.entity_state(entity) == {"value": 4}
+
