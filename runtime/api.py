@@ -318,9 +318,12 @@ class OrchestrationContext:
         raise NotImplementedError
 
     def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
-                      at: datetime | None = None) -> Task[None]:
-        """Send `operation` to the entity one way (applied no earlier than `at`); the task
-        completes once the signal is sent. Sent exactly once, also across crashes."""
+                      at: datetime | None = None) -> None:
+        """Send `operation` to the entity one way (applied no earlier than `at`). Sent
+        exactly once, also across crashes, and journaled as a step of its own (history,
+        step graph), but there is nothing to wait for: as in Durable Functions it returns
+        nothing, `await ctx.signal_entity(...)` is a compile error (DET007) and it is no
+        task for `when_all`; `await ctx.call_entity(...)` waits for an operation."""
         raise NotImplementedError
 
     def lock_entities(self, *entity_ids: str) -> CriticalSection:

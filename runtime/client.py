@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from runtime.http.responses import ManagementUrls
     from runtime.machine import MachineDef
 
-__all__ = ["Client", "InstanceEnded", "UnknownEntity", "UnknownInstance", "machine_of"]
+__all__ = ["Client", "InstanceEnded", "NotAnOrchestration", "UnknownEntity", "UnknownInstance",
+           "machine_of"]
 
 ENDED = set(FINAL.values())
 #: What `Client.start` takes: a compiled machine, the `@orchestrator` function, or its name.
@@ -67,6 +68,18 @@ def _boundary(value: Any, what: str) -> Any:
 
 class UnknownInstance(LookupError):
     pass
+
+
+class NotAnOrchestration(UnknownInstance):
+    """The id names an entity (`@name@key`), which the orchestration calls (status,
+    events, terminate, purge, ...) do not act on: one line saying what to use instead
+    (CLI: exit 2; HTTP: 404). `entity_id` and `action` say which and why."""
+
+    def __init__(self, entity_id: str, action: str, hint: str) -> None:
+        super().__init__(f"{entity_id} is an entity, not an orchestration instance: "
+                         f"{action}; {hint}")
+        self.entity_id = entity_id
+        self.action = action
 
 
 class InstanceEnded(ValueError):
@@ -153,8 +166,11 @@ class Client(EntityClient):
     def status(self, instance_id: str, *, history: bool = False,
                all_variables: bool = False) -> dict[str, Any]:
         """The status document, with Durable Functions' field names (`history`: with
-        `historyEvents`, as `history` gives them)."""
-        doc = self.backend.status(validate_id(instance_id))
+        `historyEvents`, as `history` gives them). An entity's id is refused
+        (`NotAnOrchestration`): `entity(id)` reads an entity."""
+        self._orchestration(validate_id(instance_id), "it has no orchestration status",
+                            f"`tether entity get {instance_id}` (Client.entity) shows it")
+        doc = self.backend.status(instance_id)
         if doc is None:
             raise UnknownInstance(f"no instance {instance_id} in {self.backend.spec}")
         out = {k: doc[k] for k in ("name", "instanceId", "runtimeStatus", "input", "output",
@@ -201,6 +217,8 @@ class Client(EntityClient):
         from runtime.limits import check_text
 
         check_text(name, "event name")
+        self._orchestration(validate_id(instance_id), f"event {name!r} was not sent",
+                            "entities take operations: `tether entity signal`")
         self._known(instance_id)
         doc = self.backend.status(instance_id)
         if doc is not None and doc["runtimeStatus"] in ENDED:
@@ -224,6 +242,8 @@ class Client(EntityClient):
 
     def _control(self, instance_id: str, kind: str, reason: Any) -> None:
         reason = _boundary(reason, f"reason to {kind} {instance_id}")
+        self._orchestration(validate_id(instance_id), f"`{kind}` does not apply to it",
+                            "entities take operations: `tether entity signal`")
         self._usable(instance_id)
         self.backend.post(instance_id, {"type": kind, "reason": reason})
         self._apply_if_idle(instance_id)
@@ -240,7 +260,10 @@ class Client(EntityClient):
             engine.close()
 
     def purge(self, instance_id: str) -> None:
-        """Delete an ended instance and its history."""
+        """Delete an ended instance and its history (not an entity: `NotAnOrchestration`)."""
+        self._orchestration(validate_id(instance_id), "it is not purged",
+                            "`tether entity clean` (Client.clean_entities) removes an entity "
+                            "with no state; signal it `delete` to drop its state")
         doc = self.status(instance_id)
         if doc["runtimeStatus"] not in ENDED | {DAMAGED}:
             raise ValueError(f"instance {instance_id} is {doc['runtimeStatus']}; "
@@ -261,9 +284,10 @@ class Client(EntityClient):
     def list(self, *, status: set[str] | None = None, before: datetime | None = None,
              after: datetime | None = None, top: int | None = None,
              newest_first: bool = False) -> builtins.list[dict[str, Any]]:
-        """Status documents, filtered by runtime status and created time, oldest first
-        (`newest_first`: the other way), at most `top`. The filter and the order come
-        from the backend's index (`query`); only the documents returned are read."""
+        """Status documents of the orchestration instances, filtered by runtime status and
+        created time, oldest first (`newest_first`: the other way), at most `top`. The
+        filter and the order come from the backend's index (`query`); only the documents
+        returned are read. Entities are not listed here: `entities()` lists them."""
         rows = []
         token: str | None = None
         while True:
@@ -283,10 +307,17 @@ class Client(EntityClient):
         return out
 
     def query(self, query: Query) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        """One page of status documents matching `query`, and the next page's token."""
+        """One page of status documents matching `query`, and the next page's token
+        (orchestrations only unless `query.entities` says otherwise; an entity's row
+        comes back as its `entity()` document)."""
         page = self.backend.query(query)
         docs = []
         for row in page.items:
+            if row.instance_id.startswith("@"):
+                doc = self.entity(row.instance_id)
+                if doc is not None:
+                    docs.append(doc)
+                continue
             with contextlib.suppress(UnknownInstance):
                 docs.append(self.status(row.instance_id))
         return docs, page.continuation
@@ -298,6 +329,8 @@ class Client(EntityClient):
         once the instance has ended (its next generation). See `runtime.rewind`."""
         from runtime.rewind import restart
 
+        self._orchestration(validate_id(instance_id), "it cannot be restarted",
+                            "entities take operations: `tether entity signal`")
         return restart(self.backend, instance_id, new_instance_id=new_instance_id,
                        new_id=new_id)
 
@@ -306,6 +339,8 @@ class Client(EntityClient):
         worker runs it from there with the same variables. See `runtime.rewind`."""
         from runtime.rewind import rewind
 
+        self._orchestration(validate_id(instance_id), "it cannot be rewound",
+                            "entities take operations: `tether entity signal`")
         rewind(self.backend, instance_id, _boundary(reason, f"reason to rewind {instance_id}"))
 
     def metrics(self) -> dict[str, Any]:
@@ -353,6 +388,13 @@ class Client(EntityClient):
         doc = self.backend.status(instance_id)
         if doc is not None and doc["runtimeStatus"] == DAMAGED:
             raise InstanceDamaged(doc.get("damage") or f"instance {instance_id} is damaged")
+
+    @staticmethod
+    def _orchestration(instance_id: str, action: str, hint: str) -> None:
+        """Refuse an entity's id (`@name@key`, which no orchestration id can be) where an
+        orchestration instance is meant, before the store is asked."""
+        if instance_id.startswith("@"):
+            raise NotAnOrchestration(instance_id, action, hint)
 
     def _known(self, instance_id: str) -> None:
         if not self.backend.exists(validate_id(instance_id)):

@@ -391,15 +391,17 @@ class JournalContext(OrchestrationContext):
                          first_at=iso(self.now))
 
     def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
-                      at: datetime | None = None) -> Task[None]:
+                      at: datetime | None = None) -> None:
         target = entity_target(entity_id, operation)
         critical.check_signal(self._active(), target)
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
             raise OrchestrationError(f"signal_entity(at=...) needs a timezone-aware datetime, "
                                      f"got {at!r}")
         data = boundary(input, f"input of operation {operation!r} of entity {target}")
-        return self._new("entity_signal", name=operation, input=data, target=target,
-                         at=iso(at) if at is not None else None, first_at=iso(self.now))
+        # a task of the journal's (sent with the checkpoint, completed once posted), but
+        # not the caller's: a signal is one-way (`OrchestrationContext.signal_entity`)
+        self._new("entity_signal", name=operation, input=data, target=target,
+                  at=iso(at) if at is not None else None, first_at=iso(self.now))
 
     def lock_entities(self, *entity_ids: str) -> CriticalSection:
         return CriticalSection(critical.sorted_ids(entity_ids))

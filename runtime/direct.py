@@ -286,7 +286,7 @@ class DirectContext(OrchestrationContext):
         return task
 
     def signal_entity(self, entity_id: str, operation: str, input: Any = None, *,
-                      at: datetime | None = None) -> Task[None]:
+                      at: datetime | None = None) -> None:
         target = entity_target(entity_id, operation)
         critical.check_signal(self._active(), target)
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
@@ -297,7 +297,8 @@ class DirectContext(OrchestrationContext):
         if not self.closed:
             self.entities.signal(target, operation, data, at, self._now)
             self._complete(task, Outcome())
-        return task
+        # one-way: the task keeps the ids in step with the journal runtime's, and the
+        # caller gets nothing to await (`OrchestrationContext.signal_entity`)
 
     def lock_entities(self, *entity_ids: str) -> CriticalSection:
         return CriticalSection(critical.sorted_ids(entity_ids))

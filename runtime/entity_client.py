@@ -165,7 +165,8 @@ class EntityClient:
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValueError(f"limit must be 1-1000, not {limit!r}")
         prefix = f"@{name.lower()}@" if name is not None else "@"
-        page = self.backend.query(Query(id_prefix=prefix, top=limit, continuation=cursor))
+        page = self.backend.query(Query(id_prefix=prefix, top=limit, continuation=cursor,
+                                        entities=True))
         docs = []
         for row in page.items:
             doc = self.entity(row.instance_id)
@@ -206,13 +207,24 @@ class EntityClient:
         return last_snapshot(self.backend.history(entity_id)) or {}
 
     def _remove_if_idle(self, entity_id: str) -> bool:
-        """Purge an empty entity nobody runs now (a worker holding it keeps it)."""
+        """Remove an empty entity nobody runs now (a worker holding it keeps it): under
+        its claim, its last record must still say no state, no lock, nothing queued or
+        deferred, and `Backend.remove_idle` removes it only with an empty inbox, atomic
+        with any `post` racing it (which then creates it again: `post_to_entity`)."""
+        from runtime.engine.entities import last_snapshot
+        from runtime.entities.scheduler import Scheduler
+
         claim = self.backend.claim(entity_id)
         if claim is None:
             return False
-        empty = not self.backend.inbox(entity_id)
-        self.backend.release(claim, finished=True)
-        return empty and self.backend.purge(entity_id)
+        loaded = claim.loaded
+        snap = last_snapshot([loaded.first, *([loaded.checkpoint] if loaded.checkpoint
+                                              else []), *loaded.tail]) or {}
+        sched = Scheduler.from_json(snap.get("scheduler"))
+        if snap.get("exists") or sched.lock is not None or sched.queue or snap.get("deferred"):
+            self.backend.release(claim)  # changed since it was listed: kept
+            return False
+        return self.backend.remove_idle(claim)
 
     def _check_operation(self, target: EntityId, operation: str) -> None:
         from runtime.entities.define import ENTITIES
@@ -221,7 +233,7 @@ class EntityClient:
             raise ValueError(f"invalid operation name {operation!r} for entity {target}")
         defn = ENTITIES.get(target.name)
         if defn is None:
-            page = self.backend.query(Query(id_prefix=f"@{target.name}@", top=1))
+            page = self.backend.query(Query(id_prefix=f"@{target.name}@", top=1, entities=True))
             if not page.items:
                 known = ", ".join(sorted(ENTITIES)) or "none"
                 raise UnknownEntity(f"no entity named {target.name!r} is registered, and "

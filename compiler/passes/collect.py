@@ -215,7 +215,10 @@ def _run_rules(unit: Unit) -> None:
     findings = check_source(unit.source, unit.path, config)
     if findings:
         first = findings[0]
+        # one located line per finding; the first's help (`await ctx.signal_entity(...)`:
+        # call it without `await`) is the error's hint, as `tether lint` prints it
         raise DeterminismErrors(
             [str(f) for f in findings],
-            CompileError(unit.path, first.line, first.col, first.message, code=first.code),
+            CompileError(unit.path, first.line, first.col, first.message, first.help or None,
+                         code=first.code),
         )

@@ -52,6 +52,7 @@ concern that instance only: the engine reports them once and serves the others.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,12 @@ class InstanceDamaged(BackendError):
 class InstanceUnusable(BackendError):
     """One instance cannot be read or written for a reason of its own (permission denied,
     a file where a folder should be...). Raised once per attempt; other instances go on."""
+
+
+class InstanceGone(InstanceUnusable):
+    """`post` to an instance that does not exist (any more): an entity removed by
+    `remove_idle` at that very moment, say. Nothing was delivered; a sender that may
+    create the instance (an entity's first message does) creates it and posts again."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,12 @@ class Query:
     and likewise `updated_*`. `top` rows per page (1-1000); `continuation`: the token of
     the previous page. Results come in (created, id) order, stable across pages even
     while instances are created or change status; `newest_first` reverses it (the
-    dashboard's first page: the newest instances, without reading the others)."""
+    dashboard's first page: the newest instances, without reading the others).
+
+    `entities`: an entity is stored as an instance whose id is `@name@key`; False (the
+    default) keeps orchestration instances only, True entities only, None both. The
+    filter is applied by the index, so a page holds `top` rows of the kind asked for
+    however many of the other kind are interleaved."""
 
     statuses: frozenset[str] | None = None
     name: str | None = None
@@ -177,6 +189,7 @@ class Query:
     top: int = 100
     continuation: str | None = None
     newest_first: bool = False
+    entities: bool | None = False
 
 
 @dataclass(frozen=True)
@@ -403,8 +416,9 @@ class Backend(abc.ABC):
                 if claim is not None:
                     got.append(claim)
         except BaseException:
-            for claim in got:
-                self.release(claim)
+            for claim in got:  # each let go even if releasing one fails (a full disk)
+                with contextlib.suppress(Exception):
+                    self.release(claim)
             raise
         return got
 
@@ -449,15 +463,24 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
-        """Deliver a message to an instance's inbox, durable on return; returns its id."""
+        """Deliver a message to an instance's inbox, durable on return; returns its id.
+        An entity's (`@name@key`) that is not there (any more) raises `InstanceGone`."""
 
-    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str | None]:
         """`post` of many (instance id, body) messages, all durable on return, with a
         constant number of syncs (or one transaction) where the backend can; their ids,
-        in order. Messages to one instance arrive in the order given. Not atomic: after
-        an error, some may have been delivered (a retry is recognised only by what the
-        bodies carry, such as an entity signal's idempotency key). Default: `post` each."""
-        return [self.post(instance_id, body) for instance_id, body in items]
+        in order, None for a message to an entity that is not there (any more), which
+        was not delivered (where `post` raises `InstanceGone`). Messages to one instance
+        arrive in the order given. Not atomic: after an error, some may have been
+        delivered (a retry is recognised only by what the bodies carry, such as an entity
+        signal's idempotency key). Default: `post` each."""
+        names: list[str | None] = []
+        for instance_id, body in items:
+            try:
+                names.append(self.post(instance_id, body))
+            except InstanceGone:
+                names.append(None)
+        return names
 
     def revive_many(self, instance_ids: Iterable[str]) -> None:
         """`revive` of each instance, as one write where the backend can."""
@@ -492,6 +515,15 @@ class Backend(abc.ABC):
         """One page of instances matching `query`, answered from an index: the cost of a
         page must not grow with the number of instances that do not match.
         Raises ValueError for a continuation token it did not issue."""
+
+    def remove_idle(self, claim: Claim) -> bool:
+        """Delete the claimed instance if its inbox is empty (`Client.clean_entities`:
+        an entity with no state), and release the claim either way. Atomic with `post`:
+        a message posted at the same moment either lands first (the instance is kept,
+        False) or its `post` raises `InstanceGone`, never lands in a removed inbox. The
+        caller checked the instance's records under the claim. Default: keep it (False)."""
+        self.release(claim)
+        return False
 
     @abc.abstractmethod
     def purge(self, instance_id: str) -> bool:

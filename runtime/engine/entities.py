@@ -54,6 +54,7 @@ from runtime.backends.base import (
     BackendError,
     Claim,
     FenceLost,
+    InstanceGone,
     NewInstance,
     Record,
 )
@@ -127,8 +128,7 @@ def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, A
     Within an engine, a target it owns is looked at in the next round."""
     if is_entity_id(target):
         entity_id = EntityId.parse(target)
-        ensure(backend, entity_id, ts)
-        backend.post(target, body)
+        post_to_entity(backend, entity_id, body, ts)
         backend.revive(target)  # released as idle (`release_idle`): offered again
         if engine is not None:
             engine.entity_dirty.add(target)
@@ -142,13 +142,33 @@ def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, A
         engine.inbox_dirty.add(target)
 
 
+#: times `post_to_entity` creates the entity again after a removal took it away
+POST_ATTEMPTS = 5
+
+
+def post_to_entity(backend: Backend, entity_id: EntityId, body: dict[str, Any],
+                   ts: str) -> None:
+    """Create the entity if need be and post to it. `Client.clean_entities` may remove an
+    idle entity between the two (`Backend.remove_idle`, atomic with `post`): then the
+    post raises `InstanceGone`, delivered nothing, and the entity is created again."""
+    for attempt in range(POST_ATTEMPTS):
+        ensure(backend, entity_id, ts)
+        try:
+            backend.post(str.__str__(entity_id), body)
+            return
+        except InstanceGone:
+            if attempt == POST_ATTEMPTS - 1:
+                raise
+
+
 def send_many(backend: Backend, items: list[tuple[EntityId, dict[str, Any]]], ts: str) -> None:
     """`send` of many messages to entities from outside an engine (a client's
     `signal_entities`), durable together: the entities that do not exist yet are created
     in one `create_many`; the messages for one entity go in one inbox message, in the
     order given (`bodies` unpacks it), all posted by one `post_many`; the entities are
     revived in one write. One inbox message per entity keeps the files to write, and to
-    delete once applied, at one per entity however many signals it gets."""
+    delete once applied, at one per entity however many signals it gets. An entity that
+    `clean_entities` removed in between gets its message through `post_to_entity`."""
     if not items:
         return
     by_target: dict[str, list[dict[str, Any]]] = {}
@@ -159,9 +179,14 @@ def send_many(backend: Backend, items: list[tuple[EntityId, dict[str, Any]]], ts
     new = [i for i, t in ids.items() if not backend.exists(t)]
     if new:
         backend.create_many([NewInstance(i, ts, created_data(ids[i], ts)) for i in new])
-    backend.post_many([(i, batch[0] if len(batch) == 1 else {"type": "entity", "batch": batch})
-                       for i, batch in by_target.items()])
+    posts = [(i, batch[0] if len(batch) == 1 else {"type": "entity", "batch": batch})
+             for i, batch in by_target.items()]
+    names = backend.post_many(posts)
     backend.revive_many(list(by_target))
+    for (i, body), name in zip(posts, names, strict=True):
+        if name is None:  # removed by `clean_entities` since it was created: again
+            post_to_entity(backend, ids[i], body, ts)
+            backend.revive(i)
 
 
 def try_adopt(engine: Engine, entity_id: EntityId) -> None:

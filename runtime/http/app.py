@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runtime.api import OrchestrationError
 from runtime.backends import Backend
 from runtime.backends.base import BackendError
-from runtime.client import ENDED, Client, UnknownInstance
+from runtime.client import ENDED, Client, NotAnOrchestration, UnknownInstance
 from runtime.clock import parse_iso
 from runtime.http import live, queries
 from runtime.http.answers import NOSNIFF, JSONAnswer, NoSniff
@@ -535,6 +535,15 @@ async def _unknown_instance(request: Request, exc: Exception) -> Response:
     return _error(404, f"no instance {request.path_params.get('instance_id', '')}".rstrip())
 
 
+async def _entity_id(request: Request, exc: Exception) -> Response:
+    """An entity's id where an orchestration instance's is meant: 404, saying where the
+    entity is (the client's message names CLI commands, not routes)."""
+    assert isinstance(exc, NotAnOrchestration)
+    name, _, key = exc.entity_id[1:].partition("@")
+    return _error(404, f"{exc.entity_id} is an entity, not an orchestration instance: "
+                       f"{exc.action}; GET /api/entities/{name}/{key} shows it")
+
+
 async def _starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -576,6 +585,7 @@ _HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
     HTTPError: _http_error,
     InvalidInstanceId: _invalid_id,
     UnknownInstance: _unknown_instance,
+    NotAnOrchestration: _entity_id,
     HTTPException: _starlette_error,
     OSError: _disk_error,
     BackendError: _disk_error,

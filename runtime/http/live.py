@@ -40,7 +40,9 @@ def store_version(client: Client) -> str:
     if store is None or not hasattr(store, "folder") or not hasattr(store, "ids"):
         from runtime.http.queries import InstanceQuery, matching
 
-        for row in sorted(matching(client, InstanceQuery()), key=lambda r: r.instance_id):
+        # entities too: the dashboard's entities view redraws on this feed
+        everything = InstanceQuery(entities=None)
+        for row in sorted(matching(client, everything), key=lambda r: r.instance_id):
             digest.update(f"{row.instance_id}\0{row.status}\0{row.updated}\n".encode())
         return digest.hexdigest()
     for instance_id in store.ids():

@@ -13,6 +13,11 @@ token names the last row of the page it ends, so the next page starts strictly a
 it: instances created meanwhile sort before it and never shift a later page, and a row
 is never shown twice. A token that does not decode is a 400.
 
+Entities (stored as instances whose id is `@name@key`) are not orchestration instances:
+the listing and the counts leave them out, in the index (`Query.entities`), so a page of
+`top` holds `top` orchestrations however many entities are interleaved. They are listed
+by `GET /api/entities` (runtime/http/entities.py).
+
 The rows come from the backend's index (`Backend.query` with `newest_first`, which
 filters by every parameter here and pages itself), so only the rows of the page are
 read in full (their status documents). One exception: the file index can lag on live
@@ -69,6 +74,9 @@ class InstanceQuery:
     #: rows per page; None: every match in one answer (Durable Functions' default)
     top: int | None = None
     continuation: str | None = None
+    #: `Query.entities`: orchestrations only (the listing and its counts); entities have
+    #: their own listing (`GET /api/entities`), None takes both (the change feed)
+    entities: bool | None = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,8 @@ def _fixed_page(client: Client, query: InstanceQuery) -> tuple[list[Summary], st
 def _index_query(query: InstanceQuery, statuses: frozenset[str] | None) -> Query:
     return Query(statuses=statuses, name=query.name, id_prefix=query.id_prefix,
                  created_from=query.created_from, created_to=query.created_to,
-                 updated_from=query.updated_from, updated_to=query.updated_to, top=MAX_TOP)
+                 updated_from=query.updated_from, updated_to=query.updated_to, top=MAX_TOP,
+                 entities=query.entities)
 
 
 def count_by_status(client: Client, query: InstanceQuery) -> dict[str, int]:

@@ -41,7 +41,7 @@ def entity_ids(backend: Backend) -> list[str]:
     ids: list[str] = []
     token: str | None = None
     while True:
-        page = backend.query(Query(id_prefix="@", top=1000, continuation=token))
+        page = backend.query(Query(id_prefix="@", top=1000, continuation=token, entities=True))
         ids += [row.instance_id for row in page.items]
         token = page.continuation
         if token is None:

@@ -102,7 +102,7 @@ async def uses_entities(ctx: OrchestrationContext) -> int:
     assert_type(tally.key, str)
     call = ctx.call_entity(tally, "add", 2)
     assert_type(call, Task[Any])
-    assert_type(ctx.signal_entity("@flag@f", "set", True), Task[None])
+    assert_type(ctx.signal_entity("@flag@f", "set", True), None)
     cs = ctx.lock_entities(tally, "@flag@f")
     assert_type(cs, CriticalSection)
     assert_type(cs.acquire(), Task[None])

@@ -106,6 +106,11 @@ def cmd_signal(args: argparse.Namespace) -> int:
     at = _time(args.at, "--at")
     if args.key is not None and not args.key:
         raise UsageError("--key is empty: give a key, or leave --key out")
+    from runtime.entity_client import MAX_KEY
+
+    if args.key is not None and len(args.key) > MAX_KEY:  # before the name is looked up
+        raise UsageError(f"invalid idempotency key of {len(args.key)} characters (--key): "
+                         f"use 1-{MAX_KEY}")
     if args.src is not None:
         from tether.loader import load
 

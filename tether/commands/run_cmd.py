@@ -244,6 +244,9 @@ def _refuse_other_orchestrator(args: argparse.Namespace, instance_id: str, name:
     """`tether run a.py:x --id ID` resumes ID only if ID is an instance of x."""
     from runtime.client import UnknownInstance
 
+    if instance_id.startswith("@"):  # an entity's id, which no orchestration may take
+        raise UsageError(f"--id {instance_id} names an entity (@name@key), not an "
+                         "orchestration instance; pick another --id")
     try:
         doc = _client(args).status(instance_id)
     except UnknownInstance:

@@ -41,6 +41,7 @@ from runtime.backends.base import (
     Backend,
     BackendUnavailable,
     Claim,
+    InstanceGone,
     InstanceUnusable,
     Loaded,
     Message,
@@ -488,14 +489,19 @@ class FileBackend(Backend):
     def post(self, instance_id: str, body: dict[str, Any]) -> str:
         try:
             name = self.store.post(instance_id, body)
+        except FileNotFoundError as exc:
+            if not self.store.exists(instance_id):
+                raise InstanceGone(f"instance {instance_id} is not in {self.spec} (any "
+                                   "more); nothing was posted") from exc
+            raise _unusable(instance_id, exc) from exc
         except OSError as exc:
             raise _unusable(instance_id, exc) from exc
         self.index().wake_up(instance_id)  # after the message is in place (index.py)
         return name
 
-    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str | None]:
         if len(items) <= 1:
-            return [self.post(i, body) for i, body in items]
+            return super().post_many(items)
         for instance_id, _ in items:
             validate_id(instance_id)
         try:
@@ -503,7 +509,9 @@ class FileBackend(Backend):
         except OSError as exc:
             raise BackendUnavailable(f"store {self.spec}: cannot post messages: "
                                      f"{exc.filename or ''}: {exc.strerror or exc}") from None
-        self.index().wake_up_many(dict.fromkeys(i for i, _ in items))  # after they are in place
+        # after they are in place
+        self.index().wake_up_many(dict.fromkeys(i for (i, _), n in zip(items, names, strict=True)
+                                                if n is not None))
         return names
 
     def revive_many(self, instance_ids: Iterable[str]) -> None:
@@ -547,6 +555,29 @@ class FileBackend(Backend):
             finally:
                 os.close(fd)
         return True
+
+    def remove_idle(self, claim: Claim) -> bool:
+        assert isinstance(claim, FileClaim)
+        instance_id = claim.instance_id
+        removed = False
+        try:
+            self.commit([claim])  # nothing staged, as a rule: made durable all the same
+            self.index().drop([instance_id])  # first: a new instance of the id gets a row
+            try:
+                removed = self.store.remove_if_empty(instance_id)
+            except OSError as exc:
+                raise _unusable(instance_id, exc) from exc
+            finally:
+                if not removed:  # kept: indexed again, as the journal says
+                    doc = read_status(self.store, instance_id)
+                    if doc is not None:
+                        self.index().put([_row(doc)])
+        finally:
+            if removed:
+                claim.close()  # nothing left to release
+            else:
+                self.release(claim)
+        return removed
 
     def purge(self, instance_id: str) -> bool:
         folder = self.store.folder(instance_id)

@@ -64,7 +64,16 @@ CREATE INDEX IF NOT EXISTS by_created ON instances (created, id);
 CREATE INDEX IF NOT EXISTS by_status ON instances (status, created, id);
 CREATE INDEX IF NOT EXISTS by_name_status ON instances (name, status, created, id);
 CREATE INDEX IF NOT EXISTS live_ids ON instances (id) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS orchestrations_by_created ON instances (created, id)
+    WHERE substr(id, 1, 1) <> '@';
+CREATE INDEX IF NOT EXISTS orchestrations_by_status ON instances (status, created, id)
+    WHERE substr(id, 1, 1) <> '@';
 """
+#: the `Query.entities` filters: the partial indexes above name the first term exactly
+#: (SQLite uses a partial index only for a query that repeats its WHERE term); entity
+#: ids are the primary key's range ['@', 'A'): instance ids have no '@' at all
+ORCHESTRATIONS_ONLY = "substr(id, 1, 1) <> '@'"
+ENTITIES_ONLY = "id >= '@' AND id < 'A'"
 MAX_TOP = 1000
 FLUSH_EVERY = 0.5  # seconds between writes of batched row changes
 # 2: times in the fixed-width form of `sortable`; 3: `wake`. Older indexes are rebuilt
@@ -360,6 +369,8 @@ def _filters(q: Query) -> tuple[list[str], list[object]]:
     # asked (`+column` keeps SQLite from choosing another index for that term): a name or
     # status that most rows share would otherwise be scanned in full.
     plus = "+" if q.id_prefix else ""
+    if q.entities is not None:
+        where.append(ENTITIES_ONLY if q.entities else ORCHESTRATIONS_ONLY)
     if q.statuses is not None:
         where.append(f"{plus}status IN ({', '.join('?' * len(q.statuses))})"
                      if q.statuses else "0")

@@ -36,6 +36,7 @@ from runtime.backends.base import (
     BackendUnavailable,
     Claim,
     FenceLost,
+    InstanceGone,
     Loaded,
     Message,
     NewInstance,
@@ -513,6 +514,14 @@ class PostgresBackend(Backend):
         q = self.q
 
         def op(conn: Conn) -> str:
+            if instance_id.startswith("@"):  # an entity: see `post_entity`
+                row = conn.execute(q.post_entity, (instance_id, message_id, dump(body),
+                                                   schema.channel(self.schema),
+                                                   instance_id)).fetchone()
+                if row is None or not row[0]:
+                    raise InstanceGone(f"entity {instance_id} is not in {self.spec} (any "
+                                       "more); nothing was posted")
+                return message_id
             conn.execute(q.post, (instance_id, message_id, dump(body), instance_id,
                                   schema.channel(self.schema), instance_id))
             return message_id
@@ -522,7 +531,7 @@ class PostgresBackend(Backend):
         self._quiet.pop(instance_id, None)  # ours: no need to wait for the notification
         return result
 
-    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    def post_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[str | None]:
         from runtime.backends.postgres.posting import post_many  # entity batches (issue 12)
 
         return post_many(self, items)
@@ -603,6 +612,31 @@ class PostgresBackend(Backend):
     def query(self, query: Query) -> Page:
         page: Page = self._read(lambda c: reads.query(c, self.schema, query))
         return page
+
+    def remove_idle(self, claim: Claim) -> bool:
+        assert isinstance(claim, PostgresClaim)
+        self.commit([claim])  # nothing staged, as a rule: made durable all the same
+        q, instance_id = self.q, claim.instance_id
+
+        def op(conn: Conn) -> bool:
+            if conn.execute(q.lock_for_removal, (instance_id, claim.fence)).fetchone() is None:
+                return False  # superseded: someone else holds it now
+            (waiting,) = conn.execute(q.has_inbox, (instance_id,)).fetchone() or (True,)
+            if waiting:
+                return False
+            for statement in q.purge:
+                conn.execute(statement, (instance_id,))
+            return True
+
+        removed = False
+        try:
+            removed = bool(self._conn_run(op))  # one transaction
+        finally:
+            if removed:
+                self._forget(instance_id)
+            else:
+                self.release(claim)
+        return removed
 
     def purge(self, instance_id: str) -> bool:
         claim = self.claim(instance_id, wait=True)

@@ -188,3 +188,21 @@ class Queries:
         self.purge = tuple(f"DELETE FROM {s}.{table} WHERE {column} = %s" for table, column in (
             ("journal", "instance_id"), ("generations", "instance_id"), ("inbox", "instance_id"),
             ("work_items", "instance_id"), ("instances", "id")))
+        # An entity's post (`Backend.remove_idle` may remove an idle one at any moment):
+        # the UPDATE that wakes the instance locks its row, which a removal's FOR UPDATE
+        # waits for and which waits for a removal; and the message is inserted only if
+        # that UPDATE found the row. No row (removed): nothing is inserted and the first
+        # column is 0 (InstanceGone). The row always takes the lock and is ready now
+        # unless it is ready earlier, as every message's wake-up does.
+        self.post_entity = (
+            f"WITH w AS (UPDATE {s}.instances SET ready_at = least(coalesce(ready_at, now()),"
+            " now()) WHERE id = %s RETURNING id),"
+            f" m AS (INSERT INTO {s}.inbox (instance_id, name, body)"
+            " SELECT w.id, %s, %s::json FROM w ON CONFLICT DO NOTHING),"
+            " note AS (SELECT pg_notify(%s, %s))"
+            " SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM note)")
+        # `remove_idle`, in one transaction: lock the claimed row (waiting for posts under
+        # way), then, in a new statement that sees what they committed, the inbox
+        self.lock_for_removal = (f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s"
+                                 " FOR UPDATE")
+        self.has_inbox = f"SELECT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s)"
