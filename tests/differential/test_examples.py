@@ -32,14 +32,8 @@ def cases_of(path: Path) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
 
 
 # Open bugs with a minimal program in regressions/: strict, so a fix turns them red.
-_ENTITY_EVERY_WRITE = "regression 029: an entity call never ends when every resume crashes " \
-    "after its first write"
-KNOWN_BUGS: dict[str, str] = {
-    "counter_entity:count_both:0": _ENTITY_EVERY_WRITE,
-    "counter_entity:count_both:1": _ENTITY_EVERY_WRITE,
-    "bank_transfer:transfers:0": _ENTITY_EVERY_WRITE,
-    "aggregator:report:0": _ENTITY_EVERY_WRITE,
-}
+# (Regression 029, which the entity examples met, is fixed: none is open.)
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def example_cases() -> list[Any]:
