@@ -114,3 +114,61 @@ def test_post_many_keeps_each_inbox_in_the_order_given(stores: Any) -> None:
             assert got == [n for t, body in items if t.endswith(key) for n in [body["n"]]]
     finally:
         backend.close()
+
+
+def test_post_many_to_a_removed_entity_delivers_nothing_and_says_none(stores: Any) -> None:
+    """Regression (found merging signal_entities with the race-free clean): a batch post
+    to an entity that `clean_entities` removed meanwhile must deliver nothing to it (the
+    file backend raised for the whole batch; PostgreSQL inserted a message no instance
+    would ever read) and say so (None), so the sender creates the entity again."""
+    from runtime.backends import open_backend
+    from runtime.clock import Clock, iso
+    from runtime.engine.entities import ensure
+    from runtime.entities.ids import EntityId
+
+    backend = open_backend(stores("r"))
+    try:
+        backend.ensure()
+        ensure(backend, EntityId("counter", "here"), iso(Clock().now()))
+        names = backend.post_many([("@counter@gone", {"n": 1}), ("@counter@here", {"n": 2}),
+                                   ("@counter@gone", {"n": 3})])
+        assert names[0] is None and names[2] is None and names[1] is not None
+        assert [m.body for m in backend.inbox("@counter@here")] == [{"n": 2}]
+        assert backend.inbox("@counter@gone") == []
+        assert not backend.exists("@counter@gone")
+    finally:
+        backend.close()
+
+
+def test_a_batch_to_an_entity_removed_after_it_was_created_still_applies(
+        stores: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other half: `send_many` creates what is missing, a clean removes it before the
+    post, and the signal is applied all the same (the entity is created again)."""
+    from runtime.engine import entities as engine_entities
+
+    store = stores("s")
+    real = engine_entities.NewInstance
+    with Client(store) as client:
+        created: list[str] = []
+
+        def create_then_lose(*args: Any, **kwargs: Any) -> Any:
+            item = real(*args, **kwargs)
+            created.append(item.instance_id)
+            return item
+
+        monkeypatch.setattr(engine_entities, "NewInstance", create_then_lose)
+        real_post_many = client.backend.post_many
+
+        def removed_first(items: Any) -> Any:
+            for instance_id in created:  # as a clean would: the new, empty entity goes
+                claim = client.backend.claim(instance_id)
+                assert claim is not None and client.backend.remove_idle(claim)
+            created.clear()
+            return real_post_many(items)
+
+        monkeypatch.setattr(client.backend, "post_many", removed_first)
+        assert client.signal_entities([("@counter@lost", "add", 5),
+                                       ("@counter@lost", "add", 2)]) == 2
+        monkeypatch.undo()
+        settle(store)
+        assert client.entity_state("@counter@lost") == {"value": 7}
