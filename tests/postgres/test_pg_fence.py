@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from runtime.client import Client
 
@@ -89,3 +90,43 @@ def test_a_worker_woken_past_its_lease_says_in_one_line_that_it_lost_its_claims(
     lines = [line for line in err.decode().splitlines() if "ran out" in line]
     assert len(lines) == 1, err.decode()[-3000:]
     assert all(i in lines[0] for i in ids) and "3 instances" in lines[0], lines[0]
+
+
+def test_a_worker_frozen_inside_a_transaction_holds_no_row_lock_past_its_lease(
+        tmp_path: Path, pg_url: str) -> None:
+    """Frozen between two statements of a transaction, a worker held its instance's row
+    lock for as long as it stayed frozen, so another worker's claim (`FOR UPDATE SKIP
+    LOCKED`) skipped the instance although its lease had run out (the flaky first test
+    above, when the SIGSTOP landed inside a release). The server now ends a transaction
+    left idle for longer than the lease, and the frozen side finds its claim gone."""
+    from runtime.backends import open_backend
+    from runtime.backends.base import FenceLost
+    from runtime.backends.postgres.backend import PostgresBackend
+    from runtime.backends.postgres.connection import is_disconnect
+
+    (tmp_path / "fence_prog.py").write_text(PROGRAM)
+    store = f"{pg_url}?lease={LEASE:g}"
+    from tether.loader import load
+
+    machine = load(str(tmp_path / "fence_prog.py")).machine("fence_wait")
+    Client(store).start_many(machine, [0], instance_ids=["x"])
+    frozen, other = open_backend(store), open_backend(store)
+    assert isinstance(frozen, PostgresBackend)
+    claim = frozen.claim("x")
+    assert claim is not None
+    rc = frozen.sessions._pool.borrow()  # a session of the frozen worker's own
+    conn = rc.get()
+    conn.execute("BEGIN")
+    conn.execute("SELECT id FROM tether.instances WHERE id = 'x' FOR UPDATE")
+    frozen._stop.set()  # its heartbeat too renews nothing more: frozen
+    time.sleep(2.5 * LEASE)
+    taken = other.claim_many(["x"])
+    assert [c.instance_id for c in taken] == ["x"]
+    with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+        conn.execute("SELECT 1")  # the server ended the idle transaction and its session
+    assert is_disconnect(psycopg.errors.IdleInTransactionSessionTimeout(), conn)
+    rc.drop()
+    frozen.sessions._pool.give_back(rc)
+    with pytest.raises(FenceLost):
+        frozen.heartbeat([claim])  # its next write: refused by the fence
+    other.release(taken[0])

@@ -58,13 +58,24 @@ def connect(url: StoreURL, *, autocommit: bool = False, timeout: float = 10.0) -
         try:
             return psycopg.connect(url.conninfo, autocommit=autocommit,
                                    connect_timeout=max(1, round(timeout)),
-                                   application_name="tether")
+                                   application_name="tether", options=session_options(url))
         except psycopg.OperationalError as exc:
             # A full server is a moment's trouble (others' connections come and go):
             # worth a few seconds of retrying even for a command that fails fast.
             if not any(w in str(exc) for w in _BUSY) or time.monotonic() > deadline:
                 raise connect_error(url, exc) from None
             time.sleep(0.2)
+
+
+def session_options(url: StoreURL) -> str:
+    """Server settings for every session: a transaction left open and idle for longer
+    than the lease is ended by the server (`idle_in_transaction_session_timeout`). A
+    worker frozen (SIGSTOP, a paused VM) between a transaction's statements would
+    otherwise keep its row locks for as long as it stays frozen, and every other worker's
+    claim (`FOR UPDATE SKIP LOCKED`) would skip its instances although their leases ran
+    out. The frozen worker's next statement then finds its connection gone, reconnects
+    and finds its fence moved."""
+    return f"-c idle_in_transaction_session_timeout={max(1, round(url.lease * 1000))}"
 
 
 def connect_error(url: StoreURL, exc: BaseException) -> StoreUnreachable | StoreRefused:
@@ -100,9 +111,11 @@ def is_disconnect(exc: BaseException, conn: psycopg.Connection[tuple[Any, ...]] 
     as opposed to an error in what we asked for."""
     if isinstance(exc, StoreUnreachable):
         return True
+    if isinstance(exc, psycopg.Error) and conn is not None and (conn.closed or conn.broken):
+        return True  # whatever its class: 25P03, a session the server ended as idle, is not operational
     if not isinstance(exc, psycopg.OperationalError):
         return False
-    if conn is None or conn.closed or conn.broken:
+    if conn is None:
         return True
     # admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away
     return exc.sqlstate in ("57P01", "57P02", "57P03", "08000", "08003", "08006")

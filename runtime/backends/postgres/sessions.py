@@ -69,15 +69,16 @@ class Pool:
             self.cond.notify()
 
 
-_pools: dict[str, Pool] = {}
+_pools: dict[tuple[str, float], Pool] = {}  # by database and lease (`session_options`)
 _pools_lock = threading.Lock()
 
 
 def pool_for(url: StoreURL) -> Pool:
     with _pools_lock:
-        pool = _pools.get(url.conninfo)
+        key = (url.conninfo, url.lease)
+        pool = _pools.get(key)
         if pool is None:
-            pool = _pools[url.conninfo] = Pool(url, POOL_SIZE)
+            pool = _pools[key] = Pool(url, POOL_SIZE)
         return pool
 
 
