@@ -190,3 +190,23 @@ def test_held_back_attempts_still_finish_at_once_under_the_virtual_clock(tmp_pat
     result = run_inline(mdef, 12, store=tmp_path, concurrency=2, activities={"step": lambda x: x})
     # all twelve complete by one event, so when_any takes its first child: the last task
     assert result.output == expected.output == [11, sum(range(12))]
+
+
+def test_observers_time_does_not_count_as_the_activitys(tmp_path: Path) -> None:
+    """Whether an activity is quick is its own time: a slow observer of its end (a log
+    handler writing to a slow disk) does not send it to the pool."""
+    from runtime import observe
+
+    def slow_observer(event: Any) -> None:
+        if isinstance(event, observe.ActivityEnded):
+            time.sleep(0.003)
+
+    seen, step = threads_of(lambda x: x + 1)
+    observe.subscribe(slow_observer)
+    try:
+        result = run_inline(machine("chain"), 5, store=tmp_path, activities={"step": step},
+                            clock=Clock())
+    finally:
+        observe.unsubscribe(slow_observer)
+    assert result.output == 5
+    assert seen[1:] == [threading.current_thread().name] * 4, seen
