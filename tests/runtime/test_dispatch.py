@@ -210,3 +210,23 @@ def test_observers_time_does_not_count_as_the_activitys(tmp_path: Path) -> None:
         observe.unsubscribe(slow_observer)
     assert result.output == 5
     assert seen[1:] == [threading.current_thread().name] * 4, seen
+
+
+def test_a_garbage_collection_during_an_attempt_does_not_count_as_the_activitys(tmp_path: Path) -> None:
+    """A collection that lands inside an attempt (here forced, over enough live objects
+    to take well over a millisecond) is the interpreter's time: the activity stays inline."""
+    import gc
+
+    heap = [[i] for i in range(300_000)]  # noqa: F841 - alive, for the collector to walk
+    calls = itertools.count()
+
+    def collected(x: Any) -> Any:
+        if next(calls) == 2:
+            began = time.perf_counter()
+            gc.collect()
+            assert time.perf_counter() - began > 0.001  # the premise: a slow collection
+        return x + 1
+
+    seen, step = threads_of(collected)
+    run_inline(machine("chain"), 6, store=tmp_path, activities={"step": step}, clock=Clock())
+    assert seen[1:] == [threading.current_thread().name] * 5, seen
