@@ -98,7 +98,8 @@ class WaitEnded(Event):
 
 
 Subscriber = Callable[[Any], None]
-_subscribers: list[Subscriber] = []
+# A tuple replaced on every change, so `emit` (a few times per step) iterates it as is.
+_subscribers: tuple[Subscriber, ...] = ()
 _broken: set[int] = set()
 _lock = threading.Lock()
 
@@ -155,21 +156,22 @@ def set_trace_context(hook: Callable[..., dict[str, Any]] | None) -> None:
 
 def subscribe(subscriber: Subscriber) -> Subscriber:
     """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
+    global _subscribers
     with _lock:
         if subscriber not in _subscribers:
-            _subscribers.append(subscriber)
+            _subscribers = (*_subscribers, subscriber)
     return subscriber
 
 
 def unsubscribe(subscriber: Subscriber) -> None:
+    global _subscribers
     with _lock:
-        if subscriber in _subscribers:
-            _subscribers.remove(subscriber)
+        _subscribers = tuple(s for s in _subscribers if s != subscriber)
 
 
 def emit(event: Any) -> None:
     """Hand `event` to every subscriber; their errors are logged, never raised."""
-    for subscriber in tuple(_subscribers):
+    for subscriber in _subscribers:
         try:
             subscriber(event)
         except Exception:

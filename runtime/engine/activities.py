@@ -219,7 +219,10 @@ class ActivityPool:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
         if about is not None:
-            about = observe.ActivityStarted(**{**about.__dict__, "started": time.time()})
+            if not inline:  # it starts now, not when it was queued
+                about = observe.ActivityStarted(
+                    about.instance_id, about.orchestration, trace=about.trace, task=about.task,
+                    activity=about.activity, attempt=about.attempt, started=time.time())
             observe.emit(about)
         start, collected = time.perf_counter(), COLLECTOR.seconds
         self.running[key] = (name, time.monotonic())
@@ -304,7 +307,7 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
                       lookup(engine, t.name), t.input, inline=inline,
                       about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
                                                     task=t.id, activity=t.name,
-                                                    attempt=t.attempt))
+                                                    attempt=t.attempt, started=time.time()))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:

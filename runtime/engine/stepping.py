@@ -157,10 +157,6 @@ def checkpoint(engine: Engine, inst: Instance) -> None:
 
 def start_pending(engine: Engine, inst: Instance) -> None:
     """Start the work the last checkpoint lists and that is not started yet."""
-    from runtime.engine.activities import start_activity
-    from runtime.engine.children import start_child
-    from runtime.engine.entity_calls import KINDS, send_task
-
     if not inst.checkpointed or inst.passive or inst.ended or inst.broken:
         return
     activities: list[TaskState] = []
@@ -272,3 +268,10 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
     advance(engine, fresh)
     if fresh.outbox and not fresh.ended:
         send_outbox(engine, fresh)
+
+
+# Imported last: these modules import this one. Here rather than inside `start_pending`,
+# which runs twice per step (a function-level import costs a lookup each call).
+from runtime.engine.activities import start_activity  # noqa: E402
+from runtime.engine.children import start_child  # noqa: E402
+from runtime.engine.entity_calls import KINDS, send_task  # noqa: E402
