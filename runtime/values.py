@@ -567,6 +567,8 @@ def _uuid_class() -> type | None:
 
 
 def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
+    if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
+        return {"$range": [value.start, value.stop, value.step]}
     if kind is bytes:
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     if kind is datetime or kind is time:
@@ -585,8 +587,6 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$uuid": str(value)}
     if kind is Decimal:
         return {"$decimal": str(value)}
-    if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
-        return {"$range": [value.start, value.stop, value.step]}
     for tag, (cls, _) in _STR_LEAVES.items():
         if kind is cls:
             return {f"${tag}": str.__str__(value)}

@@ -331,7 +331,8 @@ def collect(engine: Engine, timeout: float | None) -> bool:
     batch = engine.pool.take(timeout, engine.clock.virtual)
     if not batch:
         return False
-    batch.sort(key=lambda d: (d.instance, d.task))
+    if len(batch) > 1:  # (a chain's every step has one)
+        batch.sort(key=lambda d: (d.instance, d.task))
     items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     seen: set[tuple[str, int, int, int, str]] = set()
     for d in batch:
@@ -339,10 +340,11 @@ def collect(engine: Engine, timeout: float | None) -> bool:
         # other workers (a queued attempt whose result comes back through the inbox while
         # a new owner runs it here again): the first is recorded, the other dropped, as
         # later ones are by `t.done` once the first is applied.
-        key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
-        if key in seen:
-            continue
-        seen.add(key)
+        if len(batch) > 1:
+            key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
+            if key in seen:
+                continue
+            seen.add(key)
         inst = engine.instances.get(d.instance)
         owed = d.outbox or f"{d.generation}:{d.task}"
         if inst is not None and owed in inst.outbox and (d.outbox or inst.ended
