@@ -381,7 +381,7 @@ class FileBackend(Backend):
             try:
                 for c in sending:
                     outgoing.append(self._write_outgoing(c))
-                sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path))
+                sync_fds([(c.journal.fd, c.journal.device, c.journal.name)
                           for c in dirty] + outgoing)
             finally:
                 for fd, _, _ in outgoing:
