@@ -115,6 +115,8 @@ def _waits_over(inst: Instance, task_id: int) -> None:
     done members of the group it is): at this point whatever their records' fate in a
     crash, so a wait is reported once, or twice only with the step a crash interrupts."""
     t = inst.table.tasks[task_id]
+    if not t.children and t.kind != "timer" and t.kind != "event":
+        return  # an activity or a child: no wait to report (a chain's every step)
     for w in [t] if t.kind in ("timer", "event") else [inst.table.tasks[c] for c in t.children]:
         if w.kind not in ("timer", "event") or not w.done or w.ts is None:
             continue
