@@ -45,6 +45,10 @@ class Done:
     error: TaskFailedError | None = None
     name: str = ""
     seconds: float = 0.0  # how long the attempt ran
+    # False when the garbage collector ran during the attempt: a slow time then says
+    # nothing of the activity's (with a compiler's worth of objects alive one collection
+    # takes over a millisecond, which sent a quick activity to the pool for good)
+    timed: bool = True
     outbox: str = ""  # the instance's outbox key, for fire-and-forget work owed after its end
 
 
@@ -63,27 +67,6 @@ def _signature_takes_input(fn: Callable[..., Any]) -> bool:
         return True
     return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
                for p in params)
-
-
-class _CollectorClock:
-    """Seconds the garbage collector has run in this process (`gc.callbacks`). A
-    collection that lands inside an attempt is the interpreter's time, not the
-    activity's: with a compiler's worth of objects alive, one takes over a millisecond,
-    and counted as the activity's it sent a quick one to the pool for good."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._began = 0.0
-        gc.callbacks.append(self._on_collect)
-
-    def _on_collect(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._began
-
-
-COLLECTOR = _CollectorClock()
 
 
 def run_activity(name: str, fn: Callable[..., Any] | None,
@@ -224,7 +207,7 @@ class ActivityPool:
                     about.instance_id, about.orchestration, trace=about.trace, task=about.task,
                     activity=about.activity, attempt=about.attempt, started=time.time())
             observe.emit(about)
-        start, collected = time.perf_counter(), COLLECTOR.seconds
+        start, collections = time.perf_counter(), gc.get_count()
         self.running[key] = (name, time.monotonic())
         try:
             value, error, was_async = run_activity(name, fn, data)
@@ -235,10 +218,14 @@ class ActivityPool:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         finally:
             self.running.pop(key, None)
-        # The attempt's own time, observers and garbage collections not included: timed
-        # after them, one slow log handler or one collection sent a quick activity to the
-        # pool for good, two thread hand-offs per step of a chain.
-        seconds = time.perf_counter() - start - (COLLECTOR.seconds - collected)
+        # The attempt's own time, observers not included: timed after them, one slow log
+        # handler sent a quick activity to the pool for good, two thread hand-offs per
+        # step of a chain. A collection shows in the collector's counts of the older
+        # generations (bumped or reset by every collection but a full one that finds them
+        # at zero); not in a `gc.callbacks` clock, whose Python code would swallow a
+        # Ctrl-C that arrived during the collection.
+        seconds = time.perf_counter() - start
+        timed = gc.get_count()[1:] == collections[1:]
         if about is not None:
             observe.emit(observe.ActivityEnded(
                 about.instance_id, about.orchestration, trace=about.trace, task=about.task,
@@ -247,9 +234,9 @@ class ActivityPool:
                 error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         if was_async:
-            seconds = float("inf")
+            seconds, timed = float("inf"), True
         self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
-                           outbox=outbox))
+                           outbox=outbox, timed=timed))
 
     def take(self, timeout: float | None, virtual: bool) -> list[Done]:
         """The outcomes that arrived (waiting up to `timeout` for the first). Under the
@@ -274,11 +261,20 @@ class ActivityPool:
                 batch.append(self.done.get())
         self.inflight -= len(batch)
         for d in batch:
-            (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
+            judge(self, d)
         return batch
 
     def close(self, *, wait: bool) -> None:
         self.executor.shutdown(wait=wait)
+
+
+def judge(pool: ActivityPool, d: Done) -> None:
+    """Quick or slow, as the attempt's time says: quick if under `inline_below` (a
+    collection meanwhile only made it slower), slow if over it with no collection."""
+    if d.seconds < pool.inline_below:
+        pool.quick.add(d.name)
+    elif d.timed:
+        pool.slow.add(d.name)
 
 
 def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:

@@ -230,22 +230,40 @@ def test_observers_time_does_not_count_as_the_activitys(tmp_path: Path) -> None:
 
 
 def test_a_garbage_collection_during_an_attempt_does_not_count_as_the_activitys(tmp_path: Path) -> None:
-    """A collection that lands inside an attempt (here forced, over enough live objects
+    """A collection that lands inside an attempt (here forced, over enough young objects
     to take three times the threshold) is the interpreter's time: the activity stays inline."""
     import gc
 
-    heap = [[i] for i in range(300_000)]  # alive, for the collector to walk
+    def collect_young() -> None:
+        young = [[i] for i in range(300_000)]  # made here, so the collection walks them
+        gc.collect(1)
+        assert len(young) == 300_000
+
     began = time.perf_counter()
-    gc.collect()
+    collect_young()
     threshold = (time.perf_counter() - began) / 3
     calls = itertools.count()
 
     def collected(x: Any) -> Any:
         if next(calls) == 2:
-            gc.collect()
+            collect_young()
         return x + 1
 
     seen, step = threads_of(collected)
     assert run_chain(tmp_path, 5, step, inline_below=threshold) == 5
-    assert len(heap) == 300_000
     assert seen[1:] == [threading.current_thread().name] * 4, seen
+
+
+def test_an_attempt_slow_without_a_collection_still_counts(tmp_path: Path) -> None:
+    """The other side: an attempt slow by itself, with no collection, is slow."""
+    calls = itertools.count()
+
+    def sometimes_slow(x: Any) -> Any:
+        if next(calls) == 2:
+            time.sleep(0.2)
+        return x + 1
+
+    seen, step = threads_of(sometimes_slow)
+    assert run_chain(tmp_path, 5, step, inline_below=0.05) == 5
+    assert seen[1:3] == [threading.current_thread().name] * 2, seen
+    assert all(name.startswith("tether-activity") for name in seen[3:]), seen
