@@ -4,7 +4,8 @@ At most `concurrency` attempts are started and not yet collected; the others wai
 turn in order (`ActivityPool.held`), which also bounds what a killed process repeats. A
 sync activity may run on the engine's own thread when the engine has nothing else to do
 and every earlier attempt of it in this process took under `inline_below` seconds
-(docs/runtime.md). Activities run in the owner's process: the file backend has no work
+(`judge`: its own time, not its observers'; a slow attempt during which the garbage
+collector ran is not held against it; docs/runtime.md). Activities run in the owner's process: the file backend has no work
 queue (`Backend.work_queue` is None), so this is the only way they run today.
 """
 
