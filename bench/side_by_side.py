@@ -11,6 +11,13 @@ for creating the store). Printed: medians per tree and the ratio new / old. `--n
 syncfs no-ops in both, which measures the engines' own cost without the disk's noise
 (a shared machine's fsync latency varies by tens of percent from minute to minute). Both trees are imported
 by path, so the same interpreter and installed libraries serve both.
+
+`--count` prints instead what load does not move: the chain's Python bytecodes and
+function calls per step (`sys.settrace` with opcode events, and cProfile), counted in
+the difference between a 400-step and a 200-step run, so a run's fixed costs (opening
+the store, the first step) drop out; fsync off, and every attempt inline on the engine
+thread as a quick activity's are (else one attempt a busy machine made slow would send
+the rest to the pool, and the count would measure that).
 """
 
 from __future__ import annotations
@@ -85,6 +92,67 @@ print(json.dumps(out))
 """
 
 
+COUNT = r"""
+import cProfile, importlib, json, os, pstats, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+import compiler
+from runtime.clock import Clock
+import runtime.executor as executor
+executor.Engine.__init__.__kwdefaults__["inline_below"] = float("inf")
+assert sys.modules["runtime"].__file__.startswith(sys.argv[1]), "imported the wrong tree"
+os.fsync = lambda fd: None
+for name in ("runtime.journal", "runtime.backends.file.journal"):
+    try:
+        importlib.import_module(name)._syncfs = None
+    except ImportError:
+        pass
+CHAIN = compiler.load_source(sys.argv[2], "bench.py", "_count").chain.__tether_machine__
+
+
+def run(n):
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        executor.run_inline(CHAIN, n, store=d, clock=Clock())
+
+
+def opcodes(n):
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "opcode":
+            count[0] += 1
+        return local
+
+    def tracer(frame, event, arg):
+        frame.f_trace_opcodes = True
+        return local
+
+    sys.settrace(tracer)
+    run(n)
+    sys.settrace(None)
+    return count[0]
+
+
+def calls(n):
+    profile = cProfile.Profile()
+    profile.runcall(run, n)
+    return sum(row[1] for row in pstats.Stats(profile).stats.values())
+
+
+run(5)  # imports and first-use costs, before counting
+print(json.dumps({"opcodes": (opcodes(400) - opcodes(200)) / 200,
+                  "calls": (calls(400) - calls(200)) / 200}))
+"""
+
+
+def count(tree: Path) -> dict[str, float]:
+    quotes = "'" * 3
+    source = SNIPPET.split(f"SOURCE = {quotes}")[1].split(quotes)[0]  # the same chain
+    done = subprocess.run([sys.executable, "-c", COUNT, str(tree), source],
+                          capture_output=True, text=True, check=True, cwd=Path.cwd())
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def measure(tree: Path, no_fsync: bool) -> dict[str, float]:
     argv = [sys.executable, "-c", SNIPPET, str(tree)] + (["no-fsync"] if no_fsync else [])
     done = subprocess.run(argv, capture_output=True,
@@ -99,8 +167,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-fsync", action="store_true",
                         help="make fsync and syncfs no-ops: the engines' CPU cost alone")
+    parser.add_argument("--count", action="store_true",
+                        help="the chain's bytecodes and calls per step, not times")
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": HERE}
+    if args.count:
+        counted = {tree: count(path) for tree, path in trees.items()}
+        for key, label in (("opcodes", "Python bytecodes"), ("calls", "function calls")):
+            old, new = counted["old"][key], counted["new"][key]
+            print(f"1,000-step chain, {label} per step: old {old:.0f}, new {new:.0f}; "
+                  f"new/old = {new / old:.3f}")
+        return
     samples: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
     for n in range(args.rounds):
         order = ["old", "new"] if n % 2 == 0 else ["new", "old"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime.backends.base import ENDED_STATUSES, Claim, Message, Record
 from runtime.backends.base import FINAL as FINAL
-from runtime.backends.base import Claim, Message, Record
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, TaskTable, complete, later
 from runtime.machine import Frame, MachineDef
@@ -73,7 +73,7 @@ class Instance:
 
     @property
     def ended(self) -> bool:
-        return self.status in FINAL.values()
+        return self.status in ENDED_STATUSES
 
     @classmethod
     def restore(cls, instance_id: str, claim: Claim, mdef: MachineDef | None, *,

@@ -33,13 +33,14 @@ deep, never with a RecursionError.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 from runtime.values import MAX_NESTING, NotJSONError, check_json
 
-__all__ = ["MAX_INT_DIGITS", "MAX_NESTING", "MalformedJSON", "check_text", "check_value",
-           "parse_json"]
+__all__ = ["MAX_INT_DIGITS", "MAX_NESTING", "MalformedJSON", "admitted_scalar", "check_text",
+           "check_value", "parse_json"]
 
 #: Decimal digits of the largest integer a value may hold (CPython's default for reading
 #: an int from text; a larger one could be written to a journal but never read back).
@@ -86,6 +87,16 @@ def check_text(text: str, what: str) -> str:
         raise NotJSONError(f"{what} {_show(text)} holds a lone surrogate, which has no UTF-8 "
                            "form; send UTF-8 text")
     return text
+
+
+def admitted_scalar(value: Any) -> bool:
+    """`value` is None, a bool, a finite float, an ASCII str or an int within
+    MAX_INT_DIGITS: admitted by `check_value` without a walk (the usual activity input
+    and result, checked twice per step)."""
+    kind = type(value)
+    return value is None or kind is bool or (kind is str and value.isascii()) or (
+        kind is int and -_INT_BOUND < value < _INT_BOUND) or (
+        kind is float and math.isfinite(value))
 
 
 def check_value(value: Any, what: str) -> None:

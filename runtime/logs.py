@@ -47,8 +47,26 @@ _wait = logging.getLogger("tether.wait")
 
 
 def log_event(event: Any) -> None:
-    """The observer subscriber: one engine event, at most one log line."""
-    if isinstance(event, InstanceStarted):
+    """The observer subscriber: one engine event, at most one log line. The DEBUG lines
+    of steps and attempts (several per step) are not built unless their logger logs them."""
+    if isinstance(event, StepRan):
+        if _step.isEnabledFor(logging.DEBUG):
+            _log(_step, logging.DEBUG, f"step {event.step or '?'} ran", event,
+                 seconds=round(event.seconds, 6))
+    elif isinstance(event, ActivityStarted):
+        if _activity.isEnabledFor(logging.DEBUG):
+            _log(_activity, logging.DEBUG, f"activity {event.activity} attempt "
+                 f"{event.attempt} started", event, task=event.task, activity=event.activity,
+                 attempt=event.attempt)
+    elif isinstance(event, ActivityEnded):
+        failed = event.error is not None
+        level = logging.INFO if failed else logging.DEBUG
+        if _activity.isEnabledFor(level):
+            text = (f"activity {event.activity} attempt {event.attempt} "
+                    + (f"failed: {event.error}" if failed else "completed"))
+            _log(_activity, level, text, event, task=event.task, activity=event.activity,
+                 attempt=event.attempt, seconds=round(event.seconds, 6))
+    elif isinstance(event, InstanceStarted):
         what = "resumed" if event.resumed else "started"
         _log(_instance, logging.INFO, f"instance {event.instance_id} ({event.orchestration}) "
              f"{what}", event)
@@ -60,18 +78,6 @@ def log_event(event: Any) -> None:
             text += f": {event.error}"
         _log(_instance, logging.INFO, text, event, status=event.status,
              seconds=round(event.ended - event.created, 6))
-    elif isinstance(event, ActivityStarted):
-        _log(_activity, logging.DEBUG, f"activity {event.activity} attempt {event.attempt} "
-             f"started", event, task=event.task, activity=event.activity, attempt=event.attempt)
-    elif isinstance(event, ActivityEnded):
-        failed = event.error is not None
-        text = (f"activity {event.activity} attempt {event.attempt} "
-                + (f"failed: {event.error}" if failed else "completed"))
-        _log(_activity, logging.INFO if failed else logging.DEBUG, text, event, task=event.task,
-             activity=event.activity, attempt=event.attempt, seconds=round(event.seconds, 6))
-    elif isinstance(event, StepRan):
-        _log(_step, logging.DEBUG, f"step {event.step or '?'} ran", event,
-             seconds=round(event.seconds, 6))
     elif isinstance(event, WaitEnded):
         _log(_wait, logging.DEBUG, f"{event.kind} {event.name} arrived", event, task=event.task)
     elif isinstance(event, WorkerStarted):

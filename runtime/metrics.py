@@ -88,7 +88,11 @@ class ProcessMetrics:
                 self.counts["instances_ended", (event.orchestration, event.status)] += 1
 
     def _observe(self, metric: str, label: str, seconds: float) -> None:
-        self.histograms.setdefault((metric, label), Histogram()).observe(seconds)
+        hist = self.histograms.get((metric, label))
+        if hist is None:  # not setdefault: a Histogram (and its list) built per event
+            hist = self.histograms[metric, label] = Histogram()
+        hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist.total += seconds
 
     def totals(self) -> dict[str, int]:
         """Each counter summed over its labels (`steps`, `activity_attempts`, ...)."""

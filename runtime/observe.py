@@ -14,7 +14,10 @@ ever emitted for work merely being restored. A subscriber that raises is logged 
 per subscriber and never disturbs the engine.
 
 Events carry what a subscriber needs and nothing the engine would have to compute only
-for them: times are `time.time()` seconds, durations seconds, ids as journaled.
+for them: times are `time.time()` seconds, durations seconds, ids as journaled. They are
+plain slotted dataclasses, not frozen ones (whose fields are set through
+`object.__setattr__`: three events per step cost a 1,000-step chain a tenth of its
+time): a subscriber reads an event and never changes it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 log = logging.getLogger("tether.observe")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     instance_id: str
     orchestration: str
@@ -36,14 +39,14 @@ class Event:
     trace: dict[str, Any] | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WorkerStarted:
     store: str
     concurrency: int
     orchestrations: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InstanceStarted(Event):
     """A worker took an instance: its first run, or a resume after a crash or restart
     (`resumed`)."""
@@ -52,7 +55,7 @@ class InstanceStarted(Event):
     created: float = 0.0  # when the instance was created
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InstanceEnded(Event):
     status: str = "Completed"  # Completed, Failed, Terminated or ContinuedAsNew
     error: str | None = None  # `Type: message` when Failed
@@ -60,7 +63,7 @@ class InstanceEnded(Event):
     ended: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepRan(Event):
     step: str = ""  # the machine's step label
     started: float = 0.0
@@ -68,7 +71,7 @@ class StepRan(Event):
     error: str | None = None  # the step raised out of the orchestrator
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ActivityStarted(Event):
     task: int = 0
     activity: str = ""
@@ -76,7 +79,7 @@ class ActivityStarted(Event):
     started: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ActivityEnded(Event):
     task: int = 0
     activity: str = ""
@@ -86,7 +89,7 @@ class ActivityEnded(Event):
     error: str | None = None  # `Type: message` when the attempt raised
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WaitEnded(Event):
     """A durable timer fired, or an awaited external event arrived."""
 
@@ -98,7 +101,8 @@ class WaitEnded(Event):
 
 
 Subscriber = Callable[[Any], None]
-_subscribers: list[Subscriber] = []
+# A tuple replaced on every change, so `emit` (a few times per step) iterates it as is.
+_subscribers: tuple[Subscriber, ...] = ()
 _broken: set[int] = set()
 _lock = threading.Lock()
 
@@ -155,21 +159,22 @@ def set_trace_context(hook: Callable[..., dict[str, Any]] | None) -> None:
 
 def subscribe(subscriber: Subscriber) -> Subscriber:
     """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
+    global _subscribers
     with _lock:
         if subscriber not in _subscribers:
-            _subscribers.append(subscriber)
+            _subscribers = (*_subscribers, subscriber)
     return subscriber
 
 
 def unsubscribe(subscriber: Subscriber) -> None:
+    global _subscribers
     with _lock:
-        if subscriber in _subscribers:
-            _subscribers.remove(subscriber)
+        _subscribers = tuple(s for s in _subscribers if s != subscriber)
 
 
 def emit(event: Any) -> None:
     """Hand `event` to every subscriber; their errors are logged, never raised."""
-    for subscriber in tuple(_subscribers):
+    for subscriber in _subscribers:
         try:
             subscriber(event)
         except Exception:

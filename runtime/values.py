@@ -241,6 +241,11 @@ _CONTAINERS = (list, dict, set, tuple, frozenset, Counter, OrderedDict, defaultd
 _PAIRS = {Counter: "$counter", OrderedDict: "$ordereddict", defaultdict: "$defaultdict"}
 _PAIR_KINDS = {tag: kind for kind, tag in _PAIRS.items()}
 
+_PLAIN = frozenset({type(None), bool, int, str})  # saved as they are
+# Leaves of `_encode_leaf` but str subclasses: saved by it, with nothing inside to walk
+_LEAF_KINDS = frozenset({bytes, datetime, time, date, timedelta, Decimal, range})
+_NOT_COMPOSITE = _PLAIN | _LEAF_KINDS | {float}  # never containers nor records
+
 
 def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
                  describe: Callable[[str], str] | None = None) -> dict[str, Any]:
@@ -253,6 +258,14 @@ def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
     enc = _Encoder(shared, tasks if tasks is not None else set())
     out: dict[str, Any] = {}
     for name, value in slots.items():
+        # the usual slots (a counter, a loop's range) as `_one` saves them, without a walk
+        kind = type(value)
+        if kind in _PLAIN:
+            out[name] = value
+            continue
+        if kind in _LEAF_KINDS:
+            out[name] = _encode_leaf(value, kind)
+            continue
         enc.variable = name
         enc.slot = describe(name) if describe else f"local `{name}`"
         out[name] = enc.encode(value, name)
@@ -260,6 +273,8 @@ def encode_slots(slots: dict[str, Any], tasks: set[int] | None = None, *,
 
 
 def _composite(value: Any) -> bool:
+    if type(value) in _NOT_COMPOSITE:
+        return False
     return type(value) in _CONTAINERS or isinstance(value, BaseException) \
         or (not isinstance(value, type) and _is_record(type(value)))
 
@@ -552,6 +567,8 @@ def _uuid_class() -> type | None:
 
 
 def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
+    if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
+        return {"$range": [value.start, value.stop, value.step]}
     if kind is bytes:
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     if kind is datetime or kind is time:
@@ -570,8 +587,6 @@ def _encode_leaf(value: Any, kind: type) -> dict[str, Any] | None:
         return {"$uuid": str(value)}
     if kind is Decimal:
         return {"$decimal": str(value)}
-    if kind is range:  # a lowered `for i in range(n)` keeps the range, not n items
-        return {"$range": [value.start, value.stop, value.step]}
     for tag, (cls, _) in _STR_LEAVES.items():
         if kind is cls:
             return {f"${tag}": str.__str__(value)}

@@ -109,9 +109,11 @@ class InstanceGone(InstanceUnusable):
     create the instance (an entity's first message does) creates it and posts again."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Record:
-    """One journal record (docs/journal.md, "Kinds")."""
+    """One journal record (docs/journal.md, "Kinds"). Never changed once made; not a
+    frozen dataclass only because those set every field through `object.__setattr__`,
+    and the engine makes two records per step."""
 
     seq: int
     kind: str

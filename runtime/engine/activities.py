@@ -4,13 +4,15 @@ At most `concurrency` attempts are started and not yet collected; the others wai
 turn in order (`ActivityPool.held`), which also bounds what a killed process repeats. A
 sync activity may run on the engine's own thread when the engine has nothing else to do
 and every earlier attempt of it in this process took under `inline_below` seconds
-(docs/runtime.md). Activities run in the owner's process: the file backend has no work
+(`judge`: its own time, not its observers'; a slow attempt during which the garbage
+collector ran is not held against it; docs/runtime.md). Activities run in the owner's process: the file backend has no work
 queue (`Backend.work_queue` is None), so this is the only way they run today.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import queue
 import threading
@@ -44,6 +46,10 @@ class Done:
     error: TaskFailedError | None = None
     name: str = ""
     seconds: float = 0.0  # how long the attempt ran
+    # False when the garbage collector ran during the attempt: a slow time then says
+    # nothing of the activity's (with a compiler's worth of objects alive one collection
+    # takes over a millisecond, which sent a quick activity to the pool for good)
+    timed: bool = True
     outbox: str = ""  # the instance's outbox key, for fire-and-forget work owed after its end
 
 
@@ -197,9 +203,12 @@ class ActivityPool:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
         if about is not None:
-            about = observe.ActivityStarted(**{**about.__dict__, "started": time.time()})
+            if not inline:  # it starts now, not when it was queued
+                about = observe.ActivityStarted(
+                    about.instance_id, about.orchestration, trace=about.trace, task=about.task,
+                    activity=about.activity, attempt=about.attempt, started=time.time())
             observe.emit(about)
-        start = time.perf_counter()
+        start, collections = time.perf_counter(), gc.get_count()
         self.running[key] = (name, time.monotonic())
         try:
             value, error, was_async = run_activity(name, fn, data)
@@ -210,16 +219,25 @@ class ActivityPool:
             value, error, was_async = None, TaskFailedError(str(exc), error_type=type(exc).__name__), True
         finally:
             self.running.pop(key, None)
+        # The attempt's own time, observers not included: timed after them, one slow log
+        # handler sent a quick activity to the pool for good, two thread hand-offs per
+        # step of a chain. A collection shows in the collector's counts of the older
+        # generations (bumped or reset by every collection but a full one that finds them
+        # at zero); not in a `gc.callbacks` clock, whose Python code would swallow a
+        # Ctrl-C that arrived during the collection.
+        seconds = time.perf_counter() - start
+        timed = gc.get_count()[1:] == collections[1:]
         if about is not None:
             observe.emit(observe.ActivityEnded(
                 about.instance_id, about.orchestration, trace=about.trace, task=about.task,
                 activity=name, attempt=about.attempt, started=about.started,
-                seconds=time.perf_counter() - start,
+                seconds=seconds,
                 error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
-        seconds = float("inf") if was_async else time.perf_counter() - start
+        if was_async:
+            seconds, timed = float("inf"), True
         self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
-                           outbox=outbox))
+                           outbox=outbox, timed=timed))
 
     def take(self, timeout: float | None, virtual: bool) -> list[Done]:
         """The outcomes that arrived (waiting up to `timeout` for the first). Under the
@@ -244,11 +262,20 @@ class ActivityPool:
                 batch.append(self.done.get())
         self.inflight -= len(batch)
         for d in batch:
-            (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
+            judge(self, d)
         return batch
 
     def close(self, *, wait: bool) -> None:
         self.executor.shutdown(wait=wait)
+
+
+def judge(pool: ActivityPool, d: Done) -> None:
+    """Quick or slow, as the attempt's time says: quick if under `inline_below` (a
+    collection meanwhile only made it slower), slow if over it with no collection."""
+    if d.seconds < pool.inline_below:
+        pool.quick.add(d.name)
+    elif d.timed:
+        pool.slow.add(d.name)
 
 
 def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:
@@ -277,7 +304,7 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
                       lookup(engine, t.name), t.input, inline=inline,
                       about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
                                                     task=t.id, activity=t.name,
-                                                    attempt=t.attempt))
+                                                    attempt=t.attempt, started=time.time()))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:
@@ -301,7 +328,8 @@ def collect(engine: Engine, timeout: float | None) -> bool:
     batch = engine.pool.take(timeout, engine.clock.virtual)
     if not batch:
         return False
-    batch.sort(key=lambda d: (d.instance, d.task))
+    if len(batch) > 1:  # (a chain's every step has one)
+        batch.sort(key=lambda d: (d.instance, d.task))
     items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     seen: set[tuple[str, int, int, int, str]] = set()
     for d in batch:
@@ -309,10 +337,11 @@ def collect(engine: Engine, timeout: float | None) -> bool:
         # other workers (a queued attempt whose result comes back through the inbox while
         # a new owner runs it here again): the first is recorded, the other dropped, as
         # later ones are by `t.done` once the first is applied.
-        key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
-        if key in seen:
-            continue
-        seen.add(key)
+        if len(batch) > 1:
+            key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
+            if key in seen:
+                continue
+            seen.add(key)
         inst = engine.instances.get(d.instance)
         owed = d.outbox or f"{d.generation}:{d.task}"
         if inst is not None and owed in inst.outbox and (d.outbox or inst.ended

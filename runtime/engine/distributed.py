@@ -32,7 +32,7 @@ from runtime import observe
 from runtime.api import TaskFailedError
 from runtime.backends.base import BackendError, Message, WorkItem, WorkQueue
 from runtime.context import error_json
-from runtime.engine.activities import ActivityPool, Done, lookup, run_activity
+from runtime.engine.activities import ActivityPool, Done, judge, lookup, run_activity
 
 if TYPE_CHECKING:
     from runtime.engine.core import Engine
@@ -299,7 +299,7 @@ class DistributedPool(ActivityPool):
             self._wait_local(batch, min(0.01, max(0.0, deadline - time.monotonic())))
         for d in batch:
             if d.seconds != float("inf"):
-                (self.quick if d.seconds < self.inline_below else self.slow).add(d.name)
+                judge(self, d)
         return batch
 
     def _drain(self, batch: list[Done]) -> int:

@@ -115,6 +115,8 @@ def _waits_over(inst: Instance, task_id: int) -> None:
     done members of the group it is): at this point whatever their records' fate in a
     crash, so a wait is reported once, or twice only with the step a crash interrupts."""
     t = inst.table.tasks[task_id]
+    if not t.children and t.kind != "timer" and t.kind != "event":
+        return  # an activity or a child: no wait to report (a chain's every step)
     for w in [t] if t.kind in ("timer", "event") else [inst.table.tasks[c] for c in t.children]:
         if w.kind not in ("timer", "event") or not w.done or w.ts is None:
             continue
@@ -157,10 +159,6 @@ def checkpoint(engine: Engine, inst: Instance) -> None:
 
 def start_pending(engine: Engine, inst: Instance) -> None:
     """Start the work the last checkpoint lists and that is not started yet."""
-    from runtime.engine.activities import start_activity
-    from runtime.engine.children import start_child
-    from runtime.engine.entity_calls import KINDS, send_task
-
     if not inst.checkpointed or inst.passive or inst.ended or inst.broken:
         return
     activities: list[TaskState] = []
@@ -272,3 +270,10 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
     advance(engine, fresh)
     if fresh.outbox and not fresh.ended:
         send_outbox(engine, fresh)
+
+
+# Imported last: these modules import this one. Here rather than inside `start_pending`,
+# which runs twice per step (a function-level import costs a lookup each call).
+from runtime.engine.activities import start_activity  # noqa: E402
+from runtime.engine.children import start_child  # noqa: E402
+from runtime.engine.entity_calls import KINDS, send_task  # noqa: E402

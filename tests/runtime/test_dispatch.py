@@ -190,3 +190,80 @@ def test_held_back_attempts_still_finish_at_once_under_the_virtual_clock(tmp_pat
     result = run_inline(mdef, 12, store=tmp_path, concurrency=2, activities={"step": lambda x: x})
     # all twelve complete by one event, so when_any takes its first child: the last task
     assert result.output == expected.output == [11, sum(range(12))]
+
+
+
+def run_chain(tmp_path: Path, n: int, step: Any, inline_below: float) -> Any:
+    """The chain of `n` on an engine whose inline threshold is `inline_below`."""
+    mdef = machine("chain")
+    engine = Engine(FileBackend(tmp_path), clock=Clock(), activities={"step": step},
+                    inline_below=inline_below, machines=lambda name: mdef)
+    try:
+        from runtime.executor import create_instance
+
+        engine.backend.ensure()
+        create_instance(engine.backend, mdef, n, "i", "2026-01-01T00:00:00+00:00")
+        engine.adopt("i", blocking=True)
+        engine.run(lambda: engine.instances["i"].ended)
+        return engine.instances["i"].output
+    finally:
+        engine.close()
+
+
+def test_observers_time_does_not_count_as_the_activitys(tmp_path: Path) -> None:
+    """Whether an activity is quick is its own time: a slow observer of its end (a log
+    handler writing to a slow disk) does not send it to the pool. (A threshold of 50 ms,
+    so that a loaded machine's scheduling cannot make the activity itself slow.)"""
+    from runtime import observe
+
+    def slow_observer(event: Any) -> None:
+        if isinstance(event, observe.ActivityEnded):
+            time.sleep(0.1)
+
+    seen, step = threads_of(lambda x: x + 1)
+    observe.subscribe(slow_observer)
+    try:
+        assert run_chain(tmp_path, 3, step, inline_below=0.05) == 3
+    finally:
+        observe.unsubscribe(slow_observer)
+    assert seen[1:] == [threading.current_thread().name] * 2, seen
+
+
+def test_a_garbage_collection_during_an_attempt_does_not_count_as_the_activitys(tmp_path: Path) -> None:
+    """A collection that lands inside an attempt (here forced, over enough young objects
+    to take three times the threshold) is the interpreter's time: the activity stays inline."""
+    import gc
+
+    def collect_young() -> None:
+        young = [[i] for i in range(300_000)]  # made here, so the collection walks them
+        gc.collect(1)
+        assert len(young) == 300_000
+
+    began = time.perf_counter()
+    collect_young()
+    threshold = (time.perf_counter() - began) / 3
+    calls = itertools.count()
+
+    def collected(x: Any) -> Any:
+        if next(calls) == 2:
+            collect_young()
+        return x + 1
+
+    seen, step = threads_of(collected)
+    assert run_chain(tmp_path, 5, step, inline_below=threshold) == 5
+    assert seen[1:] == [threading.current_thread().name] * 4, seen
+
+
+def test_an_attempt_slow_without_a_collection_still_counts(tmp_path: Path) -> None:
+    """The other side: an attempt slow by itself, with no collection, is slow."""
+    calls = itertools.count()
+
+    def sometimes_slow(x: Any) -> Any:
+        if next(calls) == 2:
+            time.sleep(0.2)
+        return x + 1
+
+    seen, step = threads_of(sometimes_slow)
+    assert run_chain(tmp_path, 5, step, inline_below=0.05) == 5
+    assert seen[1:3] == [threading.current_thread().name] * 2, seen
+    assert all(name.startswith("tether-activity") for name in seen[3:]), seen

@@ -108,19 +108,23 @@ class FileClaim(Claim):
 
     def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
         try:
-            records: list[Record] = list(self.journal.append_many(list(items), ts))
+            records: list[Record] = list(self.journal.append_many(
+                items if type(items) is list else list(items), ts))
         except OSError as exc:
             raise _unusable(self.instance_id, exc) from exc
         self.dirty = True
         status = self.status
         for rec in records:
-            if rec.kind in FINAL:
-                status = FINAL[rec.kind]
-            elif rec.kind == "checkpoint":
+            kind = rec.kind
+            if kind == "result" or kind == "event":  # the usual records: no new status
+                continue
+            if kind in FINAL:
+                status = FINAL[kind]
+            elif kind == "checkpoint":
                 status = "Suspended" if rec.data.get("suspended") else "Running"
-            elif rec.kind == "suspended":
+            elif kind == "suspended":
                 status = "Suspended"
-            elif rec.kind == "resumed":
+            elif kind == "resumed":
                 status = "Running"
         new = status if status != self.status else (self.changed or (None, ""))[0]
         self.status = status
@@ -360,17 +364,24 @@ class FileBackend(Backend):
             self.index().put([(*_row(doc)[:5], live)])
 
     def commit(self, claims: Iterable[Claim]) -> None:
-        group = [c for c in claims if isinstance(c, FileClaim) and (c.dirty or c.acked or c.sends)]
+        group: list[FileClaim] = []
+        dirty: list[FileClaim] = []
+        sending: list[FileClaim] = []
+        for c in claims:
+            if isinstance(c, FileClaim) and (c.dirty or c.acked or c.sends):
+                group.append(c)
+                if c.dirty:
+                    dirty.append(c)
+                if c.sends:
+                    sending.append(c)
         if not group:
             return
-        dirty = [c for c in group if c.dirty]
-        sending = [c for c in group if c.sends]
         outgoing: list[tuple[int, int, str]] = []
         try:
             try:
                 for c in sending:
                     outgoing.append(self._write_outgoing(c))
-                sync_fds([(c.journal.fd, c.journal.device, str(c.journal.path))
+                sync_fds([(c.journal.fd, c.journal.device, c.journal.name)
                           for c in dirty] + outgoing)
             finally:
                 for fd, _, _ in outgoing:
@@ -384,10 +395,11 @@ class FileBackend(Backend):
                 status, updated = c.changed
                 index.update(c.instance_id, status=status, updated=updated)
                 c.changed = None
-        acked = [(c.instance_id, name) for c in group for name in c.acked]
-        for c in group:
-            c.acked.clear()
-        self._discard(acked)
+        acked = [(c.instance_id, name) for c in group if c.acked for name in c.acked]
+        if acked:
+            for c in group:
+                c.acked.clear()
+            self._discard(acked)
         for c in sending:
             sends, c.sends = c.sends, []
             self._deliver(c.instance_id, sends)

@@ -42,7 +42,7 @@ class NoJournal(JournalError):
     """The folder holds no journal (the instance is gone, or the folder is not one)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Record(base.Record):
     """A record as the file journal holds it: where its line starts, and its CRCs."""
 
@@ -51,10 +51,13 @@ class Record(base.Record):
     prev_crc: int = 0
 
 
+# `json.dumps` with these arguments builds an encoder per call; one serves every record
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+
+
 def encode_line(seq: int, kind: str, ts: str, data: dict[str, Any], prev_crc: int) -> tuple[bytes, int]:
     """The bytes of one record and its chained CRC."""
-    body = json.dumps({"seq": seq, "kind": kind, "ts": ts, "data": data},
-                      separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+    body = _encode({"seq": seq, "kind": kind, "ts": ts, "data": data}).encode("ascii")
     crc = zlib.crc32(body, prev_crc)
     return b'{"crc":"%08x",' % crc + body[1:] + b"\n", crc
 
@@ -141,6 +144,7 @@ class Journal:
     def __init__(self, folder: Path, opened: Opened, end: int) -> None:
         self.folder = folder
         self.path = folder / JOURNAL
+        self.name = str(self.path)  # for errors: not made again at every commit
         self.opened = opened
         last = opened.last or opened.first
         self.next_seq = last.seq + 1
@@ -200,9 +204,10 @@ class Journal:
             raise OSError(f"short write to {self.path}: {written} of {len(blob)} bytes")
         self.next_seq, self.last_crc, self.end = seq, prev, offset
         self.writes += len(records)
-        checkpoints = [r for r in records if r.kind == "checkpoint"]
-        if checkpoints:
-            self.write_head(checkpoints[-1])
+        for rec in reversed(records):
+            if rec.kind == "checkpoint":
+                self.write_head(rec)
+                break
         return records
 
     def sync(self) -> None:
@@ -263,11 +268,14 @@ def sync_all(journals: Iterable[Journal]) -> None:
     per file (measured: 0.3 ms for ten journals against 1.1 ms for ten fsyncs in
     parallel). Linux's syncfs waits for the writes and, since 5.8, reports their errors,
     so it gives the guarantee of an fsync on every file of that file system."""
-    sync_fds([(j.fd, j.device, str(j.path)) for j in journals])
+    sync_fds([(j.fd, j.device, j.name) for j in journals])
 
 
 def sync_fds(files: list[tuple[int, int, str]]) -> None:
     """`sync_all` for open files given as (fd, st_dev, name for errors)."""
+    if len(files) == 1:  # one journal (a chain's every step): one fsync
+        os.fsync(files[0][0])
+        return
     by_device: dict[int, list[tuple[int, int, str]]] = {}
     for f in files:
         by_device.setdefault(f[1], []).append(f)
