@@ -48,17 +48,15 @@ _wait = logging.getLogger("tether.wait")
 
 def log_event(event: Any) -> None:
     """The observer subscriber: one engine event, at most one log line. The DEBUG lines
-    of steps and attempts (several per step) are not built unless their logger logs them."""
-    if isinstance(event, StepRan):
-        if _step.isEnabledFor(logging.DEBUG):
-            _log(_step, logging.DEBUG, f"step {event.step or '?'} ran", event,
-                 seconds=round(event.seconds, 6))
-    elif isinstance(event, ActivityStarted):
+    of steps and attempts (several per step) are not built unless their logger logs them;
+    those kinds are tested first, by exact type (events are final classes)."""
+    kind = type(event)
+    if kind is ActivityStarted:
         if _activity.isEnabledFor(logging.DEBUG):
             _log(_activity, logging.DEBUG, f"activity {event.activity} attempt "
                  f"{event.attempt} started", event, task=event.task, activity=event.activity,
                  attempt=event.attempt)
-    elif isinstance(event, ActivityEnded):
+    elif kind is ActivityEnded:
         failed = event.error is not None
         level = logging.INFO if failed else logging.DEBUG
         if _activity.isEnabledFor(level):
@@ -66,6 +64,10 @@ def log_event(event: Any) -> None:
                     + (f"failed: {event.error}" if failed else "completed"))
             _log(_activity, level, text, event, task=event.task, activity=event.activity,
                  attempt=event.attempt, seconds=round(event.seconds, 6))
+    elif kind is StepRan:
+        if _step.isEnabledFor(logging.DEBUG):
+            _log(_step, logging.DEBUG, f"step {event.step or '?'} ran", event,
+                 seconds=round(event.seconds, 6))
     elif isinstance(event, InstanceStarted):
         what = "resumed" if event.resumed else "started"
         _log(_instance, logging.INFO, f"instance {event.instance_id} ({event.orchestration}) "
