@@ -25,6 +25,7 @@ from typing import Any
 
 from runtime.backends.base import Backend, Record
 from runtime.clock import Clock, iso
+from runtime.entities.senders import INCARNATION, new_incarnation
 from runtime.ids import validate_id
 
 ENDED = ("Completed", "Failed", "Terminated")
@@ -48,7 +49,10 @@ def restart(backend: Backend, instance_id: str, *, new_instance_id: bool = True,
     ts = iso(Clock().now())
     data: dict[str, Any] = {k: first.data[k] for k in ("name", "input", "graph_hash", "source")
                             if k in first.data}
-    data.update({"parent": None, "start": ts, "restarted": {"from": instance_id}})
+    # a new incarnation: the restarted run is a new sender to entities (its task ids
+    # start at 0 again), whether under a new id or as the next generation of this one
+    data.update({"parent": None, "start": ts, "restarted": {"from": instance_id},
+                 INCARNATION: new_incarnation()})
     if new_instance_id:
         target = validate_id(new_id) if new_id is not None else uuid.uuid4().hex
         if not backend.create(NewInstance(target, ts, {**data, "generation": 0})):
