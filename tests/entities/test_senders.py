@@ -131,3 +131,32 @@ def test_forget_keeps_the_lock_holder_and_those_queued_behind_it() -> None:
     assert after.last_seq == {"h:0": 1, "q:0": 3, "y:1": 4}
     assert forget(sched, ["gone:0"]) is sched
 
+
+def test_generation_ended_asks_the_store_once(stores: Any) -> None:
+    """PostgreSQL answers `generation_ended` with one statement (its override), where
+    the default reads the status and then the whole generation's history; every
+    backend gives the same answers (base.ended_for_good)."""
+    _, compiled = load(PROGRAMS)
+    store = stores("g")
+    assert run_inline(machine(compiled, "caller"), 1, store=store,
+                      instance_id="done").status == "Completed"
+    assert run_inline(machine(compiled, "waiting"), 1, store=store,
+                      instance_id="live").status == "Stuck"
+    backend = open_backend(store)
+    try:
+        incarnations = {i: senders.incarnation_of(next(iter(backend.history(i))).data)
+                        for i in ("done", "live")}
+        assert all(incarnations.values())
+        asked: list[str] = []
+        if stores.kind == "postgres":
+            backend.history = lambda i: asked.append(i) or iter(())  # type: ignore[method-assign]
+        ended = backend.generation_ended
+        assert ended("done", 0, incarnation=incarnations["done"])
+        assert not ended("live", 0, incarnation=incarnations["live"])
+        assert ended("live", 0, incarnation="another")  # a new instance under the id
+        assert ended("live", 0)  # a sender without one: an older instance of the id
+        assert not ended("live", 1, incarnation=incarnations["live"])
+        assert ended("gone", 0, incarnation="x")
+        assert asked == []  # PostgreSQL: the history was never read
+    finally:
+        backend.close()
