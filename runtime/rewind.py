@@ -16,6 +16,16 @@ the work that checkpoint listed and that had not completed (the failed activity,
 runs again, and what completed after it (the failure) is left behind in the history. A
 crash before the commit leaves the instance Failed; after it, rewound. Nothing is
 replayed and nothing before the checkpoint runs again.
+
+An instance that failed inside a critical section (`async with ctx.lock_entities(...)`:
+the checkpoint holds a lock, or waits for one) is not rewound (`NotRewindable`, naming
+the instance and the entities). Its generation released every lock as it failed
+(runtime.engine.entity_calls.end_generation), the orphaned-lock release counts a Failed
+holder as ended, and other senders may have changed those entities since: resumed
+inside the section it would call them without the locks, and the isolation the section
+promises would be gone. Taking the locks again on rewind would need the section's
+reads to run again too, which a resume from a checkpoint does not do; so it is
+restarted instead, as `restart` does, from the top with the same input.
 """
 
 from __future__ import annotations
@@ -98,6 +108,13 @@ def rewind(backend: Backend, instance_id: str, reason: Any = None) -> int:
             raise NotRewindable(f"instance {instance_id} failed in its first step, before any "
                                 "checkpoint: restart it instead")
         checkpoint = before[-1]
+        held = held_locks(checkpoint)
+        if held:
+            raise NotRewindable(
+                f"instance {instance_id} failed inside a critical section on "
+                f"{', '.join(held)}: its locks were released when it failed and others may "
+                "have changed those entities since, so it cannot resume inside the section; "
+                f"restart it instead (tether restart {instance_id})")
         backend.revive(instance_id)  # first: see Backend.revive
         data = {**checkpoint.data, "rewound": {"to": checkpoint.seq, "failed": failed.seq,
                                                "error": failed.data.get("error"),
@@ -107,6 +124,16 @@ def rewind(backend: Backend, instance_id: str, reason: Any = None) -> int:
     finally:
         backend.release(claim)  # not finished: the next worker resumes the checkpoint
     return checkpoint.seq
+
+
+def held_locks(checkpoint: Record) -> list[str]:
+    """The entities of the critical sections a checkpoint is inside (a lock task not
+    released: granted, or still asked for), sorted."""
+    held: set[str] = set()
+    for task in checkpoint.data.get("tasks", []):
+        if isinstance(task, dict) and task.get("kind") == "lock" and not task.get("released"):
+            held.update(str(i) for i in task.get("input") or [])
+    return sorted(held)
 
 
 def _status(backend: Backend, instance_id: str) -> dict[str, Any]:
