@@ -21,7 +21,7 @@ its messages are deduplicated exactly as before.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,9 @@ SEPARATOR = "/"
 
 
 def new_incarnation() -> str:
-    """A token no other instance of any id shares (64 random bits)."""
-    return uuid.uuid4().hex[:16]
+    """A token no other instance of any id shares (64 random bits; `os.urandom`, not
+    `uuid`, which a warm `tether` command does not import: tests/cli/test_startup_imports.py)."""
+    return os.urandom(8).hex()
 
 
 def incarnation_of(created: dict[str, Any]) -> str | None:
