@@ -13,9 +13,12 @@ that failed: one record, a copy of that checkpoint (with `rewound` saying from w
 why), appended and committed under the instance's claim. The last checkpoint is what an
 instance resumes from, so the next worker continues from there with the same variables;
 the work that checkpoint listed and that had not completed (the failed activity, say)
-runs again, and what completed after it (the failure) is left behind in the history. A
-crash before the commit leaves the instance Failed; after it, rewound. Nothing is
-replayed and nothing before the checkpoint runs again.
+runs again, and what completed after it (the failure) is left behind in the history,
+except the outcomes of entity operations (`entity_outcomes`): those were applied once
+and are journaled again after the copy, so an entity call is never sent for an answer
+twice (a failed operation's error included: it is the operation's outcome, as exactly
+once has it). A crash before the commit leaves the instance Failed; after it, rewound.
+Nothing is replayed and nothing before the checkpoint runs again.
 
 An instance that failed inside a critical section (`async with ctx.lock_entities(...)`:
 the checkpoint holds a lock, or waits for one) is not rewound (`NotRewindable`, naming
@@ -115,15 +118,33 @@ def rewind(backend: Backend, instance_id: str, reason: Any = None) -> int:
                 f"{', '.join(held)}: its locks were released when it failed and others may "
                 "have changed those entities since, so it cannot resume inside the section; "
                 f"restart it instead (tether restart {instance_id})")
+        kept = entity_outcomes(checkpoint, records, failed.seq)
         backend.revive(instance_id)  # first: see Backend.revive
         data = {**checkpoint.data, "rewound": {"to": checkpoint.seq, "failed": failed.seq,
                                                "error": failed.data.get("error"),
                                                "reason": reason}}
-        claim.stage([("checkpoint", data)], iso(Clock().now()))
+        claim.stage([("checkpoint", data), *(("result", r.data) for r in kept)],
+                    iso(Clock().now()))
         backend.commit([claim])
     finally:
         backend.release(claim)  # not finished: the next worker resumes the checkpoint
     return checkpoint.seq
+
+
+#: entity tasks: applied by the entity exactly once, so never sent again for an answer
+ENTITY_TASKS = ("entity_call", "entity_signal", "lock", "unlock")
+
+
+def entity_outcomes(checkpoint: Record, records: list[Record], failed_seq: int) -> list[Record]:
+    """The `result` records, between the checkpoint and the failure, of the entity tasks
+    the checkpoint was waiting for: the rewind journals them again after its copy of the
+    checkpoint, so the instance resumes with them. Each operation was applied once and
+    its entity drops a re-sent message as a repeat, answering nothing; left behind with
+    the failure, the rewound instance would wait for that answer for ever."""
+    waiting = {t.get("id") for t in checkpoint.data.get("tasks", [])
+               if isinstance(t, dict) and t.get("kind") in ENTITY_TASKS and "done" not in t}
+    return [r for r in records if checkpoint.seq < r.seq < failed_seq and r.kind == "result"
+            and r.data.get("task") in waiting]
 
 
 def held_locks(checkpoint: Record) -> list[str]:
