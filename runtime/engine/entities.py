@@ -464,7 +464,7 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
 def ended_senders(engine: Engine, ent: Entity) -> list[str]:
     """Senders the entity may forget after this batch (`scheduler.forget`).
 
-    An orchestration generation (`instance:generation`) sends every message it will ever
+    An orchestration generation (`instance:generation/incarnation`) sends every message it will ever
     send before its end is durable: entity tasks are posted as they start (durable on
     return) and the rest by `entity_calls.end_generation`, before the final record. So
     once `Backend.generation_ended` says it ended, all its messages are in the inbox,
