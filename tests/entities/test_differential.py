@@ -8,6 +8,10 @@ every backend; entity states and outputs must equal the model's.
 - several at once, contending for the same entities: each critical section is a
   read-modify-write, so a lock that let two in would lose an increment; the model is the
   sum of what was sent, and the purses' total is conserved;
+- rewinds: an orchestration whose activity fails (alone, or awaited together with an
+  entity call), rewound once the activity works and run on: the same states and output as the model, where
+  the activity never failed (each entity operation applied once, the rewind re-runs
+  the activity only);
 - ids used twice: rounds of orchestrations run one after the other under one instance
   id, purged between rounds, with the entities left without state (`delete`) removed by
   `clean_entities` between rounds or not: each round's instance, and each entity
@@ -27,7 +31,7 @@ from runtime.backends import open_backend
 from runtime.client import Client
 from runtime.clock import VirtualClock, iso
 from runtime.direct import run_direct
-from runtime.engine import Engine, SimulatedCrash, create_instance
+from runtime.engine import Engine, SimulatedCrash, create_instance, run_inline
 from runtime.entities.direct import DirectEntities
 from tests.entities.support import MAX_RESUMES, load, machine, run_journaled, settle, states
 from tests.entities.support import with_state as stated
@@ -50,13 +54,24 @@ ops = st.one_of(
 )
 
 
-def render(program: list[tuple[Any, ...]]) -> str:
-    """The orchestration `prog` doing `program`'s steps, as source."""
+def render(program: list[tuple[Any, ...]], *, flaky_at: int | None = None,
+           flaky_with: str | None = None) -> str:
+    """The orchestration `prog` doing `program`'s steps, as source; with `flaky_at`, the
+    activity `flaky` is awaited before step `flaky_at` (or at the end), alone or, with
+    `flaky_with`, in a `when_all` with a call of that entity."""
     lines = ["from tether import orchestrator, OrchestrationContext, TaskFailedError", "",
              "@orchestrator", "async def prog(ctx: OrchestrationContext) -> list:",
              "    out = []"]
-    for op in program:
+    for n, op in enumerate([*program, ("end",)]):
+        if n == flaky_at:
+            if flaky_with is None:
+                lines += ["    out.append(await ctx.call_activity('flaky', 0))"]
+            else:
+                lines += [f"    t = ctx.when_all([ctx.call_entity({flaky_with!r}, 'add', 7), "
+                          "ctx.call_activity('flaky', 0)])", "    out.append(await t)"]
         kind = op[0]
+        if kind == "end":
+            break
         if kind == "add":
             lines += [f"    t = ctx.call_entity({op[1]!r}, 'add', {op[2]})", "    out.append(await t)"]
         elif kind == "signal":
@@ -220,3 +235,42 @@ def test_rounds_under_one_id_equal_the_model(stores: Any, rounds: list[list[tupl
             if clean:
                 client.clean_entities()
     assert states(store) == stated(model.states()), [render(p) for p in rounds]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a shrink costs minutes
+@given(program=st.lists(ops, min_size=0, max_size=4), at=st.integers(0, 4),
+       flaky_with=st.one_of(st.none(), st.sampled_from(COUNTERS)), crash=st.integers(1, 40))
+def test_a_rewound_orchestration_equals_the_model(stores: Any, program: list[tuple[Any, ...]],
+                                                  at: int, flaky_with: str | None,
+                                                  crash: int) -> None:
+    source = render(program, flaky_at=min(at, len(program)), flaky_with=flaky_with)
+    plain, compiled = load(source)
+    expected = run_direct(plain.prog, activities={"flaky": lambda _: 0})
+    assert expected.status == "Completed", expected.error
+    down = [True]
+
+    def flaky(_: Any) -> int:  # fails until the outage is over, just before the rewind
+        if down[0]:
+            raise RuntimeError("down")
+        return 0
+
+    store = stores(f"w{next(_stores)}")
+    mdef = machine(compiled, "prog")
+    crashes = crash
+    for _ in range(MAX_RESUMES):  # to the failure, crashing once on the way
+        try:
+            first = run_inline(mdef, None, store=store, instance_id="orch",
+                               activities={"flaky": flaky}, crash_after_writes=crashes)
+            break
+        except SimulatedCrash:
+            crashes = None
+    assert first.status == "Failed", (first.status, source)
+    settle(store)
+    down[0] = False
+    with Client(store) as client:
+        client.rewind("orch")
+    again = run_inline(mdef, None, store=store, instance_id="orch", activities={"flaky": flaky})
+    settle(store)
+    assert (again.status, again.output) == ("Completed", expected.output), source
+    assert states(store) == stated(expected.entities), source
