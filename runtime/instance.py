@@ -20,6 +20,7 @@ from runtime.backends.base import ENDED_STATUSES, Claim, Message, Record
 from runtime.backends.base import FINAL as FINAL
 from runtime.clock import iso, parse_iso
 from runtime.context import TaskState, TaskTable, complete, later
+from runtime.entities.senders import incarnation_of
 from runtime.machine import Frame, MachineDef
 from runtime.values import decode_slots
 
@@ -70,6 +71,9 @@ class Instance:
     # "<generation>:<task>"; each is done once a `sent` record names it.
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     trace: dict[str, Any] | None = None  # the trace context journaled at creation (tracing)
+    # the `created` record's incarnation: part of its identity as a sender to entities
+    # (runtime.entities.senders); None in a journal written before incarnations
+    incarnation: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -93,6 +97,7 @@ class Instance:
             inst.buffered.setdefault(name, deque()).append((data, 0, opened.first.ts))
         inst.outbox = {o["key"]: o for o in c.get("outbox", [])}  # owed by the last generation
         inst.trace = c.get("trace")
+        inst.incarnation = incarnation_of(c)
         inst.frame = Frame(input=inst.input)
         if opened.checkpoint is not None:
             inst._load_checkpoint(opened.checkpoint, frame=frame)

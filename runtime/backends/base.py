@@ -335,6 +335,19 @@ class WorkQueue(abc.ABC):
         return None
 
 
+def ended_for_good(status: str, current_generation: int, current_incarnation: str | None,
+                   generation: int, incarnation: str | None) -> bool:
+    """`Backend.generation_ended`'s rule, given the instance's status and its current
+    generation's number and incarnation: only one generation of one incarnation runs
+    under an id, so a sender of another incarnation has ended; without incarnations (on
+    neither side: journals older than them) the generation numbers decide."""
+    if current_incarnation != incarnation:
+        return True
+    if current_generation != generation:
+        return current_generation > generation
+    return status in ("Completed", "Terminated")
+
+
 class Backend(abc.ABC):
     """Where instances live. Safe to share between threads of one process only through
     the read methods; claims belong to the thread that took them."""
@@ -532,22 +545,27 @@ class Backend(abc.ABC):
         """Delete the instance and everything about it (claiming it first, waiting for
         the holder); False if it did not exist. The caller decides whether it may."""
 
-    def generation_ended(self, instance_id: str, generation: int) -> bool:
-        """Has generation `generation` of the instance ended for good, as durable records
-        say: the instance is gone (purged), a later generation began (`continue_as_new`,
-        a restart under the same id), or that generation is Completed or Terminated (not
-        Failed: a rewind takes a Failed generation back to a checkpoint, and it may send
-        again). Entities forget such senders (runtime/engine/entities.py). The default
-        reads `status` and `history`; a backend whose readers may see records not yet
-        committed makes them durable before it answers True."""
+    def generation_ended(self, instance_id: str, generation: int, *,
+                         incarnation: str | None = None) -> bool:
+        """Has generation `generation` of the instance, of incarnation `incarnation` (the
+        `created` record's, runtime.entities.senders; None for a journal written before
+        incarnations), ended for good, as durable records say: the instance is gone
+        (purged), the current generation is of another incarnation (a later generation,
+        or a new instance created under the id since), a later generation began
+        (`continue_as_new`, a restart under the same id), or that generation is Completed
+        or Terminated (not Failed: a rewind takes a Failed generation back to a
+        checkpoint, and it may send again). Entities forget such senders
+        (runtime/engine/entities.py). The default reads `status` and `history`; a backend
+        whose readers may see records not yet committed makes them durable before it
+        answers True."""
         doc = self.status(instance_id)
         if doc is None:
             return True
         first = next(iter(self.history(instance_id)), None)
-        current = int(first.data.get("generation", 0)) if first is not None else generation
-        if current != generation:
-            return current > generation
-        return doc["runtimeStatus"] in ("Completed", "Terminated")
+        if first is None:
+            return doc["runtimeStatus"] in ("Completed", "Terminated")
+        return ended_for_good(doc["runtimeStatus"], int(first.data.get("generation", 0)),
+                              first.data.get("incarnation"), generation, incarnation)
 
     def wait_for_work(self, timeout: float) -> bool:
         """Block up to `timeout` seconds while this process has nothing to do; True if

@@ -26,6 +26,7 @@ from runtime.backends.base import (
 )
 from runtime.clock import iso
 from runtime.context import TaskState
+from runtime.entities.senders import INCARNATION, new_incarnation
 from runtime.ids import validate_id
 from runtime.instance import VersionMismatchError
 
@@ -78,7 +79,8 @@ def start_child(engine: Engine, parent: Instance, t: TaskState,
     data = {"name": t.name, "input": t.input, "graph_hash": mdef.graph_hash,
             "source": mdef.source,
             "parent": {"id": parent.id, "task": t.id, "generation": parent.generation},
-            "attempt": t.attempt, "generation": 0, "start": begin}
+            "attempt": t.attempt, "generation": 0, "start": begin,
+            INCARNATION: new_incarnation()}  # who it is as a sender to entities
     trace = observe.new_trace(parent.trace)  # the child's spans nest under the parent's
     if trace is not None:
         data["trace"] = trace

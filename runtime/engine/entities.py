@@ -59,6 +59,7 @@ from runtime.backends.base import (
     Record,
 )
 from runtime.clock import iso, parse_iso
+from runtime.entities import senders
 from runtime.entities.define import ENTITIES, EntityDef
 from runtime.entities.ids import EntityId, is_entity_id
 from runtime.entities.operations import EntityState, Operation, apply_batch
@@ -94,6 +95,7 @@ class Entity:
     consumed: list[str] = field(default_factory=list)  # inbox messages the last record took
     applied: int = 0  # operations applied, all batches
     modified: str = ""
+    incarnation: str | None = None  # the `created` record's (runtime.entities.senders)
     broken: str | None = None
     ended = False  # what the worker asks of what it adopts
     outbox: dict[str, Any] = field(default_factory=dict)
@@ -106,16 +108,22 @@ class Entity:
                 "applied": self.applied, "modified": now}
 
 
-def created_data(entity_id: EntityId, ts: str) -> dict[str, Any]:
-    """The `created` record of an entity's instance."""
-    return {"name": f"@{entity_id.name}", "entity": entity_id.name, "input": None,
-            "parent": None, "generation": 0, "start": ts}
+def created_data(entity_id: EntityId, ts: str, incarnation: str | None) -> dict[str, Any]:
+    """The `created` record of an entity's instance: a new entity gets a new incarnation
+    (`senders.new_incarnation()`); a compaction keeps the one it has (None in an entity
+    created before incarnations, which stays as it was)."""
+    data: dict[str, Any] = {"name": f"@{entity_id.name}", "entity": entity_id.name,
+                            "input": None, "parent": None, "generation": 0, "start": ts}
+    if incarnation is not None:
+        data[senders.INCARNATION] = incarnation
+    return data
 
 
 def ensure(backend: Backend, entity_id: EntityId, ts: str) -> None:
     """Create the entity's instance if it does not exist (before a message is posted)."""
     if not backend.exists(entity_id):
-        backend.create(NewInstance(str.__str__(entity_id), ts, created_data(entity_id, ts)))
+        backend.create(NewInstance(str.__str__(entity_id), ts,
+                                   created_data(entity_id, ts, senders.new_incarnation())))
 
 
 def send(engine: Engine | None, backend: Backend, target: str, body: dict[str, Any],
@@ -178,7 +186,8 @@ def send_many(backend: Backend, items: list[tuple[EntityId, dict[str, Any]]], ts
         ids[str.__str__(target)] = target
     new = [i for i, t in ids.items() if not backend.exists(t)]
     if new:
-        backend.create_many([NewInstance(i, ts, created_data(ids[i], ts)) for i in new])
+        backend.create_many([NewInstance(i, ts, created_data(ids[i], ts, senders.new_incarnation()))
+                             for i in new])
     posts = [(i, batch[0] if len(batch) == 1 else {"type": "entity", "batch": batch})
              for i, batch in by_target.items()]
     names = backend.post_many(posts)
@@ -231,7 +240,8 @@ def _restore(entity_id: EntityId, claim: Claim) -> Entity:
         known = ", ".join(sorted(ENTITIES)) or "none"
         raise OrchestrationError(f"entity {entity_id}: no entity named {name!r} is registered "
                                  f"in this process (registered: {known})")
-    ent = Entity(entity_id, claim, defn, modified=loaded.first.ts)
+    ent = Entity(entity_id, claim, defn, modified=loaded.first.ts,
+                 incarnation=senders.incarnation_of(loaded.first.data))
     records = [loaded.first, *([loaded.checkpoint] if loaded.checkpoint else []), *loaded.tail]
     d = last_snapshot(records)
     if d is not None:
@@ -319,7 +329,7 @@ def run_entities(engine: Engine) -> bool:
 def compact(engine: Engine, ent: Entity) -> None:
     """Start a new generation of the entity's journal holding only its last record."""
     ts = iso(engine.clock.now())
-    data = {**created_data(ent.id, ts), "snapshot": ent.record(0, ent.modified)}
+    data = {**created_data(ent.id, ts, ent.incarnation), "snapshot": ent.record(0, ent.modified)}
     try:
         ent.claim.new_generation(data, ts, [])
     except FenceLost as exc:
@@ -410,7 +420,8 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
         # to the same entity comes after them
         for action in out.actions:
             if action.kind == "signal":
-                signal = Message("op", sender=str.__str__(ent.id), seq=ent.next_seq,
+                signal = Message("op", sender=senders.of_entity(ent.id, ent.incarnation),
+                                 seq=ent.next_seq,
                                  operation=action.operation or "", input=action.input)
                 ent.next_seq += 1
                 outgoing.append({"to": str.__str__(action.target), "body": {
@@ -423,6 +434,8 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
             result: dict[str, Any] = {"type": "entity_result", "task": m.reply_to.get("task"),
                                     "generation": m.reply_to.get("generation", 0),
                                     "entity": str.__str__(ent.id)}
+            if m.reply_to.get("incarnation") is not None:  # the caller checks it is its own
+                result["incarnation"] = m.reply_to["incarnation"]
             if out.error is not None:
                 result["error"] = {"message": out.error["message"], "error_type": out.error["type"],
                                  "details": out.error.get("details"),
@@ -451,7 +464,7 @@ def run_batch(engine: Engine, ent: Entity) -> bool:
 def ended_senders(engine: Engine, ent: Entity) -> list[str]:
     """Senders the entity may forget after this batch (`scheduler.forget`).
 
-    An orchestration generation (`instance:generation`) sends every message it will ever
+    An orchestration generation (`instance:generation/incarnation`) sends every message it will ever
     send before its end is durable: entity tasks are posted as they start (durable on
     return) and the rest by `entity_calls.end_generation`, before the final record. So
     once `Backend.generation_ended` says it ended, all its messages are in the inbox,
@@ -468,12 +481,13 @@ def ended_senders(engine: Engine, ent: Entity) -> list[str]:
     ended: list[str] = []
     alive: list[str] = []
     for who in list(last)[:SEQ_CHECKS]:
-        instance_id, _, generation = who.rpartition(":")
-        if who.startswith("@") or not instance_id or not generation.isdigit():
+        sender = senders.parse(who)
+        if sender is None or sender.generation is None:
             alive.append(who)  # an entity (or a sender of a kind not forgotten)
             continue
         try:
-            done = engine.backend.generation_ended(instance_id, int(generation))
+            done = engine.backend.generation_ended(sender.instance_id, sender.generation,
+                                                   incarnation=sender.incarnation)
         except (BackendError, ValueError):
             done = False
         (ended if done else alive).append(who)
@@ -489,10 +503,13 @@ def lock_message(ent: Entity, o: Outgoing) -> dict[str, Any]:
     if o.kind == "lock":
         return {"to": o.to, "body": {"type": "entity", "message": o.message.to_json()}}
     reply = o.message.reply_to or {}
-    return {"to": o.to, "body": {  # the lock is granted: tell the holder
+    body: dict[str, Any] = {  # the lock is granted: tell the holder
         "type": "entity_result", "task": reply.get("task"),
         "generation": reply.get("generation", 0), "entity": str.__str__(ent.id),
-        "value": None}}
+        "value": None}
+    if reply.get("incarnation") is not None:
+        body["incarnation"] = reply["incarnation"]
+    return {"to": o.to, "body": body}
 
 
 def send_outgoing(engine: Engine, ent: Entity) -> None:
@@ -518,20 +535,24 @@ def send_outgoing(engine: Engine, ent: Entity) -> None:
 
 
 def holder_ended(backend: Backend, holder: str) -> bool:
-    """Has the orchestration generation `holder` (`instance:generation`) ended (or gone)?"""
-    instance_id, _, generation = holder.rpartition(":")
-    if not instance_id:
+    """Has the orchestration generation `holder` (a sender identity: runtime.entities.
+    senders) ended in any way, Failed included (or gone, or replaced by a later generation
+    or by a new instance under its id)? A rewind never takes a Failed holder back into
+    its critical section (runtime.rewind refuses it), so its locks can go."""
+    sender = senders.parse(holder)
+    if sender is None or sender.generation is None:
         return False
     try:
-        doc = backend.status(instance_id)
+        doc = backend.status(sender.instance_id)
         if doc is None:
             return True
         if doc["runtimeStatus"] in ENDED_STATUSES:
             return True
-        first = next(iter(backend.history(instance_id)), None)
+        # running: ended only if what runs is a later generation or another incarnation
+        return backend.generation_ended(sender.instance_id, sender.generation,
+                                        incarnation=sender.incarnation)
     except BackendError:
         return False
-    return first is not None and str(first.data.get("generation", 0)) != generation
 
 
 def next_deadline(engine: Engine) -> str | None:

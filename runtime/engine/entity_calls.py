@@ -3,8 +3,9 @@ journaling what comes back, and releasing every lock when a generation ends.
 
 Entity tasks (`runtime.context.JournalContext.call_entity` and friends) are sent when the
 checkpoint that lists them is staged (`start_pending`), and sent again whenever the
-instance is restored with them pending: the sender is `instance:generation` and the seq
-the task id, so the entity applies each one once however often it arrives. A step is
+instance is restored with them pending: the sender is `instance:generation/incarnation`
+(runtime.entities.senders) and the seq the task id, so the entity applies each one once
+however often it arrives, and a new instance under a purged one's id is a new sender. A step is
 deterministic, so a step run again after a crash sends the same messages under the same
 task ids.
 
@@ -29,6 +30,7 @@ from runtime.backends.base import BackendError, Message, Record
 from runtime.clock import iso
 from runtime.context import TaskState
 from runtime.engine import entities
+from runtime.entities import senders
 from runtime.entities.scheduler import Message as EntityMessage
 
 if TYPE_CHECKING:
@@ -40,14 +42,25 @@ ONE_WAY = ("entity_signal", "unlock")
 
 
 def sender(inst: Instance) -> str:
-    return f"{inst.id}:{inst.generation}"
+    """The generation's identity as a sender (runtime.entities.senders)."""
+    return senders.of_orchestration(inst.id, inst.generation, inst.incarnation)
+
+
+def reply_address(inst: Instance, task_id: int) -> dict[str, Any]:
+    """Where an entity sends a task's result: the instance, the task, and the generation
+    and incarnation it must be of (`deliver_results` drops a result for another)."""
+    reply_to: dict[str, Any] = {"instance": inst.id, "task": task_id,
+                                "generation": inst.generation}
+    if inst.incarnation is not None:
+        reply_to["incarnation"] = inst.incarnation
+    return reply_to
 
 
 def messages_for(inst: Instance, t: TaskState, *, reply: bool = True,
                  seq: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(target, body) of the messages task `t` sends."""
     who, n = sender(inst), t.id if seq is None else seq
-    reply_to = {"instance": inst.id, "task": t.id, "generation": inst.generation}
+    reply_to = reply_address(inst, t.id)
     if t.kind in ("entity_call", "entity_signal"):
         call = t.kind == "entity_call" and reply
         msg = EntityMessage("op", sender=who, seq=n, operation=t.name or "", input=t.input,
@@ -102,7 +115,9 @@ def journal_sent(engine: Engine) -> bool:
 def deliver_results(engine: Engine, inst: Instance, messages: list[Message]) -> None:
     """Journal entity results (`entity_result` messages) for `inst`, acknowledged with
     their records; a result for a task already complete, or of another generation, is
-    only acknowledged."""
+    only acknowledged, as is one for an earlier instance of the same id (its incarnation
+    differs: an entity that re-sends its last batch's results after a restart must not
+    answer a new instance created under the purged one's id)."""
     if inst.claim is None:
         return
     items: list[tuple[str, dict[str, Any]]] = []
@@ -113,8 +128,9 @@ def deliver_results(engine: Engine, inst: Instance, messages: list[Message]) -> 
         task_id = body.get("task")
         t = inst.table.tasks.get(task_id) if isinstance(task_id, int) else None
         if (t is None or t.done or t.kind not in ("entity_call", "lock") or t.id in taken
-                or body.get("generation", 0) != inst.generation):
-            continue
+                or body.get("generation", 0) != inst.generation
+                or body.get("incarnation") != inst.incarnation):
+            continue  # (an incarnation: for an instance purged since, or of an older id)
         taken.add(t.id)
         data: dict[str, Any] = {"task": t.id}
         if body.get("error") is not None:

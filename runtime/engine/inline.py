@@ -16,6 +16,7 @@ from runtime.boundary_types import typed_activity
 from runtime.clock import Clock, VirtualClock, iso
 from runtime.context import boundary
 from runtime.engine.core import Engine, SimulatedCrash, machine_for
+from runtime.entities.senders import INCARNATION, new_incarnation
 from runtime.ids import new_instance_id, validate_id, validate_new_id
 from runtime.machine import MachineDef
 
@@ -50,7 +51,8 @@ def created_data(mdef: MachineDef, input: Any, ts: str) -> dict[str, Any]:
     """The `created` record of a new top-level instance (with its trace context when
     tracing is on: the caller's current span is its parent)."""
     data = {"name": mdef.name, "input": input, "graph_hash": mdef.graph_hash,
-            "source": mdef.source, "parent": None, "generation": 0, "start": ts}
+            "source": mdef.source, "parent": None, "generation": 0, "start": ts,
+            INCARNATION: new_incarnation()}  # who it is as a sender to entities
     trace = observe.new_trace(None)
     if trace is not None:
         data["trace"] = trace

@@ -16,6 +16,7 @@ from runtime.backends.base import BackendError
 from runtime.clock import iso, parse_iso
 from runtime.context import JournalContext, TaskState, boundary, failure_details
 from runtime.entities import critical
+from runtime.entities.senders import INCARNATION, new_incarnation
 from runtime.instance import FINAL, Instance
 from runtime.machine import Return
 from runtime.values import FrameValueError, NotJSONError, encode_slots
@@ -251,7 +252,8 @@ def continue_as_new(engine: Engine, inst: Instance, new_input: Any) -> None:
     data = {"name": inst.name, "input": new_input, "graph_hash": inst.mdef.graph_hash,
             "source": inst.mdef.source, "parent": inst.parent, "attempt": inst.attempt,
             "generation": inst.generation + 1, "carry": carry,
-            "events_in": inst.events_in, "start": iso(inst.now)}
+            "events_in": inst.events_in, "start": iso(inst.now),
+            INCARNATION: new_incarnation()}  # who it is as a sender to entities
     trace = observe.new_trace(inst.trace, renew=True) if inst.trace is not None else None
     if trace is not None:
         data["trace"] = trace

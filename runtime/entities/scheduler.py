@@ -5,8 +5,9 @@ runtime keeps the value in the entity's journal (one record per batch) and does 
 
 Messages an entity receives (`Message.kind`):
 
-- `op`: an operation from a sender. `sender` is who sent it (`instance:generation` of an
-  orchestration, an entity id, or `client`), `seq` its position in that sender's stream to
+- `op`: an operation from a sender. `sender` is who sent it (an orchestration generation
+  or an entity, each with its incarnation, as runtime.entities.senders writes them, or
+  `client`), `seq` its position in that sender's stream to
   this entity (task ids for orchestrations, a counter for entities), `key` an
   idempotency key for clients. `reply` says whether the sender waits for the result.
 - `lock`: a critical section's request (`request` names it, `sender` is the holding
@@ -115,7 +116,7 @@ class Scheduler:
 
     @property
     def locked_by(self) -> str | None:
-        """The orchestration (`instance:generation`) holding the lock, if any."""
+        """The orchestration generation holding the lock (its sender identity), if any."""
         return self.lock.sender if self.lock else None
 
 

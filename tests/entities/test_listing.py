@@ -21,6 +21,7 @@ from runtime.backends.base import Backend, NewInstance, Query
 from runtime.client import Client, NotAnOrchestration
 from runtime.engine.entities import created_data
 from runtime.entities.ids import EntityId
+from runtime.entities.senders import new_incarnation
 from runtime.metrics import store_snapshot
 from tests.backends.support import Stores
 from tests.entities import kinds  # noqa: F401  (registers the entities)
@@ -44,7 +45,7 @@ def interleaved(backend: Backend) -> tuple[list[str], list[str]]:
                                                    "generation": 0, "start": ts}))
         entity = EntityId("counter", f"k{n:03d}")
         entities.append(str.__str__(entity))
-        items.append(NewInstance(str.__str__(entity), then, created_data(entity, then)))
+        items.append(NewInstance(str.__str__(entity), then, created_data(entity, then, new_incarnation())))
     assert len(backend.create_many(items)) == 2 * N
     return orchestrations, entities
 

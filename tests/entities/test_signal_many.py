@@ -172,3 +172,62 @@ def test_a_batch_to_an_entity_removed_after_it_was_created_still_applies(
         monkeypatch.undo()
         settle(store)
         assert client.entity_state("@counter@lost") == {"value": 7}
+
+
+def server_syncs(backend: Any, send: Any) -> tuple[Any, list[int]]:
+    """`send()`'s result and, per connection use, how often the server said it was ready
+    for the next query (libpq's trace): the round trips a PostgreSQL call waits for, a
+    count the machine's load does not move."""
+    import tempfile
+
+    from psycopg import pq
+
+    counts: list[int] = []
+    real = backend.sessions.run
+
+    def traced(op: Any, verify: Any = None, *, transaction: bool = True) -> Any:
+        def wrapped(conn: Any) -> Any:
+            with tempfile.TemporaryFile() as trace:
+                conn.pgconn.trace(trace.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                try:
+                    return op(conn)
+                finally:
+                    conn.pgconn.untrace()
+                    trace.seek(0)
+                    counts.append(trace.read().count(b"ReadyForQuery"))
+        return real(wrapped, verify, transaction=transaction)
+
+    backend.sessions.run = traced
+    try:
+        return send(), counts
+    finally:
+        del backend.sessions.run
+
+
+@pytest.mark.parametrize("backend_kind", ["postgres"], indirect=True)
+def test_post_many_on_postgres_waits_for_the_server_a_constant_number_of_times(
+        stores: Any) -> None:
+    """One pipeline for the whole batch (before: a round trip per message), keeping
+    each entity's None for "entity gone" and the order of one instance's messages."""
+    from runtime.backends import open_backend
+    from runtime.engine import entities as engine_entities
+    from runtime.entities.ids import EntityId
+
+    store = stores("p")
+    backend = open_backend(store)
+    try:
+        ids = [f"@counter@p{n}" for n in range(40)]
+        for entity_id in ids:
+            engine_entities.ensure(backend, EntityId.parse(entity_id), "2026-01-01T00:00:00Z")
+        gone = "@counter@never"  # no row: its message is not posted
+        items = [(i, {"type": "entity", "message": {"kind": "op", "sender": "client",
+                                                      "operation": "add", "input": 1}})
+                 for i in [*reversed(ids), gone, ids[0]]]
+        names, small = server_syncs(backend, lambda: backend.post_many(items[:3]))
+        names, large = server_syncs(backend, lambda: backend.post_many(items))
+        assert small == large and len(large) == 1, (small, large)
+        assert [n is None for n in names] == [i == gone for i, _ in items]
+        assert [m.id for m in backend.inbox(ids[0])] == [names[-3], names[-1]]  # in order
+    finally:
+        backend.close()

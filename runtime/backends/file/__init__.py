@@ -551,8 +551,9 @@ class FileBackend(Backend):
     def query(self, query: Query) -> Page:
         return self.index().query(query)
 
-    def generation_ended(self, instance_id: str, generation: int) -> bool:
-        if not super().generation_ended(instance_id, generation):
+    def generation_ended(self, instance_id: str, generation: int, *,
+                         incarnation: str | None = None) -> bool:
+        if not super().generation_ended(instance_id, generation, incarnation=incarnation):
             return False
         # what was read may be staged and not yet synced (journals are written at once):
         # made durable before anyone forgets on the strength of it

@@ -536,6 +536,12 @@ class PostgresBackend(Backend):
 
         return post_many(self, items)
 
+    def generation_ended(self, instance_id: str, generation: int, *,
+                         incarnation: str | None = None) -> bool:
+        from runtime.backends.postgres.generations import generation_ended  # one query
+
+        return generation_ended(self, instance_id, generation, incarnation)
+
     def inbox(self, instance_id: str) -> list[Message]:
         """The messages, read from the table unless the inbox is known to be empty: it was
         empty when last read, under `QUIET_FOR` seconds ago, and no notification has
