@@ -96,6 +96,25 @@ def test_a_lost_fence_spares_the_other_claims_of_the_group(open_store: Any, pg_s
     assert [r.kind for r in a.history("x")] == ["created"]
 
 
+def test_a_group_commit_keeps_awkward_text_exactly(open_store: Any) -> None:
+    # The step statement sends its columns as binary arrays (no text-array quoting):
+    # quotes, backslashes, braces, commas, non-ASCII and NULLs come back as written.
+    a = open_store()
+    a.create_many([new("q.1"), new("q:2")])
+    awkward = {"value": 'a "quoted" \\ back\\slash {brace}, comma', "snow": "\u2603 é",
+               "nul": "x\u0000y", "none": None, "nested": ["{", "}", "\\\"", ""]}
+    claims = [a.claim("q.1"), a.claim("q:2")]
+    for claim in claims:
+        claim.stage([("result", {"task": 0, **awkward}),
+                     ("checkpoint", {"suspended": False, "custom_status": '"q" \\ {}'})], TS)
+    a.commit(claims)
+    for instance_id in ("q.1", "q:2"):
+        records = list(a.history(instance_id))
+        assert records[1].data == {"task": 0, **awkward}
+        assert records[2].data["custom_status"] == '"q" \\ {}'
+        assert a.status(instance_id)["customStatus"] == '"q" \\ {}'
+
+
 def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
         open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = open_store(), open_store()

@@ -33,8 +33,8 @@ class Queries:
     def __init__(self, schema_name: str) -> None:
         s = f'"{schema_name}"'
         self.create_instances = (
-            "WITH n AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[])"
+            "WITH n AS (SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
+            " %b::text[], %b::text[], %b::text[], %b::int[], %b::int[], %b::text[])"
             " AS n(id, name, cts, ts, input, parent, parent_id, attempt, generation, data)),"
             f" made AS (INSERT INTO {s}.instances (id, name, status, created_ts, created_at,"
             " updated_ts, updated_at, ready_at, input, parent, parent_id, attempt, generation) "
@@ -45,7 +45,7 @@ class Queries:
             " SELECT n.id, n.generation, 0, 'created', n.ts, n.data::json FROM n"
             " WHERE n.id IN (SELECT id FROM made)),"
             f" earlier AS (INSERT INTO {s}.generations (instance_id, generation, data)"
-            " SELECT e.id, -1, e.data::json FROM unnest(%s::text[], %s::text[]) AS e(id, data)"
+            " SELECT e.id, -1, e.data::json FROM unnest(%b::text[], %b::text[]) AS e(id, data)"
             " WHERE e.id IN (SELECT id FROM made)),"
             " note AS (SELECT pg_notify(%s, 'new'))"
             " SELECT id, (SELECT count(*) FROM note) FROM made")
@@ -95,8 +95,8 @@ class Queries:
             ") j ON true ORDER BY c.id, j.seq")
         self.lock_own = f"SELECT 1 FROM {s}.instances WHERE id = %s AND fence = %s FOR UPDATE"
         self.step = (
-            "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::int[],"
-            " %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(id, fence,"
+            "WITH v AS (SELECT * FROM unnest(%b::text[], %b::bigint[], %b::int[], %b::int[],"
+            " %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) AS v(id, fence,"
             " next_seq, head_seq, status, output, error, custom_status, updated)),"
             f" ok AS (UPDATE {s}.instances i SET next_seq = v.next_seq,"
             " head_seq = coalesce(v.head_seq, i.head_seq), status = v.status,"
@@ -107,20 +107,20 @@ class Queries:
             " FROM v WHERE i.id = v.id AND i.fence = v.fence RETURNING i.id),"
             f" records AS (INSERT INTO {s}.journal (instance_id, generation, seq, kind, ts, data)"
             " SELECT r.id, r.generation, r.seq, r.kind, r.ts, r.data::json"
-            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[])"
+            " FROM unnest(%b::text[], %b::int[], %b::int[], %b::text[], %b::text[], %b::text[])"
             " AS r(id, generation, seq, kind, ts, data) WHERE r.id IN (SELECT id FROM ok)),"
-            f" acks AS (DELETE FROM {s}.inbox m USING unnest(%s::text[], %s::text[]) AS a(id, name)"
+            f" acks AS (DELETE FROM {s}.inbox m USING unnest(%b::text[], %b::text[]) AS a(id, name)"
             " WHERE m.instance_id = a.id AND m.name = a.name AND a.id IN (SELECT id FROM ok)),"
             f" work AS (INSERT INTO {s}.work_items (instance_id, generation, task_id, attempt,"
             " name, input) SELECT w.id, w.generation, w.task, w.attempt, w.name, w.input::json"
-            " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[])"
+            " FROM unnest(%b::text[], %b::int[], %b::int[], %b::int[], %b::text[], %b::text[])"
             " AS w(id, generation, task, attempt, name, input) WHERE w.id IN (SELECT id FROM ok)"
             " ON CONFLICT DO NOTHING),"
             # Messages to other instances (`Claim.send`), in the step's transaction; to
             # existing instances only. Waking a target always takes its row's lock (see
             # WAKE), never for a row `ok` updates (one statement must not update a row twice).
-            " s AS (SELECT m.sender, m.target, m.name, m.body FROM unnest(%s::text[],"
-            " %s::text[], %s::text[], %s::text[]) AS m(sender, target, name, body)"
+            " s AS (SELECT m.sender, m.target, m.name, m.body FROM unnest(%b::text[],"
+            " %b::text[], %b::text[], %b::text[]) AS m(sender, target, name, body)"
             " WHERE m.sender IN (SELECT id FROM ok)),"
             f" sent AS (INSERT INTO {s}.inbox (instance_id, name, body)"
             " SELECT s.target, s.name, s.body::json FROM s"
@@ -158,7 +158,7 @@ class Queries:
                              f" {s}.instances WHERE id = %s AND fence = %s)")
         self.renew = (f"WITH {NO_FLUSH} UPDATE {s}.instances i"
                       " SET lease_until = now() + %s * interval '1 second'"
-                      " FROM unnest(%s::text[], %s::bigint[]) AS h(id, fence), nf"
+                      " FROM unnest(%b::text[], %b::bigint[]) AS h(id, fence), nf"
                       " WHERE i.id = h.id AND i.fence = h.fence AND i.owner = %s RETURNING i.id")
         self.runnable = (
             f"SELECT id FROM {s}.instances WHERE ready_at IS NOT NULL AND ready_at <= now()"
