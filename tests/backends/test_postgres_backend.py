@@ -151,6 +151,42 @@ def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
         a.commit([got[1]])
 
 
+def test_release_many_commits_and_releases_in_statements_not_growing_with_the_claims(
+        open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One transaction for the group's staged records and its release: a pipeline of the
+    same few statements for 3 claims as for 30 (it was a group commit, then three
+    statements per claim). A claim whose fence moved writes and releases nothing."""
+    a, b = open_store(), open_store()
+    real = psycopg.Connection.execute
+    for count in (3, 30):
+        ids = [f"r{count}-{i}" for i in range(count)]
+        a.create_many([new(i) for i in ids])
+        claims = a.claim_many(ids)
+        for claim in claims:
+            claim.stage([("completed", {"output": claim.instance_id, "custom_status": None})], TS)
+        expire_lease(pg_schema, ids[1])
+        taken = b.claim(ids[1])
+        assert taken is not None
+        statements: list[str] = []
+
+        def counted(conn: Any, query: Any, *args: Any, seen: list[str] = statements,
+                    **kwargs: Any) -> Any:
+            seen.append(str(query))
+            return real(conn, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", counted)
+        a.release_many(claims, finished=True)
+        monkeypatch.undo()
+        assert len(statements) == 3  # the records, the lock, the release
+        for instance_id in ids:
+            kinds = [r.kind for r in a.history(instance_id)]
+            assert kinds == (["created"] if instance_id == ids[1] else ["created", "completed"])
+        assert sql(pg_schema, "SELECT count(*) FROM {s}.instances WHERE id = ANY(%s)"
+                              " AND owner IS NULL AND ready_at IS NULL", ids) == [(count - 1,)]
+        assert b.claim(ids[0]) is not None  # released: free for anyone
+        assert a.status(ids[1])["runtimeStatus"] == "Pending"  # the other worker's still
+
+
 def test_existing_names_the_ids_that_exist_in_the_order_asked(open_store: Any) -> None:
     a = open_store()
     a.create_many([new("x"), new("y")])
@@ -781,8 +817,9 @@ def slow_release(backend: Any, seconds: float) -> None:
     """Make `backend`'s release statement sleep after taking its snapshot (READ
     COMMITTED: at the statement's start), so a post can commit inside that window."""
     q = backend.q
-    q.release = q.release.replace("WITH waiting AS", f"WITH pause AS (SELECT pg_sleep({seconds})),"
-                                  " waiting AS", 1) + " AND EXISTS (SELECT 1 FROM pause)"
+    q.release_many = q.release_many.replace(
+        "WITH h AS", f"WITH pause AS (SELECT pg_sleep({seconds})), h AS", 1) + (
+        " AND EXISTS (SELECT 1 FROM pause)")
 
 
 @pytest.mark.parametrize("how", ["post", "send", "finish"])

@@ -134,15 +134,30 @@ class Queries:
             " SELECT id, (SELECT count(*) FROM note), (SELECT count(*) FROM told) FROM ok")
         self.seqs = f"SELECT id, next_seq, fence FROM {s}.instances WHERE id = ANY(%s)"
         self.generation_of = f"SELECT generation FROM {s}.instances WHERE id = %s"
-        # ready_at after a release: NULL for a finished instance, its wake time for one
-        # that sleeps, now for the others; messages already there make it ready now.
-        self.release = (
-            f"WITH waiting AS (SELECT EXISTS (SELECT 1 FROM {s}.inbox WHERE instance_id = %s) AS m)"
-            f" UPDATE {s}.instances SET owner = NULL, lease_until = NULL, ready_at = CASE"
-            " WHEN %s AND NOT (SELECT m FROM waiting) THEN NULL"
-            " WHEN %s::timestamptz IS NOT NULL AND NOT (SELECT m FROM waiting)"
-            " THEN %s::timestamptz"
-            " ELSE least(coalesce(ready_at, now()), now()) END WHERE id = %s AND fence = %s")
+        # `release` of claims, in one transaction of two statements (one round trip in
+        # a pipeline, after the group's records if any). `ready_at` after it: NULL for a
+        # finished instance, its wake time for one that sleeps, now for the others;
+        # messages already there make it ready now. Lock the rows still ours
+        # first, so that a post() that bumped ready_at before us is committed and seen
+        # by the second statement's snapshot (READ COMMITTED), as `release` does; then
+        # drop the results nobody awaits (finished) and clear the lease. The UPDATE's
+        # EXISTS cannot see the DELETE of its own statement, so it leaves out the
+        # messages that DELETE drops.
+        self.lock_many = (f"SELECT i.id FROM {s}.instances i JOIN unnest(%b::text[], %b::bigint[])"
+                          " AS h(id, fence) ON i.id = h.id AND i.fence = h.fence"
+                          " ORDER BY i.id FOR UPDATE OF i")
+        waiting = (f"EXISTS (SELECT 1 FROM {s}.inbox w WHERE w.instance_id = i.id"
+                   " AND NOT (%(finished)s AND w.name LIKE 'result-%%'))")
+        self.release_many = (
+            "WITH h AS (SELECT * FROM unnest(%(ids)b::text[], %(fences)b::bigint[]) AS h(id, fence)),"
+            f" dropped AS (DELETE FROM {s}.inbox m USING h, {s}.instances o WHERE %(finished)s"
+            " AND m.instance_id = h.id AND m.name LIKE 'result-%%' AND o.id = h.id"
+            " AND o.fence = h.fence)"
+            f" UPDATE {s}.instances i SET owner = NULL, lease_until = NULL, ready_at = CASE"
+            f" WHEN %(finished)s AND NOT {waiting} THEN NULL"
+            f" WHEN %(wake)s::timestamptz IS NOT NULL AND NOT {waiting} THEN %(wake)s::timestamptz"
+            " ELSE least(coalesce(ready_at, now()), now()) END"
+            " FROM h WHERE i.id = h.id AND i.fence = h.fence")
         # Holders of this machine (`owners.machine_prefix()`), of one instance or of any
         # claim or work item.
         self.local_holders = (
@@ -153,9 +168,6 @@ class Queries:
         self.free_owner = (
             f"UPDATE {s}.instances SET owner = NULL, lease_until = NULL WHERE owner = %s",
             f"UPDATE {s}.work_items SET owner = NULL, lease_until = NULL WHERE owner = %s")
-        self.drop_results = (f"DELETE FROM {s}.inbox WHERE instance_id = %s"
-                             " AND name LIKE 'result-%%' AND EXISTS (SELECT 1 FROM"
-                             f" {s}.instances WHERE id = %s AND fence = %s)")
         self.renew = (f"WITH {NO_FLUSH} UPDATE {s}.instances i"
                       " SET lease_until = now() + %s * interval '1 second'"
                       " FROM unnest(%b::text[], %b::bigint[]) AS h(id, fence), nf"
