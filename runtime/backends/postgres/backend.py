@@ -70,6 +70,7 @@ FLUSH_IDLE_AFTER = 0.1
 
 class PostgresBackend(Backend):
     atomic_sends = True  # `Claim.send` rows are inserted by the step's own statement
+    ends_ride_along = True  # a group commit costs one flush, whatever it holds
 
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
         try:
