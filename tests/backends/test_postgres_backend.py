@@ -638,6 +638,33 @@ def test_an_idle_inbox_costs_no_query_until_a_notification_names_it(
     assert len(reads) >= 1
 
 
+def test_claim_many_knows_the_empty_inboxes_without_reading_them(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y"), new("z")])
+    b.post("y", {"type": "event", "name": "early", "data": 1})
+    a.inbox("z")  # starts listening
+    deadline = time.monotonic() + 10
+    while not a._listener.live:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    claims = a.claim_many(["x", "y"])
+    assert [c.instance_id for c in claims] == ["x", "y"]
+    reads: list[int] = []
+    real = a._read
+    monkeypatch.setattr(a, "_read", lambda op: (reads.append(1), real(op))[1])
+    assert a.inbox("x") == []
+    assert reads == []  # known empty from the claim: not read (it was one read each)
+    assert [m.body["data"] for m in a.inbox("y")] == [1]  # not empty: read
+    assert len(reads) == 1
+    posted = time.monotonic()
+    b.post("x", {"type": "event", "name": "late", "data": 2})
+    while not (got := a.inbox("x")):  # the notification makes it read again
+        assert time.monotonic() - posted < 5
+        time.sleep(0.005)
+    assert [m.body["data"] for m in got] == [2]
+
+
 def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
         open_store: Any) -> None:
     """Regression: a checkpoint staged before a wait stayed invisible (status Pending

@@ -261,14 +261,22 @@ class PostgresBackend(Backend):
     def claim_many(self, instance_ids: Sequence[str]) -> list[Claim]:
         """One statement (`Queries.claim_many`) for every instance asked: claimed and
         loaded together, one round trip instead of one per instance (a worker's scan
-        finding 200 new instances paid 200)."""
+        finding 200 new instances paid 200). It also says whose inboxes are empty, which
+        are then known quiet as a read of each would have made them (`inbox`): the
+        engine's first poll of 200 new instances read 200 empty inboxes."""
         q = self.q
         wanted = [i for i in dict.fromkeys(instance_ids) if i not in self._claims]
         if not wanted:
             return []
+        listener = self._wakeups()
+        epochs = {i: listener.reading(i) for i in wanted}  # before the statement's snapshot
+        started = time.monotonic()
 
         def op(conn: Conn) -> dict[str, PostgresClaim]:
             rows = conn.execute(q.claim_many, (self.owner, self.lease, wanted, self.owner)).fetchall()
+            for row in rows:
+                if not row[8] and epochs[row[0]] >= 0:
+                    self._quiet[row[0]] = (started, epochs[row[0]])
             by_id: dict[str, list[Row]] = {}
             for row in rows:
                 by_id.setdefault(row[0], []).append(row)
@@ -283,6 +291,9 @@ class PostgresBackend(Backend):
         # Repeatable as `claim` is: rows a cut-off COMMIT claimed are ours (owner), which
         # the statement accepts again.
         claims: dict[str, PostgresClaim] = self._conn_run(op, transaction=False)
+        for instance_id in wanted:
+            if instance_id not in claims:  # `reading` forgot a notification that named it
+                self._quiet.pop(instance_id, None)
         me = threading.get_ident()
         with self._claims_lock:
             for claim in claims.values():

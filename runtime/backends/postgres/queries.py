@@ -86,7 +86,9 @@ class Queries:
             " AND (owner IS NULL OR owner = %s OR lease_until < now()) ORDER BY id"
             " FOR UPDATE SKIP LOCKED) "
             "RETURNING id, fence, generation, head_seq, next_seq) "
-            "SELECT c.id, c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data"
+            # and whether its inbox holds anything (`PostgresBackend.claim_many`)
+            "SELECT c.id, c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data,"
+            f" EXISTS (SELECT 1 FROM {s}.inbox m WHERE m.instance_id = c.id)"
             " FROM c CROSS JOIN nf"
             " LEFT JOIN LATERAL (SELECT seq, kind, ts, data FROM"
             f" {s}.journal WHERE instance_id = c.id AND generation = c.generation AND seq = 0"
