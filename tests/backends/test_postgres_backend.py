@@ -124,6 +124,7 @@ def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
     resumed.stage([("checkpoint", {"suspended": False, "custom_status": "half"}),
                    ("result", {"task": 0, "value": 1})], TS)
     a.release(resumed)
+    a._wakeups().wait_live(1.0)  # claim_many listens (inboxes known empty): not counted here
     statements: list[str] = []
     real = psycopg.Connection.execute
 

@@ -269,6 +269,7 @@ class PostgresBackend(Backend):
         if not wanted:
             return []
         listener = self._wakeups()
+        listener.wait_live(0.05)  # a worker's first scan comes right after it subscribed
         epochs = {i: listener.reading(i) for i in wanted}  # before the statement's snapshot
         started = time.monotonic()
 
