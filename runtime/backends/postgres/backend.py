@@ -361,7 +361,7 @@ class PostgresBackend(Backend):
                         for w in c.staged.work)
             sends.extend((c.instance_id, *sent) for sent in c.staged.sends)
         channel = schema.channel(self.schema)
-        return [*_columns(rows, 9), self.lease, *_columns(records, 6), *_columns(acks, 2),
+        return [*_columns(rows, 9), *_columns(records, 6), *_columns(acks, 2),
                 *_columns(work, 6), *_columns(sends, 4), channel, channel, bool(work)]
 
     def _commit_verify(self, conn: Conn, claims: list[PostgresClaim]) -> list[str] | None:
