@@ -12,9 +12,9 @@ floor: one single-row INSERT of a step's bytes + COMMIT, in a loop (psycopg, aut
 off): what "one commit per step" costs on this server. chain: one instance of 1,000
 sequential activities, end to end in-process (`run_inline`). many: 200 instances x 3
 steps created by one `start_many` and served by one worker (for both, the store's schema
-is created before the clock starts, as DBOS's `launch` creates its tables untimed). fan: one instance fanning out
-1,000 activities that each sleep 50 ms, served by 1, 2 and 4 `tether worker` processes of
-`--concurrency 4` each (ideal: 12.5 s, 6.25 s, 3.125 s). resume: claim and load an
+is created before the clock starts, as DBOS's `launch` creates its tables untimed). fan:
+one instance fanning out 1,000 activities that each sleep 50 ms, served by 1, 2 and 4
+`tether worker` processes of `--concurrency 4` each (ideal: 12.5 s, 6.25 s, 3.125 s). resume: claim and load an
 instance whose history holds 10 / 1,000 / 100,000 steps (must be flat; beyond 1,000 the
 real run's records are copied in front of its last ones, `pad_history`).
 Results and how to read them: docs/benchmarks.md, "PostgreSQL".
