@@ -361,8 +361,7 @@ class PostgresBackend(Backend):
                         for w in c.staged.work)
             sends.extend((c.instance_id, *sent) for sent in c.staged.sends)
         channel = schema.channel(self.schema)
-        return [*_columns(rows, 9), *_columns(records, 6), *_columns(acks, 2),
-                *_columns(work, 6), *_columns(sends, 4), channel, channel, bool(work)]
+        return [dump([rows, records, acks, work, sends]), channel, channel, bool(work)]
 
     def _commit_verify(self, conn: Conn, claims: list[PostgresClaim]) -> list[str] | None:
         """After a lost connection: did the cut-off commit happen? (next_seq tells.)"""
@@ -715,11 +714,6 @@ def lost_claims(instance_ids: Sequence[str], lease: float) -> str:
     shown = ", ".join(instance_ids[:5]) + (", ..." if len(instance_ids) > 5 else "")
     return (f"lost the claims on {len(instance_ids)} instances ({shown}): other workers "
             f"claimed them (lease of {lease:g} s ran out); their unsaved steps run there")
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as `width` column lists, for `unnest(...)` parameters."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def _json(value: Any) -> str | None:
