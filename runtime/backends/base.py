@@ -358,6 +358,12 @@ class Backend(abc.ABC):
     #: staged with (PostgreSQL), so a sender that finds its records never re-sends; False:
     #: a crash before the commit may keep records without their messages (files)
     atomic_sends: bool = False
+    #: the end of an instance that owes nothing (no parent, no outbox, no entity traffic)
+    #: may be made durable by the next group commit or by its release instead of by a
+    #: commit of its own (the engine's `Engine.unsynced`): for a store whose every commit
+    #: is one flush whatever it holds (PostgreSQL). A crash before then runs the last step
+    #: again, as for a staged checkpoint.
+    ends_ride_along: bool = False
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -96,6 +96,53 @@ def test_a_lost_fence_spares_the_other_claims_of_the_group(open_store: Any, pg_s
     assert [r.kind for r in a.history("x")] == ["created"]
 
 
+def test_a_group_commit_keeps_awkward_text_exactly(open_store: Any) -> None:
+    # The step statement sends its columns as binary arrays (no text-array quoting):
+    # quotes, backslashes, braces, commas, non-ASCII and NULLs come back as written.
+    a = open_store()
+    a.create_many([new("q.1"), new("q:2")])
+    awkward = {"value": 'a "quoted" \\ back\\slash {brace}, comma', "snow": "\u2603 é",
+               "nul": "x\u0000y", "none": None, "nested": ["{", "}", "\\\"", ""]}
+    claims = [a.claim("q.1"), a.claim("q:2")]
+    for claim in claims:
+        claim.stage([("result", {"task": 0, **awkward}),
+                     ("checkpoint", {"suspended": False, "custom_status": '"q" \\ {}'})], TS)
+    a.commit(claims)
+    for instance_id in ("q.1", "q:2"):
+        records = list(a.history(instance_id))
+        assert records[1].data == {"task": 0, **awkward}
+        assert records[2].data["custom_status"] == '"q" \\ {}'
+        assert a.status(instance_id)["customStatus"] == '"q" \\ {}'
+
+
+def test_a_steps_update_of_its_instance_row_is_a_heap_only_tuple_update(
+        open_store: Any) -> None:
+    """The row a step updates keeps every indexed column as it was (the lease is renewed
+    by the heartbeat, not by the step; `updated_at` has no index since schema 4): so
+    PostgreSQL updates it in place without touching the row's ten indexes (a HOT
+    update): one WAL record, not twelve (EXPLAIN ANALYZE of the step, rolled back)."""
+    a = open_store()
+    a.create(new("hot"))
+    claim = a.claim("hot")
+    claim.stage([("checkpoint", {"suspended": False, "custom_status": None})], TS)
+    a.commit([claim])  # Pending -> Running: the status index changes once
+    claim.stage([("result", {"task": 0, "value": 1}),
+                 ("checkpoint", {"suspended": False, "custom_status": "one"})], TS)
+    with psycopg.connect(a.url.conninfo) as conn:
+        plan = conn.execute("EXPLAIN (ANALYZE, WAL, FORMAT JSON) " + a.q.step,
+                            a._step_params([claim])).fetchone()[0]
+        conn.rollback()
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    (update,) = [n for n in nodes(plan[0]["Plan"]) if n.get("Operation") == "Update"
+                 and n.get("Relation Name") == "instances" and n.get("Actual Rows") == 1]
+    assert update["WAL Records"] == 1
+
+
 def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
         open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = open_store(), open_store()
@@ -105,6 +152,7 @@ def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
     resumed.stage([("checkpoint", {"suspended": False, "custom_status": "half"}),
                    ("result", {"task": 0, "value": 1})], TS)
     a.release(resumed)
+    a._wakeups().wait_live(1.0)  # claim_many listens (inboxes known empty): not counted here
     statements: list[str] = []
     real = psycopg.Connection.execute
 
@@ -130,6 +178,42 @@ def test_claim_many_claims_and_loads_what_is_free_in_one_statement(
     got[1].stage([("suspended", {"reason": None})], TS)
     with pytest.raises(FenceLost, match="instance x"):
         a.commit([got[1]])
+
+
+def test_release_many_commits_and_releases_in_statements_not_growing_with_the_claims(
+        open_store: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One transaction for the group's staged records and its release: a pipeline of the
+    same few statements for 3 claims as for 30 (it was a group commit, then three
+    statements per claim). A claim whose fence moved writes and releases nothing."""
+    a, b = open_store(), open_store()
+    real = psycopg.Connection.execute
+    for count in (3, 30):
+        ids = [f"r{count}-{i}" for i in range(count)]
+        a.create_many([new(i) for i in ids])
+        claims = a.claim_many(ids)
+        for claim in claims:
+            claim.stage([("completed", {"output": claim.instance_id, "custom_status": None})], TS)
+        expire_lease(pg_schema, ids[1])
+        taken = b.claim(ids[1])
+        assert taken is not None
+        statements: list[str] = []
+
+        def counted(conn: Any, query: Any, *args: Any, seen: list[str] = statements,
+                    **kwargs: Any) -> Any:
+            seen.append(str(query))
+            return real(conn, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", counted)
+        a.release_many(claims, finished=True)
+        monkeypatch.undo()
+        assert len(statements) == 3  # the records, the lock, the release
+        for instance_id in ids:
+            kinds = [r.kind for r in a.history(instance_id)]
+            assert kinds == (["created"] if instance_id == ids[1] else ["created", "completed"])
+        assert sql(pg_schema, "SELECT count(*) FROM {s}.instances WHERE id = ANY(%s)"
+                              " AND owner IS NULL AND ready_at IS NULL", ids) == [(count - 1,)]
+        assert b.claim(ids[0]) is not None  # released: free for anyone
+        assert a.status(ids[1])["runtimeStatus"] == "Pending"  # the other worker's still
 
 
 def test_existing_names_the_ids_that_exist_in_the_order_asked(open_store: Any) -> None:
@@ -583,6 +667,33 @@ def test_an_idle_inbox_costs_no_query_until_a_notification_names_it(
     assert len(reads) >= 1
 
 
+def test_claim_many_knows_the_empty_inboxes_without_reading_them(
+        open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = open_store(), open_store()
+    a.create_many([new("x"), new("y"), new("z")])
+    b.post("y", {"type": "event", "name": "early", "data": 1})
+    a.inbox("z")  # starts listening
+    deadline = time.monotonic() + 10
+    while not a._listener.live:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    claims = a.claim_many(["x", "y"])
+    assert [c.instance_id for c in claims] == ["x", "y"]
+    reads: list[int] = []
+    real = a._read
+    monkeypatch.setattr(a, "_read", lambda op: (reads.append(1), real(op))[1])
+    assert a.inbox("x") == []
+    assert reads == []  # known empty from the claim: not read (it was one read each)
+    assert [m.body["data"] for m in a.inbox("y")] == [1]  # not empty: read
+    assert len(reads) == 1
+    posted = time.monotonic()
+    b.post("x", {"type": "event", "name": "late", "data": 2})
+    while not (got := a.inbox("x")):  # the notification makes it read again
+        assert time.monotonic() - posted < 5
+        time.sleep(0.005)
+    assert [m.body["data"] for m in got] == [2]
+
+
 def test_a_waiting_instances_last_step_becomes_visible_at_the_next_inbox_poll(
         open_store: Any) -> None:
     """Regression: a checkpoint staged before a wait stayed invisible (status Pending
@@ -762,8 +873,9 @@ def slow_release(backend: Any, seconds: float) -> None:
     """Make `backend`'s release statement sleep after taking its snapshot (READ
     COMMITTED: at the statement's start), so a post can commit inside that window."""
     q = backend.q
-    q.release = q.release.replace("WITH waiting AS", f"WITH pause AS (SELECT pg_sleep({seconds})),"
-                                  " waiting AS", 1) + " AND EXISTS (SELECT 1 FROM pause)"
+    q.release_many = q.release_many.replace(
+        "WITH h AS", f"WITH pause AS (SELECT pg_sleep({seconds})), h AS", 1) + (
+        " AND EXISTS (SELECT 1 FROM pause)")
 
 
 @pytest.mark.parametrize("how", ["post", "send", "finish"])

@@ -6,6 +6,7 @@ queue only when woken, not at every step; and it forgets a released instance."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import compiler
 from runtime.backends.postgres.work import PostgresWorkQueue
 from runtime.clock import Clock, iso
 from runtime.engine import Engine, create_instance
+from runtime.engine.distributed import ASK_EVERY
 from tests.backends.pg import pg_schema, pg_url
 
 __all__ = ["pg_schema", "pg_url"]
@@ -144,14 +146,17 @@ def test_a_chain_asks_the_queue_only_when_woken(
 
     monkeypatch.setattr(PostgresWorkQueue, "take", counted)
     engine = Engine(backend)
+    started = time.monotonic()
     try:
         assert engine.adopt("c") is not None
         assert engine.run(lambda: engine.instances["c"].ended)
     finally:
         engine.close()
     # 60 steps took well under ASK_EVERY per step: the queue was asked a few times, not
-    # once per step (the step's second round trip before)
-    assert len(asked) < 20, f"asked the queue {len(asked)} times for 60 steps"
+    # once per step (the step's second round trip before); plus once per ASK_EVERY of
+    # the run, which a loaded machine stretches (21 asks in a run of about 20 s)
+    allowed = 20 + (time.monotonic() - started) / ASK_EVERY
+    assert len(asked) < allowed, f"asked the queue {len(asked)} times for 60 steps"
 
 
 def test_a_released_instance_is_forgotten_by_the_pool(open_store: Any) -> None:

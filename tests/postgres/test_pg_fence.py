@@ -73,7 +73,12 @@ def test_a_worker_woken_past_its_lease_says_in_one_line_that_it_lost_its_claims(
          "--concurrency", "8"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_until("the worker holds nothing", lambda: held_by_one_owner(pg_url) is not None)
+        # frozen once it runs all three (their first steps committed): frozen as soon as
+        # it held their claims, it was stopped once between two adoptions under load 12,
+        # and the instance adopted after the freeze reported its loss on a line of its own
+        wait_until("the worker runs every instance", lambda: held_by_one_owner(pg_url) is not None
+                   and all((client.status(i) or {}).get("runtimeStatus") == "Running"
+                           for i in ids))
         proc.send_signal(signal.SIGSTOP)
         time.sleep(2.5 * LEASE)
         # another worker takes every instance over once the frozen one's leases ran out

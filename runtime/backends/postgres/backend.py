@@ -70,6 +70,7 @@ FLUSH_IDLE_AFTER = 0.1
 
 class PostgresBackend(Backend):
     atomic_sends = True  # `Claim.send` rows are inserted by the step's own statement
+    ends_ride_along = True  # a group commit costs one flush, whatever it holds
 
     def __init__(self, spec: str | StoreURL, *, report: Callable[[str], None] | None = None) -> None:
         try:
@@ -260,14 +261,23 @@ class PostgresBackend(Backend):
     def claim_many(self, instance_ids: Sequence[str]) -> list[Claim]:
         """One statement (`Queries.claim_many`) for every instance asked: claimed and
         loaded together, one round trip instead of one per instance (a worker's scan
-        finding 200 new instances paid 200)."""
+        finding 200 new instances paid 200). It also says whose inboxes are empty, which
+        are then known quiet as a read of each would have made them (`inbox`): the
+        engine's first poll of 200 new instances read 200 empty inboxes."""
         q = self.q
         wanted = [i for i in dict.fromkeys(instance_ids) if i not in self._claims]
         if not wanted:
             return []
+        listener = self._wakeups()
+        listener.wait_live(0.05)  # a worker's first scan comes right after it subscribed
+        epochs = {i: listener.reading(i) for i in wanted}  # before the statement's snapshot
+        started = time.monotonic()
 
         def op(conn: Conn) -> dict[str, PostgresClaim]:
             rows = conn.execute(q.claim_many, (self.owner, self.lease, wanted, self.owner)).fetchall()
+            for row in rows:
+                if not row[8] and epochs[row[0]] >= 0:
+                    self._quiet[row[0]] = (started, epochs[row[0]])
             by_id: dict[str, list[Row]] = {}
             for row in rows:
                 by_id.setdefault(row[0], []).append(row)
@@ -282,6 +292,9 @@ class PostgresBackend(Backend):
         # Repeatable as `claim` is: rows a cut-off COMMIT claimed are ours (owner), which
         # the statement accepts again.
         claims: dict[str, PostgresClaim] = self._conn_run(op, transaction=False)
+        for instance_id in wanted:
+            if instance_id not in claims:  # `reading` forgot a notification that named it
+                self._quiet.pop(instance_id, None)
         me = threading.get_ident()
         with self._claims_lock:
             for claim in claims.values():
@@ -326,6 +339,11 @@ class PostgresBackend(Backend):
         autocommit, one transaction: fenced updates of the claims' rows, then the records,
         acknowledgements and work items of the claims whose update matched; the ids whose
         fence had moved."""
+        kept = {row[0] for row in conn.execute(self.q.step, self._step_params(claims)).fetchall()}
+        return [c.instance_id for c in claims if c.instance_id not in kept]
+
+    def _step_params(self, claims: list[PostgresClaim]) -> list[Any]:
+        """The parameters of `Queries.step` for what `claims` have staged."""
         rows: list[tuple[Any, ...]] = []
         records: list[tuple[Any, ...]] = []
         acks: list[tuple[str, str]] = []
@@ -343,10 +361,7 @@ class PostgresBackend(Backend):
                         for w in c.staged.work)
             sends.extend((c.instance_id, *sent) for sent in c.staged.sends)
         channel = schema.channel(self.schema)
-        params = [*_columns(rows, 9), self.lease, *_columns(records, 6), *_columns(acks, 2),
-                  *_columns(work, 6), *_columns(sends, 4), channel, channel, bool(work)]
-        kept = {row[0] for row in conn.execute(self.q.step, params).fetchall()}
-        return [c.instance_id for c in claims if c.instance_id not in kept]
+        return [dump([rows, records, acks, work, sends]), channel, channel, bool(work)]
 
     def _commit_verify(self, conn: Conn, claims: list[PostgresClaim]) -> list[str] | None:
         """After a lost connection: did the cut-off commit happen? (next_seq tells.)"""
@@ -365,65 +380,65 @@ class PostgresBackend(Backend):
         if claim.released:
             return
         try:
-            try:
-                self.commit([claim])
-            except FenceLost:
-                return  # another worker has it: nothing of ours to keep or give up
-            q = self.q
-
-            def op(conn: Conn) -> None:
-                # One round trip (pipeline mode): BEGIN, the statements, COMMIT. Lock the
-                # row first: a post() that bumped ready_at before us is then committed and
-                # seen by the next statement's snapshot (READ COMMITTED). Each statement
-                # checks the fence itself, so none needs the answer of the one before.
-                with conn.pipeline(), conn.transaction():
-                    # a release lost to a server crash leaves a lease to run out: no flush
-                    conn.execute(SET_NO_FLUSH)
-                    conn.execute(q.lock_own, (claim.instance_id, claim.fence))
-                    if finished:  # outcomes of work items nobody awaits any more
-                        conn.execute(q.drop_results, (claim.instance_id, claim.instance_id,
-                                                      claim.fence))
-                    wake = None if finished else wake_at
-                    conn.execute(q.release, (claim.instance_id, finished, wake, wake,
-                                             claim.instance_id, claim.fence))
-
-            self._conn_run(op, transaction=False)
+            self._release_together([claim], finished=finished,
+                                   wake_at=None if finished else wake_at)
         finally:
             self._forget(claim.instance_id)
             claim.released = True
 
     def release_many(self, claims: Sequence[Claim], *, finished: bool = False) -> None:
-        """The statements of `release` for every claim, after one group commit, in one
-        transaction sent as one pipeline (one round trip, not one per instance)."""
+        """`release` of every claim in one transaction (one round trip, not one per
+        instance; `_release_together`)."""
         held = sorted((c for c in claims if isinstance(c, PostgresClaim) and not c.released),
                       key=lambda c: c.instance_id)  # one lock order for every committer
-        if not held:
-            return
         try:
-            try:
-                self.commit(held)
-            except FenceLost as exc:  # those have new owners: nothing of ours to give up
-                held = [c for c in held if c.instance_id not in exc.instance_ids]
-            q = self.q
-
-            def op(conn: Conn) -> None:
-                with conn.pipeline(), conn.transaction():
-                    conn.execute(SET_NO_FLUSH)
-                    for claim in held:
-                        conn.execute(q.lock_own, (claim.instance_id, claim.fence))
-                        if finished:
-                            conn.execute(q.drop_results, (claim.instance_id,
-                                                          claim.instance_id, claim.fence))
-                        conn.execute(q.release, (claim.instance_id, finished, None, None,
-                                                 claim.instance_id, claim.fence))
-
             if held:
-                self._conn_run(op, transaction=False)
+                self._release_together(held, finished=finished, wake_at=None)
         finally:
             for claim in claims:
                 if isinstance(claim, PostgresClaim):
                     self._forget(claim.instance_id)
                     claim.released = True
+
+    def _release_together(self, held: list[PostgresClaim], *, finished: bool,
+                          wake_at: str | None) -> None:
+        """Commit what `held` have staged and release them, in one transaction sent as
+        one pipeline: one round trip (it was a group commit, then a pipeline of three
+        statements per claim). Flushed only when something is staged: a release alone
+        lost to a server crash leaves a lease to run out. A claim whose fence moved
+        writes nothing and releases nothing: another worker has it (not raised: there
+        is nothing of ours to keep or give up)."""
+        q = self.q
+        staged = [c for c in held if c.staged]
+        ids, fences = [c.instance_id for c in held], [c.fence for c in held]
+        release = {"ids": ids, "fences": fences, "finished": finished, "wake": wake_at}
+
+        def op(conn: Conn) -> list[str]:
+            with conn.pipeline():
+                with conn.transaction():
+                    if not staged:
+                        conn.execute(SET_NO_FLUSH)
+                    step = conn.execute(q.step, self._step_params(staged)) if staged else None
+                    # Lock the rows first: a post() that bumped ready_at before us is
+                    # then committed and seen by the next statement's snapshot.
+                    conn.execute(q.lock_many, (ids, fences))
+                    conn.execute(q.release_many, release)
+                kept = {row[0] for row in step.fetchall()} if step is not None else set()
+            return [c.instance_id for c in staged if c.instance_id not in kept]
+
+        def verify(conn: Conn) -> list[str] | None:
+            # the records and the release are one transaction: committed together or not
+            # (without records, the release is simply made again: fenced, repeatable)
+            return self._commit_verify(conn, staged) if staged else None
+
+        lost: list[str] = self._conn_run(op, verify, transaction=False)
+        for claim in staged:
+            if claim.instance_id not in lost:
+                for target, _, _ in claim.staged.sends:
+                    self._quiet.pop(target, None)
+                claim.committed()
+        for instance_id in lost:
+            self._forget(instance_id, lost=True)
 
     def _forget(self, instance_id: str, *, lost: bool = False) -> None:
         with self._claims_lock:
@@ -705,11 +720,6 @@ def lost_claims(instance_ids: Sequence[str], lease: float) -> str:
     shown = ", ".join(instance_ids[:5]) + (", ..." if len(instance_ids) > 5 else "")
     return (f"lost the claims on {len(instance_ids)} instances ({shown}): other workers "
             f"claimed them (lease of {lease:g} s ran out); their unsaved steps run there")
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as `width` column lists, for `unnest(...)` parameters."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def _json(value: Any) -> str | None:

@@ -14,6 +14,7 @@ away are lost).
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -104,11 +105,20 @@ class Subscription:
         # the work queue skip its query while nothing new was queued (work.py)
         self.work_notes = 0
         self.notes = 0  # every notification (`any_mark`)
+        self.since = time.monotonic()
         self._lock = threading.RLock()  # re-entrant, as _listeners_lock
 
     @property
     def live(self) -> bool:
         return self.listener.live and self.channel in self.listener.listened
+
+    def wait_live(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a subscription made less than a second ago to
+        go live (a new listener connects in milliseconds); whether it is live."""
+        deadline = min(self.since + 1.0, time.monotonic() + timeout)
+        while not self.live and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return self.live
 
     def notified(self, payload: str) -> None:
         with self._lock:

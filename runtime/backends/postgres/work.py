@@ -80,7 +80,7 @@ class PostgresWorkQueue(WorkQueue):
         # `finish` of many items: the rows still ours are retired, and only theirs are
         # posted; each owner is woken once.
         self._finish_many = (
-            "WITH f AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+            "WITH f AS (SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[])"
             " AS f(id, instance_id, name, body)),"
             f" gone AS (DELETE FROM {s}.work_items w USING f WHERE w.id = f.id"
             " AND w.owner = %s RETURNING f.instance_id, f.name, f.body),"
