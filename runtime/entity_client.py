@@ -210,21 +210,29 @@ class EntityClient:
         """Remove an empty entity nobody runs now (a worker holding it keeps it): under
         its claim, its last record must still say no state, no lock, nothing queued or
         deferred, and `Backend.remove_idle` removes it only with an empty inbox, atomic
-        with any `post` racing it (which then creates it again: `post_to_entity`)."""
-        from runtime.engine.entities import last_snapshot
+        with any `post` racing it (which then creates it again: `post_to_entity`). The
+        removal keeps what it remembers of its senders as the id's tombstone
+        (runtime.entities.tombstones), so the entity created again drops the repeats of
+        what this one applied."""
+        from runtime.engine.entities import last_snapshot, loaded_records, sender_memory
         from runtime.entities.scheduler import Scheduler
 
         claim = self.backend.claim(entity_id)
         if claim is None:
             return False
-        loaded = claim.loaded
-        snap = last_snapshot([loaded.first, *([loaded.checkpoint] if loaded.checkpoint
-                                              else []), *loaded.tail]) or {}
-        sched = Scheduler.from_json(snap.get("scheduler"))
-        if snap.get("exists") or sched.lock is not None or sched.queue or snap.get("deferred"):
+        try:
+            snap = last_snapshot(loaded_records(claim.loaded)) or {}
+            sched = Scheduler.from_json(snap.get("scheduler"))
+            idle = not (snap.get("exists") or sched.lock is not None or sched.queue
+                        or snap.get("deferred"))
+            memory = sender_memory(self.backend, entity_id, claim.loaded) if idle else None
+        except BaseException:
+            self.backend.release(claim)
+            raise
+        if not idle:
             self.backend.release(claim)  # changed since it was listed: kept
             return False
-        return self.backend.remove_idle(claim)
+        return self.backend.remove_idle(claim, memory)
 
     def _check_operation(self, target: EntityId, operation: str) -> None:
         from runtime.entities.define import ENTITIES

@@ -537,19 +537,34 @@ class Backend(abc.ABC):
         page must not grow with the number of instances that do not match.
         Raises ValueError for a continuation token it did not issue."""
 
-    def remove_idle(self, claim: Claim) -> bool:
+    def remove_idle(self, claim: Claim, memory: Any) -> bool:
         """Delete the claimed instance if its inbox is empty (`Client.clean_entities`:
         an entity with no state), and release the claim either way. Atomic with `post`:
         a message posted at the same moment either lands first (the instance is kept,
         False) or its `post` raises `InstanceGone`, never lands in a removed inbox. The
-        caller checked the instance's records under the claim. Default: keep it (False)."""
+        caller checked the instance's records under the claim.
+
+        `memory` is what the entity remembers of its senders, as the caller read it under
+        the claim (a JSON value; None: nothing): the removal keeps it as the id's
+        *tombstone*, in the same atomic step, replacing any earlier one (None drops it),
+        so that the entity created anew under the id starts from it (`removed_memory`)
+        and drops the repeats of what the removed one applied. Default: keep the
+        instance (False)."""
         self.release(claim)
         return False
+
+    def removed_memory(self, entity_id: str) -> Any:
+        """The tombstone `remove_idle` kept for this id (the memory it was given), or None
+        if there is none. Asked under a claim of the id (its first batch), while nothing
+        can write or drop it: only a removal or a purge of the instance, under its claim,
+        does. Default: None (a backend that keeps no tombstones never removes)."""
+        return None
 
     @abc.abstractmethod
     def purge(self, instance_id: str) -> bool:
         """Delete the instance and everything about it (claiming it first, waiting for
-        the holder); False if it did not exist. The caller decides whether it may."""
+        the holder), its tombstone (`remove_idle`) too; False if it did not exist (a
+        tombstone is dropped all the same). The caller decides whether it may."""
 
     def generation_ended(self, instance_id: str, generation: int, *,
                          incarnation: str | None = None) -> bool:

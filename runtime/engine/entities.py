@@ -55,11 +55,12 @@ from runtime.backends.base import (
     Claim,
     FenceLost,
     InstanceGone,
+    Loaded,
     NewInstance,
     Record,
 )
 from runtime.clock import iso, parse_iso
-from runtime.entities import senders
+from runtime.entities import senders, tombstones
 from runtime.entities.define import ENTITIES, EntityDef
 from runtime.entities.ids import EntityId, is_entity_id
 from runtime.entities.operations import EntityState, Operation, apply_batch
@@ -76,8 +77,8 @@ SEQ_KEEP = 64
 #: senders looked at per batch once there are more than SEQ_KEEP
 SEQ_CHECKS = 8
 
-__all__ = ["Entity", "adopt", "created_data", "ensure", "holder_ended", "next_deadline",
-           "run_entities", "send", "send_many", "settled"]
+__all__ = ["Entity", "adopt", "created_data", "ensure", "holder_ended", "loaded_records",
+           "next_deadline", "run_entities", "send", "send_many", "sender_memory", "settled"]
 
 
 @dataclass
@@ -221,7 +222,7 @@ def adopt(engine: Engine, instance_id: str, *, blocking: bool = False) -> Entity
     if claim is None:
         return None
     try:
-        ent = _restore(entity_id, claim)
+        ent = _restore(engine.backend, entity_id, claim)
     except BaseException:
         engine.backend.release(claim)
         raise
@@ -232,7 +233,7 @@ def adopt(engine: Engine, instance_id: str, *, blocking: bool = False) -> Entity
     return ent
 
 
-def _restore(entity_id: EntityId, claim: Claim) -> Entity:
+def _restore(backend: Backend, entity_id: EntityId, claim: Claim) -> Entity:
     loaded = claim.loaded
     name = str(loaded.first.data.get("entity", entity_id.name))
     defn = ENTITIES.get(name)
@@ -242,9 +243,10 @@ def _restore(entity_id: EntityId, claim: Claim) -> Entity:
                                  f"in this process (registered: {known})")
     ent = Entity(entity_id, claim, defn, modified=loaded.first.ts,
                  incarnation=senders.incarnation_of(loaded.first.data))
-    records = [loaded.first, *([loaded.checkpoint] if loaded.checkpoint else []), *loaded.tail]
-    d = last_snapshot(records)
-    if d is not None:
+    d = last_snapshot(loaded_records(loaded))
+    if d is None:  # no batch yet: it remembers what the entity removed before it applied
+        ent.sched = tombstones.restored(backend.removed_memory(entity_id))
+    else:
         ent.state = EntityState(bool(d.get("exists")), d.get("state"))
         ent.sched = Scheduler.from_json(d.get("scheduler"))
         ent.next_seq = int(d.get("next_seq", 0))
@@ -254,6 +256,21 @@ def _restore(entity_id: EntityId, claim: Claim) -> Entity:
         ent.applied = int(d.get("applied", 0))
         ent.modified = str(d.get("modified", ent.modified))
     return ent
+
+
+def loaded_records(loaded: Loaded) -> list[Record]:
+    """The records a claim loaded, in order (`created`, the last checkpoint, the rest)."""
+    return [loaded.first, *([loaded.checkpoint] if loaded.checkpoint else []), *loaded.tail]
+
+
+def sender_memory(backend: Backend, entity_id: str, loaded: Loaded) -> Any:
+    """What the claimed entity remembers of its senders (`tombstones.memory_of`: what a
+    removal keeps), as its last batch left it; before its first batch, what it starts
+    from: its id's tombstone, read as `_restore` reads it."""
+    d = last_snapshot(loaded_records(loaded))
+    if d is None:
+        return backend.removed_memory(entity_id)
+    return tombstones.memory_of(Scheduler.from_json(d.get("scheduler")))
 
 
 def last_snapshot(records: Iterable[Record]) -> dict[str, Any] | None:

@@ -159,3 +159,32 @@ def test_a_store_of_version_1_is_migrated_by_first_use(pg_url: str, pg_schema: s
                             ).fetchone() == (VERSION,)
         assert conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = %s"
                             " AND indexname = 'instances_free'", (pg_schema,)).fetchone()
+
+
+def test_a_store_of_version_4_gains_the_tombstones_table(pg_url: str, pg_schema: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 5 adds `removed_entities` (the tombstones of removed entities) to a store
+    made before it, which an entity removal then writes."""
+    from runtime.backends import open_backend
+    from runtime.backends.postgres import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+    monkeypatch.setattr(schema, "VERSION", 4)
+    open_backend(pg_url).ensure()
+    monkeypatch.undo()
+    import psycopg
+
+    with psycopg.connect(SERVER) as conn:
+        assert conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+                            " AND table_name = 'removed_entities'", (pg_schema,)).fetchone() is None
+    backend = open_backend(pg_url)
+    try:
+        backend.ensure()
+        assert backend.removed_memory("@counter@x") is None
+    finally:
+        backend.close()
+    with psycopg.connect(SERVER) as conn:
+        assert conn.execute(f"SELECT max(version) FROM {pg_schema}.schema_version"
+                            ).fetchone() == (VERSION,)
+        assert conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+                            " AND table_name = 'removed_entities'", (pg_schema,)).fetchone()

@@ -10,14 +10,14 @@ same id (and generation) for repeats of the old one's. On every backend:
 - a lock held by a purged instance is released (its holder has ended) even though an
   instance of the same id and generation runs again;
 - senders written without an incarnation (journals of an older tether) are read as
-  before.
+  before;
+- a signal re-sent to an entity removed and created again since is dropped (the removal
+  kept what the entity applied: runtime.entities.tombstones).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from runtime.backends import open_backend
 from runtime.client import Client
@@ -152,15 +152,13 @@ def test_sender_identities_parse_back() -> None:
     assert senders.of_orchestration("x", 0, None) == "x:0"
 
 
-@pytest.mark.xfail(strict=True, reason="open: an entity re-sends its last batch's signals "
-                   "whenever it is adopted, and a target removed by clean_entities and created "
-                   "again has forgotten that it applied them (docs/entities.md, 'Known gaps')")
 def test_a_signal_re_sent_to_an_entity_removed_since_is_not_applied_again(stores: Any) -> None:
     """Found by test_differential's rounds (PostgreSQL, then here on both backends):
     @counter@source forwards 5 to @counter@sink, which applies it; the sink is deleted
     and removed by a clean; the next process to adopt the source re-sends its last
     batch's signal (for a crash between its commit and its send), and the new sink
-    applies it: 5 applied twice in all."""
+    applied it: 5 applied twice in all. Now the removal keeps the sink's memory of its
+    senders (its tombstone), and the sink created again by the re-send drops it."""
     store = stores("resent")
     with Client(store) as client:
         client.signal_entity("@counter@source", "forward", {"to": "@counter@sink", "amount": 5})
@@ -171,4 +169,8 @@ def test_a_signal_re_sent_to_an_entity_removed_since_is_not_applied_again(stores
         assert client.clean_entities()["removedEmpty"] == 1  # the sink
     settle(store)  # adopts the source again: its last batch's signal is re-sent
     with Client(store) as client:
-        assert client.entity("@counter@sink") is None
+        # the re-send created the sink again, and it dropped the repeat: no state (it
+        # was 5, applied a second time, before the fix), so a clean removes it again
+        doc = client.entity("@counter@sink")
+        assert doc is not None and (doc["exists"], doc["state"]) == (False, None)
+        assert client.clean_entities()["removedEmpty"] == 1

@@ -162,7 +162,7 @@ def test_a_batch_to_an_entity_removed_after_it_was_created_still_applies(
         def removed_first(items: Any) -> Any:
             for instance_id in created:  # as a clean would: the new, empty entity goes
                 claim = client.backend.claim(instance_id)
-                assert claim is not None and client.backend.remove_idle(claim)
+                assert claim is not None and client.backend.remove_idle(claim, None)
             created.clear()
             return real_post_many(items)
 

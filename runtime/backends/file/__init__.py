@@ -4,6 +4,7 @@
                               outgoing.json (messages of a commit in flight: `Claim.send`)
     <store>/index.sqlite      ids, names, statuses and times (runtime/backends/file/index.py)
     <store>/tmp/              staging for new instances and messages
+    <store>/removed/<id>      the tombstone of an entity `remove_idle` removed (folders.py)
 
 A claim is an `flock` on the instance's folder, dropped by the kernel when its holder
 dies, so its fence never moves under a live claim (FenceLost is never raised here).
@@ -569,7 +570,7 @@ class FileBackend(Backend):
                 os.close(fd)
         return True
 
-    def remove_idle(self, claim: Claim) -> bool:
+    def remove_idle(self, claim: Claim, memory: Any) -> bool:
         assert isinstance(claim, FileClaim)
         instance_id = claim.instance_id
         removed = False
@@ -577,7 +578,7 @@ class FileBackend(Backend):
             self.commit([claim])  # nothing staged, as a rule: made durable all the same
             self.index().drop([instance_id])  # first: a new instance of the id gets a row
             try:
-                removed = self.store.remove_if_empty(instance_id)
+                removed = self.store.remove_if_empty(instance_id, memory)
             except OSError as exc:
                 raise _unusable(instance_id, exc) from exc
             finally:
@@ -592,11 +593,27 @@ class FileBackend(Backend):
                 self.release(claim)
         return removed
 
+    def removed_memory(self, entity_id: str) -> Any:
+        try:
+            return self.store.read_removed(entity_id)
+        except ValueError:
+            raise InstanceUnusable(f"instance {entity_id}: its tombstone "
+                                   f"{self.store.removed / entity_id} is not JSON") from None
+        except OSError as exc:
+            raise _unusable(entity_id, exc) from exc
+
     def purge(self, instance_id: str) -> bool:
         folder = self.store.folder(instance_id)
         try:
             lock = self.store.lock(instance_id, blocking=True)
         except OSError as exc:
+            raise _unusable(instance_id, exc) from exc
+        try:  # under the lock: no removal writes one meanwhile
+            if instance_id.startswith("@"):  # only an entity has a tombstone to drop
+                self.store.drop_removed(instance_id)
+        except OSError as exc:
+            if lock is not None:
+                lock.release()
             raise _unusable(instance_id, exc) from exc
         if lock is None and not folder.exists():
             self.index().drop([instance_id])

@@ -23,6 +23,7 @@ Guarantees, and how (docs/backends.md, "PostgreSQL", has the long form):
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import weakref
@@ -634,10 +635,11 @@ class PostgresBackend(Backend):
         page: Page = self._read(lambda c: reads.query(c, self.schema, query))
         return page
 
-    def remove_idle(self, claim: Claim) -> bool:
+    def remove_idle(self, claim: Claim, memory: Any) -> bool:
         assert isinstance(claim, PostgresClaim)
         self.commit([claim])  # nothing staged, as a rule: made durable all the same
         q, instance_id = self.q, claim.instance_id
+        kept = None if memory is None else dump(memory)
 
         def op(conn: Conn) -> bool:
             if conn.execute(q.lock_for_removal, (instance_id, claim.fence)).fetchone() is None:
@@ -645,8 +647,13 @@ class PostgresBackend(Backend):
             (waiting,) = conn.execute(q.has_inbox, (instance_id,)).fetchone() or (True,)
             if waiting:
                 return False
-            for statement in q.purge:
+            for statement in q.delete_instance:
                 conn.execute(statement, (instance_id,))
+            # the tombstone, in the transaction that deletes the rows
+            if kept is None:
+                conn.execute(q.drop_removed, (instance_id,))
+            else:
+                conn.execute(q.keep_removed, (instance_id, kept))
             return True
 
         removed = False
@@ -659,15 +666,22 @@ class PostgresBackend(Backend):
                 self.release(claim)
         return removed
 
+    def removed_memory(self, entity_id: str) -> Any:
+        row = self._read(lambda c: c.execute(self.q.removed_memory, (entity_id,)).fetchone())
+        return None if row is None else json.loads(row[0])
+
     def purge(self, instance_id: str) -> bool:
         claim = self.claim(instance_id, wait=True)
+        entity = instance_id.startswith("@")  # only an entity has a tombstone to drop
         if claim is None:
+            if entity:
+                self._conn_run(lambda c: c.execute(self.q.drop_removed, (instance_id,)))
             return False
         assert isinstance(claim, PostgresClaim)
         q = self.q
 
         def op(conn: Conn) -> bool:
-            for statement in q.purge:
+            for statement in q.purge if entity else q.delete_instance:
                 conn.execute(statement, (instance_id,))
             return True
 

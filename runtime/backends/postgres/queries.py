@@ -199,9 +199,18 @@ class Queries:
                         " ORDER BY seq")
         self.generations = (f"SELECT data FROM {s}.generations WHERE instance_id = %s"
                             " ORDER BY generation")
-        self.purge = tuple(f"DELETE FROM {s}.{table} WHERE {column} = %s" for table, column in (
+        # An instance's rows (`remove_idle` deletes these too, and keeps a tombstone);
+        # `purge` drops the tombstone as well
+        self.delete_instance = tuple(f"DELETE FROM {s}.{table} WHERE {column} = %s"
+                                     for table, column in (
             ("journal", "instance_id"), ("generations", "instance_id"), ("inbox", "instance_id"),
             ("work_items", "instance_id"), ("instances", "id")))
+        self.purge = (*self.delete_instance, f"DELETE FROM {s}.removed_entities WHERE id = %s")
+        self.keep_removed = (f"INSERT INTO {s}.removed_entities (id, memory) VALUES (%s, %s::json)"
+                             " ON CONFLICT (id) DO UPDATE SET memory = excluded.memory,"
+                             " removed_at = now()")
+        self.drop_removed = f"DELETE FROM {s}.removed_entities WHERE id = %s"
+        self.removed_memory = f"SELECT memory::text FROM {s}.removed_entities WHERE id = %s"
         # An entity's post (`Backend.remove_idle` may remove an idle one at any moment):
         # the UPDATE that wakes the instance locks its row, which a removal's FOR UPDATE
         # waits for and which waits for a removal; and the message is inserted only if

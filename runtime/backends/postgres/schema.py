@@ -21,6 +21,10 @@ Everything lives in one PostgreSQL schema (default `tether`, `?schema=` in the U
   lands once; `visible_at` delays a message.
 - `work_items`: activity attempts any worker may run, claimed with a lease (SKIP LOCKED),
   unique (instance, generation, task, attempt) so each attempt is queued once.
+- `removed_entities` (version 5): one row per entity id that `remove_idle` removed, its
+  tombstone: the memory of its senders (runtime.entities.tombstones), written in the
+  transaction that deletes the entity's rows, read by the entity created anew, dropped
+  by `purge`.
 
 Record bodies are `json`, not `jsonb`: the frame encoding relies on key order, and `json`
 keeps the text as written.
@@ -133,6 +137,15 @@ CREATE INDEX instances_orchestrations_status ON {s}.instances (status, created_a
     (4, """
 DROP INDEX {s}.instances_updated;
 ALTER TABLE {s}.instances SET (fillfactor = 70);
+"""),
+    # The tombstones of removed entities (`remove_idle`): what each remembered of its
+    # senders, so that the entity created anew under the id drops their repeats.
+    (5, """
+CREATE TABLE {s}.removed_entities (
+    id         text PRIMARY KEY,
+    memory     json NOT NULL,
+    removed_at timestamptz NOT NULL DEFAULT now()
+);
 """),
 )
 
