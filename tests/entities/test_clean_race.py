@@ -65,7 +65,7 @@ def hook_the_removal(client: Client, sender: RacingSender, monkeypatch: pytest.M
 
     class Hooked:
         def __getattr__(self, name: str) -> Any:
-            if name == "purge":  # read right before the DELETEs run
+            if name == "delete_instance":  # read right before the DELETEs run
                 sender.go()
             return getattr(queries, name)
 

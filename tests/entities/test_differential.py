@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, assume, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from runtime.backends import open_backend
@@ -220,14 +220,14 @@ def test_contending_orchestrations_equal_the_model(stores: Any, inputs: list[Any
 # second round and its forward (seq 0 again) dropped by @counter@c as a repeat.
 @example(rounds=[[("forward", "@counter@b", "@counter@c", 1), ("delete", "@counter@b")],
                  [("forward", "@counter@b", "@counter@c", 2)]], crash=40, clean=True)
+# Once applied twice: @counter@b forwarded to @counter@c, which was deleted and removed
+# by the clean; adopted again, @counter@b re-sent its last batch's forward, and the @c
+# created again applied it. The removal now keeps @c's memory of its senders (its
+# tombstone: runtime.entities.tombstones), and the new @c drops the repeat.
+@example(rounds=[[("forward", "@counter@b", "@counter@c", 5), ("delete", "@counter@c")],
+                 [("add", "@counter@b", 1)]], crash=40, clean=True)
 def test_rounds_under_one_id_equal_the_model(stores: Any, rounds: list[list[tuple[Any, ...]]],
                                              crash: int, clean: bool) -> None:
-    # Not generated yet: a clean removing an entity that a forward signalled. Its source
-    # re-sends its last batch's signals whenever it is adopted, and the entity created
-    # again has forgotten that it applied them: applied twice. This found it; it is open
-    # (test_incarnations.py's strict xfail, docs/entities.md "Known gaps").
-    targets = {op[2] for p in rounds for op in p if op[0] == "forward"}
-    assume(not (clean and targets & {op[1] for p in rounds for op in p if op[0] == "delete"}))
     model = DirectEntities()  # one model across the rounds: the entities live on
     store = stores(f"r{next(_stores)}")  # a replay of a failing example starts afresh
     for program in rounds:
