@@ -959,3 +959,45 @@ def test_a_collected_backends_finalizer_takes_no_lock(open_store: Any,
     while sub in sub.listener.channels.get(sub.channel, set()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sub not in sub.listener.channels.get(sub.channel, set())
+
+
+def test_the_claim_of_a_new_entity_brings_its_tombstone_along(open_store: Any,
+                                                               pg_schema: str) -> None:
+    """A new entity's first batch reads its id's tombstone (`removed_memory`); the claim's
+    own statement reads it, so that read costs no round trip of its own. An entity with a
+    checkpoint is not given one (it does not ask), and is answered by a query."""
+    from runtime.backends.postgres.claim import UNASKED
+
+    backend = open_store()
+    memory = {"last_seq": {"@counter@s/ab": 2}, "client_keys": []}
+    entity = {"name": "@counter", "entity": "counter", "generation": 0}
+    assert backend.create(NewInstance("@counter@t", TS, entity))
+    claim = backend.claim("@counter@t")
+    assert claim.tombstone is None  # asked: none yet
+    assert backend.remove_idle(claim, memory)
+    assert backend.create(NewInstance("@counter@t", TS, entity))
+    claim = backend.claim("@counter@t")
+    assert claim is not None and claim.tombstone is not UNASKED
+    queries = backend.q
+
+    class NoTombstoneQuery:
+        def __getattr__(self, name: str) -> Any:
+            assert name != "removed_memory", "read the tombstone again"
+            return getattr(queries, name)
+
+    backend.q = NoTombstoneQuery()
+    try:
+        assert backend.removed_memory("@counter@t") == memory
+    finally:
+        backend.q = queries
+    claim.stage([("checkpoint", {"state": 1})], TS)
+    backend.release(claim)
+    again = backend.claim("@counter@t")
+    assert again is not None and again.tombstone is UNASKED
+    assert backend.removed_memory("@counter@t") == memory  # by its query
+    assert backend.claim("plain") is None
+    assert backend.create(new("plain"))
+    plain = backend.claim("plain")
+    assert plain is not None and plain.tombstone is UNASKED  # not an entity
+    backend.release(plain)
+    backend.release(again)

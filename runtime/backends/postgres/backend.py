@@ -47,7 +47,7 @@ from runtime.backends.base import (
     WorkQueue,
 )
 from runtime.backends.postgres import owners, reads, schema
-from runtime.backends.postgres.claim import PostgresClaim, dump, new_message_id
+from runtime.backends.postgres.claim import UNASKED, PostgresClaim, dump, new_message_id
 from runtime.backends.postgres.connection import StoreRefused, StoreUnreachable
 from runtime.backends.postgres.queries import SET_NO_FLUSH, Queries
 from runtime.backends.postgres.sessions import Conn, Sessions
@@ -246,7 +246,10 @@ class PostgresBackend(Backend):
                 return None
             fence, generation, next_seq = rows[0][:3]
             records = [Record(r[3], r[4], r[5], r[6]) for r in rows if r[3] is not None]
-            return self._claim_of(instance_id, fence, generation, next_seq, records)
+            claim = self._claim_of(instance_id, fence, generation, next_seq, records)
+            if rows[0][7]:  # an entity with no checkpoint: its tombstone came along
+                claim.tombstone = rows[0][8]
+            return claim
 
         # A claim whose COMMIT was cut off is simply run again: if it had committed, the
         # row's owner is us, which the claim accepts (this object holds no claim on it:
@@ -667,8 +670,16 @@ class PostgresBackend(Backend):
         return removed
 
     def removed_memory(self, entity_id: str) -> Any:
-        row = self._read(lambda c: c.execute(self.q.removed_memory, (entity_id,)).fetchone())
-        return None if row is None else json.loads(row[0])
+        """Under a claim of this object on a new entity, what the claim's statement read
+        (no round trip: the tombstone cannot change while the claim is held); else one
+        query."""
+        held = self._claims.get(entity_id)
+        if held is not None and held.tombstone is not UNASKED:
+            text = held.tombstone
+        else:
+            row = self._read(lambda c: c.execute(self.q.removed_memory, (entity_id,)).fetchone())
+            text = None if row is None else row[0]
+        return None if text is None else json.loads(str(text))
 
     def purge(self, instance_id: str) -> bool:
         claim = self.claim(instance_id, wait=True)

@@ -22,6 +22,9 @@ from runtime.backends.base import Claim, FenceLost, Loaded, Record, WorkItem
 from runtime.backends.postgres.status import StatusFold
 from runtime.ids import validate_id
 
+#: `PostgresClaim.tombstone` when the claim's statement did not read it
+UNASKED = object()
+
 
 def new_message_id() -> str:
     """An inbox message's id: unique, ordered by time (as the file backend's names)."""
@@ -64,6 +67,9 @@ class PostgresClaim(Claim):
         self.lost = False  # another worker claimed the instance: every use is FenceLost
         self.thread = 0  # the thread that took it (claims belong to it)
         self._new_generation = new_generation
+        #: the id's tombstone (its text, or None) as the claim's statement read it for an
+        #: entity with no checkpoint; UNASKED otherwise (`PostgresBackend.removed_memory`)
+        self.tombstone: str | object | None = UNASKED
 
     @property
     def loaded(self) -> Loaded:

@@ -66,7 +66,12 @@ class Queries:
             f"WHERE id = (SELECT id FROM {s}.instances WHERE id = %s"
             " AND (owner IS NULL OR owner = %s OR lease_until < now()) FOR UPDATE SKIP LOCKED) "
             "RETURNING id, fence, generation, head_seq, next_seq) "
-            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data"
+            "SELECT c.fence, c.generation, c.next_seq, j.seq, j.kind, j.ts, j.data,"
+            # and, for an entity with no checkpoint (a new one: its first batch reads it),
+            # its id's tombstone (`removed_memory`), saving that read its round trip
+            " c.head_seq IS NULL AND c.id LIKE '@%%', CASE WHEN c.head_seq IS NULL AND"
+            f" c.id LIKE '@%%' THEN (SELECT t.memory::text FROM {s}.removed_entities t"
+            " WHERE t.id = c.id) END"
             " FROM c CROSS JOIN nf"
             # Two index ranges, not `seq = 0 OR seq >= head_seq`: PostgreSQL answers that
             # OR by reading every record of the generation and filtering (resume cost grew
