@@ -213,8 +213,14 @@ class EntityClient:
         with any `post` racing it (which then creates it again: `post_to_entity`). The
         removal keeps what it remembers of its senders as the id's tombstone
         (runtime.entities.tombstones), so the entity created again drops the repeats of
-        what this one applied."""
-        from runtime.engine.entities import last_snapshot, loaded_records, sender_memory
+        what this one applied; before it, the messages of its last batch are sent again,
+        as its next adoption would have (`send_before_removal`)."""
+        from runtime.engine.entities import (
+            last_snapshot,
+            loaded_records,
+            send_before_removal,
+            sender_memory,
+        )
         from runtime.entities.scheduler import Scheduler
 
         claim = self.backend.claim(entity_id)
@@ -225,6 +231,9 @@ class EntityClient:
             sched = Scheduler.from_json(snap.get("scheduler"))
             idle = not (snap.get("exists") or sched.lock is not None or sched.queue
                         or snap.get("deferred"))
+            # what the last batch sent, sent again: it may not have gone out (a crash)
+            idle = idle and send_before_removal(self.backend, list(snap.get("outgoing", [])),
+                                                iso(Clock().now()))
             memory = sender_memory(self.backend, entity_id, claim.loaded) if idle else None
         except BaseException:
             self.backend.release(claim)

@@ -78,7 +78,8 @@ SEQ_KEEP = 64
 SEQ_CHECKS = 8
 
 __all__ = ["Entity", "adopt", "created_data", "ensure", "holder_ended", "loaded_records",
-           "next_deadline", "run_entities", "send", "send_many", "sender_memory", "settled"]
+           "next_deadline", "run_entities", "send", "send_before_removal", "send_many", "sender_memory",
+           "settled"]
 
 
 @dataclass
@@ -549,6 +550,22 @@ def send_outgoing(engine: Engine, ent: Entity) -> None:
             send(engine, engine.backend, out["to"], out["body"], ts)
         except BackendError as exc:  # the store's trouble: sent again when adopted again
             engine.errors.append(f"entity {ent.id}: cannot send to {out['to']}: {exc}")
+
+
+def send_before_removal(backend: Backend, outgoing: list[dict[str, Any]], ts: str) -> bool:
+    """Send an entity's last batch's messages again before `Client.clean_entities` removes
+    it: a crash between that batch's commit and its sends left them unsent, and only an
+    adoption would have sent them, which never comes once the entity is gone. Receivers
+    deduplicate, as for an adoption's re-send. False (keep the entity, for a worker to
+    adopt) if an orchestration it starts does not exist yet: only a process that has the
+    orchestrator's definition can start it. A store error goes to the caller."""
+    for out in outgoing:
+        if "start" in out:
+            if not backend.exists(out["to"]):
+                return False
+            continue
+        send(None, backend, out["to"], out["body"], ts)
+    return True
 
 
 def holder_ended(backend: Backend, holder: str) -> bool:

@@ -165,3 +165,36 @@ def test_memory_round_trips_and_tolerates_a_bad_tombstone() -> None:
     assert tombstones.restored(None) == Scheduler()
     odd = tombstones.restored({"last_seq": {"a": "x", "b": True, "c": 2}, "client_keys": [1, "k"]})
     assert (odd.last_seq, odd.client_keys) == ({"c": 2}, ("k",))
+
+
+def test_a_removal_sends_what_the_last_batch_may_not_have_sent(stores: Any) -> None:
+    """An entity whose last batch committed and whose process died before it sent that
+    batch's messages sends them again when it is next adopted; a clean that removes it
+    first is its last chance. Before, the clean removed it and they were lost (the sink
+    never got its 5; an orchestration's call never got its result, and with the
+    tombstone its re-sent call would now be dropped as a repeat)."""
+    from runtime.entities.scheduler import Message
+
+    store = stores("unsent")
+    source = EntityId.parse("@counter@source")
+    ts = "2026-01-01T00:00:00Z"
+    signal = Message("op", sender=f"{source}/{'ab' * 8}", seq=0, operation="add", input=5)
+    last = {"entity": "counter", "exists": False, "state": None,
+            "scheduler": Scheduler().to_json(), "next_seq": 1, "deferred": [],
+            "outgoing": [{"to": SINK, "body": {"type": "entity", "message": signal.to_json(),
+                                                "at": None}}],
+            "consumed": [], "ops": 1, "applied": 1, "modified": ts}
+    backend = open_backend(store)
+    try:  # the batch committed, then the process died before its sends
+        engine_entities.ensure(backend, source, ts)
+        claim = backend.claim(source)
+        assert claim is not None
+        claim.stage([("checkpoint", last)], ts)
+        backend.release(claim, finished=True)
+    finally:
+        backend.close()
+    with Client(store) as client:
+        assert client.clean_entities()["removedEmpty"] == 1
+        assert client.entity(str.__str__(source)) is None
+        settle(store)
+        assert client.entity_state(SINK) == {"value": 5}
