@@ -30,6 +30,11 @@ record's messages when the entity is adopted again, and every receiver deduplica
 the last batch consumed but the crash left in the inbox is recognised by its id
 (`consumed`) and only acknowledged: so a client signal without a key is applied once too.
 
+An entity created anew (no batch in its journal yet) starts from its id's tombstone,
+read under its claim (`Backend.removed_memory`): what an entity `Client.clean_entities`
+removed under that id had applied, so a re-sent message it applied is dropped here too
+(runtime.entities.tombstones).
+
 A batch of nothing but repeats writes no record (it only acknowledges them); if one of
 them is the lock holder asking again, the grant or forward is sent again. Before a batch
 reads its inbox it may look up senders that ended for good, and forgets their seqs after

@@ -16,7 +16,9 @@ every backend; entity states and outputs must equal the model's.
   id, purged between rounds, with the entities left without state (`delete`) removed by
   `clean_entities` between rounds or not: each round's instance, and each entity
   created again, is a new sender, whose messages must be applied, not dropped as
-  repeats of the earlier one's (runtime.entities.senders).
+  repeats of the earlier one's (runtime.entities.senders); and an entity removed and
+  created again drops what the removed one applied when a sender re-sends it
+  (runtime.entities.tombstones).
 """
 
 from __future__ import annotations
