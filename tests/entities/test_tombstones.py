@@ -8,7 +8,9 @@ their repeats. On every backend:
 - `Backend.purge` forgets the tombstone: a live sender's re-send is then applied again,
   as to an id never seen (docs/entities.md says why purge does that);
 - the backend keeps exactly the memory it was given, replaces it at the next removal,
-  drops it when given None, and keeps it when the removal does not happen.
+  drops it when given None, and keeps it when the removal does not happen;
+- a clean sends the removed entity's last batch's messages again first (a crash may
+  have kept them from going out, and no adoption comes once the entity is gone).
 """
 
 from __future__ import annotations
