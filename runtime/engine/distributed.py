@@ -49,6 +49,9 @@ ASK_EVERY = 1.0
 #: seconds (a moving average): one that waits for a slot behind a long attempt would sit
 #: under lease while other workers idle
 AHEAD_BELOW = 0.25
+#: seconds an outcome waits for the quick local attempts still running, to share their
+#: group commit (`_gather`): they end within microseconds, a commit costs a millisecond
+GATHER = 0.002
 #: put on the outcome queue when a queued attempt run here finishes: not an outcome
 WAKE = Done("", -1, -1, -1)
 
@@ -294,13 +297,27 @@ class DistributedPool(ActivityPool):
                     self._wait_local(batch, 0.002)
                     continue
                 break
-            if batch or time.monotonic() >= deadline:
+            if batch:
+                self._gather(batch)
+                break
+            if time.monotonic() >= deadline:
                 break
             self._wait_local(batch, min(0.01, max(0.0, deadline - time.monotonic())))
         for d in batch:
             if d.seconds != float("inf"):
                 judge(self, d)
         return batch
+
+    def _gather(self, batch: list[Done]) -> None:
+        """With outcomes in hand and quick local attempts still running (their moving
+        average under `inline_below`), wait up to GATHER for them: their outcomes join
+        this group commit instead of paying one of their own a moment later."""
+        until = time.monotonic() + GATHER
+        while self.local and self.seconds < self.inline_below:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._wait_local(batch, left)
 
     def _drain(self, batch: list[Done]) -> int:
         """Move what arrived into `batch`; how many of those were counted in flight."""
