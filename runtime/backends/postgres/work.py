@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.backends.base import Claim, Message, WorkItem, WorkQueue
 from runtime.backends.postgres import schema
 from runtime.backends.postgres.claim import PostgresClaim, dump
-from runtime.backends.postgres.queries import WAKE
+from runtime.backends.postgres.queries import NO_FLUSH, WAKE
 from runtime.backends.postgres.wakeups import WORK
 
 #: seconds between result reads while no notification came (a missed one costs this much)
@@ -46,8 +46,12 @@ class PostgresWorkQueue(WorkQueue):
         # and its items are leased like anyone's; after, and the new owner's `pending`
         # no longer finds them (it runs them itself) instead of waiting for a result
         # nobody will send.
+        # A take is an ownership write, committed without waiting for its WAL flush
+        # (`NO_FLUSH`, as claims are): a server crash that undoes it puts the items back
+        # in the queue, where they are taken again (at least once); the owner's flushed
+        # step commit, the only place a result is recorded, flushes it too (one WAL).
         self._take = (
-            f"WITH picked AS (SELECT id, instance_id FROM {s}.work_items"
+            f"WITH {NO_FLUSH}, picked AS (SELECT id, instance_id FROM {s}.work_items"
             " WHERE visible_at <= now() AND (owner IS NULL OR lease_until < now())"
             " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
             f" mine AS (SELECT i.id FROM {s}.instances i WHERE i.owner = %(me)s"
@@ -60,7 +64,8 @@ class PostgresWorkQueue(WorkQueue):
             " WHERE w.id = p.id AND p.instance_id NOT IN (SELECT id FROM mine)"
             " RETURNING w.id, w.instance_id, w.generation, w.task_id, w.attempt, w.name,"
             " w.input, false AS own)"
-            " SELECT * FROM retired UNION ALL SELECT * FROM leased")
+            " SELECT t.* FROM (SELECT * FROM retired UNION ALL SELECT * FROM leased) t"
+            " CROSS JOIN nf")
         self._pending = (
             f"SELECT task_id, attempt FROM {s}.work_items WHERE instance_id = %s"
             " AND generation = %s"
