@@ -358,8 +358,8 @@ class PostgresBackend(Backend):
             rows.append((c.instance_id, c.fence, c.next_seq, c.head_seq, fold.status,
                          _json(fold.output), _json(fold.error), _json(fold.custom_status),
                          fold.updated or None))
-            records.extend((c.instance_id, c.generation, r.seq, r.kind, r.ts, dump(r.data))
-                           for r in c.staged.records)
+            records.extend((c.instance_id, c.generation, r.seq, r.kind, r.ts, text)
+                           for r, text in zip(c.staged.records, c.staged.texts, strict=True))
             acks.extend((c.instance_id, name) for name in c.staged.acks)
             work.extend((c.instance_id, w.generation, w.task, w.attempt, w.name, dump(w.input))
                         for w in c.staged.work)

@@ -41,6 +41,7 @@ class Staged:
     """What a claim will write at its next commit."""
 
     records: list[Record] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # each record's data as stored (`dump`)
     acks: list[str] = field(default_factory=list)
     work: list[WorkItem] = field(default_factory=list)
     sends: list[tuple[str, str, str]] = field(default_factory=list)  # (target, id, body)
@@ -81,16 +82,20 @@ class PostgresClaim(Claim):
 
     def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
         self._check_usable()
-        out = []
+        out: list[Record] = []
+        texts: list[str] = []
         for kind, data in items:
             rec = Record(self._next_seq, kind, ts, data)
-            dump(data)  # refuse a value PostgreSQL could not store before it is staged
+            # refuse a value PostgreSQL could not store before it is staged; the text is
+            # what the commit writes (encoded once)
+            texts.append(dump(data))
             self._next_seq += 1
             out.append(rec)
             self.fold.apply(rec)
             if kind == "checkpoint":
                 self.head_seq = rec.seq
         self.staged.records.extend(out)
+        self.staged.texts.extend(texts)
         if out and self.staged_at is None:
             self.staged_at = time.monotonic()
         return out
