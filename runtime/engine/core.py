@@ -305,8 +305,9 @@ class Engine:
         that may not be durable."""
         group = [i for i in insts if i.claim is not None and not i.broken]
         if self.unsynced:  # ends staged earlier ride along (`commit`)
+            ids = {i.id for i in group}  # (not `in group`: an Instance compares field by field)
             riding = [i for i in self.unsynced.values() if i.claim is not None
-                      and not i.broken and i not in group]
+                      and not i.broken and i.id not in ids]
             self.unsynced.clear()
             group += riding
         try:
