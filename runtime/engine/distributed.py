@@ -17,6 +17,8 @@ those messages into `Done`s like local ones (`deliver`), acknowledged with the r
 they cause; a result that arrives for a task already complete (an attempt that ran
 twice, after a lease ran out or an owner changed) is acknowledged and dropped by
 `activities.collect`. So attempts run at least once and each result is recorded once.
+Outcomes that arrive while quick attempts still run here wait for them (`_gather`, up to
+GATHER), so that they share one group commit.
 """
 
 from __future__ import annotations
