@@ -46,6 +46,14 @@ _step = logging.getLogger("tether.step")
 _wait = logging.getLogger("tether.wait")
 
 
+def wants(kind: type, failed: bool) -> bool:
+    """`runtime.observe`'s test before a per-step event is built: does a line of it
+    reach a handler at the level it would be logged at (DEBUG; a failed attempt INFO)?"""
+    if kind is StepRan:
+        return _step.isEnabledFor(logging.DEBUG)
+    return _activity.isEnabledFor(logging.INFO if failed else logging.DEBUG)
+
+
 def log_event(event: Any) -> None:
     """The observer subscriber: one engine event, at most one log line. The DEBUG lines
     of steps and attempts (several per step) are not built unless their logger logs them;

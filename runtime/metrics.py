@@ -3,8 +3,8 @@
 Two sources, one exposition (`GET /metrics` in Prometheus text, `Client.metrics()` as
 numbers):
 
-- `PROCESS`: counts and latency histograms fed by the engine's events
-  (`runtime.observe`): steps run, activity attempts and failures, step and activity
+- `PROCESS`: counts and latency histograms fed by the engine (`runtime.observe`: its
+  tally of the per-step kinds, and its events): steps run, activity attempts and failures, step and activity
   latencies, instances started and ended. They count what engines *in this process* did
   since it started, as Prometheus counters do (a restart resets them; Prometheus handles
   resets). Kept in plain Python: the engine pays no prometheus_client import
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runtime.observe import ActivityEnded, ActivityStarted, InstanceEnded, InstanceStarted, StepRan
+from runtime.observe import InstanceEnded, InstanceStarted
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -63,48 +63,65 @@ HISTOGRAMS = (
 
 
 class ProcessMetrics:
-    """Counts by (metric, labels) and histograms by (metric, label), for this process."""
+    """Counts by (metric, labels) and histograms by (metric, label), for this process.
+
+    The per-step kinds come as plain values (`runtime.observe.Tally`: `step`, `attempt`,
+    `attempt_ended`), never as events, and update plain ints under the lock; the steps
+    counter is the count of the step histogram, summed when read. Instances started
+    and ended come as events (`__call__`)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
         self.histograms: dict[tuple[str, str], Histogram] = {}
 
-    def __call__(self, event: Any) -> None:
-        """The observer subscriber: one event in, the matching series updated. Three
-        events per step come here, so the kinds a step sends are tested first, by exact
-        type (events are final classes), with the histogram update written out."""
-        kind = type(event)
+    def step(self, orchestration: str, seconds: float) -> None:
         with self.lock:
-            if kind is ActivityStarted:
-                self.counts["activity_attempts", (event.activity,)] += 1
-            elif kind is ActivityEnded:
-                hist = self.histograms.get(("activity_seconds", event.activity))
-                if hist is None:  # not setdefault: a Histogram (and its list) built per event
-                    hist = self.histograms["activity_seconds", event.activity] = Histogram()
-                seconds = event.seconds
-                hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-                hist.total += seconds
-                if event.error is not None:
-                    self.counts["activity_failures", (event.activity,)] += 1
-            elif kind is StepRan:
-                self.counts["steps", (event.orchestration,)] += 1
-                hist = self.histograms.get(("step_seconds", event.orchestration))
-                if hist is None:
-                    hist = self.histograms["step_seconds", event.orchestration] = Histogram()
-                seconds = event.seconds
-                hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-                hist.total += seconds
-            elif kind is InstanceStarted:
+            hist = self.histograms.get(("step_seconds", orchestration))
+            if hist is None:  # not setdefault: a Histogram (and its list) built per step
+                hist = self.histograms["step_seconds", orchestration] = Histogram()
+            hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+            hist.total += seconds
+
+    def attempt(self, activity: str) -> None:
+        with self.lock:
+            self.counts["activity_attempts", (activity,)] += 1
+
+    def attempt_ended(self, activity: str, seconds: float, failed: bool) -> None:
+        with self.lock:
+            hist = self.histograms.get(("activity_seconds", activity))
+            if hist is None:
+                hist = self.histograms["activity_seconds", activity] = Histogram()
+            hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+            hist.total += seconds
+            if failed:
+                self.counts["activity_failures", (activity,)] += 1
+
+    def __call__(self, event: Any) -> None:
+        """The observer subscriber, for the kinds that are not per step (those come
+        through `step`, `attempt` and `attempt_ended`, and are ignored here)."""
+        kind = type(event)
+        if kind is InstanceStarted:
+            with self.lock:
                 self.counts["instances_started", (event.orchestration,)] += 1
-            elif kind is InstanceEnded:
+        elif kind is InstanceEnded:
+            with self.lock:
                 self.counts["instances_ended", (event.orchestration, event.status)] += 1
+
+    def _counts(self) -> dict[tuple[str, tuple[str, ...]], int]:
+        """Every counter's series, the steps counted from the step histograms (under
+        the lock)."""
+        out = dict(self.counts)
+        for (metric, value), hist in self.histograms.items():
+            if metric == "step_seconds":
+                out["steps", (value,)] = sum(hist.counts)
+        return out
 
     def totals(self) -> dict[str, int]:
         """Each counter summed over its labels (`steps`, `activity_attempts`, ...)."""
         with self.lock:
             out = {name: 0 for name, _, _ in COUNTERS}
-            for (name, _), n in self.counts.items():
+            for (name, _), n in self._counts().items():
                 out[name] += n
             return out
 
@@ -113,7 +130,7 @@ class ProcessMetrics:
         from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
         with self.lock:
-            counts = dict(self.counts)
+            counts = self._counts()
             hists = {k: (list(h.counts), h.total) for k, h in self.histograms.items()}
         for name, text, labels in COUNTERS:
             family = CounterMetricFamily(f"tether_{name}", text, labels=list(labels))
