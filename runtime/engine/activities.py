@@ -202,7 +202,10 @@ class ActivityPool:
             about: observe.ActivityStarted | None = None) -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
-        if about is not None:
+        # counted, and reported only if a subscriber wants it (observe.py)
+        told = about is not None and observe.attempt_started(name)
+        if told:
+            assert about is not None
             if not inline:  # it starts now, not when it was queued
                 about = observe.ActivityStarted(
                     about.instance_id, about.orchestration, trace=about.trace, task=about.task,
@@ -227,10 +230,11 @@ class ActivityPool:
         # Ctrl-C that arrived during the collection.
         seconds = time.perf_counter() - start
         timed = gc.get_count()[1:] == collections[1:]
-        if about is not None:
+        if about is not None and observe.attempt_ended(name, seconds, error is not None):
             observe.emit(observe.ActivityEnded(
                 about.instance_id, about.orchestration, trace=about.trace, task=about.task,
-                activity=name, attempt=about.attempt, started=about.started,
+                activity=name, attempt=about.attempt,
+                started=about.started if told or inline else time.time() - seconds,
                 seconds=seconds,
                 error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
