@@ -62,40 +62,69 @@ HISTOGRAMS = (
 )
 
 
+class _Shard:
+    """One thread's counts of the per-step kinds, written by that thread only (so no
+    lock and no lost update), read by a scrape: steps and attempt times by name, and
+    attempts started and failed by activity."""
+
+    __slots__ = ("attempt_seconds", "attempts", "failures", "steps")
+
+    def __init__(self) -> None:
+        self.steps: dict[str, Histogram] = {}
+        self.attempts: dict[str, int] = {}
+        self.attempt_seconds: dict[str, Histogram] = {}
+        self.failures: dict[str, int] = {}
+
+
 class ProcessMetrics:
     """Counts by (metric, labels) and histograms by (metric, label), for this process.
 
     The per-step kinds come as plain values (`runtime.observe.Tally`: `step`, `attempt`,
-    `attempt_ended`), never as events, and update plain ints under the lock; the steps
-    counter is the count of the step histogram, summed when read. Instances started
-    and ended come as events (`__call__`)."""
+    `attempt_ended`), never as events, and update plain ints of the calling thread's
+    own `_Shard` (three a step: no lock taken); a scrape sums the shards. The steps
+    counter is the count of the step histogram. Instances started and ended come as
+    events (`__call__`), counted under the lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
-        self.histograms: dict[tuple[str, str], Histogram] = {}
+        self.shards: list[_Shard] = []
+        self.local = threading.local()
+
+    def _shard(self) -> _Shard:
+        """The calling thread's shard, made on its first count."""
+        shard = getattr(self.local, "shard", None)
+        if shard is None:
+            shard = self.local.shard = _Shard()
+            with self.lock:
+                self.shards.append(shard)
+        return shard
 
     def step(self, orchestration: str, seconds: float) -> None:
-        with self.lock:
-            hist = self.histograms.get(("step_seconds", orchestration))
-            if hist is None:  # not setdefault: a Histogram (and its list) built per step
-                hist = self.histograms["step_seconds", orchestration] = Histogram()
-            hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            hist.total += seconds
+        try:
+            hist = self.local.shard.steps[orchestration]
+        except (AttributeError, KeyError):  # this thread's first step (of this name)
+            hist = self._shard().steps.setdefault(orchestration, Histogram())
+        hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist.total += seconds
 
     def attempt(self, activity: str) -> None:
-        with self.lock:
-            self.counts["activity_attempts", (activity,)] += 1
+        try:
+            self.local.shard.attempts[activity] += 1
+        except (AttributeError, KeyError):
+            attempts = self._shard().attempts
+            attempts[activity] = attempts.get(activity, 0) + 1
 
     def attempt_ended(self, activity: str, seconds: float, failed: bool) -> None:
-        with self.lock:
-            hist = self.histograms.get(("activity_seconds", activity))
-            if hist is None:
-                hist = self.histograms["activity_seconds", activity] = Histogram()
-            hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            hist.total += seconds
-            if failed:
-                self.counts["activity_failures", (activity,)] += 1
+        try:
+            hist = self.local.shard.attempt_seconds[activity]
+        except (AttributeError, KeyError):
+            hist = self._shard().attempt_seconds.setdefault(activity, Histogram())
+        hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist.total += seconds
+        if failed:
+            failures = self.local.shard.failures
+            failures[activity] = failures.get(activity, 0) + 1
 
     def __call__(self, event: Any) -> None:
         """The observer subscriber, for the kinds that are not per step (those come
@@ -108,20 +137,36 @@ class ProcessMetrics:
             with self.lock:
                 self.counts["instances_ended", (event.orchestration, event.status)] += 1
 
-    def _counts(self) -> dict[tuple[str, tuple[str, ...]], int]:
-        """Every counter's series, the steps counted from the step histograms (under
-        the lock)."""
-        out = dict(self.counts)
-        for (metric, value), hist in self.histograms.items():
-            if metric == "step_seconds":
-                out["steps", (value,)] = sum(hist.counts)
-        return out
+    def _read(self) -> tuple[dict[tuple[str, tuple[str, ...]], int],
+                             dict[tuple[str, str], tuple[list[int], float]]]:
+        """Every counter's series and every histogram's (buckets, sum), the shards
+        summed (under the lock; a shard's dicts are copied before they are walked, as
+        their threads may add a name meanwhile)."""
+        counts: Counter[tuple[str, tuple[str, ...]]] = Counter(self.counts)
+        hists: dict[tuple[str, str], tuple[list[int], float]] = {}
+        for shard in self.shards:
+            for metric, series in (("step_seconds", shard.steps),
+                                   ("activity_seconds", shard.attempt_seconds)):
+                for name, hist in dict(series).items():
+                    bins, total = list(hist.counts), hist.total
+                    if metric == "step_seconds":
+                        counts["steps", (name,)] += sum(bins)
+                    before = hists.get((metric, name))
+                    if before is not None:
+                        bins = [a + b for a, b in zip(before[0], bins, strict=True)]
+                        total += before[1]
+                    hists[metric, name] = (bins, total)
+            for metric, ints in (("activity_attempts", shard.attempts),
+                                 ("activity_failures", shard.failures)):
+                for name, n in dict(ints).items():
+                    counts[metric, (name,)] += n
+        return dict(counts), hists
 
     def totals(self) -> dict[str, int]:
         """Each counter summed over its labels (`steps`, `activity_attempts`, ...)."""
         with self.lock:
             out = {name: 0 for name, _, _ in COUNTERS}
-            for (name, _), n in self._counts().items():
+            for (name, _), n in self._read()[0].items():
                 out[name] += n
             return out
 
@@ -130,8 +175,7 @@ class ProcessMetrics:
         from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
         with self.lock:
-            counts = self._counts()
-            hists = {k: (list(h.counts), h.total) for k, h in self.histograms.items()}
+            counts, hists = self._read()
         for name, text, labels in COUNTERS:
             family = CounterMetricFamily(f"tether_{name}", text, labels=list(labels))
             for (metric, values), n in sorted(counts.items()):
