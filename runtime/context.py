@@ -109,9 +109,21 @@ class TaskState:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind}
-        for key in ("name", "input", "child_id", "first_at", "fire_at", "target", "at"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
+        # written out, not a loop of getattr: every checkpoint writes its live tasks
+        if self.name is not None:
+            out["name"] = self.name
+        if self.input is not None:
+            out["input"] = self.input
+        if self.child_id is not None:
+            out["child_id"] = self.child_id
+        if self.first_at is not None:
+            out["first_at"] = self.first_at
+        if self.fire_at is not None:
+            out["fire_at"] = self.fire_at
+        if self.target is not None:
+            out["target"] = self.target
+        if self.at is not None:
+            out["at"] = self.at
         if self.children:
             out["children"] = list(self.children)
         if self.retry is not None:
@@ -292,12 +304,17 @@ class TaskTable:
         return [self.tasks[i] for i in sorted(keep)]
 
 
+def _ignore(task: TaskState) -> None:
+    """`JournalContext.on_new` when nobody is told of new tasks."""
+
+
 class JournalContext(OrchestrationContext):
     """What a machine sees while the executor runs one of its steps."""
 
     def __init__(self, instance_id: str, table: TaskTable, now: datetime,
                  buffered: dict[str, deque[tuple[Any, int, str]]], next_uuid: int = 0, *,
-                 input: Any = None, parent_id: str | None = None) -> None:
+                 input: Any = None, parent_id: str | None = None,
+                 on_new: Callable[[TaskState], None] | None = None) -> None:
         self._instance_id = instance_id
         self._input = input
         self._parent_id = parent_id
@@ -307,7 +324,7 @@ class JournalContext(OrchestrationContext):
         self.next_uuid = next_uuid
         self.custom_status: Any = None
         self.continued: tuple[Any] | None = None
-        self.on_new: Callable[[TaskState], None] = lambda t: None
+        self.on_new: Callable[[TaskState], None] = on_new if on_new is not None else _ignore
 
     @property
     def instance_id(self) -> str:

@@ -118,6 +118,7 @@ Wants = Callable[[type, bool], bool]
 _subscribers: tuple[Subscriber, ...] = ()  # every subscriber, in order
 _eager: tuple[Subscriber, ...] = ()  # those that want every per-step event
 _gated: tuple[Wants, ...] = ()  # the `wants` of the others
+_single: Wants | None = None  # the only `wants` to ask, when there is one and no eager one
 _wants: dict[Subscriber, Wants] = {}
 _broken: set[int] = set()
 _lock = threading.Lock()
@@ -213,15 +214,16 @@ def unsubscribe(subscriber: Subscriber) -> None:
 
 
 def _changed(subscribers: tuple[Subscriber, ...]) -> None:
-    global _subscribers, _eager, _gated
+    global _subscribers, _eager, _gated, _single
     _subscribers = subscribers
     _eager = tuple(s for s in subscribers if s not in _wants)
     _gated = tuple(w for s in subscribers if (w := _wants.get(s)) is not None and w is not never)
+    _single = _gated[0] if len(_gated) == 1 and not _eager else None  # (the defaults: the logs)
 
 
 # The three below run once per step each: the test of the subscribers written out in each
-# (no helper call), `try` costs nothing until a `wants` raises (then the event is built,
-# and `emit` logs the subscriber's failure once).
+# (no helper call; with the defaults, one `wants` to ask), `try` costs nothing until a
+# `wants` raises (then the event is built, and `emit` logs the subscriber's failure once).
 
 
 def step_ran(orchestration: str, seconds: float, failed: bool) -> bool:
@@ -229,9 +231,11 @@ def step_ran(orchestration: str, seconds: float, failed: bool) -> bool:
     then builds and emits it)."""
     if _tally is not None:
         _tally.step(orchestration, seconds)
-    if _eager:
-        return True
     try:
+        if _single is not None:
+            return _single(StepRan, failed)
+        if _eager:
+            return True
         for wants in _gated:
             if wants(StepRan, failed):
                 return True
@@ -244,9 +248,11 @@ def attempt_started(activity: str) -> bool:
     """Count an activity attempt's start; True if a subscriber wants its `ActivityStarted`."""
     if _tally is not None:
         _tally.attempt(activity)
-    if _eager:
-        return True
     try:
+        if _single is not None:
+            return _single(ActivityStarted, False)
+        if _eager:
+            return True
         for wants in _gated:
             if wants(ActivityStarted, False):
                 return True
@@ -259,9 +265,11 @@ def attempt_ended(activity: str, seconds: float, failed: bool) -> bool:
     """Count an attempt's end; True if a subscriber wants its `ActivityEnded`."""
     if _tally is not None:
         _tally.attempt_ended(activity, seconds, failed)
-    if _eager:
-        return True
     try:
+        if _single is not None:
+            return _single(ActivityEnded, failed)
+        if _eager:
+            return True
         for wants in _gated:
             if wants(ActivityEnded, failed):
                 return True
