@@ -229,7 +229,8 @@ class ActivityPool:
         # at zero); not in a `gc.callbacks` clock, whose Python code would swallow a
         # Ctrl-C that arrived during the collection.
         seconds = time.perf_counter() - start
-        timed = gc.get_count()[1:] == collections[1:]
+        after = gc.get_count()
+        timed = after[1] == collections[1] and after[2] == collections[2]
         if about is not None and observe.attempt_ended(name, seconds, error is not None):
             observe.emit(observe.ActivityEnded(
                 about.instance_id, about.orchestration, trace=about.trace, task=about.task,
@@ -335,27 +336,27 @@ def collect(engine: Engine, timeout: float | None) -> bool:
     if len(batch) > 1:  # (a chain's every step has one)
         batch.sort(key=lambda d: (d.instance, d.task))
     items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    seen: set[tuple[str, int, int, int, str]] = set()
+    seen: set[tuple[str, int, int, int, str]] | None = set() if len(batch) > 1 else None
     for d in batch:
         # Two outcomes of one attempt can arrive together where attempts also run on
         # other workers (a queued attempt whose result comes back through the inbox while
         # a new owner runs it here again): the first is recorded, the other dropped, as
         # later ones are by `t.done` once the first is applied.
-        if len(batch) > 1:
+        if seen is not None:
             key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
             if key in seen:
                 continue
             seen.add(key)
         inst = engine.instances.get(d.instance)
-        owed = d.outbox or f"{d.generation}:{d.task}"
-        if inst is not None and owed in inst.outbox and (d.outbox or inst.ended
-                                                         or inst.generation != d.generation):
-            # fire and forget, after the end: the outcome only says it ran
-            sent: dict[str, Any] = {"key": owed}
-            if d.error is not None:
-                sent["error"] = error_json(d.error)
-            items.setdefault(inst.id, []).append(("sent", sent))
-            continue
+        if inst is not None and inst.outbox:  # (the key is built only if anything is owed)
+            owed = d.outbox or f"{d.generation}:{d.task}"
+            if owed in inst.outbox and (d.outbox or inst.ended or inst.generation != d.generation):
+                # fire and forget, after the end: the outcome only says it ran
+                sent: dict[str, Any] = {"key": owed}
+                if d.error is not None:
+                    sent["error"] = error_json(d.error)
+                items.setdefault(inst.id, []).append(("sent", sent))
+                continue
         if inst is None or inst.ended or inst.generation != d.generation:
             continue
         t = inst.table.tasks.get(d.task)

@@ -76,10 +76,11 @@ def step(engine: Engine, inst: Instance) -> bool:
     """One machine call; False once the instance ended or started a new generation."""
     assert inst.mdef is not None
     ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid,
-                         input=inst.input, parent_id=(inst.parent or {}).get("id"))
+                         input=inst.input,
+                         parent_id=inst.parent.get("id") if inst.parent is not None else None,
+                         on_new=inst.unsaved.append)
     ctx.custom_status = inst.custom_status
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
-    ctx.on_new = inst.unsaved.append
     state, clock = inst.frame.state, time.perf_counter()
     token = critical.running_in(ctx)  # a CriticalSection in the frame reaches ctx so
     try:
@@ -180,6 +181,8 @@ def start_pending(engine: Engine, inst: Instance) -> None:
             start_child(engine, inst, t)
         elif t.kind in KINDS:
             send_task(engine, inst, t)
+    if not activities:  # (the call after a result is applied, before the step runs)
+        return
     lone = len(activities) == 1 and not engine.pool.inflight and len(engine.instances) == 1
     for t in activities:
         start_activity(engine, inst, t, inline=lone)
