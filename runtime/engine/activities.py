@@ -34,9 +34,10 @@ if TYPE_CHECKING:
     from runtime.instance import Instance
 
 
-@dataclass
+@dataclass(slots=True)
 class Done:
-    """An activity attempt finished (sent from a pool thread to the engine thread)."""
+    """An activity attempt finished (sent from a pool thread to the engine thread; one a
+    step of a chain: slotted, and built positionally)."""
 
     instance: str
     generation: int
@@ -241,8 +242,7 @@ class ActivityPool:
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         if was_async:
             seconds, timed = float("inf"), True
-        self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
-                           outbox=outbox, timed=timed))
+        self.done.put(Done(*key, value, error, name, seconds, timed, outbox))
 
     def take(self, timeout: float | None, virtual: bool) -> list[Done]:
         """The outcomes that arrived (waiting up to `timeout` for the first). Under the
@@ -307,9 +307,8 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
         return
     engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
                       lookup(engine, t.name), t.input, inline=inline,
-                      about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
-                                                    task=t.id, activity=t.name,
-                                                    attempt=t.attempt, started=time.time()))
+                      about=observe.ActivityStarted(inst.id, inst.name, t.id, t.name, t.attempt,
+                                                    time.time(), trace=inst.trace))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:
