@@ -33,7 +33,7 @@ from runtime.clock import iso, parse_iso
 from runtime.entities import critical
 from runtime.entities.critical import CriticalSection
 from runtime.entities.ids import EntityId, InvalidEntityId
-from runtime.limits import admitted_scalar, check_value
+from runtime.limits import INT_BOUND, admitted_scalar, check_value
 from runtime.machine import Outcome
 from runtime.values import json_copy
 
@@ -44,8 +44,11 @@ def boundary(value: Any, what: str) -> Any:
     with a hint to use a list, as `runtime.direct` refuses it) or exceeds a limit of
     `runtime.limits` (nesting, lone surrogates, integer digits). Dataclass instances (and
     pydantic models) are encoded as JSON objects first (`runtime.boundary_types`)."""
-    if admitted_scalar(value):
-        return value  # the usual activity input or result: nothing to walk, copy or refuse
+    if type(value) is int:  # the usual activity input or result: tested here, no call
+        if -INT_BOUND < value < INT_BOUND:
+            return value
+    elif admitted_scalar(value):
+        return value  # nothing to walk, copy or refuse
     value = to_json(value)
     check_value(value, what)
     return json_copy(value)

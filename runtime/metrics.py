@@ -16,8 +16,8 @@ numbers):
 
 from __future__ import annotations
 
-import bisect
 import threading
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +44,7 @@ class Histogram:
     total: float = 0.0
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
 
 
@@ -105,7 +105,7 @@ class ProcessMetrics:
             hist = self.local.shard.steps[orchestration]
         except (AttributeError, KeyError):  # this thread's first step (of this name)
             hist = self._shard().steps.setdefault(orchestration, Histogram())
-        hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist.counts[bisect_left(BUCKETS, seconds)] += 1
         hist.total += seconds
 
     def attempt(self, activity: str) -> None:
@@ -120,7 +120,7 @@ class ProcessMetrics:
             hist = self.local.shard.attempt_seconds[activity]
         except (AttributeError, KeyError):
             hist = self._shard().attempt_seconds.setdefault(activity, Histogram())
-        hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        hist.counts[bisect_left(BUCKETS, seconds)] += 1
         hist.total += seconds
         if failed:
             failures = self.local.shard.failures

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from runtime.backends.base import (
     DAMAGED,
@@ -111,8 +111,8 @@ class FileClaim(Claim):
 
     def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
         try:
-            records: list[Record] = list(self.journal.append_many(
-                items if type(items) is list else list(items), ts))
+            records = cast("list[Record]", self.journal.append_many(
+                items if type(items) is list else list(items), ts))  # (no copy: it is a list)
         except OSError as exc:
             raise _unusable(self.instance_id, exc) from exc
         self.dirty = True
