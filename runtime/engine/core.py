@@ -350,7 +350,7 @@ class Engine:
                 for rec in records[inst.id]:
                     inst.apply(rec)
                 stepping.start_pending(self, inst)
-                self.advance(inst)
+                stepping.advance(self, inst)  # (not through `self.advance`: one call a step)
         finally:
             if outermost:
                 ended, self.ending = self.ending or [], None
