@@ -10,7 +10,13 @@ directory (and a second `start_many` of 200 into the same store, which no longer
 for creating the store). Printed: medians per tree and the ratio new / old. `--no-fsync` makes fsync and
 syncfs no-ops in both, which measures the engines' own cost without the disk's noise
 (a shared machine's fsync latency varies by tens of percent from minute to minute). Both trees are imported
-by path, so the same interpreter and installed libraries serve both.
+by path, so the same interpreter and installed libraries serve both. Before the clock
+starts, each process makes one untimed run of each (a 1-step chain, one instance served):
+what a tree imports or builds on its first use (the file backend and `sqlite3`, the
+observers' modules), once per process, is then not counted as the cost of a run, as
+`bench/runtime_bench.py`'s medians of runs in one process do not count it; on this
+machine's `PYTHONDONTWRITEBYTECODE=1` those imports also compile their modules from
+source. `--cold` skips that run and times them too.
 
 `--count` prints instead what load does not move: the chain's Python bytecodes and
 function calls per step (`sys.settrace` with opcode events, and cProfile), counted in
@@ -56,7 +62,7 @@ async def chain(ctx, n):
 '''
 CHAIN = compiler.load_source(SOURCE, "bench.py", "_side_by_side").chain.__tether_machine__
 assert sys.modules["runtime"].__file__.startswith(sys.argv[1]), "imported the wrong tree"
-if len(sys.argv) > 2 and sys.argv[2] == "no-fsync":  # the engine's own cost, without the disk
+if "no-fsync" in sys.argv[2:]:  # the engine's own cost, without the disk
     import importlib, os
     os.fsync = lambda fd: None
     for name in ("runtime.journal", "runtime.backends.file.journal"):
@@ -74,6 +80,11 @@ def worker(d):
 
 
 out = {}
+if "cold" not in sys.argv[2:]:  # a first run, untimed: what a tree loads on first use
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        run_inline(CHAIN, 1, store=d, clock=Clock())
+        Client(d).start_many(CHAIN, [1], instance_ids=["warm"])
+        worker(d).serve(until_idle=True)
 with tempfile.TemporaryDirectory(dir=".") as d:
     began = time.perf_counter()
     run_inline(CHAIN, 1000, store=d, clock=Clock())
@@ -153,8 +164,9 @@ def count(tree: Path) -> dict[str, float]:
     return result
 
 
-def measure(tree: Path, no_fsync: bool) -> dict[str, float]:
-    argv = [sys.executable, "-c", SNIPPET, str(tree)] + (["no-fsync"] if no_fsync else [])
+def measure(tree: Path, no_fsync: bool, cold: bool = False) -> dict[str, float]:
+    argv = [sys.executable, "-c", SNIPPET, str(tree)] + (["no-fsync"] if no_fsync else []) + (
+        ["cold"] if cold else [])
     done = subprocess.run(argv, capture_output=True,
                           text=True, check=True, cwd=Path.cwd())
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -167,6 +179,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-fsync", action="store_true",
                         help="make fsync and syncfs no-ops: the engines' CPU cost alone")
+    parser.add_argument("--cold", action="store_true",
+                        help="no untimed first run: time what a tree loads on first use too")
     parser.add_argument("--count", action="store_true",
                         help="the chain's bytecodes and calls per step, not times")
     args = parser.parse_args()
@@ -182,7 +196,7 @@ def main() -> None:
     for n in range(args.rounds):
         order = ["old", "new"] if n % 2 == 0 else ["new", "old"]
         for tree in order:
-            for key, value in measure(trees[tree], args.no_fsync).items():
+            for key, value in measure(trees[tree], args.no_fsync, args.cold).items():
                 samples[tree].setdefault(key, []).append(value)
     med = {t: {k: statistics.median(v) for k, v in s.items()} for t, s in samples.items()}
     for key, label in (("chain", "1,000-step chain"), ("many", "200 instances x 3 steps"),

@@ -33,7 +33,7 @@ from runtime.clock import iso, parse_iso
 from runtime.entities import critical
 from runtime.entities.critical import CriticalSection
 from runtime.entities.ids import EntityId, InvalidEntityId
-from runtime.limits import admitted_scalar, check_value
+from runtime.limits import INT_BOUND, admitted_scalar, check_value
 from runtime.machine import Outcome
 from runtime.values import json_copy
 
@@ -44,8 +44,11 @@ def boundary(value: Any, what: str) -> Any:
     with a hint to use a list, as `runtime.direct` refuses it) or exceeds a limit of
     `runtime.limits` (nesting, lone surrogates, integer digits). Dataclass instances (and
     pydantic models) are encoded as JSON objects first (`runtime.boundary_types`)."""
-    if admitted_scalar(value):
-        return value  # the usual activity input or result: nothing to walk, copy or refuse
+    if type(value) is int:  # the usual activity input or result: tested here, no call
+        if -INT_BOUND < value < INT_BOUND:
+            return value
+    elif admitted_scalar(value):
+        return value  # nothing to walk, copy or refuse
     value = to_json(value)
     check_value(value, what)
     return json_copy(value)
@@ -109,9 +112,21 @@ class TaskState:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind}
-        for key in ("name", "input", "child_id", "first_at", "fire_at", "target", "at"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
+        # written out, not a loop of getattr: every checkpoint writes its live tasks
+        if self.name is not None:
+            out["name"] = self.name
+        if self.input is not None:
+            out["input"] = self.input
+        if self.child_id is not None:
+            out["child_id"] = self.child_id
+        if self.first_at is not None:
+            out["first_at"] = self.first_at
+        if self.fire_at is not None:
+            out["fire_at"] = self.fire_at
+        if self.target is not None:
+            out["target"] = self.target
+        if self.at is not None:
+            out["at"] = self.at
         if self.children:
             out["children"] = list(self.children)
         if self.retry is not None:
@@ -292,12 +307,17 @@ class TaskTable:
         return [self.tasks[i] for i in sorted(keep)]
 
 
+def _ignore(task: TaskState) -> None:
+    """`JournalContext.on_new` when nobody is told of new tasks."""
+
+
 class JournalContext(OrchestrationContext):
     """What a machine sees while the executor runs one of its steps."""
 
     def __init__(self, instance_id: str, table: TaskTable, now: datetime,
                  buffered: dict[str, deque[tuple[Any, int, str]]], next_uuid: int = 0, *,
-                 input: Any = None, parent_id: str | None = None) -> None:
+                 input: Any = None, parent_id: str | None = None,
+                 on_new: Callable[[TaskState], None] | None = None) -> None:
         self._instance_id = instance_id
         self._input = input
         self._parent_id = parent_id
@@ -307,7 +327,7 @@ class JournalContext(OrchestrationContext):
         self.next_uuid = next_uuid
         self.custom_status: Any = None
         self.continued: tuple[Any] | None = None
-        self.on_new: Callable[[TaskState], None] = lambda t: None
+        self.on_new: Callable[[TaskState], None] = on_new if on_new is not None else _ignore
 
     @property
     def instance_id(self) -> str:

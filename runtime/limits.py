@@ -39,13 +39,14 @@ from typing import Any
 
 from runtime.values import MAX_NESTING, NotJSONError, check_json
 
-__all__ = ["MAX_INT_DIGITS", "MAX_NESTING", "MalformedJSON", "admitted_scalar", "check_text",
+__all__ = ["INT_BOUND", "MAX_INT_DIGITS", "MAX_NESTING", "MalformedJSON", "admitted_scalar", "check_text",
            "check_value", "parse_json"]
 
 #: Decimal digits of the largest integer a value may hold (CPython's default for reading
 #: an int from text; a larger one could be written to a journal but never read back).
 MAX_INT_DIGITS = 4300
 _INT_BOUND = 10**MAX_INT_DIGITS
+INT_BOUND = _INT_BOUND  # an int is admitted if -INT_BOUND < value < INT_BOUND
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SHOWN_STEPS = 6  # path steps a message shows before eliding the rest of a deep path
 

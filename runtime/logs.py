@@ -44,6 +44,15 @@ _instance = logging.getLogger("tether.instance")
 _activity = logging.getLogger("tether.activity")
 _step = logging.getLogger("tether.step")
 _wait = logging.getLogger("tether.wait")
+_DEBUG, _INFO = logging.DEBUG, logging.INFO  # (one global lookup, not two, per step's events)
+
+
+def wants(kind: type, failed: bool) -> bool:
+    """`runtime.observe`'s test before a per-step event is built: does a line of it
+    reach a handler at the level it would be logged at (DEBUG; a failed attempt INFO)?"""
+    if kind is StepRan:
+        return _step.isEnabledFor(_DEBUG)
+    return _activity.isEnabledFor(_INFO if failed else _DEBUG)
 
 
 def log_event(event: Any) -> None:

@@ -3,8 +3,8 @@
 Two sources, one exposition (`GET /metrics` in Prometheus text, `Client.metrics()` as
 numbers):
 
-- `PROCESS`: counts and latency histograms fed by the engine's events
-  (`runtime.observe`): steps run, activity attempts and failures, step and activity
+- `PROCESS`: counts and latency histograms fed by the engine (`runtime.observe`: its
+  tally of the per-step kinds, and its events): steps run, activity attempts and failures, step and activity
   latencies, instances started and ended. They count what engines *in this process* did
   since it started, as Prometheus counters do (a restart resets them; Prometheus handles
   resets). Kept in plain Python: the engine pays no prometheus_client import
@@ -16,14 +16,14 @@ numbers):
 
 from __future__ import annotations
 
-import bisect
 import threading
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runtime.observe import ActivityEnded, ActivityStarted, InstanceEnded, InstanceStarted, StepRan
+from runtime.observe import InstanceEnded, InstanceStarted
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -44,7 +44,7 @@ class Histogram:
     total: float = 0.0
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
 
 
@@ -62,49 +62,111 @@ HISTOGRAMS = (
 )
 
 
+class _Shard:
+    """One thread's counts of the per-step kinds, written by that thread only (so no
+    lock and no lost update), read by a scrape: steps and attempt times by name, and
+    attempts started and failed by activity."""
+
+    __slots__ = ("attempt_seconds", "attempts", "failures", "steps")
+
+    def __init__(self) -> None:
+        self.steps: dict[str, Histogram] = {}
+        self.attempts: dict[str, int] = {}
+        self.attempt_seconds: dict[str, Histogram] = {}
+        self.failures: dict[str, int] = {}
+
+
 class ProcessMetrics:
-    """Counts by (metric, labels) and histograms by (metric, label), for this process."""
+    """Counts by (metric, labels) and histograms by (metric, label), for this process.
+
+    The per-step kinds come as plain values (`runtime.observe.Tally`: `step`, `attempt`,
+    `attempt_ended`), never as events, and update plain ints of the calling thread's
+    own `_Shard` (three a step: no lock taken); a scrape sums the shards. The steps
+    counter is the count of the step histogram. Instances started and ended come as
+    events (`__call__`), counted under the lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
-        self.histograms: dict[tuple[str, str], Histogram] = {}
+        self.shards: list[_Shard] = []
+        self.local = threading.local()
+
+    def _shard(self) -> _Shard:
+        """The calling thread's shard, made on its first count."""
+        shard = getattr(self.local, "shard", None)
+        if shard is None:
+            shard = self.local.shard = _Shard()
+            with self.lock:
+                self.shards.append(shard)
+        return shard
+
+    def step(self, orchestration: str, seconds: float) -> None:
+        try:
+            hist = self.local.shard.steps[orchestration]
+        except (AttributeError, KeyError):  # this thread's first step (of this name)
+            hist = self._shard().steps.setdefault(orchestration, Histogram())
+        hist.counts[bisect_left(BUCKETS, seconds)] += 1
+        hist.total += seconds
+
+    def attempt(self, activity: str) -> None:
+        try:
+            self.local.shard.attempts[activity] += 1
+        except (AttributeError, KeyError):
+            attempts = self._shard().attempts
+            attempts[activity] = attempts.get(activity, 0) + 1
+
+    def attempt_ended(self, activity: str, seconds: float, failed: bool) -> None:
+        try:
+            hist = self.local.shard.attempt_seconds[activity]
+        except (AttributeError, KeyError):
+            hist = self._shard().attempt_seconds.setdefault(activity, Histogram())
+        hist.counts[bisect_left(BUCKETS, seconds)] += 1
+        hist.total += seconds
+        if failed:
+            failures = self.local.shard.failures
+            failures[activity] = failures.get(activity, 0) + 1
 
     def __call__(self, event: Any) -> None:
-        """The observer subscriber: one event in, the matching series updated. Three
-        events per step come here, so the kinds a step sends are tested first, by exact
-        type (events are final classes), with the histogram update written out."""
+        """The observer subscriber, for the kinds that are not per step (those come
+        through `step`, `attempt` and `attempt_ended`, and are ignored here)."""
         kind = type(event)
-        with self.lock:
-            if kind is ActivityStarted:
-                self.counts["activity_attempts", (event.activity,)] += 1
-            elif kind is ActivityEnded:
-                hist = self.histograms.get(("activity_seconds", event.activity))
-                if hist is None:  # not setdefault: a Histogram (and its list) built per event
-                    hist = self.histograms["activity_seconds", event.activity] = Histogram()
-                seconds = event.seconds
-                hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-                hist.total += seconds
-                if event.error is not None:
-                    self.counts["activity_failures", (event.activity,)] += 1
-            elif kind is StepRan:
-                self.counts["steps", (event.orchestration,)] += 1
-                hist = self.histograms.get(("step_seconds", event.orchestration))
-                if hist is None:
-                    hist = self.histograms["step_seconds", event.orchestration] = Histogram()
-                seconds = event.seconds
-                hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-                hist.total += seconds
-            elif kind is InstanceStarted:
+        if kind is InstanceStarted:
+            with self.lock:
                 self.counts["instances_started", (event.orchestration,)] += 1
-            elif kind is InstanceEnded:
+        elif kind is InstanceEnded:
+            with self.lock:
                 self.counts["instances_ended", (event.orchestration, event.status)] += 1
+
+    def _read(self) -> tuple[dict[tuple[str, tuple[str, ...]], int],
+                             dict[tuple[str, str], tuple[list[int], float]]]:
+        """Every counter's series and every histogram's (buckets, sum), the shards
+        summed (under the lock; a shard's dicts are copied before they are walked, as
+        their threads may add a name meanwhile)."""
+        counts: Counter[tuple[str, tuple[str, ...]]] = Counter(self.counts)
+        hists: dict[tuple[str, str], tuple[list[int], float]] = {}
+        for shard in self.shards:
+            for metric, series in (("step_seconds", shard.steps),
+                                   ("activity_seconds", shard.attempt_seconds)):
+                for name, hist in dict(series).items():
+                    bins, total = list(hist.counts), hist.total
+                    if metric == "step_seconds":
+                        counts["steps", (name,)] += sum(bins)
+                    before = hists.get((metric, name))
+                    if before is not None:
+                        bins = [a + b for a, b in zip(before[0], bins, strict=True)]
+                        total += before[1]
+                    hists[metric, name] = (bins, total)
+            for metric, ints in (("activity_attempts", shard.attempts),
+                                 ("activity_failures", shard.failures)):
+                for name, n in dict(ints).items():
+                    counts[metric, (name,)] += n
+        return dict(counts), hists
 
     def totals(self) -> dict[str, int]:
         """Each counter summed over its labels (`steps`, `activity_attempts`, ...)."""
         with self.lock:
             out = {name: 0 for name, _, _ in COUNTERS}
-            for (name, _), n in self.counts.items():
+            for (name, _), n in self._read()[0].items():
                 out[name] += n
             return out
 
@@ -113,8 +175,7 @@ class ProcessMetrics:
         from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
         with self.lock:
-            counts = dict(self.counts)
-            hists = {k: (list(h.counts), h.total) for k, h in self.histograms.items()}
+            counts, hists = self._read()
         for name, text, labels in COUNTERS:
             family = CounterMetricFamily(f"tether_{name}", text, labels=list(labels))
             for (metric, values), n in sorted(counts.items()):

@@ -18,6 +18,16 @@ for them: times are `time.time()` seconds, durations seconds, ids as journaled. 
 plain slotted dataclasses, not frozen ones (whose fields are set through
 `object.__setattr__`: three events per step cost a 1,000-step chain a tenth of its
 time): a subscriber reads an event and never changes it.
+
+The per-step kinds (`StepRan`, `ActivityStarted`, `ActivityEnded`, three a step) cost
+nothing when nobody listens: the engine first calls `step_ran`, `attempt_started` or
+`attempt_ended` with plain values, which count them in the process's tally (the metrics,
+`runtime.metrics.PROCESS`: plain ints, rendered at scrape time) and say whether any
+subscriber wants the event; only then is it built and emitted. Subscribers that want
+those kinds only sometimes (the log lines, at DEBUG) subscribe with a `wants(kind,
+failed)` test (`subscribe(..., wants=...)`), asked at each such event; the others (a
+tracer, a user's) want every event. The tally sees the per-step kinds only through
+those calls, never through `emit`, so each is counted once.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("tether.observe")
 
@@ -101,10 +111,30 @@ class WaitEnded(Event):
 
 
 Subscriber = Callable[[Any], None]
-# A tuple replaced on every change, so `emit` (a few times per step) iterates it as is.
-_subscribers: tuple[Subscriber, ...] = ()
+#: `wants(kind, failed)`: does a subscriber want this per-step event (`StepRan`,
+#: `ActivityStarted`, `ActivityEnded`; `failed`: the step or attempt raised)?
+Wants = Callable[[type, bool], bool]
+# Tuples replaced on every change, so `emit` (a few times per step) iterates them as is.
+_subscribers: tuple[Subscriber, ...] = ()  # every subscriber, in order
+_eager: tuple[Subscriber, ...] = ()  # those that want every per-step event
+_gated: tuple[Wants, ...] = ()  # the `wants` of the others
+_single: Wants | None = None  # the only `wants` to ask, when there is one and no eager one
+_wants: dict[Subscriber, Wants] = {}
 _broken: set[int] = set()
 _lock = threading.Lock()
+
+
+class Tally(Protocol):
+    """What counts the per-step kinds in this process (`runtime.metrics.PROCESS`)."""
+
+    def step(self, orchestration: str, seconds: float) -> None: ...
+
+    def attempt(self, activity: str) -> None: ...
+
+    def attempt_ended(self, activity: str, seconds: float, failed: bool) -> None: ...
+
+
+_tally: Tally | None = None
 
 
 #: Set by `runtime.tracing.enable()`: (the parent's trace context or None, renew=...) ->
@@ -121,12 +151,19 @@ def install_defaults() -> None:
     if _installed:
         return
     _installed = True
-    from runtime.logs import log_event
+    from runtime.logs import log_event, wants
     from runtime.metrics import PROCESS
 
-    subscribe(log_event)
-    subscribe(PROCESS)
+    global _tally
+    _tally = PROCESS  # the per-step kinds (`step_ran`, ...)
+    subscribe(log_event, wants=wants)
+    subscribe(PROCESS, wants=never)  # the other kinds: instances started and ended
     _enable_from_env()
+
+
+def never(kind: type, failed: bool) -> bool:
+    """The `wants` of a subscriber that takes no per-step event (never asked)."""
+    return False
 
 
 def _enable_from_env() -> None:
@@ -157,19 +194,88 @@ def set_trace_context(hook: Callable[..., dict[str, Any]] | None) -> None:
     _trace_context = hook
 
 
-def subscribe(subscriber: Subscriber) -> Subscriber:
-    """Add a subscriber (idempotent); returns it, so it can be used as a decorator."""
-    global _subscribers
+def subscribe(subscriber: Subscriber, *, wants: Wants | None = None) -> Subscriber:
+    """Add a subscriber (idempotent); returns it, so it can be used as a decorator.
+    `wants`: asked before each per-step event is built (see the module docstring);
+    without it the subscriber gets every event."""
     with _lock:
         if subscriber not in _subscribers:
-            _subscribers = (*_subscribers, subscriber)
+            _wants.pop(subscriber, None)
+            if wants is not None:
+                _wants[subscriber] = wants
+            _changed((*_subscribers, subscriber))
     return subscriber
 
 
 def unsubscribe(subscriber: Subscriber) -> None:
-    global _subscribers
     with _lock:
-        _subscribers = tuple(s for s in _subscribers if s != subscriber)
+        _wants.pop(subscriber, None)
+        _changed(tuple(s for s in _subscribers if s != subscriber))
+
+
+def _changed(subscribers: tuple[Subscriber, ...]) -> None:
+    global _subscribers, _eager, _gated, _single
+    _subscribers = subscribers
+    _eager = tuple(s for s in subscribers if s not in _wants)
+    _gated = tuple(w for s in subscribers if (w := _wants.get(s)) is not None and w is not never)
+    _single = _gated[0] if len(_gated) == 1 and not _eager else None  # (the defaults: the logs)
+
+
+# The three below run once per step each: the test of the subscribers written out in each
+# (no helper call; with the defaults, one `wants` to ask), `try` costs nothing until a
+# `wants` raises (then the event is built, and `emit` logs the subscriber's failure once).
+
+
+def step_ran(orchestration: str, seconds: float, failed: bool) -> bool:
+    """Count a step in the tally; True if a subscriber wants its `StepRan` (the caller
+    then builds and emits it)."""
+    if _tally is not None:
+        _tally.step(orchestration, seconds)
+    try:
+        if _single is not None:
+            return _single(StepRan, failed)
+        if _eager:
+            return True
+        for wants in _gated:
+            if wants(StepRan, failed):
+                return True
+    except Exception:
+        return True
+    return False
+
+
+def attempt_started(activity: str) -> bool:
+    """Count an activity attempt's start; True if a subscriber wants its `ActivityStarted`."""
+    if _tally is not None:
+        _tally.attempt(activity)
+    try:
+        if _single is not None:
+            return _single(ActivityStarted, False)
+        if _eager:
+            return True
+        for wants in _gated:
+            if wants(ActivityStarted, False):
+                return True
+    except Exception:
+        return True
+    return False
+
+
+def attempt_ended(activity: str, seconds: float, failed: bool) -> bool:
+    """Count an attempt's end; True if a subscriber wants its `ActivityEnded`."""
+    if _tally is not None:
+        _tally.attempt_ended(activity, seconds, failed)
+    try:
+        if _single is not None:
+            return _single(ActivityEnded, failed)
+        if _eager:
+            return True
+        for wants in _gated:
+            if wants(ActivityEnded, failed):
+                return True
+    except Exception:
+        return True
+    return False
 
 
 def emit(event: Any) -> None:

@@ -34,9 +34,10 @@ if TYPE_CHECKING:
     from runtime.instance import Instance
 
 
-@dataclass
+@dataclass(slots=True)
 class Done:
-    """An activity attempt finished (sent from a pool thread to the engine thread)."""
+    """An activity attempt finished (sent from a pool thread to the engine thread; one a
+    step of a chain: slotted, and built positionally)."""
 
     instance: str
     generation: int
@@ -202,7 +203,10 @@ class ActivityPool:
             about: observe.ActivityStarted | None = None) -> None:
         """Run one attempt (on a pool thread, or inline) and queue its outcome for the
         engine thread."""
-        if about is not None:
+        # counted, and reported only if a subscriber wants it (observe.py)
+        told = about is not None and observe.attempt_started(name)
+        if told:
+            assert about is not None
             if not inline:  # it starts now, not when it was queued
                 about = observe.ActivityStarted(
                     about.instance_id, about.orchestration, trace=about.trace, task=about.task,
@@ -226,18 +230,21 @@ class ActivityPool:
         # at zero); not in a `gc.callbacks` clock, whose Python code would swallow a
         # Ctrl-C that arrived during the collection.
         seconds = time.perf_counter() - start
-        timed = gc.get_count()[1:] == collections[1:]
-        if about is not None:
+        timed = True  # (asked only of a slow attempt: `judge` looks at nothing else)
+        if seconds >= self.inline_below:
+            after = gc.get_count()
+            timed = after[1] == collections[1] and after[2] == collections[2]
+        if about is not None and observe.attempt_ended(name, seconds, error is not None):
             observe.emit(observe.ActivityEnded(
                 about.instance_id, about.orchestration, trace=about.trace, task=about.task,
-                activity=name, attempt=about.attempt, started=about.started,
+                activity=name, attempt=about.attempt,
+                started=about.started if told or inline else time.time() - seconds,
                 seconds=seconds,
                 error=None if error is None else f"{error.error_type}: {error.message}"))
         # async activities always run on the pool (asyncio.run needs a thread without a loop)
         if was_async:
             seconds, timed = float("inf"), True
-        self.done.put(Done(*key, value=value, error=error, name=name, seconds=seconds,
-                           outbox=outbox, timed=timed))
+        self.done.put(Done(*key, value, error, name, seconds, timed, outbox))
 
     def take(self, timeout: float | None, virtual: bool) -> list[Done]:
         """The outcomes that arrived (waiting up to `timeout` for the first). Under the
@@ -302,9 +309,8 @@ def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool
         return
     engine.pool.start((inst.id, inst.generation, t.id, t.attempt), t.name,
                       lookup(engine, t.name), t.input, inline=inline,
-                      about=observe.ActivityStarted(inst.id, inst.name, trace=inst.trace,
-                                                    task=t.id, activity=t.name,
-                                                    attempt=t.attempt, started=time.time()))
+                      about=observe.ActivityStarted(inst.id, inst.name, t.id, t.name, t.attempt,
+                                                    time.time(), trace=inst.trace))
 
 
 def resume_held(engine: Engine, instance_id: str, generation: int, task_id: int) -> None:
@@ -331,27 +337,27 @@ def collect(engine: Engine, timeout: float | None) -> bool:
     if len(batch) > 1:  # (a chain's every step has one)
         batch.sort(key=lambda d: (d.instance, d.task))
     items: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    seen: set[tuple[str, int, int, int, str]] = set()
+    seen: set[tuple[str, int, int, int, str]] | None = set() if len(batch) > 1 else None
     for d in batch:
         # Two outcomes of one attempt can arrive together where attempts also run on
         # other workers (a queued attempt whose result comes back through the inbox while
         # a new owner runs it here again): the first is recorded, the other dropped, as
         # later ones are by `t.done` once the first is applied.
-        if len(batch) > 1:
+        if seen is not None:
             key = (d.instance, d.generation, d.task, d.attempt, d.outbox)
             if key in seen:
                 continue
             seen.add(key)
         inst = engine.instances.get(d.instance)
-        owed = d.outbox or f"{d.generation}:{d.task}"
-        if inst is not None and owed in inst.outbox and (d.outbox or inst.ended
-                                                         or inst.generation != d.generation):
-            # fire and forget, after the end: the outcome only says it ran
-            sent: dict[str, Any] = {"key": owed}
-            if d.error is not None:
-                sent["error"] = error_json(d.error)
-            items.setdefault(inst.id, []).append(("sent", sent))
-            continue
+        if inst is not None and inst.outbox:  # (the key is built only if anything is owed)
+            owed = d.outbox or f"{d.generation}:{d.task}"
+            if owed in inst.outbox and (d.outbox or inst.ended or inst.generation != d.generation):
+                # fire and forget, after the end: the outcome only says it ran
+                sent: dict[str, Any] = {"key": owed}
+                if d.error is not None:
+                    sent["error"] = error_json(d.error)
+                items.setdefault(inst.id, []).append(("sent", sent))
+                continue
         if inst is None or inst.ended or inst.generation != d.generation:
             continue
         t = inst.table.tasks.get(d.task)

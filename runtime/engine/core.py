@@ -299,10 +299,30 @@ class Engine:
         now = self.clock.now()
         return now if now > inst.now else inst.now
 
-    def sync(self, insts: Iterable[Instance]) -> None:
+    def sync(self, insts: list[Instance]) -> None:
         """Make what is staged for these instances durable (one group commit); if that
         fails, every instance of the group is broken (`fail`): none may act on records
         that may not be durable."""
+        if len(insts) == 1 and not self.unsynced:  # one instance (a chain's every step)
+            inst = insts[0]
+            if inst.claim is None or inst.broken:
+                return
+            group = [inst]
+            claims = [inst.claim]
+        else:
+            group, claims = self._group(insts)
+        try:
+            self.backend.commit(claims)
+        except FenceLost as exc:  # the others' records are committed all the same
+            self.lose(exc, group)
+        except BackendError as exc:
+            for inst in group:
+                self.fail(inst, f"instance {inst.id}: {exc}" if inst.id not in str(exc)
+                          else str(exc))
+
+    def _group(self, insts: list[Instance]) -> tuple[list[Instance], list[Claim]]:
+        """The instances of a group commit, and their claims: those of `insts` that can
+        be written, and the ends staged earlier that ride along (`unsynced`)."""
         group = [i for i in insts if i.claim is not None and not i.broken]
         if self.unsynced:  # ends staged earlier ride along (`commit`)
             ids = {i.id for i in group}  # (not `in group`: an Instance compares field by field)
@@ -310,14 +330,7 @@ class Engine:
                       and not i.broken and i.id not in ids]
             self.unsynced.clear()
             group += riding
-        try:
-            self.backend.commit([i.claim for i in group if i.claim is not None])
-        except FenceLost as exc:  # the others' records are committed all the same
-            self.lose(exc, group)
-        except BackendError as exc:
-            for inst in group:
-                self.fail(inst, f"instance {inst.id}: {exc}" if inst.id not in str(exc)
-                          else str(exc))
+        return group, [i.claim for i in group if i.claim is not None]
 
     def commit(self, records: dict[str, list[Record]], *, synced: bool = False) -> None:
         """Commit the touched instances once, then apply and advance (group commit). The
@@ -338,7 +351,7 @@ class Engine:
                 for rec in records[inst.id]:
                     inst.apply(rec)
                 stepping.start_pending(self, inst)
-                self.advance(inst)
+                stepping.advance(self, inst)  # (not through `self.advance`: one call a step)
         finally:
             if outermost:
                 ended, self.ending = self.ending or [], None

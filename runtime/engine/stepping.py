@@ -76,23 +76,24 @@ def step(engine: Engine, inst: Instance) -> bool:
     """One machine call; False once the instance ended or started a new generation."""
     assert inst.mdef is not None
     ctx = JournalContext(inst.id, inst.table, inst.now, inst.buffered, inst.next_uuid,
-                         input=inst.input, parent_id=(inst.parent or {}).get("id"))
+                         input=inst.input,
+                         parent_id=inst.parent.get("id") if inst.parent is not None else None,
+                         on_new=inst.unsaved.append)
     ctx.custom_status = inst.custom_status
     ctx.continued = (inst.continued[0],) if inst.continued is not None else None
-    ctx.on_new = inst.unsaved.append
-    label, began, clock = inst.step_label or f"s{inst.frame.state}", time.time(), time.perf_counter()
+    state, clock = inst.frame.state, time.perf_counter()
     token = critical.running_in(ctx)  # a CriticalSection in the frame reaches ctx so
     try:
         result = inst.mdef.fn(ctx, inst.frame)
     except Exception as exc:
-        _step_ran(inst, label, began, clock, f"{type(exc).__name__}: {exc}")
+        _step_ran(inst, state, clock, f"{type(exc).__name__}: {exc}")
         inst.custom_status = ctx.custom_status
         finish(engine, inst, "failed", error={"type": type(exc).__name__, "message": str(exc),
                                               "details": failure_details(exc)})
         return False
     finally:
         critical.reset(token)
-    _step_ran(inst, label, began, clock, None)
+    _step_ran(inst, state, clock, None)
     inst.next_uuid, inst.custom_status = ctx.next_uuid, ctx.custom_status
     inst.continued = [ctx.continued[0]] if ctx.continued is not None else None
     if isinstance(result, Return):
@@ -128,10 +129,14 @@ def _waits_over(inst: Instance, task_id: int) -> None:
             started=parse_iso(w.first_at).timestamp() if w.first_at else end, ended=end))
 
 
-def _step_ran(inst: Instance, label: str, began: float, clock: float, error: str | None) -> None:
-    observe.emit(observe.StepRan(inst.id, inst.name, trace=inst.trace, step=label,
-                                 started=began, seconds=time.perf_counter() - clock,
-                                 error=error))
+def _step_ran(inst: Instance, state: int, clock: float, error: str | None) -> None:
+    """Count the step; its event is built only if a subscriber wants it (observe.py)."""
+    seconds = time.perf_counter() - clock
+    if observe.step_ran(inst.name, seconds, error is not None):
+        observe.emit(observe.StepRan(inst.id, inst.name, trace=inst.trace,
+                                     step=inst.step_label or f"s{state}",
+                                     started=time.time() - seconds, seconds=seconds,
+                                     error=error))
 
 
 def checkpoint(engine: Engine, inst: Instance) -> None:
@@ -176,6 +181,8 @@ def start_pending(engine: Engine, inst: Instance) -> None:
             start_child(engine, inst, t)
         elif t.kind in KINDS:
             send_task(engine, inst, t)
+    if not activities:  # (the call after a result is applied, before the step runs)
+        return
     lone = len(activities) == 1 and not engine.pool.inflight and len(engine.instances) == 1
     for t in activities:
         start_activity(engine, inst, t, inline=lone)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from runtime.backends.base import (
     DAMAGED,
@@ -97,7 +97,10 @@ class FileClaim(Claim):
         self.sends: list[tuple[str, str, dict[str, Any]]] = []  # (target, id, body)
         self.dirty = False  # records written since the last commit
         self.status = status_of(instance_id, journal.opened)["runtimeStatus"]
-        self.changed: tuple[str | None, str] | None = None  # (new status, updated) for the index
+        # for the index at the next commit: the new status (None: unchanged) and the time
+        # of the last record staged ("": nothing staged since)
+        self.new_status: str | None = None
+        self.updated = ""
 
     @property
     def loaded(self) -> Loaded:
@@ -109,27 +112,29 @@ class FileClaim(Claim):
 
     def stage(self, items: Sequence[tuple[str, dict[str, Any]]], ts: str) -> list[Record]:
         try:
-            records: list[Record] = list(self.journal.append_many(
-                items if type(items) is list else list(items), ts))
+            records = cast("list[Record]", self.journal.append_many(
+                items if type(items) is list else list(items), ts))  # (no copy: it is a list)
         except OSError as exc:
             raise _unusable(self.instance_id, exc) from exc
         self.dirty = True
-        status = self.status
         for rec in records:
             kind = rec.kind
             if kind == "result" or kind == "event":  # the usual records: no new status
                 continue
-            if kind in FINAL:
-                status = FINAL[kind]
-            elif kind == "checkpoint":
+            if kind == "checkpoint":
                 status = "Suspended" if rec.data.get("suspended") else "Running"
+            elif kind in FINAL:
+                status = FINAL[kind]
             elif kind == "suspended":
                 status = "Suspended"
             elif kind == "resumed":
                 status = "Running"
-        new = status if status != self.status else (self.changed or (None, ""))[0]
-        self.status = status
-        self.changed = (new, records[-1].ts) if records else self.changed
+            else:
+                continue
+            if status != self.status:  # (a chain's checkpoints: Running, as it was)
+                self.status = self.new_status = status
+        if records:
+            self.updated = ts
         return records
 
     def ack(self, message_ids: Iterable[str]) -> None:
@@ -167,8 +172,8 @@ class FileClaim(Claim):
         except OSError as exc:
             raise _unusable(self.instance_id, exc) from exc
         self._loaded = _loaded(self.journal.opened)
-        self.status = "Pending"
-        self.changed = ("Pending", ts)
+        self.status = self.new_status = "Pending"
+        self.updated = ts
         return self._loaded
 
     def close(self) -> None:
@@ -365,6 +370,18 @@ class FileBackend(Backend):
             self.index().put([(*_row(doc)[:5], live)])
 
     def commit(self, claims: Iterable[Claim]) -> None:
+        if type(claims) is list and len(claims) == 1:  # one instance's records (a chain's step)
+            c = claims[0]
+            if type(c) is FileClaim and c.dirty and not c.acked and not c.sends:
+                try:
+                    os.fsync(c.journal.fd)
+                except OSError as exc:
+                    raise _unusable(c.instance_id, exc) from exc
+                c.dirty = False
+                if c.updated:
+                    (self._index or self.index()).changed(c.instance_id, c.new_status, c.updated)
+                    c.new_status, c.updated = None, ""
+                return
         group: list[FileClaim] = []
         dirty: list[FileClaim] = []
         sending: list[FileClaim] = []
@@ -392,10 +409,9 @@ class FileBackend(Backend):
         index = self.index()
         for c in group:
             c.dirty = False
-            if c.changed is not None:
-                status, updated = c.changed
-                index.update(c.instance_id, status=status, updated=updated)
-                c.changed = None
+            if c.updated:
+                index.changed(c.instance_id, c.new_status, c.updated)
+                c.new_status, c.updated = None, ""
         acked = [(c.instance_id, name) for c in group if c.acked for name in c.acked]
         if acked:
             for c in group:
