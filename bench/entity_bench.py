@@ -28,17 +28,16 @@ process, so their ratio is fair on a shared, noisy machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compiler
+from bench.scratch_store import scratch_store
 from runtime.client import Client
 from runtime.worker import Worker
 
@@ -82,18 +81,6 @@ async def bench_unlocked(ctx, n):
     return n
 """
 module = compiler.load_source(SOURCE, "bench_entities.py", "_bench_entities")
-
-
-@contextlib.contextmanager
-def fresh_store(kind: str) -> Iterator[str]:
-    if kind == "file":
-        with tempfile.TemporaryDirectory(prefix="tether-entity-bench-") as folder:
-            yield str(Path(folder) / "store")
-        return
-    from bench.pg_scratch import scratch_database
-
-    with scratch_database("entities") as url:
-        yield url
 
 
 def drain(store: str) -> float:
@@ -197,7 +184,7 @@ def measure(name: str, kinds: list[str], runs: int,
     by_kind: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     for _ in range(runs):
         for kind in kinds:  # side by side: one run of each kind in turn
-            with fresh_store(kind) as store:
+            with scratch_store(kind, "entities") as store:
                 by_kind[kind].append(work(store))
     for kind in kinds:
         results = by_kind[kind]

@@ -34,13 +34,13 @@ import argparse
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch_store import scratch_store
 from runtime.backends import open_backend
 from runtime.backends.base import Backend, NewInstance
 from runtime.client import Client
@@ -52,18 +52,6 @@ from tests.entities import kinds  # noqa: F401  (registers @counter)
 VARIANTS = ("no-read", "read-none", "read-found")
 MEMORY = {"last_seq": {f"@counter@sender{i}/{i:016x}": 40 + i for i in range(3)},
           "client_keys": [f"client-key-{i}" for i in range(10)]}
-
-
-@contextlib.contextmanager
-def fresh_store(kind: str) -> Iterator[str]:
-    if kind == "file":
-        with tempfile.TemporaryDirectory(prefix="tether-tombstone-bench-") as folder:
-            yield str(Path(folder) / "store")
-        return
-    from bench.pg_scratch import scratch_database
-
-    with scratch_database("tombstones") as url:
-        yield url
 
 
 @contextlib.contextmanager
@@ -133,7 +121,7 @@ def measure(kind: str, n: int, rounds: int, variants: list[str]) -> None:
     by_variant: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     for _ in range(rounds):
         for variant in variants:  # side by side: one round of each in turn
-            with fresh_store(kind) as store:
+            with scratch_store(kind, "tombstones") as store:
                 by_variant[variant].append(one_round(store, n, variant))
     base = statistics.median(r["apply s"] for r in by_variant[variants[0]])
     for variant in variants:
