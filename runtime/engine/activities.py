@@ -151,8 +151,9 @@ class ActivityPool:
         self.concurrency = concurrency
         self.held: deque[Callable[[], None]] = deque()  # attempts waiting for a free slot
         self.inline_below = inline_below
-        self.quick: set[str] = set()  # sync activities that always ran under inline_below
-        self.slow: set[str] = set()  # ... and those that did not
+        self.quick: set[str] = set()  # sync activities that ran under inline_below
+        self.slow: set[str] = set()  # ... and those judged slow for good (`judge`)
+        self.strikes: dict[str, int] = {}  # slow attempts in a row, each a little slow
         self.running: dict[tuple[str, int, int, int], tuple[str, float]] = {}  # for Ctrl-C
         self.stopping = False  # a worker was asked to stop: start nothing new
 
@@ -276,13 +277,37 @@ class ActivityPool:
         self.executor.shutdown(wait=wait)
 
 
+#: an attempt this many times over `inline_below` is slow at once; one a little over it
+#: is a strike, and STRIKES of them in a row (no quick attempt between) make it slow
+SLOW_AT_ONCE = 100
+STRIKES = 3
+
+
 def judge(pool: ActivityPool, d: Done) -> None:
-    """Quick or slow, as the attempt's time says: quick if under `inline_below` (a
-    collection meanwhile only made it slower), slow if over it with no collection."""
+    """Quick or slow, as the attempt's time says. Quick if under `inline_below` (and its
+    strikes forgiven). Over it with no collection meanwhile (a collection's time is the
+    interpreter's): slow for good if `SLOW_AT_ONCE` times over, else a strike, and slow
+    for good at the `STRIKES`th in a row. A loaded machine's scheduler can make one
+    attempt of a quick activity take milliseconds; that alone no longer sends it to the
+    pool for good, which cost a chain two thread hand-offs per step from then on. (An
+    activity that turns slow holds the engine thread, which had nothing else to do, for
+    the attempt that shows it and at most STRIKES - 1 more of under SLOW_AT_ONCE x
+    inline_below each.)"""
+    name = d.name
     if d.seconds < pool.inline_below:
-        pool.quick.add(d.name)
+        pool.quick.add(name)
+        if pool.strikes:
+            pool.strikes.pop(name, None)
     elif d.timed:
-        pool.slow.add(d.name)
+        if d.seconds >= pool.inline_below * SLOW_AT_ONCE:
+            pool.slow.add(name)
+            return
+        strikes = pool.strikes.get(name, 0) + 1
+        if strikes >= STRIKES:
+            pool.slow.add(name)
+            pool.strikes.pop(name, None)
+        else:
+            pool.strikes[name] = strikes
 
 
 def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:
@@ -294,7 +319,7 @@ def lookup(engine: Engine, name: str) -> Callable[..., Any] | None:
 
 def start_activity(engine: Engine, inst: Instance, t: TaskState, *, inline: bool = False) -> None:
     """Run an attempt on the pool; or, when `inline` (the engine has nothing else to
-    do) and the activity is sync and has always been quick, right here on the engine
+    do) and the activity is sync and is judged quick (`judge`), right here on the engine
     thread, which saves two thread hand-offs per step of a sequential chain."""
     t.started = True
     if t.fire_at is not None:  # waiting for a retry attempt

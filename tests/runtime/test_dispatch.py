@@ -1,5 +1,6 @@
 """Where activity attempts run: on the pool, or inline on the engine thread when the
-engine has nothing else to do and the activity is sync and has always been quick."""
+engine has nothing else to do and the activity is sync and judged quick (`judge`:
+one attempt far too slow, or three a little slow in a row, send it back to the pool)."""
 
 from __future__ import annotations
 
@@ -74,19 +75,54 @@ def test_a_slow_activity_stays_on_the_pool(tmp_path: Path) -> None:
     assert all(name.startswith("tether-activity") for name in seen), seen
 
 
-def test_an_activity_slow_once_never_runs_inline_again(tmp_path: Path) -> None:
+def test_an_activity_far_too_slow_once_never_runs_inline_again(tmp_path: Path) -> None:
+    """One attempt 150 times over the threshold (SLOW_AT_ONCE is 100) is enough."""
     calls = itertools.count()
 
     def sometimes_slow(x: Any) -> Any:
         if next(calls) == 2:
-            time.sleep(0.1)
+            time.sleep(0.3)
         return x + 1
 
-    seen, step = threads_of(sometimes_slow)  # threshold 50 ms: the quick ones stay quick under load
-    assert run_chain(tmp_path, 6, step, inline_below=0.05) == 6
+    seen, step = threads_of(sometimes_slow)
+    assert run_chain(tmp_path, 6, step, inline_below=0.002) == 6
     engine_thread = threading.current_thread().name
     assert seen[1:3] == [engine_thread] * 2
     assert all(name.startswith("tether-activity") for name in seen[3:]), seen
+
+
+def slow_at(which: set[int]) -> tuple[list[str], Any]:
+    """A step that takes 40 ms at the calls numbered in `which` (twice a 20 ms threshold:
+    a little slow), and no time at the others."""
+    calls = itertools.count()
+
+    def step(x: Any) -> Any:
+        if next(calls) in which:
+            time.sleep(0.04)
+        return x + 1
+
+    return threads_of(step)
+
+
+def test_an_activity_a_little_slow_once_stays_inline(tmp_path: Path) -> None:
+    """Regression: one attempt a loaded machine made slow sent a quick activity to the
+    pool for good (two thread hand-offs per step for the rest of the chain)."""
+    seen, step = slow_at({2})
+    assert run_chain(tmp_path, 6, step, inline_below=0.02) == 6
+    assert seen[1:] == [threading.current_thread().name] * 5, seen
+
+
+def test_an_activity_a_little_slow_three_times_in_a_row_goes_to_the_pool(tmp_path: Path) -> None:
+    seen, step = slow_at({2, 3, 4})
+    assert run_chain(tmp_path, 7, step, inline_below=0.02) == 7
+    assert seen[1:5] == [threading.current_thread().name] * 4, seen
+    assert all(name.startswith("tether-activity") for name in seen[5:]), seen
+
+
+def test_a_quick_attempt_forgives_the_strikes_before_it(tmp_path: Path) -> None:
+    seen, step = slow_at({2, 3, 5, 6})  # two strikes, a quick one, two strikes
+    assert run_chain(tmp_path, 8, step, inline_below=0.02) == 8
+    assert seen[1:] == [threading.current_thread().name] * 7, seen
 
 
 def test_async_activities_always_run_on_the_pool(tmp_path: Path) -> None:
@@ -246,13 +282,13 @@ def test_a_garbage_collection_during_an_attempt_does_not_count_as_the_activitys(
     calls = itertools.count()
 
     def collected(x: Any) -> Any:
-        if next(calls) == 2:
+        if next(calls) in (2, 3, 4):  # three in a row: as many strikes would be slow
             collect_young()
         return x + 1
 
     seen, step = threads_of(collected)
-    assert run_chain(tmp_path, 5, step, inline_below=threshold) == 5
-    assert seen[1:] == [threading.current_thread().name] * 4, seen
+    assert run_chain(tmp_path, 6, step, inline_below=threshold) == 6
+    assert seen[1:] == [threading.current_thread().name] * 5, seen
 
 
 def test_an_attempt_slow_without_a_collection_still_counts(tmp_path: Path) -> None:
@@ -261,10 +297,10 @@ def test_an_attempt_slow_without_a_collection_still_counts(tmp_path: Path) -> No
 
     def sometimes_slow(x: Any) -> Any:
         if next(calls) == 2:
-            time.sleep(0.2)
+            time.sleep(0.3)
         return x + 1
 
     seen, step = threads_of(sometimes_slow)
-    assert run_chain(tmp_path, 5, step, inline_below=0.05) == 5
+    assert run_chain(tmp_path, 5, step, inline_below=0.002) == 5
     assert seen[1:3] == [threading.current_thread().name] * 2, seen
     assert all(name.startswith("tether-activity") for name in seen[3:]), seen
