@@ -392,7 +392,13 @@ def collect(engine: Engine, timeout: float | None) -> bool:
         items.setdefault(inst.id, []).append(outcome(engine, inst, t, d.value, d.error, tie))
     # An instance's outcomes that arrived together are one event: one write, so a
     # crash cannot leave half of the group (when_any's winner depends on the group).
-    records = {i: engine.append_many(engine.instances[i], group) for i, group in items.items()}
+    # An earlier stage that met the fence drops every claim found lost with it
+    # (`Engine.lose_all`): those instances are gone from `engine.instances` by their turn.
+    records: dict[str, list[Record]] = {}
+    for i, group in items.items():
+        inst = engine.instances.get(i)
+        if inst is not None:
+            records[i] = engine.append_many(inst, group)
     engine.commit(records)
     engine.pool.start_held()
     return True

@@ -202,3 +202,43 @@ def test_short_queued_attempts_are_taken_ahead_and_outcomes_finished_together(
     assert sum(asked) == 38  # every queued attempt taken once (2 ran in the first slots)
     fetching = [n for n in asked if n]
     assert len(fetching) <= 25, f"{len(fetching)} takes for 38 queued attempts: {asked}"
+
+
+def test_outcomes_of_instances_whose_claims_were_all_taken_are_dropped_together(
+        open_store: Any, pg_url: str, pg_schema: str) -> None:
+    """Regression (found by the PostgreSQL kill soak's SIGSTOP round, the worker exited 1
+    with `KeyError`): the outcomes of two instances collected in one batch, both claims
+    taken over meanwhile. The first one's stage met the fence, `lose_all` dropped every
+    lost claim, and the second one was then looked up in `engine.instances` by key."""
+    backend = open_store()
+    now = iso(Clock().now())
+    create_instance(backend, CHAIN, 2, "a", now)
+    create_instance(backend, CHAIN, 2, "b", now)
+    gate = threading.Event()
+
+    def gated(i: int) -> int:
+        gate.wait(30)
+        return i * 10
+
+    engine = Engine(backend, concurrency=4)
+    engine.overrides["queue_nap"] = gated
+    try:
+        assert engine.adopt("a") is not None and engine.adopt("b") is not None
+        assert engine.run(lambda: engine.pool.inflight == 2)
+        # another worker claims both (what a lapsed lease lets it do): the fence moves
+        sql(pg_url, pg_schema, "UPDATE {s}.instances SET fence = fence + 1,"
+            " owner = 'another-worker' WHERE id IN ('a', 'b')")
+        # the heartbeat thread has found the first lost so far (`lose_all` asks about all)
+        engine.instances["a"].claim.lost = True  # type: ignore[union-attr]
+        gate.set()
+        done: Any = engine.pool.done
+        deadline = time.monotonic() + 30
+        while done.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert done.qsize() == 2  # both outcomes wait: the next collect takes them together
+        assert engine.run(lambda: not engine.instances)  # both dropped, no KeyError
+    finally:
+        gate.set()
+        engine.close()
+    assert sql(pg_url, pg_schema, "SELECT count(*) FROM {s}.journal WHERE kind = 'result'") \
+        == [(0,)]  # neither outcome was written through the lost claims
