@@ -58,6 +58,7 @@ from bench.kill_soak import (
 )
 from bench.pg_scratch import restart_server, scratch_database, wait_for_server
 from runtime.backends import open_backend
+from runtime.backends.base import Query
 from runtime.client import Client
 from runtime.direct import run_direct
 
@@ -166,6 +167,7 @@ class Disturbances:
     fenced: list[str] = field(default_factory=list)  # workers SIGSTOPped past their lease
     fence_lines: list[str] = field(default_factory=list)  # their stderr lines naming it
     fenced_stderr: str = ""  # the end of what the fenced worker wrote, for the report
+    taken: int = 0  # claims the harness took while the worker was stopped (lapsed or free)
     restarts: int = 0
     restart_seconds: float = 0.0
 
@@ -188,7 +190,14 @@ class PgSoak:
     final_timeout: float = 600.0  # seconds the last round may take before it is a problem
 
 
-FENCE_WORDS = ("lease", "fence")
+#: what a worker says when a write or its heartbeat meets the fence (`FenceLost`):
+#: not just "lease", which every worker's start-up line has in its store URL (`?lease=`)
+FENCE_WORDS = ("claimed it (lease", "claimed them (lease")  # a write's line, the heartbeat's
+
+
+def lines_about_the_fence(stderr: str) -> list[str]:
+    """The lines of a worker's stderr that say it lost claims to the fence."""
+    return [line for line in stderr.splitlines() if any(w in line for w in FENCE_WORDS)]
 
 
 def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
@@ -204,7 +213,8 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
                and any(p.poll() is None for p in procs)):
             time.sleep(0.01)
         if r == settings.stop_round:
-            stop_busiest(fleet, names, procs, settings.lease * settings.stop_leases, seen)
+            stop_busiest(fleet, names, procs, settings.lease * settings.stop_leases, seen,
+                         client)
         if r == settings.restart_round:
             started = time.monotonic()
             restart_server()
@@ -220,8 +230,7 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
             _, err = p.communicate()
             text = err.decode(errors="replace")
             if name in seen.fenced:
-                seen.fence_lines += [line for line in text.splitlines()
-                                     if any(w in line for w in FENCE_WORDS)]
+                seen.fence_lines += lines_about_the_fence(text)
                 seen.fenced_stderr = text[-3000:]
             if was_alive:
                 rounds.killed.append(name)
@@ -235,9 +244,14 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
 
 
 def stop_busiest(fleet: Fleet, names: list[str], procs: list[subprocess.Popen[bytes]],
-                 seconds: float, seen: Disturbances) -> None:
+                 seconds: float, seen: Disturbances, client: Client) -> None:
     """SIGSTOP the worker of this round that executed the most activities so far (so it
-    holds claims), for `seconds`, then SIGCONT it and give it a moment to meet the fence."""
+    holds claims), for `seconds`; then take every claim that lapsed meanwhile (the
+    harness claims all unfinished instances it can, as test_pg_fence.py's other worker
+    does: the round's workers may be full or gone idle, `--until-idle` exiting once
+    nothing is runnable, and what the stopped worker holds is not, so a takeover by them
+    is left to chance), SIGCONT it, give it a moment to meet the fence, and release
+    what was taken, for the workers to run on."""
     time.sleep(0.1)
     counts = Counter(line.split("\t")[0] for line in
                      fleet.log.read_text(encoding="utf-8").splitlines()) if fleet.log.exists() \
@@ -248,9 +262,15 @@ def stop_busiest(fleet: Fleet, names: list[str], procs: list[subprocess.Popen[by
     _, name, proc = max(alive, key=lambda t: t[0])
     proc.send_signal(signal.SIGSTOP)
     time.sleep(seconds)
+    page = client.backend.query(Query(statuses=frozenset({"Pending", "Running"}), top=1000))
+    taken = client.backend.claim_many([row.instance_id for row in page.items])
+    seen.taken += len(taken)
     proc.send_signal(signal.SIGCONT)
     seen.fenced.append(name)
-    time.sleep(1.5)  # its next commit or heartbeat meets the fence
+    # its next commit or heartbeat meets the fence, and it says so: 3 s was too short for
+    # the heartbeat's one line when the freeze had also cut its connections (reconnect)
+    time.sleep(8.0)
+    client.backend.release_many(taken)
 
 
 def final_round(fleet: Fleet, workers: int, rounds: Rounds, timeout: float = 600) -> None:
