@@ -53,7 +53,8 @@ def test_a_worker_stopped_past_its_lease_is_fenced_and_goes_on(tmp_path: Path,
 @pytest.mark.soak
 @pytest.mark.timeout(3600)  # 24 rounds of 3 workers: well past the suite's 300 s
 def test_soak_kills_fence_and_server_restart(tmp_path: Path, pg_url: str) -> None:
-    report, found = run_pg_soak(tmp_path, PgSoak(), pg_url)
+    # 100 ms activities: at 20 ms the work was done after 3 of the 24 kill rounds
+    report, found = run_pg_soak(tmp_path, PgSoak(activity_ms=100.0), pg_url)
     print("\n" + "\n".join(report.lines()))  # the numbers, with -s (docs/benchmarks.md)
     assert found == []
     assert report.seen.restarts == 1
