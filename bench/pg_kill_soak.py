@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ import types
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -243,23 +245,40 @@ def run_rounds(fleet: Fleet, settings: PgSoak, events: Events, client: Client,
     return rounds, seen
 
 
+def claims_by_pid(client: Client) -> Counter[int]:
+    """How many live claims each worker process holds, by pid (an owner id ends in
+    `<pid>:<8 hex digits>`, runtime/backends/postgres/owners.py)."""
+    backend: Any = client.backend
+    rows = backend._read(lambda c: c.execute(
+        f'SELECT owner FROM "{backend.schema}".instances'
+        " WHERE owner IS NOT NULL AND lease_until > now()").fetchall())
+    found = (re.search(r"(\d+):[0-9a-f]{8}$", row[0]) for row in rows)
+    return Counter(int(m.group(1)) for m in found if m)
+
+
 def stop_busiest(fleet: Fleet, names: list[str], procs: list[subprocess.Popen[bytes]],
                  seconds: float, seen: Disturbances, client: Client) -> None:
-    """SIGSTOP the worker of this round that executed the most activities so far (so it
-    holds claims), for `seconds`; then take every claim that lapsed meanwhile (the
+    """SIGSTOP the worker of this round that holds the most claims (`claims_by_pid`; the
+    busiest by executions had sometimes only run others' queued attempts, and a worker
+    that holds nothing has no fence to meet), for `seconds`; then take every claim that lapsed meanwhile (the
     harness claims all unfinished instances it can, as test_pg_fence.py's other worker
     does: the round's workers may be full or gone idle, `--until-idle` exiting once
     nothing is runnable, and what the stopped worker holds is not, so a takeover by them
     is left to chance), SIGCONT it, give it a moment to meet the fence, and release
     what was taken, for the workers to run on."""
-    time.sleep(0.1)
+    holding: Counter[int] = Counter()
+    limit = time.monotonic() + 5
+    while not holding and time.monotonic() < limit:  # a worker that holds claims, or none
+        time.sleep(0.05)
+        holding = claims_by_pid(client)
     counts = Counter(line.split("\t")[0] for line in
                      fleet.log.read_text(encoding="utf-8").splitlines()) if fleet.log.exists() \
         else Counter()
-    alive = [(counts[n], n, p) for n, p in zip(names, procs, strict=True) if p.poll() is None]
+    alive = [(holding[p.pid], counts[n], n, p) for n, p in zip(names, procs, strict=True)
+             if p.poll() is None]
     if not alive:
         return
-    _, name, proc = max(alive, key=lambda t: t[0])
+    *_, name, proc = max(alive, key=lambda t: t[:2])
     proc.send_signal(signal.SIGSTOP)
     time.sleep(seconds)
     page = client.backend.query(Query(statuses=frozenset({"Pending", "Running"}), top=1000))
