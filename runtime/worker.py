@@ -60,9 +60,7 @@ class Worker:
         if self.release_idle:
             idle.release_idle(self.engine)  # `runnable` offers them again when due
         self.refused.update(self.engine.reap())  # broken meanwhile: reported below, once
-        for line in self.engine.errors:
-            self.report(f"error: {line}")
-        self.engine.errors.clear()
+        self._report_errors()
         release_idle_entities(self.engine)  # entities with nothing to do: offered again when posted to
         skip = self.finished | self.refused | set(self.engine.instances) | set(self.engine.entities)
         found = [i for i in self.backend.runnable(SCAN_LIMIT, skip) if i not in self.engine.instances]
@@ -99,6 +97,13 @@ class Worker:
             if adopted is not None and adopted.ended and not adopted.outbox:
                 self.finished.add(instance_id)
                 self.engine.release(instance_id)
+
+    def _report_errors(self) -> None:
+        """Say what the engine found since the last time (claims lost to the fence,
+        instances that cannot be loaded), once each."""
+        for line in self.engine.errors:
+            self.report(f"error: {line}")
+        self.engine.errors.clear()
 
     def _claim_many(self, instance_ids: list[str]) -> dict[str, Claim] | None:
         """Claims for the instances a scan found, got in one go (`Backend.claim_many`);
@@ -151,6 +156,9 @@ class Worker:
         try:
             while not done():
                 self.engine.run(done, on_idle=self.scan)
+            # what the last round found, after the last scan: a worker that lost every
+            # claim to the fence went idle at once and exited without saying so
+            self._report_errors()
             if self.stop.is_set():
                 self._drain(grace)
             elif self.left_waiting:

@@ -147,3 +147,23 @@ def test_a_kill_can_repeat_at_most_concurrency_activities(tmp_path: Path) -> Non
         assert len(executed) - journaled <= 2
     finally:
         engine.close()
+
+
+def test_what_the_last_round_found_is_reported_on_the_way_out(tmp_path: Path) -> None:
+    """Regression (the PostgreSQL soak's SIGSTOP round): a worker woken past its lease
+    lost every claim in the round it woke in (`Engine.lose` adds the fence's line to
+    `engine.errors`), was idle at once and exited `--until-idle` before its next scan,
+    the only place that printed them: it never said it had lost its claims."""
+    from runtime.worker import Worker
+
+    lines: list[str] = []
+    worker = Worker(tmp_path / "store", report=lines.append)
+    scan = worker.scan
+
+    def scan_then_lose() -> None:  # the claims are lost after the last scan reported
+        scan()
+        worker.engine.errors.append("instance p1: another worker claimed it")
+
+    worker.scan = scan_then_lose  # type: ignore[method-assign]
+    worker.serve(until_idle=True)
+    assert lines == ["error: instance p1: another worker claimed it"]
